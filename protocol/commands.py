@@ -1,0 +1,485 @@
+"""SMTP commands as values, and the exact bytes each one puts on the wire.
+
+Holds one frozen dataclass per RFC 5321 verb (plus the AUTH exchange, a user's raw line, and the
+three steps that send no command: connect, read the greeting, TLS handshake). Each command checks its
+own fields when it is made, so that nothing unsafe can reach the wire:
+- CR, LF and NUL are refused in every user-given field: a line ends only with CRLF, and a CR or LF
+  inside a field would smuggle in a second command (RFC 5321 §2.3.8);
+- a command line is at most 512 octets with CRLF (RFC 5321 §4.5.3.1.4).
+
+``render`` returns an ``Outgoing``: the bytes, and the spans of them that carry secrets (AUTH
+payloads), so that every renderer can redact them. Pure: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass, field
+
+from . import sasl
+
+COMMAND_LINE_LIMIT = 512
+"""RFC 5321 §4.5.3.1.4: a command line is at most 512 octets, CRLF included."""
+
+TEXT_LINE_LIMIT = 998
+"""RFC 5322 §2.1.1: a message line is at most 998 characters before CRLF (RFC 5321 §4.5.3.1.6: 1000 with it)."""
+
+
+class InvalidCommand(ValueError):
+    """A command cannot be built from what was given; ``str(error)`` says why in plain words."""
+
+
+class Verb(enum.Enum):
+    """What kind of step a command is; the state table is keyed on these."""
+
+    CONNECT = "connect"
+    GREETING = "greeting"
+    TLS_HANDSHAKE = "TLS handshake"
+    EHLO = "EHLO"
+    HELO = "HELO"
+    STARTTLS = "STARTTLS"
+    AUTH = "AUTH"
+    AUTH_RESPONSE = "AUTH response"
+    MAIL = "MAIL"
+    RCPT = "RCPT"
+    DATA = "DATA"
+    MESSAGE = "message"
+    RSET = "RSET"
+    NOOP = "NOOP"
+    VRFY = "VRFY"
+    HELP = "HELP"
+    QUIT = "QUIT"
+    RAW = "raw"
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """Bytes to write, and the (start, end) spans within them that carry secrets."""
+
+    data: bytes
+    secrets: tuple[tuple[int, int], ...] = ()
+
+    def redacted(self, mask: bytes = b"********") -> bytes:
+        out, last = bytearray(), 0
+        for start, end in self.secrets:
+            out += self.data[last:start] + mask
+            last = end
+        return bytes(out + self.data[last:])
+
+
+def check_field(name: str, value: str) -> str:
+    """Refuse characters that would end the command line early (RFC 5321 §2.3.8)."""
+    for char, said in (("\r", "a carriage return (CR)"), ("\n", "a line feed (LF)"), ("\0", "a NUL byte")):
+        if char in value:
+            raise InvalidCommand(
+                f"{name} contains {said}; SMTP lines end only with CRLF, so it would split the command "
+                "in two (RFC 5321 §2.3.8)"
+            )
+    return value
+
+
+_LOCAL_ATOM = re.compile(r"^[^\s<>()\[\]\\,;:@\"]+$")
+
+
+def check_address(name: str, address: str, *, allow_null: bool = False) -> str:
+    """A mailbox the way MAIL and RCPT carry it: local@domain, or <> for MAIL (RFC 5321 §4.1.2)."""
+    check_field(name, address)
+    if address in ("", "<>"):
+        if allow_null:
+            return ""
+        raise InvalidCommand(f"{name} is empty; RCPT TO needs a mailbox such as student@example.test")
+    if address.startswith("<") and address.endswith(">"):
+        address = address[1:-1]
+    local, at, domain = address.rpartition("@")
+    if not at or not local or not domain:
+        raise InvalidCommand(f"{name} “{address}” is not a mailbox: it needs a local part, @ and a domain")
+    if " " in address or "<" in address or ">" in address:
+        raise InvalidCommand(f"{name} “{address}” contains a space or an angle bracket")
+    if not (local.startswith('"') and local.endswith('"')) and not _LOCAL_ATOM.match(local):
+        raise InvalidCommand(f"{name} “{address}” has characters that need quoting in its local part (RFC 5321 §4.1.2)")
+    if len(local.encode()) > 64 or len(domain.encode()) > 255 or len(address.encode()) > 254:
+        raise InvalidCommand(
+            f"{name} “{address[:40]}…” is too long (RFC 5321 §4.5.3.1: local part 64, domain 255, path 256 octets)"
+        )
+    return address
+
+
+def _line(text: str, secrets: tuple[tuple[int, int], ...] = ()) -> Outgoing:
+    data = text.encode("utf-8") + b"\r\n"
+    if len(data) > COMMAND_LINE_LIMIT:
+        raise InvalidCommand(
+            f"the command line would be {len(data)} octets; RFC 5321 §4.5.3.1.4 allows 512 with CRLF"
+        )
+    return Outgoing(data, secrets)
+
+
+class Command:
+    """Base of every step the client can take; ``verb`` keys the state table."""
+
+    verb: Verb
+
+    def render(self) -> Outgoing:
+        raise NotImplementedError
+
+    @property
+    def label(self) -> str:
+        """A short human label for queues and captions (never shows a secret)."""
+        return self.render().redacted().decode("utf-8", "replace").rstrip("\r\n")
+
+
+@dataclass(frozen=True)
+class Connect(Command):
+    """Open the TCP connection (and, for implicit TLS, the handshake right after)."""
+
+    verb = Verb.CONNECT
+
+    def render(self) -> Outgoing:
+        return Outgoing(b"")
+
+    @property
+    def label(self) -> str:
+        return "(connect)"
+
+
+@dataclass(frozen=True)
+class ReadGreeting(Command):
+    """Wait for the server's greeting (RFC 5321 §3.1); nothing is sent."""
+
+    verb = Verb.GREETING
+
+    def render(self) -> Outgoing:
+        return Outgoing(b"")
+
+    @property
+    def label(self) -> str:
+        return "(wait for the 220 greeting)"
+
+
+@dataclass(frozen=True)
+class TlsHandshake(Command):
+    """Run the TLS handshake after a 220 reply to STARTTLS (RFC 3207 §4); nothing SMTP is sent."""
+
+    verb = Verb.TLS_HANDSHAKE
+
+    def render(self) -> Outgoing:
+        return Outgoing(b"")
+
+    @property
+    def label(self) -> str:
+        return "(TLS handshake)"
+
+
+@dataclass(frozen=True)
+class Ehlo(Command):
+    name: str
+    verb = Verb.EHLO
+
+    def __post_init__(self) -> None:
+        check_field("the EHLO name", self.name)
+        if not self.name or " " in self.name:
+            raise InvalidCommand("the EHLO name must be one word, such as client.example.test (RFC 5321 §4.1.1.1)")
+
+    def render(self) -> Outgoing:
+        return _line(f"EHLO {self.name}")
+
+
+@dataclass(frozen=True)
+class Helo(Command):
+    name: str
+    verb = Verb.HELO
+
+    def __post_init__(self) -> None:
+        check_field("the HELO name", self.name)
+        if not self.name or " " in self.name:
+            raise InvalidCommand("the HELO name must be one word, such as client.example.test (RFC 5321 §4.1.1.1)")
+
+    def render(self) -> Outgoing:
+        return _line(f"HELO {self.name}")
+
+
+@dataclass(frozen=True)
+class StartTls(Command):
+    verb = Verb.STARTTLS
+
+    def render(self) -> Outgoing:
+        return _line("STARTTLS")
+
+
+@dataclass(frozen=True)
+class Auth(Command):
+    """``AUTH <mechanism>`` with an initial response where the mechanism has one (RFC 4954 §4)."""
+
+    mechanism: str
+    username: str
+    password: str = field(repr=False)
+    verb = Verb.AUTH
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mechanism", self.mechanism.upper())
+        if self.mechanism not in sasl.MECHANISMS:
+            raise InvalidCommand(
+                f"smtpstep does not speak AUTH {self.mechanism}; it knows {', '.join(sasl.MECHANISMS)}"
+            )
+        check_field("the user name", self.username)
+        check_field("the password", self.password)
+
+    def render(self) -> Outgoing:
+        initial = sasl.initial_response(self.mechanism, self.username, self.password)
+        if initial is None:
+            return _line(f"AUTH {self.mechanism}")
+        prefix = f"AUTH {self.mechanism} "
+        return _line(prefix + initial, ((len(prefix), len(prefix) + len(initial)),))
+
+
+@dataclass(frozen=True)
+class AuthResponse(Command):
+    """One base64 line answering a 334 challenge (RFC 4954 §4); ``secret`` marks it for redaction."""
+
+    payload: str = field(repr=False)
+    secret: bool = True
+    shown: str = ""
+    """What the payload means, in words safe to show (e.g. "the user name, base64")."""
+    placeholder: bool = False
+    """A preview of an answer not yet computable (the challenge has not come): never sent."""
+    verb = Verb.AUTH_RESPONSE
+
+    def __post_init__(self) -> None:
+        check_field("the AUTH response", self.payload)
+
+    def render(self) -> Outgoing:
+        return _line(self.payload, ((0, len(self.payload.encode())),) if self.secret else ())
+
+    @property
+    def label(self) -> str:
+        return f"({self.shown})" if self.shown and self.secret else super().label
+
+
+@dataclass(frozen=True)
+class MailFrom(Command):
+    """``MAIL FROM:<address>`` with the ESMTP parameters the server advertised (RFC 5321 §4.1.1.2)."""
+
+    address: str
+    size: int | None = None
+    """SIZE=n (RFC 1870 §6), only if the server offers SIZE."""
+    body_8bit: bool = False
+    """BODY=8BITMIME (RFC 6152 §3), only if the server offers 8BITMIME."""
+    smtputf8: bool = False
+    """SMTPUTF8 (RFC 6531 §3.4), only if the server offers it."""
+    verb = Verb.MAIL
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "address", check_address("the sender address", self.address, allow_null=True))
+        if not self.smtputf8 and not self.address.isascii():
+            raise InvalidCommand(
+                "the sender address has non-ASCII characters; that needs SMTPUTF8 (RFC 6531 §3.4)"
+            )
+
+    @property
+    def parameters(self) -> tuple[str, ...]:
+        params = []
+        if self.size is not None:
+            params.append(f"SIZE={self.size}")
+        if self.body_8bit:
+            params.append("BODY=8BITMIME")
+        if self.smtputf8:
+            params.append("SMTPUTF8")
+        return tuple(params)
+
+    def render(self) -> Outgoing:
+        return _line(" ".join((f"MAIL FROM:<{self.address}>",) + self.parameters))
+
+
+@dataclass(frozen=True)
+class RcptTo(Command):
+    address: str
+    verb = Verb.RCPT
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "address", check_address("the recipient address", self.address))
+
+    def render(self) -> Outgoing:
+        return _line(f"RCPT TO:<{self.address}>")
+
+
+@dataclass(frozen=True)
+class Data(Command):
+    verb = Verb.DATA
+
+    def render(self) -> Outgoing:
+        return _line("DATA")
+
+
+@dataclass(frozen=True)
+class MessageBody(Command):
+    """The message after a 354, dot-stuffed and ended with CRLF.CRLF (RFC 5321 §4.1.1.4, §4.5.2).
+
+    ``content`` is the message as meant (RFC 5322 headers and body). Bare CR or LF become CRLF
+    (RFC 5321 §2.3.8); a line starting with "." gets a second "." (§4.5.2).
+    """
+
+    content: bytes = field(repr=False)
+    verb = Verb.MESSAGE
+
+    @staticmethod
+    def normalized_lines(content: bytes) -> list[bytes]:
+        """The message's lines without line endings; CRLF, bare CR and bare LF each end a line."""
+        text = content.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        lines = text.split(b"\n")
+        if lines and lines[-1] == b"":
+            lines.pop()
+        return lines
+
+    def render(self) -> Outgoing:
+        out = bytearray()
+        for line in self.normalized_lines(self.content):
+            if line.startswith(b"."):
+                out += b"."
+            out += line + b"\r\n"
+        out += b".\r\n"
+        return Outgoing(bytes(out))
+
+    @property
+    def stuffed_lines(self) -> int:
+        """How many lines got an extra leading dot."""
+        return sum(1 for line in self.normalized_lines(self.content) if line.startswith(b"."))
+
+    @property
+    def long_lines(self) -> tuple[int, ...]:
+        """1-based numbers of lines over 998 octets (RFC 5322 §2.1.1): servers may refuse or break them."""
+        return tuple(
+            i for i, line in enumerate(self.normalized_lines(self.content), 1) if len(line) > TEXT_LINE_LIMIT
+        )
+
+    @property
+    def had_bare_line_ends(self) -> bool:
+        """True if the content had a CR or LF not part of CRLF, which ``render`` turned into CRLF."""
+        return self.content.replace(b"\r\n", b"").count(b"\r") + self.content.replace(b"\r\n", b"").count(b"\n") > 0
+
+    @property
+    def label(self) -> str:
+        size = len(self.render().data)
+        return f"(the message: {len(self.normalized_lines(self.content))} lines, {size:,} octets, then “.”)"
+
+
+@dataclass(frozen=True)
+class Rset(Command):
+    verb = Verb.RSET
+
+    def render(self) -> Outgoing:
+        return _line("RSET")
+
+
+@dataclass(frozen=True)
+class Noop(Command):
+    verb = Verb.NOOP
+
+    def render(self) -> Outgoing:
+        return _line("NOOP")
+
+
+@dataclass(frozen=True)
+class Vrfy(Command):
+    argument: str
+    verb = Verb.VRFY
+
+    def __post_init__(self) -> None:
+        check_field("the VRFY argument", self.argument)
+        if not self.argument.strip():
+            raise InvalidCommand("VRFY needs a user name or mailbox to check (RFC 5321 §4.1.1.6)")
+
+    def render(self) -> Outgoing:
+        return _line(f"VRFY {self.argument}")
+
+
+@dataclass(frozen=True)
+class Help(Command):
+    argument: str = ""
+    verb = Verb.HELP
+
+    def __post_init__(self) -> None:
+        check_field("the HELP argument", self.argument)
+
+    def render(self) -> Outgoing:
+        return _line(f"HELP {self.argument}".rstrip())
+
+
+@dataclass(frozen=True)
+class Quit(Command):
+    verb = Verb.QUIT
+
+    def render(self) -> Outgoing:
+        return _line("QUIT")
+
+
+_VERB_OF_RAW = {
+    "EHLO": Verb.EHLO,
+    "HELO": Verb.HELO,
+    "STARTTLS": Verb.STARTTLS,
+    "AUTH": Verb.AUTH,
+    "MAIL": Verb.MAIL,
+    "RCPT": Verb.RCPT,
+    "DATA": Verb.DATA,
+    "RSET": Verb.RSET,
+    "NOOP": Verb.NOOP,
+    "VRFY": Verb.VRFY,
+    "HELP": Verb.HELP,
+    "QUIT": Verb.QUIT,
+}
+
+
+@dataclass(frozen=True)
+class Raw(Command):
+    """A line typed by the user, sent as is with CRLF. Its verb is read from its first word."""
+
+    line: str
+    verb = Verb.RAW
+
+    def __post_init__(self) -> None:
+        check_field("the line", self.line)
+        if not self.line.strip():
+            raise InvalidCommand("the line is empty")
+
+    @property
+    def acts_as(self) -> Verb:
+        """The verb the server will take this line for (SMTP verbs are case-insensitive, RFC 5321 §2.4)."""
+        return _VERB_OF_RAW.get(self.line.split(" ", 1)[0].split(":", 1)[0].upper(), Verb.RAW)
+
+    def render(self) -> Outgoing:
+        return _line(self.line)
+
+
+def parse_command(line: str) -> Command:
+    """Turn a typed line into the matching command, or a ``Raw`` one for anything else.
+
+    AUTH typed by hand stays ``Raw``: credentials go through ``Auth`` so that they are redacted.
+    """
+    check_field("the line", line)
+    text = line.strip()
+    word, _, rest = text.partition(" ")
+    verb = word.upper()
+    rest = rest.strip()
+    try:
+        return _structured(verb, text, rest)
+    except InvalidCommand:
+        return Raw(text)  # malformed on purpose, perhaps: let the server judge it
+
+
+def _structured(verb: str, text: str, rest: str) -> Command:
+    simple = {"STARTTLS": StartTls, "DATA": Data, "RSET": Rset, "NOOP": Noop, "QUIT": Quit}
+    if verb in simple and not rest:
+        return simple[verb]()
+    if verb == "EHLO" and rest and " " not in rest:
+        return Ehlo(rest)
+    if verb == "HELO" and rest and " " not in rest:
+        return Helo(rest)
+    if verb == "VRFY" and rest:
+        return Vrfy(rest)
+    if verb == "HELP":
+        return Help(rest)
+    upper = text.upper()
+    if upper.startswith("MAIL FROM:") and " " not in text[10:].strip():
+        return MailFrom(text[10:].strip())
+    if upper.startswith("RCPT TO:") and " " not in text[8:].strip():
+        return RcptTo(text[8:].strip())
+    return Raw(text)

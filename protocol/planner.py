@@ -1,0 +1,270 @@
+"""The planner: from a session plan and what the client knows now, the queue of next steps.
+
+``propose(plan, view, last)`` returns the steps still to take on the happy path, and adapts to what
+happened: EHLO again after TLS (RFC 3207 §4.2), HELO when EHLO gets 500/502 (RFC 5321 §4.1.1.1),
+QUIT with the reason at a failure, "try again later" for a 4xx, and the security policy:
+- with security ``starttls``, nothing after EHLO is sent unless STARTTLS is offered and TLS comes up
+  (the defence against STARTTLS stripping, RFC 3207 §6);
+- AUTH is never planned on a plaintext connection unless the plan allows it explicitly.
+Pure: no I/O. It proposes; the user and the transport decide what is sent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from . import sasl
+from .client import Answer, ClientView
+from .commands import (
+    Auth,
+    AuthResponse,
+    Command,
+    Connect,
+    Data,
+    Ehlo,
+    Helo,
+    MailFrom,
+    MessageBody,
+    Quit,
+    RcptTo,
+    ReadGreeting,
+    StartTls,
+    TlsHandshake,
+    Verb,
+)
+from .states import State
+
+PHASES = ("connect", "greeting", "ehlo", "tls", "auth", "mail", "rcpt", "data")
+"""The phases of a session, in order; ``--quit-after`` and exit codes use these names."""
+
+SECURITIES = ("starttls", "tls", "none")
+
+
+@dataclass(frozen=True)
+class SessionPlan:
+    """What the user wants the session to do."""
+
+    security: str = "starttls"
+    """"starttls" (upgrade after EHLO, required), "tls" (implicit TLS, RFC 8314), or "none"."""
+    helo: str = "client.smtpstep.test"
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    mechanism: str | None = None
+    """The AUTH mechanism to use; None picks the best offered that smtpstep speaks."""
+    mail_from: str = "student@client.smtpstep.test"
+    rcpt_tos: tuple[str, ...] = ("teacher@example.test",)
+    message: bytes = field(default=b"", repr=False)
+    quit_after: str | None = None
+    """A phase name from PHASES: send QUIT once that phase is done."""
+    allow_cleartext_auth: bool = False
+    """Send AUTH over a connection without TLS (only with the user's explicit consent)."""
+    pipelining: bool = False
+    """Send MAIL, RCPT... and DATA as one group when the server offers PIPELINING (RFC 2920)."""
+    size_param: bool = True
+    """Declare SIZE= on MAIL FROM when the server offers SIZE (RFC 1870)."""
+    smtputf8: bool = False
+    """Ask for SMTPUTF8 on MAIL FROM (needed for non-ASCII addresses, RFC 6531)."""
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One proposed step and the phase it belongs to."""
+
+    command: Command
+    phase: str
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """The planner's answer: what to do next, and why it stops if it does."""
+
+    steps: tuple[Planned, ...]
+    halt: str | None = None
+    """Why the planned session cannot go on (the queue then holds only QUIT), in plain words."""
+    failed_phase: str | None = None
+    explanation_key: str | None = None
+    """A step key for the explanation catalog (e.g. "starttls-missing"), where one fits."""
+
+    @property
+    def commands(self) -> tuple[Command, ...]:
+        return tuple(p.command for p in self.steps)
+
+
+def _quit(reason: str, phase: str | None, key: str | None = None, *, closed: bool = False) -> Proposal:
+    steps = () if closed else (Planned(Quit(), "quit"),)
+    return Proposal(steps, reason, phase, key)
+
+
+def choose_mechanism(offered: tuple[str, ...], wanted: str | None) -> str | None:
+    if wanted:
+        return wanted.upper() if wanted.upper() in offered else None
+    for mech in sasl.MECHANISMS:
+        if mech in offered:
+            return mech
+    return None
+
+
+def propose(plan: SessionPlan, view: ClientView, last: Answer | None = None) -> Proposal:
+    """The steps from here to the end of the planned session, or the reason to stop."""
+    halted = _failure(plan, view, last)
+    if halted is not None:
+        return halted
+    steps = _happy_path(plan, view)
+    if plan.quit_after:
+        steps = _cut(steps, plan.quit_after)
+    return Proposal(tuple(steps))
+
+
+def _failure(plan: SessionPlan, view: ClientView, last: Answer | None) -> Proposal | None:
+    session, state = view.session, view.settled
+    closed = state == State.CLOSED
+    if last is not None and last.reply.code == 421:
+        return _quit(f"the server is closing the connection: “{last.reply.first_line}”", _phase_of(last.command),
+                     closed=True)
+    if closed or view.pending:
+        return None
+    if last is not None and not last.reply.positive and not last.reply.intermediate:
+        verb, reply = last.command.verb, last.reply
+        later = " This is temporary: try again later (RFC 5321 §4.2.1)." if reply.transient else ""
+        said = f"“{reply.first_line}”"
+        if verb == Verb.GREETING:
+            return _quit(f"the server refused service with {said}.{later}", "greeting")
+        if verb == Verb.EHLO and reply.code in (500, 502):
+            return None  # fall back to HELO (RFC 5321 §4.1.1.1); _happy_path handles it
+        if verb in (Verb.EHLO, Verb.HELO):
+            return _quit(f"the server refused the greeting {verb.value} with {said}.{later}", "ehlo")
+        if verb == Verb.STARTTLS:
+            return _quit(f"the server refused STARTTLS with {said}; smtpstep will not continue without TLS "
+                         f"(RFC 3207 §4.1).{later}", "tls", "starttls-missing")
+        if verb in (Verb.AUTH, Verb.AUTH_RESPONSE):
+            return _quit(f"authentication failed: {said}.{later}", "auth")
+        if verb == Verb.MAIL:
+            return _quit(f"the server refused the sender: {said}.{later}", "mail")
+        if verb == Verb.RCPT:
+            remaining = _remaining_rcpts(plan, view)
+            if not remaining and not view.envelope.rcpt_tos:
+                return _quit(f"the server refused every recipient; the last said {said}.{later}", "rcpt")
+            return None
+        if verb == Verb.DATA:
+            return _quit(f"the server refused DATA: {said}.{later}", "data")
+        if verb == Verb.MESSAGE:
+            return _quit(f"the server did not accept the message: {said}.{later}", "data")
+    caps = session.capabilities
+    if plan.security == "starttls" and not session.tls and caps is not None and state == State.READY_FOR_MAIL:
+        if "STARTTLS" not in caps:
+            return _quit("security is set to STARTTLS but the server did not offer it; smtpstep sends nothing "
+                         "more in plain text (a man in the middle may have removed it, RFC 3207 §6)",
+                         "tls", "starttls-missing")
+    if plan.username and not session.authenticated_as and caps is not None and state == State.READY_FOR_MAIL:
+        if not session.tls and not plan.allow_cleartext_auth and not (plan.security == "starttls"):
+            return _quit("the connection is not encrypted, so smtpstep will not send the password "
+                         "(AUTH PLAIN and LOGIN are only base64); allow clear-text AUTH explicitly to do it anyway",
+                         "auth", "cleartext-auth-refused")
+        if (session.tls or plan.allow_cleartext_auth) and choose_mechanism(caps.auth_mechanisms, plan.mechanism) is None:
+            offered = " ".join(caps.auth_mechanisms) or "none"
+            return _quit(f"the server offers no AUTH mechanism smtpstep can use (offered: {offered}; "
+                         f"smtpstep speaks {' '.join(sasl.MECHANISMS)})", "auth")
+    return None
+
+
+def _remaining_rcpts(plan: SessionPlan, view: ClientView) -> list[str]:
+    tried = set(view.envelope.rcpt_tos) | {addr for addr, _ in view.envelope.rejected}
+    pending = {c.address for c in view.pending if isinstance(c, RcptTo)}
+    return [r for r in plan.rcpt_tos if r not in tried and r not in pending]
+
+
+def _happy_path(plan: SessionPlan, view: ClientView) -> list[Planned]:
+    """The rest of the session's script: every step whose work is not done yet, in order."""
+    session, state, envelope = view.session, view.settled, view.envelope
+    if state in (State.CLOSED,):
+        return []
+    if state == State.SERVER_REFUSED or (view.transactions and state == State.READY_FOR_MAIL):
+        return [Planned(Quit(), "quit")]
+    starttls, implicit = plan.security == "starttls", plan.security == "tls"
+    greeted = session.greeting is not None or session.before_tls is not None
+    first_hello_done = session.hello_name is not None or session.before_tls is not None
+    steps: list[Planned] = []
+    add = steps.append
+    if state == State.DISCONNECTED:
+        add(Planned(Connect(), "connect"))
+    if implicit and not session.tls and not greeted:
+        add(Planned(TlsHandshake(), "connect"))
+    if not greeted:
+        add(Planned(ReadGreeting(), "greeting"))
+    if not first_hello_done:
+        add(Planned(Helo(plan.helo) if session.ehlo_refused else Ehlo(plan.helo), "ehlo"))
+    if starttls and not session.tls:
+        if state != State.AWAITING_TLS_HANDSHAKE:
+            add(Planned(StartTls(), "tls"))
+        add(Planned(TlsHandshake(), "tls"))
+    if starttls and (not session.tls or session.hello_name is None):
+        add(Planned(Helo(plan.helo) if session.ehlo_refused else Ehlo(plan.helo), "tls"))
+    if state == State.AUTH_CHALLENGED:
+        steps.extend(_answer_challenge(plan, view))
+    elif plan.username and not session.authenticated_as and envelope.mail_from is None:
+        caps = session.capabilities if (session.tls or not starttls) else None
+        mech = (choose_mechanism(caps.auth_mechanisms, plan.mechanism) if caps else None) or plan.mechanism or "PLAIN"
+        add(Planned(Auth(mech, plan.username, plan.password or ""), "auth"))
+        for shown in _CHALLENGES.get(mech, ()):
+            add(Planned(AuthResponse("", shown=shown, placeholder=True), "auth"))
+    if state != State.READY_FOR_MESSAGE:
+        if envelope.mail_from is None:
+            add(Planned(_mail_from(plan, view), "mail"))
+            rcpts = list(plan.rcpt_tos)
+        else:
+            rcpts = _remaining_rcpts(plan, view)
+        for rcpt in rcpts:
+            add(Planned(RcptTo(rcpt), "rcpt"))
+        add(Planned(Data(), "data"))
+    add(Planned(MessageBody(plan.message), "data"))
+    add(Planned(Quit(), "quit"))
+    return steps
+
+
+_CHALLENGES = {
+    "LOGIN": ("the user name, base64", "the password, base64"),
+    "CRAM-MD5": ("the user name and an HMAC-MD5 of the challenge, base64",),
+}
+"""What each mechanism answers after AUTH, for the queue's preview (RFC 4954 §4)."""
+
+
+def _mail_from(plan: SessionPlan, view: ClientView) -> MailFrom:
+    caps = view.session.capabilities
+    offered = caps.names if caps is not None else ()
+    size = len(MessageBody(plan.message).render().data) if plan.size_param and "SIZE" in offered else None
+    return MailFrom(
+        plan.mail_from,
+        size=size,
+        body_8bit="8BITMIME" in offered and not plan.message.isascii(),
+        smtputf8=plan.smtputf8,
+    )
+
+
+def _answer_challenge(plan: SessionPlan, view: ClientView) -> list[Planned]:
+    mech = view.auth_in_progress or plan.mechanism or "PLAIN"
+    try:
+        payload, shown = sasl.respond(mech, plan.username or "", plan.password or "", view.challenge or "")
+    except sasl.SaslError as error:
+        # RFC 4954 §4: "*" cancels the exchange.
+        return [Planned(AuthResponse("*", secret=False, shown=f"cancel: {error}"), "auth")]
+    steps = [Planned(AuthResponse(payload, shown=shown), "auth")]
+    if mech == "LOGIN" and shown.startswith("the user"):
+        steps.append(Planned(AuthResponse("", shown="the password, base64", placeholder=True), "auth"))
+    return steps
+
+
+def _cut(steps: list[Planned], phase: str) -> list[Planned]:
+    """Keep steps up to the end of ``phase``, then QUIT."""
+    if phase not in PHASES:
+        return steps
+    limit = PHASES.index(phase)
+    kept = [s for s in steps if s.phase in PHASES and PHASES.index(s.phase) <= limit]
+    return kept + [Planned(Quit(), "quit")]
+
+
+def _phase_of(command: Command) -> str:
+    return {
+        Verb.CONNECT: "connect", Verb.GREETING: "greeting", Verb.EHLO: "ehlo", Verb.HELO: "ehlo",
+        Verb.STARTTLS: "tls", Verb.TLS_HANDSHAKE: "tls", Verb.AUTH: "auth", Verb.AUTH_RESPONSE: "auth",
+        Verb.MAIL: "mail", Verb.RCPT: "rcpt", Verb.DATA: "data", Verb.MESSAGE: "data",
+    }.get(command.verb, "quit")

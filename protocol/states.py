@@ -1,0 +1,135 @@
+"""The SMTP client's states and its transition table, as data.
+
+Three tables say everything the client knows about order (RFC 5321 §3.3, §4.1.4; RFC 3207; RFC 4954):
+- ``ALLOWED``: in a settled state, which verbs the client may send next;
+- ``AWAITS``: once a verb is sent, which state says what the client is waiting for;
+- ``ON_REPLY``: given the verb and the reply's first digit, the settled state that follows.
+
+``SAME`` means "stay where the client was"; ``ENVELOPE_RESET`` means "back to READY_FOR_MAIL if a
+transaction was open, else stay". No code here runs I/O or decides policy; ``client.py`` applies it.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from .commands import Verb
+
+
+class State(enum.Enum):
+    """What the client is waiting for, or what it may do next."""
+
+    DISCONNECTED = "disconnected"
+    CONNECTING = "connecting"
+    AWAITING_TLS_HANDSHAKE = "awaiting TLS handshake"
+    AWAITING_GREETING = "awaiting greeting"
+    SERVER_REFUSED = "server refused service"
+    READY_FOR_HELLO = "ready for EHLO"
+    AWAITING_HELLO_REPLY = "awaiting EHLO reply"
+    READY_FOR_MAIL = "ready for MAIL"
+    AWAITING_STARTTLS_REPLY = "awaiting STARTTLS reply"
+    AWAITING_AUTH_REPLY = "awaiting AUTH reply"
+    AUTH_CHALLENGED = "AUTH challenge to answer"
+    AWAITING_MAIL_REPLY = "awaiting MAIL reply"
+    READY_FOR_RCPT = "ready for RCPT"
+    AWAITING_RCPT_REPLY = "awaiting RCPT reply"
+    READY_FOR_DATA = "ready for RCPT or DATA"
+    AWAITING_DATA_GO_AHEAD = "awaiting DATA go-ahead"
+    READY_FOR_MESSAGE = "ready for the message"
+    AWAITING_MESSAGE_RESULT = "awaiting end-of-data reply"
+    AWAITING_REPLY = "awaiting reply"
+    AWAITING_QUIT_REPLY = "awaiting QUIT reply"
+    CLOSED = "closed"
+
+
+SAME = "same"
+ENVELOPE_RESET = "envelope reset"
+
+_ANYTIME = {Verb.RSET, Verb.NOOP, Verb.VRFY, Verb.HELP, Verb.QUIT, Verb.RAW}
+"""RFC 5321 §4.1.4: NOOP, HELP, EXPN, VRFY and RSET may be used at any time; QUIT ends any session."""
+
+ALLOWED: dict[State, frozenset[Verb]] = {
+    State.DISCONNECTED: frozenset({Verb.CONNECT}),
+    State.AWAITING_TLS_HANDSHAKE: frozenset({Verb.TLS_HANDSHAKE}),
+    State.AWAITING_GREETING: frozenset({Verb.GREETING}),
+    State.SERVER_REFUSED: frozenset({Verb.QUIT}),
+    State.READY_FOR_HELLO: frozenset({Verb.EHLO, Verb.HELO} | _ANYTIME),
+    State.READY_FOR_MAIL: frozenset({Verb.EHLO, Verb.HELO, Verb.STARTTLS, Verb.AUTH, Verb.MAIL} | _ANYTIME),
+    State.READY_FOR_RCPT: frozenset({Verb.EHLO, Verb.HELO, Verb.RCPT} | _ANYTIME),
+    State.READY_FOR_DATA: frozenset({Verb.EHLO, Verb.HELO, Verb.RCPT, Verb.DATA} | _ANYTIME),
+    State.READY_FOR_MESSAGE: frozenset({Verb.MESSAGE}),
+    State.AUTH_CHALLENGED: frozenset({Verb.AUTH_RESPONSE}),
+    State.CLOSED: frozenset(),
+}
+"""Settled state -> verbs the client may send. States missing here wait for a reply and allow nothing."""
+
+SETTLED = frozenset(ALLOWED)
+
+AWAITS: dict[Verb, State] = {
+    Verb.CONNECT: State.CONNECTING,
+    Verb.TLS_HANDSHAKE: State.AWAITING_TLS_HANDSHAKE,
+    Verb.GREETING: State.AWAITING_GREETING,
+    Verb.EHLO: State.AWAITING_HELLO_REPLY,
+    Verb.HELO: State.AWAITING_HELLO_REPLY,
+    Verb.STARTTLS: State.AWAITING_STARTTLS_REPLY,
+    Verb.AUTH: State.AWAITING_AUTH_REPLY,
+    Verb.AUTH_RESPONSE: State.AWAITING_AUTH_REPLY,
+    Verb.MAIL: State.AWAITING_MAIL_REPLY,
+    Verb.RCPT: State.AWAITING_RCPT_REPLY,
+    Verb.DATA: State.AWAITING_DATA_GO_AHEAD,
+    Verb.MESSAGE: State.AWAITING_MESSAGE_RESULT,
+    Verb.RSET: State.AWAITING_REPLY,
+    Verb.NOOP: State.AWAITING_REPLY,
+    Verb.VRFY: State.AWAITING_REPLY,
+    Verb.HELP: State.AWAITING_REPLY,
+    Verb.RAW: State.AWAITING_REPLY,
+    Verb.QUIT: State.AWAITING_QUIT_REPLY,
+}
+"""Verb just sent -> the state that says what the client now waits for."""
+
+ON_REPLY: dict[Verb, dict[int, State | str]] = {
+    # RFC 5321 §3.1: 220 opens the session; 554 (or any failure) means no service: QUIT is all that is left.
+    Verb.GREETING: {2: State.READY_FOR_HELLO, 3: State.SERVER_REFUSED, 4: State.SERVER_REFUSED, 5: State.SERVER_REFUSED},
+    # RFC 5321 §4.1.1.1: a successful EHLO/HELO opens (or resets) the session; a failure leaves things as they were.
+    Verb.EHLO: {2: State.READY_FOR_MAIL, 3: SAME, 4: SAME, 5: SAME},
+    Verb.HELO: {2: State.READY_FOR_MAIL, 3: SAME, 4: SAME, 5: SAME},
+    # RFC 3207 §4: 220 means "start the handshake now"; 454/501 leave the session in plain text.
+    Verb.STARTTLS: {2: State.AWAITING_TLS_HANDSHAKE, 3: SAME, 4: SAME, 5: SAME},
+    # RFC 4954 §4: 334 is a challenge to answer, 235 success, 4xx/5xx failure.
+    Verb.AUTH: {2: SAME, 3: State.AUTH_CHALLENGED, 4: SAME, 5: SAME},
+    Verb.AUTH_RESPONSE: {2: State.READY_FOR_MAIL, 3: State.AUTH_CHALLENGED, 4: State.READY_FOR_MAIL, 5: State.READY_FOR_MAIL},
+    # RFC 5321 §4.1.1.2-4.1.1.4: the transaction advances only on success.
+    Verb.MAIL: {2: State.READY_FOR_RCPT, 3: SAME, 4: SAME, 5: SAME},
+    Verb.RCPT: {2: State.READY_FOR_DATA, 3: SAME, 4: SAME, 5: SAME},
+    Verb.DATA: {2: SAME, 3: State.READY_FOR_MESSAGE, 4: SAME, 5: SAME},
+    # RFC 5321 §4.1.1.4: whatever the reply to the final dot, the transaction is over.
+    Verb.MESSAGE: {2: State.READY_FOR_MAIL, 3: State.READY_FOR_MAIL, 4: State.READY_FOR_MAIL, 5: State.READY_FOR_MAIL},
+    # RFC 5321 §4.1.1.5: RSET aborts the transaction but keeps the session.
+    Verb.RSET: {2: ENVELOPE_RESET, 3: SAME, 4: SAME, 5: SAME},
+    Verb.NOOP: {2: SAME, 3: SAME, 4: SAME, 5: SAME},
+    Verb.VRFY: {2: SAME, 3: SAME, 4: SAME, 5: SAME},
+    Verb.HELP: {2: SAME, 3: SAME, 4: SAME, 5: SAME},
+    Verb.RAW: {2: SAME, 3: SAME, 4: SAME, 5: SAME},
+    # RFC 5321 §4.1.1.10: after QUIT's reply the server closes the connection.
+    Verb.QUIT: {2: State.CLOSED, 3: State.CLOSED, 4: State.CLOSED, 5: State.CLOSED},
+}
+"""(verb answered, first digit of the reply) -> settled state; a 421 closes from anywhere (RFC 5321 §3.8)."""
+
+PIPELINE_LAST = frozenset({Verb.EHLO, Verb.HELO, Verb.DATA, Verb.VRFY, Verb.NOOP, Verb.QUIT, Verb.STARTTLS, Verb.AUTH,
+                           Verb.AUTH_RESPONSE, Verb.MESSAGE, Verb.CONNECT, Verb.GREETING, Verb.TLS_HANDSHAKE})
+"""RFC 2920 §3.1 (and RFC 3207 §4, RFC 4954 §4): commands after which the client must wait for replies."""
+
+IN_TRANSACTION = frozenset({State.READY_FOR_RCPT, State.READY_FOR_DATA})
+
+
+def after_reply(verb: Verb, code: int, settled: State) -> State:
+    """The settled state after ``verb`` got a reply with ``code``, starting from ``settled``."""
+    if code == 421:
+        return State.CLOSED
+    target = ON_REPLY[verb][code // 100]
+    if target == SAME:
+        return settled
+    if target == ENVELOPE_RESET:
+        return State.READY_FOR_MAIL if settled in IN_TRANSACTION else settled
+    assert isinstance(target, State)
+    return target
