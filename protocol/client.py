@@ -269,6 +269,13 @@ class SmtpClient:
             self._auth = command
         return outgoing
 
+    def withdraw(self, count: int) -> None:
+        """Forget the last ``count`` commands given to ``send`` that were never written (a refused group)."""
+        for _ in range(count):
+            command = self._pending.pop()
+            if command is self._auth:
+                self._auth = None
+
     # -- events from the transport ---------------------------------------------------------------
 
     def connection_made(self, *, implicit_tls: bool = False) -> None:
