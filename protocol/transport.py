@@ -78,7 +78,9 @@ class Direction:
     TLS = "tls"
     """A TLS handshake message or a TLS boundary."""
     NOTE = "note"
-    """Something that happened without bytes: connected, closed, an error."""
+    """Something that happened without bytes: connected, closed."""
+    ERROR = "error"
+    """A failure, in plain words."""
 
 
 @dataclass(frozen=True)
@@ -218,7 +220,7 @@ class Transport:
             raise
         if failure is not None:
             self.failure = failure
-            self._note(failure.message)
+            self._note(failure.message, Direction.ERROR)
         return StepResult(
             commands=group,
             answers=tuple(answers),
@@ -247,8 +249,8 @@ class Transport:
     def _now(self) -> float:
         return time.monotonic() - self._t0
 
-    def _note(self, text: str) -> None:
-        self.record.append(WireChunk(Direction.NOTE, b"", self._tls_on(), self._now(), self.steps, note=text))
+    def _note(self, text: str, direction: str = Direction.NOTE) -> None:
+        self.record.append(WireChunk(direction, b"", self._tls_on(), self._now(), self.steps, note=text))
 
     def _tls_on(self) -> bool:
         return self.client.session.tls
