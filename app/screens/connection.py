@@ -1,0 +1,119 @@
+"""The connection screen: server, port, security, login, CA file, envelope and message, then reconnect.
+
+The password field is masked and its value lives only in the session settings in memory: it is never
+written anywhere. Validation is the same as on the command line (``app.options``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Checkbox, Input, Label, Select, TextArea
+
+from protocol.commands import InvalidCommand, check_address, check_field
+
+from ..options import SessionSettings, UsageError, parse_server
+
+
+class ConnectionScreen(ModalScreen[SessionSettings | None]):
+    CSS_PATH = "connection.tcss"
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="connection.cancel"),
+                Binding("ctrl+s", "connect", "Connect", id="connection.connect")]
+
+    def __init__(self, settings: SessionSettings) -> None:
+        super().__init__()
+        self.settings = settings
+
+    def compose(self) -> ComposeResult:
+        s = self.settings
+        with VerticalScroll(id="form") as form:
+            form.border_title = "Connection (ctrl+s connects, Esc cancels)"
+            yield Label("Server (host or host:port; empty = the built-in server)")
+            yield Input(value=s.server or "", placeholder="built-in server", id="server")
+            yield Label("Security")
+            yield Select([("STARTTLS (port 587)", "starttls"), ("Implicit TLS (port 465)", "tls"),
+                          ("None: plain text (port 25)", "none")], value=s.security, allow_blank=False,
+                         id="security")
+            with Horizontal(classes="row"):
+                yield Input(value=s.user or "", placeholder="user name (empty: no AUTH)", id="user")
+                yield Input(value="", placeholder="password (masked, never stored)", password=True, id="password")
+            yield Input(value=str(s.ca_file or ""), placeholder="CA file (PEM) to trust, optional", id="ca")
+            with Horizontal(classes="row"):
+                yield Checkbox("Skip certificate checks (insecure)", value=s.insecure, id="insecure")
+                yield Checkbox("Allow AUTH without TLS", value=s.allow_cleartext_auth, id="cleartext")
+            yield Label("EHLO name, sender, recipients (comma separated), subject")
+            yield Input(value=s.helo, id="helo")
+            yield Input(value=s.mail_from, id="from")
+            yield Input(value=", ".join(s.rcpt_tos), id="to")
+            yield Input(value=s.subject, id="subject")
+            yield Label("Message body")
+            yield TextArea(s.body, id="body")
+            yield Label("", id="error")
+            with Horizontal(classes="row buttons"):
+                yield Button("Connect", variant="primary", id="connect")
+                yield Button("Cancel", id="cancel")
+
+    def _value(self, widget_id: str) -> str:
+        return self.query_one(f"#{widget_id}", Input).value.strip()
+
+    def _build(self) -> SessionSettings:
+        server = self._value("server") or None
+        security = str(self.query_one("#security", Select).value)
+        if server is not None:
+            parse_server(server, security)
+        user = self._value("user") or None
+        password = self.query_one("#password", Input).value
+        if server is None:
+            user, password = self.settings.user, self.settings.password
+        elif user and not password:
+            if self.settings.server == server and self.settings.user == user and self.settings.password:
+                password = self.settings.password
+            else:
+                raise UsageError("enter the password for AUTH (or leave the user name empty for no AUTH)")
+        ca_text = self._value("ca")
+        ca = Path(ca_text).expanduser() if ca_text else None
+        if ca is not None and not ca.is_file():
+            raise UsageError(f"the CA file {ca} does not exist")
+        rcpts = tuple(r.strip() for r in self._value("to").split(",") if r.strip())
+        if not rcpts:
+            raise UsageError("give at least one recipient")
+        try:
+            check_address("the sender", self._value("from"), allow_null=True)
+            for rcpt in rcpts:
+                check_address("a recipient", rcpt)
+            check_field("the EHLO name", self._value("helo"))
+            check_field("the subject", self._value("subject"))
+        except InvalidCommand as error:
+            raise UsageError(str(error)) from None
+        if not self._value("helo") or " " in self._value("helo"):
+            raise UsageError("the EHLO name must be one word")
+        return replace(
+            self.settings, server=server, security=security, user=user if server else self.settings.user,
+            password=password if server else self.settings.password, ca_file=ca,
+            insecure=self.query_one("#insecure", Checkbox).value,
+            allow_cleartext_auth=self.query_one("#cleartext", Checkbox).value,
+            helo=self._value("helo"), mail_from=self._value("from"), rcpt_tos=rcpts,
+            subject=self._value("subject"), body=self.query_one("#body", TextArea).text,
+        )
+
+    def action_connect(self) -> None:
+        try:
+            settings = self._build()
+        except UsageError as error:
+            self.query_one("#error", Label).update(f"✗ {error}")
+            return
+        self.dismiss(settings)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "connect":
+            self.action_connect()
+        else:
+            self.action_cancel()

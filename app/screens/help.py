@@ -1,0 +1,51 @@
+"""The help screen: what the panes show and every key (from the app's own bindings, so remaps show)."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+PANES = (
+    ("Command queue", "What will be sent next; ▶ marks the next step. e edits it, i inserts before the "
+                      "selected one, x deletes, k skips, a goes back to the plan."),
+    ("Wire log", "Every line each way: C:/S: (or swaks' ->, <-, ~>, <~). ▌ marks lines inside TLS. "
+                 "AUTH payloads show as ******** unless you reveal them (v)."),
+    ("State", "The client's state machine with the current stage in [brackets], the commands allowed "
+              "next, the envelope, and EHLO keywords before and after STARTTLS."),
+    ("Explanation", "What just happened in plain words: the reply decoded digit by digit and the RFC section."),
+    ("TLS", "Version, cipher, the name checked, the certificate chain and why it is (not) trusted. "
+            "Narrow screens: L shows it."),
+)
+
+
+class HelpScreen(ModalScreen[None]):
+    CSS_PATH = "help.tcss"
+    BINDINGS = [Binding("escape,q,question_mark,f1", "close", "Close", id="help.close")]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help-box") as box:
+            box.border_title = "smtpstep help (Esc closes)"
+            yield Static(self._content())
+
+    def _content(self) -> Table:
+        table = Table(box=None, show_header=False, padding=(0, 1), expand=True)
+        table.add_column(style="bold", no_wrap=True)
+        table.add_column(ratio=1)
+        for title, text in PANES:
+            table.add_row(title, text)
+        table.add_row("", "")
+        table.add_row(Text("Keys", style="bold underline"), "")
+        for binding in self.app.BINDINGS:
+            if isinstance(binding, Binding):
+                keys = self.app.get_key_display(binding)
+                table.add_row(keys, binding.description)
+        table.add_row("ctrl+p", "Command palette: every action by name, themes too")
+        return table
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,77 @@
+"""The main screen: every pane of one SMTP session on one screen.
+
+It holds the one reactive ``view`` and hands it to the panes by data binding; it lays them out and
+switches between the wide layout (all panes) and the narrow one (TLS details on demand).
+"""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, VerticalScroll
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from ..stepper import SessionView
+from ..widgets.command_queue import CommandQueue
+from ..widgets.explanation import ExplanationPane
+from ..widgets.session_header import SessionHeader
+from ..widgets.state_pane import StatePane
+from ..widgets.tls_status import TlsStatus
+from ..widgets.wire_log import WireLog
+
+NARROW_WIDTH = 110
+"""Below this width the TLS pane shares its place with the explanation (toggle with L)."""
+
+
+class MainScreen(Screen):
+    CSS_PATH = "main.tcss"
+
+    view: reactive[SessionView | None] = reactive(None, always_update=True)
+    """The session as of the last step; every pane renders from it."""
+    warning: reactive[str | None] = reactive(None)
+    """Why the next command will probably be refused, if it will."""
+    show_tls: reactive[bool] = reactive(False)
+    """In the narrow layout: show the TLS pane instead of the explanation."""
+    target_label: reactive[str] = reactive("")
+    """Where the session goes, in words (never the password)."""
+    playing: reactive[float | None] = reactive(None)
+    """The play pace in seconds while playing, else None."""
+    secrets_shown: reactive[bool] = reactive(False)
+    """True while the wire log shows secrets."""
+    waited: reactive[float | None] = reactive(None)
+    """Seconds the running step has waited so far."""
+
+    def compose(self) -> ComposeResult:
+        yield SessionHeader(id="header").data_bind(
+            MainScreen.view, MainScreen.target_label, MainScreen.playing, MainScreen.secrets_shown, MainScreen.waited
+        )
+        with Horizontal(id="top"):
+            queue = CommandQueue(id="queue").data_bind(MainScreen.view, MainScreen.warning)
+            queue.border_title = "Command queue"
+            yield queue
+            wire = WireLog(id="wire")
+            wire.border_title = "Wire log"
+            yield wire
+        with Horizontal(id="bottom"):
+            with VerticalScroll(id="state-box") as box:
+                box.border_title = "State"
+                yield StatePane(id="state").data_bind(MainScreen.view)
+            with VerticalScroll(id="explain-box") as box:
+                box.border_title = "Explanation"
+                yield ExplanationPane(id="explain").data_bind(MainScreen.view, MainScreen.warning)
+            with VerticalScroll(id="tls-box") as box:
+                box.border_title = "TLS"
+                yield TlsStatus(id="tls").data_bind(MainScreen.view)
+        yield Footer()
+
+    def on_resize(self) -> None:
+        self.set_class(self.size.width < NARROW_WIDTH, "-narrow")
+
+    def watch_show_tls(self, show: bool) -> None:
+        self.set_class(show, "-show-tls")
+
+    def watch_view(self, view: SessionView | None) -> None:
+        wire = self.query_one(WireLog)
+        secrets = " ⚠ secrets shown" if wire.show_secrets else ""
+        wire.border_subtitle = f"{wire.style_name}{' · CRLF marks' if wire.crlf_marks else ''}{secrets}"

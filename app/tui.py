@@ -1,0 +1,536 @@
+"""The Textual stepper app: opens on the built-in server (or a real one) and takes one SMTP step per key.
+
+The app turns key presses into intents for the ``Stepper`` (step, play, edit, restart...), runs each
+step in an exclusive worker so the UI never freezes, and sets the screen's one ``view`` from the
+result. It parses no SMTP and decides no policy. No traceback ever reaches the screen: unexpected
+errors become a notification, with details in a log file under the user's state directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from datetime import datetime, timezone
+from email.utils import make_msgid
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from textual.app import App
+from textual.binding import Binding
+from textual.worker import Worker, WorkerState
+
+from protocol.commands import Connect, InvalidCommand, ReadGreeting, TlsHandshake
+from protocol.message import format_date
+from protocol.transport import WireChunk
+
+from .options import SessionSettings, UsageError
+from .screens.dialogs import ConfirmScreen, LineInputScreen
+from .screens.help import HelpScreen
+from .screens.main import MainScreen
+from .screenshots import offline_svg, screenshot_name
+from .stepper import SessionView, Stepper
+from .widgets.command_queue import CommandQueue
+from .widgets.wire_log import WireLog
+
+if TYPE_CHECKING:
+    from protocol.local_server import LocalServer
+
+PACES = (0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 8.0)
+"""Play speeds, seconds per step."""
+
+log = logging.getLogger("smtpstep")
+
+
+def state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return Path(base) / "smtpstep"
+
+
+class SmtpStepApp(App[int]):
+    """smtpstep's stepper."""
+
+    TITLE = "smtpstep"
+    CSS_PATH = "app.tcss"
+    ENABLE_COMMAND_PALETTE = True
+    MODES = {"main": MainScreen}
+    DEFAULT_MODE = "main"
+    BINDINGS = [
+        Binding("space,n", "step", "Step", id="step"),
+        Binding("p", "play", "Play/pause", id="play"),
+        Binding("plus,equals_sign", "faster", "Faster", id="faster", show=False),
+        Binding("minus", "slower", "Slower", id="slower", show=False),
+        Binding("g", "run_to_end", "Run to end", id="run-to-end"),
+        Binding("escape", "cancel_step", "Cancel step", id="cancel", show=False),
+        Binding("e", "edit", "Edit", id="edit"),
+        Binding("i", "insert", "Insert", id="insert"),
+        Binding("x", "delete", "Delete", id="delete", show=False),
+        Binding("k", "skip", "Skip next", id="skip", show=False),
+        Binding("a", "replan", "Re-plan", id="replan", show=False),
+        Binding("r", "restart", "Restart", id="restart"),
+        Binding("c", "connection", "Connection", id="connection"),
+        Binding("v", "reveal", "Secrets", id="reveal-secrets", show=False),
+        Binding("l", "crlf", "CRLF marks", id="crlf-marks", show=False),
+        Binding("w", "wire_style", "C:/S: ↔ swaks", id="wire-style", show=False),
+        Binding("z", "fold", "Fold/expand", id="fold", show=False),
+        Binding("L", "toggle_tls", "TLS pane", id="tls-pane", show=False),
+        Binding("t", "cycle_theme", "Theme", id="cycle-theme"),
+        Binding("s", "screenshot", "Screenshot", id="screenshot"),
+        Binding("question_mark,f1", "help", "Help", id="help"),
+        Binding("q", "quit", "Quit", id="quit"),
+    ]
+
+    def __init__(self, settings: SessionSettings, *, theme: str | None = None,
+                 screenshot_dir: Path | None = None, now: datetime | None = None,
+                 server: LocalServer | None = None) -> None:
+        super().__init__()
+        self.settings = settings
+        self.screenshot_dir = screenshot_dir or Path.cwd()
+        self._fixed_now = now
+        self._requested_theme = theme
+        self.server: LocalServer | None = server
+        self._own_server = server is None
+        self.stepper: Stepper | None = None
+        self._busy: str | None = None
+        self._step_started = 0.0
+        self._pace_index = PACES.index(1.5)
+        self._playing = False
+        self._play_timer = None
+        self._busy_timer = None
+
+    # -- start and stop --------------------------------------------------------------------------
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        from themes import APP_VARIABLES
+
+        return dict(APP_VARIABLES)
+
+    def on_mount(self) -> None:
+        from themes import DEFAULT_THEME, THEMES
+
+        for theme in THEMES:
+            self.register_theme(theme)
+        wanted = self._requested_theme or DEFAULT_THEME
+        self.theme = wanted if wanted in self.available_themes else DEFAULT_THEME
+        asyncio.get_running_loop().set_exception_handler(self._loop_exception)
+        self._main_screen().target_label = self.settings.describe(self.server)
+        if self.settings.builtin and self.server is None:
+            self.run_worker(self._start_server, thread=True, group="server", exit_on_error=False)
+        else:
+            self._new_stepper()
+
+    def _start_server(self) -> None:
+        from protocol.local_server import LocalServer
+
+        server = LocalServer()
+        server.start_in_thread()
+        self.call_from_thread(self._server_ready, server)
+
+    def _server_ready(self, server: LocalServer) -> None:
+        self.server = server
+        self._header.target_label = self.settings.describe(server)
+        self._new_stepper()
+        ports = server.ports
+        self.notify(f"Built-in server ready on 127.0.0.1: STARTTLS {ports['submission']}, "
+                    f"TLS {ports['submissions']}, plain {ports['plain']}. Press space to start.", timeout=4)
+
+    def _plan_and_target(self):  # type: ignore[no-untyped-def]
+        now = self._fixed_now or datetime.now(timezone.utc)
+        plan = self.settings.plan(date=format_date(now), message_id=make_msgid(domain="client.smtpstep.test"))
+        return self.settings.target(self.server), plan
+
+    def _new_stepper(self) -> None:
+        target, plan = self._plan_and_target()
+        self.stepper = Stepper(target, plan, listener=self._on_chunk)
+        self._publish()
+
+    async def on_unmount(self) -> None:
+        self._stop_play()
+        if self.stepper is not None:
+            await self.stepper.close()
+        if self.server is not None and self._own_server:
+            await asyncio.get_running_loop().run_in_executor(None, self.server.stop_thread)
+
+    def _loop_exception(self, loop: asyncio.AbstractEventLoop, context: dict) -> None:
+        # asyncio prints stray errors (a socket closed under a handshake, ...) to stderr, which would
+        # scribble over the screen: log them instead.
+        log.warning("asyncio: %s", context.get("message"), exc_info=context.get("exception"))
+
+    # -- views -----------------------------------------------------------------------------------
+
+    def _main_screen(self) -> MainScreen:
+        for screen in self.screen_stack:
+            if isinstance(screen, MainScreen):
+                return screen
+        raise LookupError("main screen not mounted")
+
+    @property
+    def _header(self) -> MainScreen:
+        """Header facts live on the main screen and reach the header by data binding."""
+        return self._main_screen()
+
+    @property
+    def wire_log(self) -> WireLog:
+        return self._main_screen().query_one(WireLog)
+
+    @property
+    def queue_widget(self) -> CommandQueue:
+        return self._main_screen().query_one(CommandQueue)
+
+    def _publish(self) -> None:
+        if self.stepper is None:
+            return
+        view = self.stepper.view(self._busy)
+        screen = self._main_screen()
+        refusal = self.stepper.check_head() if not self._busy else None
+        screen.warning = str(refusal) if refusal is not None and _is_sendable(view) else None
+        screen.view = view
+
+    @property
+    def session_view(self) -> SessionView | None:
+        return self.stepper.view(self._busy) if self.stepper else None
+
+    def _on_chunk(self, chunk: WireChunk) -> None:
+        self.wire_log.add_chunk(chunk)
+
+    # -- stepping --------------------------------------------------------------------------------
+
+    def action_step(self) -> None:
+        self._request_step(confirm=True)
+
+    def _request_step(self, *, confirm: bool) -> bool:
+        """Start the next step if possible; False when nothing was started."""
+        stepper = self.stepper
+        if stepper is None:
+            self.notify("The built-in server is still starting.")
+            return False
+        if self._busy:
+            return False
+        if stepper.head is None:
+            self.notify("The session is finished. Press r to start a new one.")
+            self._stop_play()
+            return False
+        refusal = stepper.check_head()
+        if refusal is not None:
+            self._stop_play()
+            if not refusal.forceable:
+                self.notify(f"Cannot send this now: {refusal}", severity="error", timeout=8)
+                return False
+            if confirm:
+                def answered(yes: bool | None) -> None:
+                    if yes:
+                        self._start_step(force=True)
+
+                self.push_screen(ConfirmScreen(
+                    "This command is out of order",
+                    f"{stepper.head.label}\n\nThe server will probably refuse it: {refusal}.", "Send anyway"),
+                    answered)
+                return False
+        self._start_step(force=False)
+        return True
+
+    def _start_step(self, *, force: bool) -> None:
+        assert self.stepper is not None and self.stepper.head is not None
+        self._busy = self.stepper.head.label
+        self._step_started = time.monotonic()
+        self._busy_timer = self.set_interval(0.1, self._tick_busy)
+        self._publish()
+        self.run_worker(self._do_step(force), group="step", exclusive=True, exit_on_error=False)
+
+    def _tick_busy(self) -> None:
+        waited = time.monotonic() - self._step_started
+        self._header.waited = waited if waited >= 0.3 else None
+
+    async def _do_step(self, force: bool) -> None:
+        assert self.stepper is not None
+        try:
+            result = await self.stepper.step(force=force)
+        except Exception as error:  # noqa: BLE001 - nothing may reach the user as a traceback
+            log.exception("step failed")
+            self._step_finished()
+            self.notify(f"Unexpected error: {error.__class__.__name__}: {error}. Details are in "
+                        f"{state_dir() / 'smtpstep.log'}.", severity="error", timeout=10)
+            return
+        if result is not None:
+            self.wire_log.end_step(len(self.stepper.history), result.elapsed)
+            if result.failure is not None:
+                self._stop_play()
+        self._step_finished()
+        if self.stepper.halt and self._playing:
+            self._stop_play()
+            self.notify("Paused: the session cannot go on as planned (see the explanation).")
+
+    def _step_finished(self) -> None:
+        self._busy = None
+        if self._busy_timer is not None:
+            self._busy_timer.stop()
+            self._busy_timer = None
+        self._header.waited = None
+        self._publish()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "step" and event.state == WorkerState.CANCELLED:
+            self._step_finished()
+            self.notify("Step cancelled; the connection was closed. Press r to start again.", severity="warning")
+        if event.worker.group == "server" and event.state == WorkerState.ERROR:
+            self.notify(f"The built-in server could not start: {event.worker.error}", severity="error", timeout=15)
+
+    def action_cancel_step(self) -> None:
+        if self._busy:
+            self.workers.cancel_group(self, "step")
+        self._stop_play()
+
+    # -- playing ---------------------------------------------------------------------------------
+
+    @property
+    def pace(self) -> float:
+        return PACES[self._pace_index]
+
+    def action_play(self) -> None:
+        if self._playing:
+            self._stop_play()
+        else:
+            self._playing = True
+            self._header.playing = self.pace
+            self._play_timer = self.set_interval(self.pace, self._play_tick)
+            self._play_tick()
+
+    def _play_tick(self) -> None:
+        if not self._busy and not self._request_step(confirm=False):
+            self._stop_play()
+
+    def _stop_play(self) -> None:
+        self._playing = False
+        if self._play_timer is not None:
+            self._play_timer.stop()
+            self._play_timer = None
+        try:
+            self._header.playing = None
+        except LookupError:
+            pass
+
+    def _set_pace(self, delta: int) -> None:
+        self._pace_index = max(0, min(len(PACES) - 1, self._pace_index + delta))
+        if self._playing:
+            self._stop_play()
+            self.action_play()
+        self.notify(f"Pace: one step every {self.pace:g} s")
+
+    def action_faster(self) -> None:
+        self._set_pace(-1)
+
+    def action_slower(self) -> None:
+        self._set_pace(+1)
+
+    def action_run_to_end(self) -> None:
+        if self.stepper is None or self._busy:
+            return
+        self._stop_play()
+        self.run_worker(self._run_to_end(), group="step", exclusive=True, exit_on_error=False)
+
+    async def _run_to_end(self) -> None:
+        while self.stepper is not None and self.stepper.head is not None:
+            refusal = self.stepper.check_head()
+            if refusal is not None:
+                self.notify(f"Stopped before an out-of-order command: {refusal}", severity="warning")
+                return
+            self._busy = self.stepper.head.label
+            self._step_started = time.monotonic()
+            self._publish()
+            await self._do_step(False)
+            if self.stepper.transport.failure is not None or self.stepper.halt:
+                return
+
+    # -- editing the queue -----------------------------------------------------------------------
+
+    def _selected(self) -> int:
+        return self.queue_widget.selected_index
+
+    def action_edit(self) -> None:
+        stepper = self.stepper
+        if stepper is None or self._busy or not stepper.queue:
+            return
+        index = self._selected()
+        command = stepper.queue[index].command
+        if isinstance(command, (Connect, ReadGreeting, TlsHandshake)) or command.label.startswith("("):
+            self.notify("This step sends no line you can edit (or carries a secret); insert a command instead.",
+                        severity="warning")
+            return
+
+        def done(line: str | None) -> None:
+            if line is None:
+                return
+            try:
+                stepper.edit(index, line)
+            except InvalidCommand as error:
+                self.notify(f"Not changed: {error}", severity="error", timeout=8)
+            self._publish()
+
+        self.push_screen(LineInputScreen(f"Edit step {stepper.view().steps_done + index + 1}",
+                                         "Change the line that will be sent (CRLF is added for you).",
+                                         command.label), done)
+
+    def action_insert(self) -> None:
+        stepper = self.stepper
+        if stepper is None or self._busy:
+            return
+        index = self._selected() if stepper.queue else 0
+
+        def done(line: str | None) -> None:
+            if line is None:
+                return
+            try:
+                stepper.insert(index, line)
+            except InvalidCommand as error:
+                self.notify(f"Not inserted: {error}", severity="error", timeout=8)
+            self._publish()
+
+        self.push_screen(LineInputScreen(
+            "Insert a command",
+            "EHLO name · HELO name · NOOP · RSET · VRFY user · HELP · or any raw line. "
+            "It goes before the selected step.", ""), done)
+
+    def action_delete(self) -> None:
+        if self.stepper is not None and not self._busy:
+            self.stepper.delete(self._selected())
+            self._publish()
+
+    def action_skip(self) -> None:
+        if self.stepper is not None and not self._busy:
+            self.stepper.delete(0)
+            self._publish()
+
+    def action_replan(self) -> None:
+        if self.stepper is not None and not self._busy:
+            self.stepper.replan()
+            self._publish()
+            self.notify("The queue follows the plan again.")
+
+    def on_command_queue_selected(self, event: CommandQueue.Selected) -> None:
+        self.action_edit()
+
+    # -- session ---------------------------------------------------------------------------------
+
+    async def action_restart(self) -> None:
+        if self.stepper is None:
+            return
+        self.workers.cancel_group(self, "step")
+        self._stop_play()
+        self._busy = None
+        target, plan = self._plan_and_target()
+        await self.stepper.restart(target, plan)
+        self.wire_log.clear()
+        self._publish()
+        self.notify("New session: press space for the first step.")
+
+    def action_connection(self) -> None:
+        from .screens.connection import ConnectionScreen
+
+        def done(settings: SessionSettings | None) -> None:
+            if settings is not None:
+                self.run_worker(self._switch(settings), group="switch", exclusive=True, exit_on_error=False)
+
+        self.push_screen(ConnectionScreen(self.settings), done)
+
+    async def _switch(self, settings: SessionSettings) -> None:
+        self.settings = settings
+        if settings.builtin and self.server is None:
+            from protocol.local_server import LocalServer
+
+            server = LocalServer()
+            await asyncio.get_running_loop().run_in_executor(None, server.start_in_thread)
+            self.server, self._own_server = server, True
+        self._header.target_label = settings.describe(self.server)
+        try:
+            target, plan = self._plan_and_target()
+        except UsageError as error:
+            self.notify(str(error), severity="error")
+            return
+        if self.stepper is None:
+            self._new_stepper()
+        else:
+            self.workers.cancel_group(self, "step")
+            await self.stepper.restart(target, plan)
+        self.wire_log.clear()
+        self._publish()
+        self.notify(f"Connected settings: {settings.describe(self.server)}. Press space to start.")
+
+    # -- display toggles -------------------------------------------------------------------------
+
+    def action_reveal(self) -> None:
+        wire = self.wire_log
+        if wire.show_secrets:
+            wire.show_secrets = False
+            self._header.secrets_shown = False
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                wire.show_secrets = True
+                self._header.secrets_shown = True
+                self._publish()
+
+        self.push_screen(ConfirmScreen(
+            "Show secrets?",
+            "The wire log will show AUTH payloads (base64 of the user name and password) as they were sent. "
+            "Anyone who can see the screen can decode them. A marker stays on screen while they are shown.",
+            "Show secrets"), answered)
+
+    def action_crlf(self) -> None:
+        self.wire_log.crlf_marks = not self.wire_log.crlf_marks
+        self._publish()
+
+    def action_wire_style(self) -> None:
+        self.wire_log.style_name = "swaks" if self.wire_log.style_name == "textbook" else "textbook"
+        self._publish()
+
+    def action_fold(self) -> None:
+        self.wire_log.expanded = not self.wire_log.expanded
+
+    def action_toggle_tls(self) -> None:
+        screen = self._main_screen()
+        screen.show_tls = not screen.show_tls
+
+    def action_cycle_theme(self) -> None:
+        from themes import THEMES
+
+        names = [t.name for t in THEMES]
+        current = names.index(self.theme) if self.theme in names else -1
+        self.theme = names[(current + 1) % len(names)]
+        self.notify(f"Theme: {self.theme}")
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def action_screenshot(self) -> None:
+        view = self.session_view
+        step = view.steps_done if view else 0
+        label = view.last.commands[-1].label if view and view.last else "start"
+        name = screenshot_name(step, label)
+        try:
+            self.screenshot_dir.mkdir(parents=True, exist_ok=True)
+            path = self.screenshot_dir / name
+            path.write_text(offline_svg(self.export_screenshot(title=f"smtpstep — step {step}")), encoding="utf-8")
+        except OSError as error:
+            self.notify(f"Could not save the screenshot: {error.strerror or error}", severity="error")
+            return
+        self.notify(f"Saved {path}")
+
+
+def _is_sendable(view: SessionView) -> bool:
+    return bool(view.queue)
+
+
+def run_tui(settings: SessionSettings, theme: str | None = None) -> int:
+    """Run the app until the user quits; the exit code for the shell."""
+    directory = state_dir()
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        logging.basicConfig(filename=directory / "smtpstep.log", level=logging.INFO,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    except OSError:
+        logging.basicConfig(handlers=[logging.NullHandler()])
+    app = SmtpStepApp(settings, theme=theme)
+    result = app.run()
+    return result if isinstance(result, int) else 0

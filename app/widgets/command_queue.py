@@ -1,0 +1,76 @@
+"""The command queue pane: the steps that will be taken next, the next one marked, each with its exact line.
+
+It renders the queue from the session view and reports which item the user selected; the app does
+the editing (through the stepper). The line shown is what will be written, secrets masked.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.message import Message
+from textual.reactive import reactive
+from textual.widgets import OptionList
+from textual.widgets.option_list import Option
+
+from ..stepper import SessionView
+
+
+class CommandQueue(OptionList):
+    """The upcoming steps; the first is the next one."""
+
+    view: reactive[SessionView | None] = reactive(None, always_update=True)
+    """The session view to render (bound from the screen)."""
+    warning: reactive[str | None] = reactive(None)
+    """Why the next command will probably be refused, if it will."""
+
+    class Selected(Message):
+        """The user picked an item of the queue (to edit, delete or insert before it)."""
+
+        def __init__(self, index: int) -> None:
+            super().__init__()
+            self.index = index
+
+    def watch_view(self, view: SessionView | None) -> None:
+        self._render_queue()
+
+    def watch_warning(self) -> None:
+        self._render_queue()
+
+    def _render_queue(self) -> None:
+        view = self.view
+        highlighted = self.highlighted
+        self.clear_options()
+        if view is None:
+            self.add_option(Option(Text("starting the built-in server…", style="italic"), disabled=True))
+            return
+        if not view.queue:
+            done = "session finished — press r to start again" if view.steps_done else "nothing planned"
+            self.add_option(Option(Text(done, style="italic"), disabled=True))
+            return
+        for index, planned in enumerate(view.queue):
+            number = view.steps_done + index + 1
+            label = planned.command.label
+            text = Text(no_wrap=True, overflow="ellipsis")
+            if index == 0:
+                text.append("▶ ", style="bold")
+                text.append(f"{number:>2} ", style="bold")
+                text.append(label, style="bold reverse" if not view.busy else "bold")
+                if self.warning:
+                    text.append("  ⚠ out of order", style="bold")
+            else:
+                text.append(f"  {number:>2} ", style="dim")
+                text.append(label)
+            self.add_option(Option(text, id=f"q{index}"))
+        if highlighted is not None and highlighted < len(view.queue):
+            self.highlighted = highlighted
+        else:
+            self.highlighted = 0
+
+    @property
+    def selected_index(self) -> int:
+        """The selected queue index (0 = next step)."""
+        return self.highlighted or 0
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.post_message(self.Selected(event.option_index))

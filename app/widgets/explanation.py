@@ -1,0 +1,54 @@
+"""The explanation pane: what just happened, in plain words, with the reply decoded and its RFC section."""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widgets import Static
+
+from ..narration import Block, narrate
+from ..stepper import SessionView
+
+_TITLE_STYLE = {
+    "error": "bold reverse",
+    "halt": "bold reverse",
+    "warning": "bold underline",
+}
+
+
+def render_blocks(blocks: list[Block]) -> Group:
+    parts = []
+    for block in blocks:
+        title = Text()
+        marker = {"error": "✗ ", "halt": "■ ", "warning": "⚠ ", "keyword": "• "}.get(block.kind, "")
+        title.append(marker + block.title, style=_TITLE_STYLE.get(block.kind, "bold"))
+        if block.rfc:
+            title.append(f"  [{block.rfc}]", style="italic")
+        parts.append(title)
+        if block.text:
+            parts.append(Text(block.text))
+    return Group(*parts)
+
+
+class ExplanationPane(Static):
+    view: reactive[SessionView | None] = reactive(None, always_update=True)
+    """The session view to render (bound from the screen)."""
+    warning: reactive[str | None] = reactive(None)
+    """Why the next command will probably be refused, shown first."""
+
+    def watch_view(self, view: SessionView | None) -> None:
+        self._refresh_content()
+
+    def watch_warning(self) -> None:
+        self._refresh_content()
+
+    def _refresh_content(self) -> None:
+        if self.view is None:
+            self.update(Text("Starting the built-in server…", style="italic"))
+            return
+        blocks = narrate(self.view)
+        if self.warning:
+            blocks.insert(0, Block("warning", "The next command is out of order",
+                                   f"The server will probably refuse it: {self.warning}."))
+        self.update(render_blocks(blocks))

@@ -1,0 +1,29 @@
+"""The default dark theme: calm background, client in blue, server in orange, TLS in green."""
+
+from textual.theme import Theme
+
+THEME = Theme(
+    name="smtpstep-dark",
+    primary="#5fa8ff",
+    secondary="#f2b66d",
+    accent="#5fd7a7",
+    warning="#f0c060",
+    error="#ff7a7a",
+    success="#7ad67a",
+    foreground="#e6e6e6",
+    background="#14161a",
+    surface="#1c1f25",
+    panel="#262a33",
+    dark=True,
+    variables={
+        "wire-client": "#8cbcff",
+        "wire-server": "#f5bd78",
+        "tls-boundary": "#5fd7a7",
+        "reply-positive": "#86dc86",
+        "reply-intermediate": "#8ad6ff",
+        "reply-transient": "#f3c86a",
+        "reply-permanent": "#ff8a8a",
+        "secret": "#dcaaff",
+        "footer-key-foreground": "#5fd7a7",
+    },
+)
