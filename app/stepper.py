@@ -31,6 +31,10 @@ class SessionView:
     edited: bool
     busy: str | None = None
     """The label of the step under way, if one is running."""
+    history: tuple[tuple[str, int | None, bool], ...] = ()
+    """Steps taken: (label, last reply code, ok)."""
+    last_was_step: bool = False
+    """True when this view follows a step (the queue selection goes back to the next step)."""
 
     @property
     def total(self) -> int:
@@ -68,7 +72,7 @@ class Stepper:
 
     # -- views -----------------------------------------------------------------------------------
 
-    def view(self, busy: str | None = None) -> SessionView:
+    def view(self, busy: str | None = None, *, after_step: bool = False) -> SessionView:
         return SessionView(
             snapshot=self.transport.snapshot(),
             queue=tuple(self.queue),
@@ -78,6 +82,11 @@ class Stepper:
             explanation_key=self.explanation_key,
             edited=self.edited,
             busy=busy,
+            history=tuple(
+                (r.commands[-1].label, r.answers[-1].reply.code if r.answers else None, r.failure is None)
+                for r in self.history
+            ),
+            last_was_step=after_step,
         )
 
     @property

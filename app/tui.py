@@ -178,10 +178,10 @@ class SmtpStepApp(App[int]):
     def queue_widget(self) -> CommandQueue:
         return self._main_screen().query_one(CommandQueue)
 
-    def _publish(self) -> None:
+    def _publish(self, *, after_step: bool = False) -> None:
         if self.stepper is None:
             return
-        view = self.stepper.view(self._busy)
+        view = self.stepper.view(self._busy, after_step=after_step)
         screen = self._main_screen()
         refusal = self.stepper.check_head() if not self._busy else None
         screen.warning = str(refusal) if refusal is not None and _is_sendable(view) else None
@@ -267,7 +267,7 @@ class SmtpStepApp(App[int]):
             self._busy_timer.stop()
             self._busy_timer = None
         self._header.waited = None
-        self._publish()
+        self._publish(after_step=True)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group == "step" and event.state == WorkerState.CANCELLED:

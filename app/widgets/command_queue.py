@@ -43,9 +43,18 @@ class CommandQueue(OptionList):
         if view is None:
             self.add_option(Option(Text("starting the built-in server…", style="italic"), disabled=True))
             return
+        self._done = len(view.history)
+        for number, (label, code, ok) in enumerate(view.history, 1):
+            text = Text(no_wrap=True, overflow="ellipsis", style="dim")
+            text.append("✓ " if ok else "✗ ")
+            text.append(f"{number:>2} {label}")
+            if code:
+                text.append(f"  {code}")
+            self.add_option(Option(text, disabled=True))
         if not view.queue:
             done = "session finished — press r to start again" if view.steps_done else "nothing planned"
             self.add_option(Option(Text(done, style="italic"), disabled=True))
+            self.highlighted = None
             return
         for index, planned in enumerate(view.queue):
             number = view.steps_done + index + 1
@@ -61,16 +70,16 @@ class CommandQueue(OptionList):
                 text.append(f"  {number:>2} ", style="dim")
                 text.append(label)
             self.add_option(Option(text, id=f"q{index}"))
-        if highlighted is not None and highlighted < len(view.queue):
-            self.highlighted = highlighted
-        else:
-            self.highlighted = 0
+        keep = highlighted is not None and self._done <= highlighted < self._done + len(view.queue)
+        self.highlighted = highlighted if keep and not view.last_was_step else self._done
+
+    _done = 0
 
     @property
     def selected_index(self) -> int:
-        """The selected queue index (0 = next step)."""
-        return self.highlighted or 0
+        """The selected queue index (0 = next step); finished steps above it cannot be selected."""
+        return max(0, (self.highlighted or 0) - self._done)
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
-        self.post_message(self.Selected(event.option_index))
+        self.post_message(self.Selected(event.option_index - self._done))

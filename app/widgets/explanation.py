@@ -37,6 +37,13 @@ class ExplanationPane(Static):
     warning: reactive[str | None] = reactive(None)
     """Why the next command will probably be refused, shown first."""
 
+    blocks: list[Block] = []
+
+    @property
+    def plain_text(self) -> str:
+        """What the pane says, as plain text (for tests and exports)."""
+        return "\n".join(f"{b.title} [{b.rfc}]\n{b.text}" for b in self.blocks)
+
     def watch_view(self, view: SessionView | None) -> None:
         self._refresh_content()
 
@@ -51,4 +58,5 @@ class ExplanationPane(Static):
         if self.warning:
             blocks.insert(0, Block("warning", "The next command is out of order",
                                    f"The server will probably refuse it: {self.warning}."))
+        self.blocks = blocks
         self.update(render_blocks(blocks))

@@ -1,0 +1,204 @@
+"""Pilot tests of the stepper app: real sessions against the built-in server and a server that hangs up."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import replace
+
+from textual.worker import Worker, WorkerState
+
+from app.options import SessionSettings
+from app.screens.dialogs import ConfirmScreen, LineInputScreen
+from app.screens.main import MainScreen
+from app.tui import SmtpStepApp
+from app.widgets.explanation import ExplanationPane
+from protocol.states import State
+
+BUILTIN = SessionSettings(server=None, security="starttls", ca_file=None, insecure=False, user="student",
+                          password="classroom")
+SECRET_FORMS = ("classroom", "AHN0dWRlbnQAY2xhc3Nyb29t", "Y2xhc3Nyb29t")
+
+
+async def _settle(pilot, app: SmtpStepApp) -> None:  # type: ignore[no-untyped-def]
+    """Wait until no step is running."""
+    for _ in range(200):
+        await pilot.pause()
+        if not app._busy:  # noqa: SLF001 - the test watches the app's own busy flag
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the step did not finish")
+
+
+async def _step(pilot, app: SmtpStepApp, times: int = 1) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(times):
+        await pilot.press("space")
+        await _settle(pilot, app)
+
+
+def _wire(app: SmtpStepApp) -> list[str]:
+    return app.wire_log.plain_lines()
+
+
+def _explanation(app: SmtpStepApp) -> str:
+    pane = app.screen.query_one(ExplanationPane) if isinstance(app.screen, MainScreen) else None
+    assert pane is not None
+    return pane.plain_text
+
+
+async def test_a_whole_session_steps_through_the_built_in_server(local_server) -> None:  # type: ignore[no-untyped-def]
+    messages: list[object] = []
+    app = SmtpStepApp(BUILTIN, server=local_server)
+    async with app.run_test(size=(120, 36), message_hook=messages.append) as pilot:
+        await pilot.pause()
+        view = app.session_view
+        assert view is not None and view.state == State.DISCONNECTED
+        planned = view.total
+        assert planned == 12
+        await _step(pilot, app)  # connect
+        assert app.session_view.state == State.AWAITING_GREETING
+        await _step(pilot, app)  # greeting
+        assert any(line.startswith("S: 220 mail.smtpstep.test") for line in _wire(app))
+        await _step(pilot, app, 2)  # EHLO, STARTTLS
+        assert app.session_view.snapshot.client.session.capabilities is not None
+        await _step(pilot, app)  # TLS handshake
+        assert app.session_view.snapshot.tls is not None and app.session_view.snapshot.tls.version == "TLSv1.3"
+        assert any("ClientHello" in line for line in _wire(app))
+        while app.session_view.queue:
+            await _step(pilot, app)
+        view = app.session_view
+        assert view.state == State.CLOSED
+        assert view.steps_done == planned
+        lines = _wire(app)
+        for expected in ("C: EHLO client.smtpstep.test", "C: STARTTLS", "C: MAIL FROM:", "C: RCPT TO:", "C: DATA",
+                         "C: .", "S: 221 2.0.0 Bye"):
+            assert any(line.startswith(expected) for line in lines), expected
+        assert any(line.startswith("C: ..This line starts with a dot") for line in lines)  # dot-stuffed on the wire
+        assert not any(secret in line for line in lines for secret in SECRET_FORMS)
+        assert "C: AUTH PLAIN ********" in lines
+        assert len(local_server.received) == 1
+        steps = [m for m in messages if isinstance(m, Worker.StateChanged) and m.worker.group == "step"]
+        assert sum(1 for m in steps if m.state == WorkerState.SUCCESS) == planned
+
+
+async def test_revealing_secrets_asks_first_and_keeps_a_marker(local_server) -> None:  # type: ignore[no-untyped-def]
+    app = SmtpStepApp(BUILTIN, server=local_server)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        await _step(pilot, app, 7)  # through AUTH PLAIN
+        assert "C: AUTH PLAIN ********" in _wire(app)
+        await pilot.press("v")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await pilot.pause()
+        assert "C: AUTH PLAIN AHN0dWRlbnQAY2xhc3Nyb29t" in _wire(app)
+        header = str(app.screen.query_one("#header").render())
+        assert "SECRETS SHOWN" in header
+        await pilot.press("v")
+        await pilot.pause()
+        assert "C: AUTH PLAIN ********" in _wire(app)
+        assert "SECRETS SHOWN" not in str(app.screen.query_one("#header").render())
+
+
+async def test_an_out_of_order_command_is_explained_and_sent_only_when_confirmed(local_server) -> None:  # type: ignore[no-untyped-def]
+    app = SmtpStepApp(BUILTIN, server=local_server)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        await _step(pilot, app, 2)  # connect, greeting
+        await pilot.press("i")
+        await pilot.pause()
+        assert isinstance(app.screen, LineInputScreen)
+        await pilot.press(*"MAIL FROM:<x@example.test>")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.stepper is not None and app.stepper.head is not None
+        assert app.stepper.head.label == "MAIL FROM:<x@example.test>"
+        assert isinstance(app.screen, MainScreen) and app.screen.warning is not None
+        assert "EHLO" in app.screen.warning
+        await pilot.press("space")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        await pilot.pause()
+        assert app.session_view.steps_done == 2  # nothing sent
+        await pilot.press("space")
+        await pilot.pause()
+        await pilot.press("y")
+        await _settle(pilot, app)
+        assert app.session_view.steps_done == 3
+        assert any(line.startswith(("S: 503", "S: 530")) for line in _wire(app))  # refused, as warned
+
+
+async def test_a_raw_line_with_a_line_feed_is_refused_before_sending(local_server) -> None:  # type: ignore[no-untyped-def]
+    app = SmtpStepApp(BUILTIN, server=local_server)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        assert app.stepper is not None
+        before = list(app.stepper.queue)
+        app.stepper.queue  # the queue is only changed through the app's insert action
+        await pilot.press("i")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, LineInputScreen)
+        screen.dismiss("NOOP\r\nQUIT")
+        await pilot.pause()
+        assert app.stepper.queue == before
+
+
+@asynccontextmanager
+async def hang_up_after_ehlo() -> AsyncIterator[int]:
+    """A server that greets, answers EHLO, then closes the connection on the next command."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"220 flaky.test ESMTP\r\n")
+        await writer.drain()
+        await reader.readline()
+        writer.write(b"250-flaky.test\r\n250 8BITMIME\r\n")
+        await writer.drain()
+        await reader.readline()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_a_server_closing_mid_session_is_shown_and_the_app_keeps_running() -> None:
+    async with hang_up_after_ehlo() as port:
+        settings = replace(BUILTIN, server=f"127.0.0.1:{port}", security="none", user=None, password=None, timeout=5)
+        app = SmtpStepApp(settings)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            await _step(pilot, app, 4)  # connect, greeting, EHLO, MAIL -> closed
+            view = app.session_view
+            assert view.last is not None and view.last.failure is not None
+            assert view.last.failure.kind == "closed"
+            assert view.state == State.CLOSED
+            assert "closed the connection" in _explanation(app)
+            assert any(line.startswith("  !!") and "closed the connection" in line for line in _wire(app))
+            assert "Traceback" not in _explanation(app)
+            await pilot.press("r")  # one key restarts the session
+            await pilot.pause()
+            assert app.session_view.state == State.DISCONNECTED
+            assert app.session_view.steps_done == 0
+            assert _wire(app) == []
+            await _step(pilot, app, 2)
+            assert any(line.startswith("S: 220 flaky.test") for line in _wire(app))
+
+
+async def test_an_unknown_host_is_a_plain_error_not_a_crash() -> None:
+    settings = replace(BUILTIN, server="no-such-host.invalid:25", security="none", user=None, password=None,
+                       timeout=5)
+    app = SmtpStepApp(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await _step(pilot, app)
+        view = app.session_view
+        assert view.last is not None and view.last.failure is not None
+        assert view.last.failure.kind == "resolve"
+        assert "could not be resolved" in _explanation(app)
