@@ -62,7 +62,7 @@ def reply_blocks(answer: Answer) -> list[Block]:
     decoded = explain_reply(reply.code, reply.enhanced, verb=_VERB_FOR_REPLY.get(verb, verb.value))
     text = f"{decoded.kind.capitalize()}: {decoded.kind_text} Category: {decoded.category}."
     blocks = [
-        Block("reply", f"{reply.code} — {decoded.meaning.title}", decoded.meaning.text, decoded.meaning.rfc),
+        Block("reply", decoded.meaning.title, decoded.meaning.text, decoded.meaning.rfc),
         Block("reply-digits", "What the digits say", text, "RFC 5321 §4.2.1"),
     ]
     if decoded.enhanced is not None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 
-FONT_STACK = '"DejaVu Sans Mono", "Liberation Mono", "Noto Sans Mono", Menlo, Consolas, monospace'
+FONT_STACK = ('"DejaVu Sans Mono", "Liberation Mono", "Noto Sans Mono", Menlo, Consolas, monospace, '
+              '"Noto Color Emoji", "Apple Color Emoji", "Segoe UI Emoji"')
 
 _FONT_FACE = re.compile(r"@font-face\s*{[^}]*}", re.S)
 _FAMILY = re.compile(r"font-family:\s*[^;]*;")

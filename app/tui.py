@@ -83,11 +83,14 @@ class SmtpStepApp(App[int]):
 
     def __init__(self, settings: SessionSettings, *, theme: str | None = None,
                  screenshot_dir: Path | None = None, now: datetime | None = None,
-                 server: LocalServer | None = None) -> None:
+                 message_id: str | None = None, server: LocalServer | None = None, timings: bool = True) -> None:
         super().__init__()
         self.settings = settings
         self.screenshot_dir = screenshot_dir or Path.cwd()
         self._fixed_now = now
+        self._fixed_message_id = message_id
+        self._timings = timings
+        """False hides step times (deterministic screenshots for tests and lecture notes)."""
         self._requested_theme = theme
         self.server: LocalServer | None = server
         self._own_server = server is None
@@ -137,7 +140,7 @@ class SmtpStepApp(App[int]):
 
     def _plan_and_target(self):  # type: ignore[no-untyped-def]
         now = self._fixed_now or datetime.now(timezone.utc)
-        plan = self.settings.plan(date=format_date(now), message_id=make_msgid(domain="client.smtpstep.test"))
+        plan = self.settings.plan(date=format_date(now), message_id=self._fixed_message_id or make_msgid(domain="client.smtpstep.test"))
         return self.settings.target(self.server), plan
 
     def _new_stepper(self) -> None:
@@ -253,7 +256,7 @@ class SmtpStepApp(App[int]):
                         f"{state_dir() / 'smtpstep.log'}.", severity="error", timeout=10)
             return
         if result is not None:
-            self.wire_log.end_step(len(self.stepper.history), result.elapsed)
+            self.wire_log.end_step(len(self.stepper.history), result.elapsed if self._timings else None)
             if result.failure is not None:
                 self._stop_play()
         self._step_finished()

@@ -17,6 +17,7 @@ APP_VARIABLES = {
     "reply-intermediate": "#7fd0ff",
     "reply-transient": "#f0c060",
     "reply-permanent": "#ff7a7a",
+    "wire-note": "#a0a0a0",
     "secret": "#d7a0ff",
 }
 """Defaults for the app's own CSS variables; every theme overrides them."""

@@ -23,6 +23,7 @@ THEME = Theme(
         "reply-intermediate": "#8ad6ff",
         "reply-transient": "#f3c86a",
         "reply-permanent": "#ff8a8a",
+        "wire-note": "#a8adb8",
         "secret": "#dcaaff",
         "footer-key-foreground": "#5fd7a7",
     },

@@ -23,6 +23,7 @@ THEME = Theme(
         "reply-intermediate": "#00507a",
         "reply-transient": "#6a4500",
         "reply-permanent": "#a00000",
+        "wire-note": "#3a3a3a",
         "secret": "#6a0080",
         "footer-key-foreground": "#0040a0",
     },

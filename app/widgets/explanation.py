@@ -20,14 +20,13 @@ _TITLE_STYLE = {
 def render_blocks(blocks: list[Block]) -> Group:
     parts = []
     for block in blocks:
-        title = Text()
         marker = {"error": "✗ ", "halt": "■ ", "warning": "⚠ ", "keyword": "• "}.get(block.kind, "")
-        title.append(marker + block.title, style=_TITLE_STYLE.get(block.kind, "bold"))
+        parts.append(Text(marker + block.title, style=_TITLE_STYLE.get(block.kind, "bold")))
+        body = Text(block.text)
         if block.rfc:
-            title.append(f"  [{block.rfc}]", style="italic")
-        parts.append(title)
-        if block.text:
-            parts.append(Text(block.text))
+            body.append(f" ({block.rfc})", style="italic")
+        if body.plain:
+            parts.append(body)
     return Group(*parts)
 
 

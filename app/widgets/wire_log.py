@@ -74,8 +74,11 @@ class WireLog(ScrollView, can_focus=True):
         self._chunks.append(chunk)
         self._extend(self._transcript.feed(chunk))
 
-    def end_step(self, step: int, elapsed: float) -> None:
-        """Close a step: flush partial lines and note its time."""
+    def end_step(self, step: int, elapsed: float | None) -> None:
+        """Close a step: flush partial lines and note its time (None: no time shown)."""
+        if elapsed is None:
+            self._extend(self._transcript.flush())
+            return
         self._timings[step] = elapsed
         self._extend(self._transcript.flush() + [self._timing_line(step, elapsed)])
 
