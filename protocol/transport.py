@@ -27,6 +27,10 @@ from .client import Answer, ClientView, CommandNotAllowed, Discarded, SmtpClient
 from .commands import Command, Connect, Outgoing, Raw, Verb
 from .replies import ProtocolError
 
+# Timeouts use ``asyncio.timeout``, never ``asyncio.wait_for``: on Python 3.11, ``wait_for`` swallows a
+# cancellation that arrives in the same loop iteration as the awaited result (CPython gh-86296), so
+# cancelling a step could be ignored and the step would carry on as if nothing had happened.
+
 DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
 """Submission with STARTTLS (RFC 6409), submissions with implicit TLS (RFC 8314 §3.3), relay (RFC 5321)."""
 
@@ -166,7 +170,28 @@ _HANDSHAKE_NAMES = {
 
 
 def _resolve_words(host: str, error: BaseException) -> str:
-    return f"the host name “{host}” could not be resolved; check its spelling ({error})"
+    # strerror, not str(error): "[Errno -2] Name or service not known" is Python's text, not plain words.
+    said = getattr(error, "strerror", None) or str(error)
+    return f"the host name “{host}” could not be resolved; check its spelling ({said})"
+
+
+_SOCKET_WORDS: tuple[tuple[type[BaseException], str], ...] = (
+    (ConnectionResetError, "the server reset the connection"),
+    (BrokenPipeError, "the server had already closed the connection"),
+    (ConnectionAbortedError, "the connection was aborted"),
+)
+
+
+def _socket_words(error: BaseException) -> str:
+    """An ``OSError`` or ``ssl.SSLError`` in plain words, without Python's class names and errno
+    brackets (the Failure message is shown to a student as is; the style guide wants no Python text)."""
+    if isinstance(error, ssl.SSLError):
+        return f"TLS error {error.reason}" if error.reason else "a TLS error"
+    for kind, words in _SOCKET_WORDS:
+        if isinstance(error, kind):
+            return words
+    said = getattr(error, "strerror", None) or str(error)
+    return said[:1].lower() + said[1:] if said else "an error of the operating system"
 
 
 class Transport:
@@ -238,8 +263,9 @@ class Transport:
         if writer is not None:
             writer.close()
             try:
-                await asyncio.wait_for(writer.wait_closed(), 2)
-            except (OSError, asyncio.TimeoutError, ssl.SSLError):
+                async with asyncio.timeout(2):
+                    await writer.wait_closed()
+            except (OSError, TimeoutError, ssl.SSLError):
                 pass
         if self.client.settled.name != "DISCONNECTED":
             self.client.connection_lost()
@@ -286,7 +312,7 @@ class Transport:
                 self.client.send(first, force=force)
             except CommandNotAllowed as refusal:
                 return Failure("not-allowed", str(refusal))
-            return await self._handshake()
+            return await self._handshake(discarded)
         # Build the whole group first: nothing is written unless every command may go.
         outgoing = bytearray()
         secrets: list[tuple[int, int]] = []
@@ -313,11 +339,12 @@ class Transport:
             )
             try:
                 self._writer.write(bytes(outgoing))
-                await asyncio.wait_for(self._writer.drain(), self._timeout(group[-1].verb))
+                async with asyncio.timeout(self._timeout(group[-1].verb)):
+                    await self._writer.drain()
             except (OSError, ssl.SSLError) as error:
                 await self._lost()
-                return Failure("closed", f"the connection broke while sending ({error.__class__.__name__}: {error})")
-            except asyncio.TimeoutError:
+                return Failure("closed", f"the connection broke while sending ({_socket_words(error)})")
+            except TimeoutError:
                 await self._lost()
                 return Failure("timeout", f"the server did not take the data within {self._timeout(group[-1].verb):g} s")
         return await self._read_replies(answers, discarded, group[-1].verb)
@@ -325,20 +352,25 @@ class Transport:
     async def _read_replies(self, answers: list[Answer], discarded: list[Discarded], verb: Verb) -> Failure | None:
         assert self._reader is not None
         timeout = self._timeout(verb)
+        # One deadline for the whole reply, not a fresh timeout per read: a server that drips one
+        # byte just before each timeout (or an endless multi-line reply) would otherwise hold the
+        # step forever. RFC 5321 §4.5.3.2 times the wait for the reply, not for each segment.
+        deadline = asyncio.get_running_loop().time() + timeout
         while self.client.pending:
             try:
-                data = await asyncio.wait_for(self._reader.read(READ_SIZE), timeout)
-            except asyncio.TimeoutError:
+                async with asyncio.timeout_at(deadline):
+                    data = await self._reader.read(READ_SIZE)
+            except TimeoutError:
                 waited = self.client.pending[0].label
                 await self._lost()
                 return Failure(
                     "timeout",
-                    f"no reply to {waited} within {timeout:g} s; the server may be stalled "
+                    f"no complete reply to {waited} within {timeout:g} s; the server may be stalled "
                     "(RFC 5321 §4.5.3.2 sets the client's timeouts)",
                 )
             except (OSError, ssl.SSLError) as error:
                 await self._lost()
-                return Failure("closed", f"the connection broke ({error.__class__.__name__}: {error})")
+                return Failure("closed", f"the connection broke ({_socket_words(error)})")
             if not data:
                 waiting = self.client.pending[0].label if self.client.pending else ""
                 await self._lost()
@@ -371,25 +403,23 @@ class Transport:
         timeout = target.timeout if target.timeout is not None else CONNECT_TIMEOUT
         self._note(f"connecting to {target.address} over TCP")
         try:
-            self._reader, self._writer = await asyncio.wait_for(
-                asyncio.open_connection(target.host, target.port, limit=READ_SIZE * 4), timeout
-            )
+            async with asyncio.timeout(timeout):
+                self._reader, self._writer = await _open(target.host, target.port)
         except socket.gaierror as error:
             self.client.connection_lost()
             return Failure("resolve", _resolve_words(target.host, error))
         except ConnectionRefusedError:
             self.client.connection_lost()
             return Failure("refused", f"nothing is listening on {target.address} (connection refused)")
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self.client.connection_lost()
             return Failure("timeout", f"no answer from {target.address} within {timeout:g} s")
         except OSError as error:
             self.client.connection_lost()
-            return Failure("connect", f"could not connect to {target.address}: {error.strerror or error}")
-        sock = self._writer.get_extra_info("sockname")
+            return Failure("connect", f"could not connect to {target.address}: {_socket_words(error)}")
         peer = self._writer.get_extra_info("peername")
         self.client.connection_made(implicit_tls=target.security == "tls")
-        self._note(f"connected to {peer[0]}:{peer[1]} from {sock[0]}:{sock[1]}")
+        self._note(f"connected to {peer[0]}:{peer[1]} (TCP handshake done)")
         return None
 
     def _context(self, handshake: list[str], certificates: list[bytes]) -> ssl.SSLContext:
@@ -416,19 +446,21 @@ class Transport:
             pass
         return ctx
 
-    async def _handshake(self) -> Failure | None:
+    async def _handshake(self, discarded: list[Discarded]) -> Failure | None:
         target, writer = self.target, self._writer
         mode = "tls" if self.client.session.implicit_tls and self.client.session.greeting is None else "starttls"
         if writer is None:
             self.client.connection_lost()
             return Failure("closed", "there is no connection to start TLS on")
+        self._discard_plaintext(discarded, mode)
         handshake: list[str] = []
         certificates: list[bytes] = []
         ctx = self._context(handshake, certificates)
         self.record.append(WireChunk(Direction.TLS, b"", False, self._now(), self.steps, note="TLS handshake starts"))
         timeout = target.timeout if target.timeout is not None else CONNECT_TIMEOUT
         try:
-            await asyncio.wait_for(writer.start_tls(ctx, server_hostname=target.sni), timeout)
+            async with asyncio.timeout(timeout):
+                await writer.start_tls(ctx, server_hostname=target.sni)
         except ssl.SSLCertVerificationError as error:
             chain = _parse_chain(certificates)
             words = verify_words(error.verify_code, error.verify_message)
@@ -446,14 +478,14 @@ class Transport:
             self._tls_failed(mode, handshake, _parse_chain(certificates), f"handshake failed: {reason}{hint}", None)
             await self._lost()
             return Failure("tls", f"the TLS handshake failed ({reason}){hint}")
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self._tls_failed(mode, handshake, (), "the handshake timed out", None)
             await self._lost()
             return Failure("timeout", f"the TLS handshake did not finish within {timeout:g} s")
         except (OSError, ConnectionError) as error:
-            self._tls_failed(mode, handshake, (), f"the connection broke: {error}", None)
+            self._tls_failed(mode, handshake, (), f"the connection broke: {_socket_words(error)}", None)
             await self._lost()
-            return Failure("closed", f"the connection broke during the TLS handshake ({error})")
+            return Failure("closed", f"the connection broke during the TLS handshake ({_socket_words(error)})")
         ssl_object = writer.get_extra_info("ssl_object")
         chain = self._peer_chain(ssl_object) or _parse_chain(certificates)
         cipher = ssl_object.cipher() if ssl_object else None
@@ -485,6 +517,32 @@ class Transport:
         )
         return None
 
+    def _discard_plaintext(self, discarded: list[Discarded], mode: str) -> None:
+        """Throw away plaintext that arrived before the TLS handshake but was never read.
+
+        ``SmtpClient`` discards what came in the same read as the 220. Bytes that came later (say,
+        while a student paused before the handshake step) wait in the StreamReader's buffer, and
+        ``StreamWriter.start_tls`` leaves that buffer alone: the first read after the handshake
+        would return them as if they had come under TLS, and an attacker's "250" would answer the
+        next EHLO (RFC 3207 §4.2; CVE-2011-0411). StreamReader has no public way to peek at its
+        buffer without waiting, hence the private ``_buffer``, guarded.
+        """
+        buffer = getattr(self._reader, "_buffer", None)
+        if not isinstance(buffer, bytearray) or not buffer:
+            return
+        data = bytes(buffer)
+        buffer.clear()
+        self.record.append(WireChunk(Direction.SERVER, data, False, self._now(), self.steps))
+        if mode == "starttls":
+            reason = ("the server sent more plaintext after its 220 to STARTTLS; it could come from an attacker, "
+                      "so it is thrown away unread (RFC 3207 §4.2; the client side of CVE-2011-0411)")
+        else:
+            reason = ("the server sent plaintext before the TLS handshake, where implicit TLS expects none "
+                      "(RFC 8314 §3.3; is this a plain SMTP port?); it is thrown away unread")
+        event = Discarded(data, reason)
+        discarded.append(event)
+        self._note(event.reason)
+
     def _tls_failed(self, mode: str, handshake: list[str], chain: tuple[CertInfo, ...], words: str,
                     code: int | None) -> None:
         info = TlsInfo(mode=mode, sni=self.target.sni, chain=chain, verified=False, verification=words,
@@ -509,6 +567,27 @@ class Transport:
             leaf = ssl_object.getpeercert(binary_form=True)
             ders = [leaf] if leaf else []
         return _parse_chain(ders)
+
+
+async def _open(host: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """Resolve ``host`` and try each address in turn, as ``open_connection`` does, keeping each error.
+
+    asyncio folds the failures of several addresses into one ``OSError("Multiple exceptions: ...")``
+    that is no longer a ``ConnectionRefusedError``: "localhost" (::1 and 127.0.0.1) with nothing
+    listening would be reported as an odd connect error in Python's words, not as "refused".
+    """
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    errors: list[OSError] = []
+    for family, _, _, _, address in infos:
+        scoped = family == socket.AF_INET6 and len(address) > 3 and address[3]
+        ip = f"{address[0]}%{address[3]}" if scoped else address[0]
+        try:
+            return await asyncio.open_connection(ip, address[1], family=family, limit=READ_SIZE * 4)
+        except OSError as error:
+            errors.append(error)
+    refused = [error for error in errors if isinstance(error, ConnectionRefusedError)]
+    raise (refused or errors or [OSError(f"no address found for {host}")])[0]
 
 
 def _parse_chain(ders: list[bytes]) -> tuple[CertInfo, ...]:

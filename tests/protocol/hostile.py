@@ -1,0 +1,433 @@
+"""A scripted asyncio SMTP server that plays the hostile (or merely broken) peer.
+
+``HostileServer(script)`` listens on 127.0.0.1, port 0, and runs the named script for every
+connection. Each script is a small coroutine taking a ``Peer`` (one connection). Most build on
+``correct_session``, a minimal but correct SMTP server, and replace one reply with the misbehaviour
+under test. The server records what it saw (command lines, messages, SNI, whether the client hung
+up) so tests can check what the client did and did not send.
+
+Reused by the transport tests here and, later, by CLI and app tests: it imports nothing from
+``protocol`` and nothing but the standard library and trustme. It must never print.
+
+    async with HostileServer("garbage-greeting") as server:
+        Target("127.0.0.1", server.port, "none", timeout=2)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+GREETING = b"220 hostile.test ESMTP smtpstep scripted server\r\n"
+"""The greeting of every script that greets normally (RFC 5321 §4.2)."""
+
+HUGE_LINE_BYTES = 8 * 1024 * 1024
+"""How much the "huge-line" script sends without a line end: several MB, far over any sane limit."""
+HUGE_LINE_CHUNK = 64 * 1024
+INJECTED = b"250 injected\r\n"
+"""The plaintext line the STARTTLS-injection scripts smuggle in after their 220 (CVE-2011-0411)."""
+
+
+Script = Callable[["Peer"], Awaitable[None]]
+Hook = Callable[["Peer", bytes], Awaitable[bool]]
+"""Replaces the normal handling of one verb; returns True to go on with the session, False to stop it."""
+
+
+@dataclass
+class Peer:
+    """One client connection, seen from the scripted server."""
+
+    server: HostileServer
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    drip: bool = False
+    """Write every reply one byte at a time, with ``server.drip_delay`` before each byte."""
+    tls: bool = False
+
+    async def write(self, data: bytes) -> None:
+        """Write ``data`` in one go (one segment on loopback, as far as the kernel allows)."""
+        self.writer.write(data)
+        await self.writer.drain()
+
+    async def reply(self, data: bytes) -> None:
+        """Write a reply, whole or dripped. The delay comes *before* each byte, so that a script can
+        call ``start_tls`` right after the last byte without yielding to the client in between."""
+        if not self.drip:
+            await self.write(data)
+            return
+        for i in range(len(data)):
+            await asyncio.sleep(self.server.drip_delay)
+            await self.write(data[i : i + 1])
+
+    async def command(self) -> bytes | None:
+        """The next command line, or None when the client closed the connection."""
+        try:
+            line = await self.reader.readline()
+        except (ConnectionError, ssl.SSLError, ValueError):
+            line = b""
+        if not line:
+            self.server.note("client closed the connection")
+            return None
+        self.server.commands.append(line)
+        return line
+
+    async def message(self) -> bytes | None:
+        """The DATA content up to the final dot, un-stuffed (RFC 5321 §4.5.2); None if the client left."""
+        lines: list[bytes] = []
+        while True:
+            try:
+                line = await self.reader.readline()
+            except (ConnectionError, ssl.SSLError, ValueError):
+                line = b""
+            if not line:
+                self.server.note("client closed the connection during DATA")
+                return None
+            if line == b".\r\n":
+                return b"".join(lines)
+            lines.append(line[1:] if line.startswith(b".") else line)
+
+    async def until_closed(self) -> None:
+        """Read and ignore everything until the client hangs up (the script's way to stall)."""
+        while True:
+            try:
+                data = await self.reader.read(65536)
+            except (ConnectionError, ssl.SSLError):
+                data = b""
+            if not data:
+                self.server.note("client closed the connection")
+                return
+
+    async def start_tls(self) -> None:
+        """Server side of the TLS handshake, with the server's trustme certificate."""
+        await self.writer.start_tls(self.server.tls_context())
+        self.tls = True
+        self.server.note("TLS established")
+
+
+async def correct_session(
+    peer: Peer,
+    *,
+    greeting: bytes = GREETING,
+    starttls: bool = True,
+    pipelining: bool = False,
+    hooks: dict[bytes, Hook] | None = None,
+) -> None:
+    """A small, correct SMTP server (RFC 5321, RFC 3207); ``hooks`` replace single verbs."""
+    hooks = hooks or {}
+    await peer.reply(greeting)
+    while (line := await peer.command()) is not None:
+        verb = line.split(b" ", 1)[0].split(b":", 1)[0].strip().upper()
+        hook = hooks.get(verb)
+        if hook is not None:
+            if not await hook(peer, line):
+                return
+            continue
+        if verb == b"EHLO":
+            lines = [b"hostile.test greets you", b"SIZE 1000000", b"8BITMIME"]
+            if pipelining:
+                lines.append(b"PIPELINING")
+            if starttls and not peer.tls:
+                lines.append(b"STARTTLS")
+            lines.append(b"HELP")
+            await peer.reply(b"".join(b"250" + (b" " if i == len(lines) - 1 else b"-") + text + b"\r\n"
+                                      for i, text in enumerate(lines)))
+        elif verb == b"HELO":
+            await peer.reply(b"250 hostile.test\r\n")
+        elif verb == b"STARTTLS" and starttls and not peer.tls:
+            await peer.reply(b"220 2.0.0 Ready to start TLS\r\n")
+            await peer.start_tls()
+        elif verb in (b"MAIL", b"RCPT", b"RSET", b"NOOP"):
+            await peer.reply(b"250 2.0.0 OK\r\n")
+        elif verb == b"DATA":
+            await peer.reply(b"354 End data with <CR><LF>.<CR><LF>\r\n")
+            content = await peer.message()
+            if content is None:
+                return
+            peer.server.messages.append(content)
+            await peer.reply(b"250 2.0.0 OK: queued\r\n")
+        elif verb == b"QUIT":
+            await peer.reply(b"221 2.0.0 Bye\r\n")
+            return
+        else:
+            await peer.reply(b"502 5.5.2 Command not implemented\r\n")
+
+
+# --- The scripts ---------------------------------------------------------------------------------
+
+
+async def _close_on_accept(peer: Peer) -> None:
+    pass  # the handler closes the connection as soon as the script returns
+
+
+async def _garbage_greeting(peer: Peer) -> None:
+    await peer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+    await peer.until_closed()
+
+
+async def _refusing_greeting(peer: Peer) -> None:
+    # RFC 5321 §3.1: after a 554 greeting the server answers every command but QUIT with 503.
+    await peer.write(b"554 5.3.2 hostile.test no SMTP service here\r\n")
+    while (line := await peer.command()) is not None:
+        if line.upper().startswith(b"QUIT"):
+            await peer.write(b"221 2.0.0 Bye\r\n")
+            return
+        await peer.write(b"503 5.5.1 No service, only QUIT\r\n")
+
+
+async def _silent_after_greeting(peer: Peer) -> None:
+    await peer.write(GREETING)
+    await peer.until_closed()
+
+
+async def _huge_line(peer: Peer) -> None:
+    # A "greeting" of several MB with no CRLF: a client that buffers until the line ends runs out of memory.
+    chunk = b"220 " + b"x" * (HUGE_LINE_CHUNK - 4)
+    sent = 0
+    try:
+        while sent < HUGE_LINE_BYTES:
+            await peer.write(chunk)
+            sent += len(chunk)
+            chunk = b"x" * HUGE_LINE_CHUNK
+    except ConnectionError:
+        peer.server.note(f"client closed the connection after {sent} bytes of the huge line")
+        return
+    peer.server.huge_line_sent = sent
+    await peer.until_closed()
+
+
+async def _disconnect_mid_multiline(peer: Peer) -> None:
+    async def ehlo(peer: Peer, line: bytes) -> bool:
+        await peer.write(b"250-hostile.test greets you\r\n250-PIPELINING\r\n250-SIZE 1000")
+        return False  # hang up before the last line
+
+    await correct_session(peer, hooks={b"EHLO": ehlo})
+
+
+async def _mixed_codes(peer: Peer) -> None:
+    async def ehlo(peer: Peer, line: bytes) -> bool:
+        await peer.write(b"250-a\r\n251 b\r\n")
+        await peer.until_closed()
+        return False
+
+    await correct_session(peer, hooks={b"EHLO": ehlo})
+
+
+async def _starttls_then_plaintext(peer: Peer) -> None:
+    async def starttls(peer: Peer, line: bytes) -> bool:
+        await peer.write(b"220 2.0.0 Ready to start TLS\r\n")
+        with contextlib.suppress(ConnectionError):
+            hello = await peer.reader.read(65536)  # the client's ClientHello
+            if hello:
+                peer.server.note("got a ClientHello, answered in plain text")
+                await peer.write(b"250 this is plain text, not a TLS handshake\r\n")
+        await peer.until_closed()
+        return False
+
+    await correct_session(peer, hooks={b"STARTTLS": starttls})
+
+
+async def _no_starttls(peer: Peer) -> None:
+    await correct_session(peer, starttls=False)
+
+
+async def _421_at_rcpt(peer: Peer) -> None:
+    async def rcpt(peer: Peer, line: bytes) -> bool:
+        # RFC 5321 §3.8: 421 then close, in the middle of a transaction.
+        await peer.write(b"421 4.3.2 hostile.test shutting down\r\n")
+        return False
+
+    await correct_session(peer, starttls=False, hooks={b"RCPT": rcpt})
+
+
+async def _close_during_data(peer: Peer) -> None:
+    async def data(peer: Peer, line: bytes) -> bool:
+        await peer.write(b"354 End data with <CR><LF>.<CR><LF>\r\n")
+        with contextlib.suppress(ConnectionError):
+            first = await peer.reader.read(4096)
+            peer.server.note(f"read {len(first)} bytes of the message, then hung up")
+        # abort(): a reset, not a polite FIN, so the client's writes fail while it is still sending.
+        peer.writer.transport.abort()
+        return False
+
+    await correct_session(peer, starttls=False, hooks={b"DATA": data})
+
+
+async def _drip(peer: Peer) -> None:
+    peer.drip = True
+    await correct_session(peer, starttls=True)
+
+
+async def _injection_after_starttls(peer: Peer) -> None:
+    async def starttls(peer: Peer, line: bytes) -> bool:
+        # The 220 and the injected line in one write: a man in the middle's classic (CVE-2011-0411).
+        await peer.write(b"220 2.0.0 Ready to start TLS\r\n" + INJECTED)
+        await peer.start_tls()
+        return True
+
+    await correct_session(peer, hooks={b"STARTTLS": starttls})
+
+
+async def _injection_after_starttls_delayed(peer: Peer) -> None:
+    async def starttls(peer: Peer, line: bytes) -> bool:
+        # The injected line in its own segment, after the client has read the 220 but before it
+        # starts the handshake (a student pausing between steps gives it all the time it needs).
+        await peer.write(b"220 2.0.0 Ready to start TLS\r\n")
+        await asyncio.sleep(peer.server.injection_delay)
+        await peer.write(INJECTED)
+        await peer.start_tls()
+        return True
+
+    await correct_session(peer, hooks={b"STARTTLS": starttls})
+
+
+async def _silent_after_starttls(peer: Peer) -> None:
+    async def starttls(peer: Peer, line: bytes) -> bool:
+        await peer.write(b"220 2.0.0 Ready to start TLS\r\n")
+        await peer.start_tls()
+        await asyncio.sleep(3600)  # stall under TLS: read nothing, answer nothing, send no close_notify
+        return False
+
+    await correct_session(peer, hooks={b"STARTTLS": starttls})
+
+
+async def _endless_drip(peer: Peer) -> None:
+    # Every byte comes just in time to reset a per-read timer, and the multi-line reply never ends.
+    async def ehlo(peer: Peer, line: bytes) -> bool:
+        with contextlib.suppress(ConnectionError):
+            while True:
+                for byte in b"250-still talking\r\n":
+                    await asyncio.sleep(peer.server.drip_delay)
+                    await peer.write(bytes([byte]))
+        return False
+
+    await correct_session(peer, hooks={b"EHLO": ehlo})
+
+
+SCRIPTS: dict[str, Script] = {
+    "close-on-accept": _close_on_accept,
+    "garbage-greeting": _garbage_greeting,
+    "554-greeting": _refusing_greeting,
+    "silent-after-greeting": _silent_after_greeting,
+    "huge-line": _huge_line,
+    "disconnect-mid-multiline": _disconnect_mid_multiline,
+    "mixed-codes": _mixed_codes,
+    "starttls-then-plaintext": _starttls_then_plaintext,
+    "no-starttls": _no_starttls,
+    "421-at-rcpt": _421_at_rcpt,
+    "close-during-data": _close_during_data,
+    "drip": _drip,
+    "injection-after-starttls": _injection_after_starttls,
+    "injection-after-starttls-delayed": _injection_after_starttls_delayed,
+    "silent-after-starttls": _silent_after_starttls,
+    "endless-drip": _endless_drip,
+    "correct": correct_session,
+    "correct-pipelining": lambda peer: correct_session(peer, pipelining=True),
+}
+"""Script name -> coroutine run for each connection."""
+
+
+@dataclass
+class HostileServer:
+    """``async with HostileServer("drip") as server:`` then connect to ``127.0.0.1:server.port``."""
+
+    script: str
+    drip_delay: float = 0.001
+    """Seconds before each dripped byte."""
+    injection_delay: float = 0.05
+    """Seconds between the 220 and the injected line, for "injection-after-starttls-delayed"."""
+    port: int = 0
+    commands: list[bytes] = field(default_factory=list)
+    """Every command line received, in order, across connections."""
+    messages: list[bytes] = field(default_factory=list)
+    """Every message received after DATA, un-stuffed."""
+    events: list[str] = field(default_factory=list)
+    """What happened on the server's side, in words ("client closed the connection", ...)."""
+    sni: list[str | None] = field(default_factory=list)
+    """The server name each TLS client sent (None: no SNI)."""
+    tls_max_version: ssl.TLSVersion | None = None
+    """Cap the server's TLS version (e.g. TLSv1_2, whose Certificate message has another layout)."""
+    huge_line_sent: int = 0
+    closed: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when a connection ended (the script returned or the client hung up)."""
+
+    def __post_init__(self) -> None:
+        if self.script not in SCRIPTS:
+            raise ValueError(f"unknown script {self.script!r}; known: {', '.join(SCRIPTS)}")
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._ca = None
+        self._context: ssl.SSLContext | None = None
+
+    # -- certificates (made only for scripts that start TLS) --------------------------------------
+
+    def _authority(self):  # type: ignore[no-untyped-def]
+        if self._ca is None:
+            import trustme
+
+            self._ca = trustme.CA(organization_name="smtpstep hostile test CA")
+        return self._ca
+
+    @property
+    def ca_pem(self) -> bytes:
+        """PEM of the CA that signed the server's certificate (for ``localhost`` and ``127.0.0.1``)."""
+        return self._authority().cert_pem.bytes()
+
+    def tls_context(self) -> ssl.SSLContext:
+        if self._context is None:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            self._authority().issue_cert("localhost", "127.0.0.1").configure_cert(context)
+            if self.tls_max_version is not None:
+                context.maximum_version = self.tls_max_version
+
+            def on_sni(ssl_object, name, ctx):  # type: ignore[no-untyped-def]
+                self.sni.append(name)
+
+            context.sni_callback = on_sni
+            self._context = context
+        return self._context
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    def note(self, text: str) -> None:
+        self.events.append(text)
+
+    async def __aenter__(self) -> HostileServer:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=2)
+        await self._server.wait_closed()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        peer = Peer(self, reader, writer)
+        try:
+            await SCRIPTS[self.script](peer)
+        except (ConnectionError, ssl.SSLError) as error:
+            self.note(f"connection ended: {error.__class__.__name__}")
+        except asyncio.CancelledError:
+            pass
+        finally:
+            # A polite close (FIN, or TLS close_notify first); "close-during-data" aborts on its own.
+            peer.writer.close()
+            try:
+                async with asyncio.timeout(1):
+                    await peer.writer.wait_closed()
+            except (Exception, asyncio.CancelledError):
+                # Never end cancelled: on 3.11 asyncio's start_server callback calls task.exception()
+                # on the finished handler, which raises (and logs a traceback) for a cancelled task.
+                pass
+            self._tasks.discard(task)
+            self.closed.set()
