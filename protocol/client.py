@@ -14,7 +14,7 @@ the transport and the planner do that.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from .capabilities import Capabilities
 from .commands import (
@@ -31,14 +31,15 @@ from .commands import (
     Verb,
 )
 from .replies import ProtocolError, Reply, ReplyParser
-from .states import ALLOWED, AWAITS, PIPELINE_LAST, SETTLED, State, after_reply
+from .states import ALLOWED, AWAITS, NO_REPLY, PIPELINE_LAST, READS_COMMANDS, State, after_reply
 
 
 class CommandNotAllowed(Exception):
     """The command does not fit the session now. ``str(error)`` says why the server would refuse it.
 
     ``forceable`` is True when the client can still send it on purpose (the server decides);
-    False when sending is impossible (no connection, no 354 yet for a message, ...).
+    False when sending is impossible (no connection, no 354 yet for a message, ...) or when the
+    server would not read the line as a command (before the greeting, after 334 or 354).
     """
 
     def __init__(self, reason: str, *, forceable: bool = True) -> None:
@@ -140,6 +141,11 @@ _ORDER_HINTS: dict[Verb, str] = {
 _HARD = frozenset({Verb.CONNECT, Verb.GREETING, Verb.TLS_HANDSHAKE, Verb.MESSAGE, Verb.AUTH_RESPONSE})
 """Steps that can never be forced out of order: they are not lines a server could judge."""
 
+_CHANGES_NEXT_LINE = frozenset({Verb.CONNECT, Verb.TLS_HANDSHAKE, Verb.STARTTLS, Verb.AUTH, Verb.AUTH_RESPONSE,
+                                Verb.DATA})
+"""Pending steps whose reply may turn the next line into something other than a command: TLS bytes
+(RFC 3207 §4), a SASL answer (RFC 4954 §4) or message text (RFC 5321 §4.1.1.4)."""
+
 
 class SmtpClient:
     """One SMTP connection's client side, without I/O."""
@@ -192,7 +198,9 @@ class SmtpClient:
     def allowed(self) -> frozenset[Verb]:
         """The verbs that fit the state now (before guards on capabilities)."""
         if self._pending:
-            return frozenset() if not self._may_pipeline() else ALLOWED.get(self.projected(), frozenset())
+            if not self._may_pipeline() or self._effective(self._pending[-1]) in PIPELINE_LAST:
+                return frozenset()
+            return ALLOWED.get(self.projected(), frozenset())
         return ALLOWED.get(self._settled, frozenset())
 
     def check(self, command: Command) -> CommandNotAllowed | None:
@@ -203,18 +211,19 @@ class SmtpClient:
                                      forceable=False)
         if self._settled == State.CLOSED:
             return CommandNotAllowed("the connection is closed; reconnect to start a new session", forceable=False)
+        forceable = verb not in _HARD and self._next_line_is_a_command()
         if self._pending:
             last = self._effective(self._pending[-1])
             if not self._may_pipeline():
                 return CommandNotAllowed(
                     f"the reply to {self._pending[0].label} has not arrived yet; without PIPELINING the client "
                     "waits for each reply (RFC 5321 §4.3.1, RFC 2920)",
-                    forceable=verb not in _HARD,
+                    forceable=forceable,
                 )
             if last in PIPELINE_LAST:
                 return CommandNotAllowed(
                     f"{last.value} must be the last command of a pipelined group: wait for its reply (RFC 2920 §3.1)",
-                    forceable=verb not in _HARD,
+                    forceable=forceable,
                 )
         state = self.projected()
         if verb not in ALLOWED.get(state, frozenset()):
@@ -223,8 +232,19 @@ class SmtpClient:
             reason = f"the session is {state.value}" + (f"; {hint}" if hint else "") + (
                 f". Allowed now: {may}" if may else ""
             )
-            return CommandNotAllowed(reason, forceable=verb not in _HARD and state in SETTLED and bool(may))
+            return CommandNotAllowed(reason, forceable=forceable)
         return self._guard(command, verb, state)
+
+    def _next_line_is_a_command(self) -> bool:
+        """Whether the server would read a line sent now as a command, so that forcing one means something.
+
+        Forcing a line where the server reads something else would put the client out of step with it:
+        before the greeting the greeting would be taken as the line's reply; after 334 or 354 the line
+        is a SASL answer or message text, and no reply to it ever comes.
+        """
+        if self._pending:
+            return self._effective(self._pending[-1]) not in _CHANGES_NEXT_LINE
+        return self._settled in READS_COMMANDS
 
     def _guard(self, command: Command, verb: Verb, state: State) -> CommandNotAllowed | None:
         caps = self.session.capabilities
@@ -250,7 +270,8 @@ class SmtpClient:
             for used, keyword, reason in needs:
                 if used and (caps is None or keyword not in caps):
                     return CommandNotAllowed(f"the server did not advertise {keyword}: {reason}")
-        if isinstance(command, RcptTo) and not command.address.isascii() and not self.envelope.smtputf8:
+        smtputf8 = self.envelope.smtputf8 or any(isinstance(c, MailFrom) and c.smtputf8 for c in self._pending)
+        if isinstance(command, RcptTo) and not command.address.isascii() and not smtputf8:
             return CommandNotAllowed(
                 "the recipient has non-ASCII characters; MAIL FROM must carry SMTPUTF8 first (RFC 6531 §3.4)"
             )
@@ -304,9 +325,15 @@ class SmtpClient:
     def receive_data(self, data: bytes) -> list[Answer | Discarded]:
         """Feed bytes from the server; return the answers (and discards) they complete.
 
+        Bytes that arrive while the TLS handshake is due are returned as one ``Discarded``, unparsed.
         Raises ``ProtocolError`` for a malformed reply or one that nothing asked for.
         """
         events: list[Answer | Discarded] = []
+        if self._settled == State.AWAITING_TLS_HANDSHAKE or (self._pending and self._pending[0].verb in NO_REPLY):
+            # No SMTP reply may come before the TLS handshake (RFC 3207 §4.2; RFC 8314 §3.3 for implicit
+            # TLS): bytes now would be read as if TLS had protected them.
+            return [Discarded(data, "the server sent plaintext while the client waited for the TLS handshake; it "
+                                    "could come from an attacker, so it is thrown away unread (RFC 3207 §4.2)")]
         self._parser.add(data)
         while (reply := self._parser.next()) is not None:
             if not self._pending:
@@ -318,6 +345,10 @@ class SmtpClient:
                 )
             command = self._pending.popleft()
             events.append(self._answer(command, reply))
+            if self._settled == State.CLOSED:
+                # RFC 5321 §3.8: after 421 (or QUIT's reply) the server closes; nothing else will be answered.
+                self._pending.clear()
+                break
             if self._settled == State.AWAITING_TLS_HANDSHAKE:
                 rest = self._parser.pending
                 self._parser = ReplyParser()

@@ -22,6 +22,10 @@ from . import sasl
 COMMAND_LINE_LIMIT = 512
 """RFC 5321 §4.5.3.1.4: a command line is at most 512 octets, CRLF included."""
 
+AUTH_LINE_LIMIT = 12288
+"""RFC 4954 §4: answers to 334 challenges are not bound by the 512-octet command limit; 12288 octets
+is the length the RFC calls sufficient for deployed mechanisms, and smtpstep's cap."""
+
 TEXT_LINE_LIMIT = 998
 """RFC 5322 §2.1.1: a message line is at most 998 characters before CRLF (RFC 5321 §4.5.3.1.6: 1000 with it)."""
 
@@ -105,12 +109,11 @@ def check_address(name: str, address: str, *, allow_null: bool = False) -> str:
     return address
 
 
-def _line(text: str, secrets: tuple[tuple[int, int], ...] = ()) -> Outgoing:
+def _line(text: str, secrets: tuple[tuple[int, int], ...] = (), *, limit: int = COMMAND_LINE_LIMIT) -> Outgoing:
     data = text.encode("utf-8") + b"\r\n"
-    if len(data) > COMMAND_LINE_LIMIT:
-        raise InvalidCommand(
-            f"the command line would be {len(data)} octets; RFC 5321 §4.5.3.1.4 allows 512 with CRLF"
-        )
+    if len(data) > limit:
+        rule = "RFC 4954 §4" if limit == AUTH_LINE_LIMIT else "RFC 5321 §4.5.3.1.4"
+        raise InvalidCommand(f"the command line would be {len(data)} octets; {rule} allows {limit} with CRLF")
     return Outgoing(data, secrets)
 
 
@@ -121,6 +124,11 @@ class Command:
 
     def render(self) -> Outgoing:
         raise NotImplementedError
+
+    def _check_length(self) -> None:
+        # Checked when the command is made, not when it is sent: a command that exists can be
+        # rendered, so a queue label or a send never fails late (RFC 5321 §4.5.3.1.4).
+        self.render()
 
     @property
     def label(self) -> str:
@@ -179,6 +187,7 @@ class Ehlo(Command):
         check_field("the EHLO name", self.name)
         if not self.name or " " in self.name:
             raise InvalidCommand("the EHLO name must be one word, such as client.example.test (RFC 5321 §4.1.1.1)")
+        self._check_length()
 
     def render(self) -> Outgoing:
         return _line(f"EHLO {self.name}")
@@ -193,6 +202,7 @@ class Helo(Command):
         check_field("the HELO name", self.name)
         if not self.name or " " in self.name:
             raise InvalidCommand("the HELO name must be one word, such as client.example.test (RFC 5321 §4.1.1.1)")
+        self._check_length()
 
     def render(self) -> Outgoing:
         return _line(f"HELO {self.name}")
@@ -226,9 +236,11 @@ class Auth(Command):
 
     def render(self) -> Outgoing:
         initial = sasl.initial_response(self.mechanism, self.username, self.password)
-        if initial is None:
-            return _line(f"AUTH {self.mechanism}")
         prefix = f"AUTH {self.mechanism} "
+        # RFC 4954 §4: AUTH itself stays within 512 octets; if the initial response would not fit,
+        # the client MUST NOT send it, and answers the server's empty 334 challenge instead.
+        if initial is None or len(prefix) + len(initial) + 2 > COMMAND_LINE_LIMIT:
+            return _line(f"AUTH {self.mechanism}")
         return _line(prefix + initial, ((len(prefix), len(prefix) + len(initial)),))
 
 
@@ -246,9 +258,11 @@ class AuthResponse(Command):
 
     def __post_init__(self) -> None:
         check_field("the AUTH response", self.payload)
+        self._check_length()
 
     def render(self) -> Outgoing:
-        return _line(self.payload, ((0, len(self.payload.encode())),) if self.secret else ())
+        secrets = ((0, len(self.payload.encode())),) if self.secret else ()
+        return _line(self.payload, secrets, limit=AUTH_LINE_LIMIT)
 
     @property
     def label(self) -> str:
@@ -274,6 +288,7 @@ class MailFrom(Command):
             raise InvalidCommand(
                 "the sender address has non-ASCII characters; that needs SMTPUTF8 (RFC 6531 §3.4)"
             )
+        self._check_length()
 
     @property
     def parameters(self) -> tuple[str, ...]:
@@ -297,6 +312,7 @@ class RcptTo(Command):
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "address", check_address("the recipient address", self.address))
+        self._check_length()
 
     def render(self) -> Outgoing:
         return _line(f"RCPT TO:<{self.address}>")
@@ -387,6 +403,7 @@ class Vrfy(Command):
         check_field("the VRFY argument", self.argument)
         if not self.argument.strip():
             raise InvalidCommand("VRFY needs a user name or mailbox to check (RFC 5321 §4.1.1.6)")
+        self._check_length()
 
     def render(self) -> Outgoing:
         return _line(f"VRFY {self.argument}")
@@ -399,6 +416,7 @@ class Help(Command):
 
     def __post_init__(self) -> None:
         check_field("the HELP argument", self.argument)
+        self._check_length()
 
     def render(self) -> Outgoing:
         return _line(f"HELP {self.argument}".rstrip())
@@ -439,6 +457,7 @@ class Raw(Command):
         check_field("the line", self.line)
         if not self.line.strip():
             raise InvalidCommand("the line is empty")
+        self._check_length()
 
     @property
     def acts_as(self) -> Verb:

@@ -25,7 +25,7 @@ def build_message(
 ) -> bytes:
     """The message as bytes with CRLF line ends: From, To, Subject, Date, Message-ID, MIME-Version, body.
 
-    Non-ASCII text is encoded the classic way (RFC 2047 headers, a UTF-8 body part) unless
+    Non-ASCII text is encoded the classic way (RFC 2047 headers, a quoted-printable UTF-8 body) unless
     ``utf8_headers`` (RFC 6532, for SMTPUTF8 sessions) is set.
     """
     for name, value in (("the subject", subject), ("the sender", sender), ("the date", date),
@@ -33,7 +33,9 @@ def build_message(
         check_field(name, value)
     for rcpt in recipients:
         check_field("a recipient", rcpt)
-    message = EmailMessage(policy=SMTPUTF8 if utf8_headers else SMTP)
+    # The classic way must reach any server, including one without 8BITMIME (RFC 6152 §3): a 7-bit
+    # policy makes a non-ASCII body quoted-printable or base64 instead of raw 8-bit.
+    message = EmailMessage(policy=SMTPUTF8 if utf8_headers else SMTP.clone(cte_type="7bit"))
     message["From"] = sender
     message["To"] = ", ".join(recipients)
     message["Subject"] = subject

@@ -26,6 +26,7 @@ from .commands import (
     MailFrom,
     MessageBody,
     Quit,
+    Raw,
     RcptTo,
     ReadGreeting,
     StartTls,
@@ -124,7 +125,8 @@ def _failure(plan: SessionPlan, view: ClientView, last: Answer | None) -> Propos
     if closed or view.pending:
         return None
     if last is not None and not last.reply.positive and not last.reply.intermediate:
-        verb, reply = last.command.verb, last.reply
+        command, reply = last.command, last.reply
+        verb = command.acts_as if isinstance(command, Raw) else command.verb  # a typed "MAIL FROM:..." counts
         later = " This is temporary: try again later (RFC 5321 §4.2.1)." if reply.transient else ""
         said = f"“{reply.first_line}”"
         if verb == Verb.GREETING:
@@ -201,7 +203,9 @@ def _happy_path(plan: SessionPlan, view: ClientView) -> list[Planned]:
         add(Planned(Helo(plan.helo) if session.ehlo_refused else Ehlo(plan.helo), "tls"))
     if state == State.AUTH_CHALLENGED:
         steps.extend(_answer_challenge(plan, view))
-    elif plan.username and not session.authenticated_as and envelope.mail_from is None:
+    elif plan.username and not session.authenticated_as and envelope.mail_from is None and (
+        plan.security != "none" or plan.allow_cleartext_auth
+    ):  # never plan the password in plain text without consent (RFC 4954 §4, RFC 4616 §6)
         caps = session.capabilities if (session.tls or not starttls) else None
         mech = (choose_mechanism(caps.auth_mechanisms, plan.mechanism) if caps else None) or plan.mechanism or "PLAIN"
         add(Planned(Auth(mech, plan.username, plan.password or ""), "auth"))
@@ -255,10 +259,12 @@ def _answer_challenge(plan: SessionPlan, view: ClientView) -> list[Planned]:
 
 def _cut(steps: list[Planned], phase: str) -> list[Planned]:
     """Keep steps up to the end of ``phase``, then QUIT."""
-    if phase not in PHASES:
-        return steps
+    if phase not in PHASES or not steps:
+        return steps  # nothing left (the connection is closed): no QUIT to add
     limit = PHASES.index(phase)
-    kept = [s for s in steps if s.phase in PHASES and PHASES.index(s.phase) <= limit]
+    # The greeting is read whatever the phase: no command, QUIT included, may precede it (RFC 5321 §3.1).
+    kept = [s for s in steps
+            if s.phase in PHASES and (PHASES.index(s.phase) <= limit or s.command.verb == Verb.GREETING)]
     return kept + [Planned(Quit(), "quit")]
 
 

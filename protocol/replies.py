@@ -124,18 +124,28 @@ class ReplyParser:
         self._buffer += data
 
     def next(self) -> Reply | None:
-        """The next complete reply from the bytes added so far, or None. Raises ``ProtocolError``."""
+        """The next complete reply from the bytes added so far, or None. Raises ``ProtocolError``.
+
+        After an error the parser drops every byte it held: the peer is out of step, and whatever
+        follows cannot be trusted to start a reply (so memory stays bounded as well).
+        """
+        try:
+            return self._next()
+        except ProtocolError:
+            self._buffer.clear()
+            self._reset()
+            raise
+
+    def _next(self) -> Reply | None:
         while True:
-            end = self._buffer.find(b"\n", 0, MAX_LINE + 1)
+            # A line of MAX_LINE octets has its LF at index MAX_LINE - 1 at the latest.
+            end = self._buffer.find(b"\n", 0, MAX_LINE)
             if end < 0:
-                if len(self._buffer) > MAX_LINE:
-                    raw = bytes(self._buffer[:80])
-                    self._buffer.clear()
-                    self._reset()
+                if len(self._buffer) >= MAX_LINE:
                     raise ProtocolError(
                         f"the server sent a reply line longer than {MAX_LINE} octets "
                         "(RFC 5321 §4.5.3.1.5 allows 512)",
-                        raw,
+                        bytes(self._buffer[:80]),
                     )
                 return None
             raw_line = bytes(self._buffer[: end + 1])

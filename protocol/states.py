@@ -115,6 +115,15 @@ ON_REPLY: dict[Verb, dict[int, State | str]] = {
 }
 """(verb answered, first digit of the reply) -> settled state; a 421 closes from anywhere (RFC 5321 §3.8)."""
 
+NO_REPLY = frozenset({Verb.CONNECT, Verb.TLS_HANDSHAKE})
+"""Steps that a transport event completes (``connection_made``, ``tls_established``), never a reply."""
+
+READS_COMMANDS = frozenset({State.SERVER_REFUSED, State.READY_FOR_HELLO, State.READY_FOR_MAIL, State.READY_FOR_RCPT,
+                            State.READY_FOR_DATA})
+"""Settled states in which the server reads the client's next line as a command. Elsewhere a line is
+not a command to the server: no connection yet, the greeting or a TLS handshake is due (RFC 3207 §4),
+a 334 challenge takes it as its answer (RFC 4954 §4), or a 354 makes it message text (RFC 5321 §4.1.1.4)."""
+
 PIPELINE_LAST = frozenset({Verb.EHLO, Verb.HELO, Verb.DATA, Verb.VRFY, Verb.NOOP, Verb.QUIT, Verb.STARTTLS, Verb.AUTH,
                            Verb.AUTH_RESPONSE, Verb.MESSAGE, Verb.CONNECT, Verb.GREETING, Verb.TLS_HANDSHAKE})
 """RFC 2920 §3.1 (and RFC 3207 §4, RFC 4954 §4): commands after which the client must wait for replies."""
