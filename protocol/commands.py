@@ -465,6 +465,12 @@ class Raw(Command):
         return _VERB_OF_RAW.get(self.line.split(" ", 1)[0].split(":", 1)[0].upper(), Verb.RAW)
 
     def render(self) -> Outgoing:
+        # A hand-typed AUTH carries credentials after the mechanism name: mark them secret too.
+        if self.acts_as == Verb.AUTH:
+            words = self.line.split(" ")
+            if len(words) > 2:
+                start = len(" ".join(words[:2]).encode()) + 1
+                return _line(self.line, ((start, len(self.line.encode())),))
         return _line(self.line)
 
 

@@ -306,3 +306,13 @@ def test_a_typed_line_that_is_no_well_formed_command_falls_back_to_raw(line, act
 def test_an_empty_typed_line_is_refused():
     with pytest.raises(InvalidCommand, match="empty"):
         parse_command("   ")
+
+
+def test_a_hand_typed_auth_line_marks_its_credentials_secret() -> None:
+    from protocol.commands import Raw
+
+    raw = Raw("auth plain AHN0dWRlbnQAY2xhc3Nyb29t")
+    out = raw.render()
+    assert out.data == b"auth plain AHN0dWRlbnQAY2xhc3Nyb29t\r\n"
+    assert out.redacted() == b"auth plain ********\r\n"
+    assert "AHN0" not in raw.label
