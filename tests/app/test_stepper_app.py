@@ -202,3 +202,93 @@ async def test_an_unknown_host_is_a_plain_error_not_a_crash() -> None:
         assert view.last is not None and view.last.failure is not None
         assert view.last.failure.kind == "resolve"
         assert "could not be resolved" in _explanation(app)
+
+
+async def test_the_screenshot_key_saves_an_offline_svg_named_after_the_step(local_server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    app = SmtpStepApp(BUILTIN, server=local_server, screenshot_dir=tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await _step(pilot, app, 3)
+        await pilot.press("s")
+        await pilot.pause()
+    files = list(tmp_path.glob("*.svg"))
+    assert [f.name for f in files] == ["smtpstep-step03-ehlo-client-smtpstep-test.svg"]
+    svg = files[0].read_text()
+    assert "cdnjs" not in svg and "@font-face" not in svg and "Fira" not in svg
+    assert "font-variant-ligatures: none" in svg
+    assert "EHLO" in svg
+
+
+async def test_the_connection_screen_switches_security_without_restarting(local_server) -> None:  # type: ignore[no-untyped-def]
+    from textual.widgets import Select
+
+    from app.screens.connection import ConnectionScreen
+
+    app = SmtpStepApp(BUILTIN, server=local_server)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        await pilot.press("c")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, ConnectionScreen)
+        screen.query_one("#security", Select).value = "tls"
+        await pilot.press("ctrl+s")
+        for _ in range(50):
+            await pilot.pause()
+            if app.stepper is not None and app.stepper.target.security == "tls":
+                break
+        assert app.stepper is not None and app.stepper.target.port == local_server.port_for("tls")
+        await _step(pilot, app, 3)  # connect, TLS handshake, greeting
+        view = app.session_view
+        assert view.snapshot.client.session.implicit_tls and view.snapshot.client.session.tls
+        assert any(line.startswith("S: 220") for line in _wire(app))
+        assert "implicit TLS" in str(app.screen.query_one("#header").render())
+
+
+@asynccontextmanager
+async def stalls_after_greeting() -> AsyncIterator[int]:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"220 slow.test ESMTP\r\n")
+        await writer.drain()
+        await asyncio.sleep(30)
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+
+
+async def test_a_slow_step_shows_its_wait_and_escape_cancels_it() -> None:
+    async with stalls_after_greeting() as port:
+        settings = replace(BUILTIN, server=f"127.0.0.1:{port}", security="none", user=None, password=None,
+                           timeout=20)
+        app = SmtpStepApp(settings)
+        async with app.run_test(size=(120, 36)) as pilot:
+            await pilot.pause()
+            await _step(pilot, app, 2)
+            await pilot.press("space")  # EHLO: the server never answers
+            await asyncio.sleep(0.6)
+            await pilot.pause()
+            assert app.session_view.busy is not None
+            header = str(app.screen.query_one("#header").render())
+            assert "Esc cancels" in header
+            await pilot.press("escape")
+            await _settle(pilot, app)
+            assert app.session_view.state == State.CLOSED
+            assert app.session_view.busy is None
+
+
+async def test_the_theme_key_cycles_through_smtpsteps_themes(local_server) -> None:  # type: ignore[no-untyped-def]
+    from themes import THEMES
+
+    app = SmtpStepApp(BUILTIN, server=local_server)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        seen = [app.theme]
+        for _ in THEMES:
+            await pilot.press("t")
+            await pilot.pause()
+            seen.append(app.theme)
+        assert seen[0] == seen[-1]
+        assert sorted(set(seen)) == sorted(t.name for t in THEMES)
