@@ -88,19 +88,17 @@ class StatePane(Static):
         before = session.before_tls.capabilities if session.before_tls else None
         rows = compare(before, session.capabilities) if (before or session.capabilities) else []
         if rows:
-            table = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
-            table.add_column("EHLO keyword")
+            heading = "EHLO keywords: before STARTTLS → after" if before is not None else "EHLO keywords"
+            parts.append(Text(heading, style="bold"))
+            table = Table(box=None, padding=(0, 1), show_edge=False, show_header=False, expand=True)
+            table.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
             if before is not None:
-                table.add_column("before TLS", justify="center")
-                table.add_column("after TLS", justify="center")
-            else:
-                table.add_column("offered", justify="center")
+                table.add_column(justify="center", width=3)
+            table.add_column(justify="center", width=3)
             params = {k: p for k, p in (session.capabilities.keywords if session.capabilities else ())}
             for name, in_before, in_after in rows:
                 label = f"{name} {params.get(name, '')}".strip()
-                if before is not None:
-                    table.add_row(label, "✓" if in_before else "—", "✓" if in_after else "—")
-                else:
-                    table.add_row(label, "✓" if in_after else "—")
+                marks = ["✓" if in_before else "—"] if before is not None else []
+                table.add_row(label, *marks, "✓" if in_after else "—")
             parts.append(table)
         return Group(*parts)
