@@ -114,8 +114,11 @@ class SmtpStepApp(App[int]):
 
         for theme in THEMES:
             self.register_theme(theme)
-        wanted = self._requested_theme or DEFAULT_THEME
+        from . import config
+
+        wanted = self._requested_theme or str(config.load().get("theme") or DEFAULT_THEME)
         self.theme = wanted if wanted in self.available_themes else DEFAULT_THEME
+        self.theme_changed_signal.subscribe(self, lambda theme: config.save(theme=theme.name))
         asyncio.get_running_loop().set_exception_handler(self._loop_exception)
         self._main_screen().target_label = self.settings.describe(self.server)
         if self.settings.builtin and self.server is None:

@@ -75,3 +75,11 @@ def threaded_server(tmp_path: Path) -> Iterator[LocalServer]:
         yield server
     finally:
         server.stop_thread()
+
+
+@pytest.fixture(autouse=True)
+def _private_user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads or writes the real user's config, data or state directories."""
+    base = tmp_path_factory.mktemp("xdg")
+    for name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME"):
+        monkeypatch.setenv(name, str(base / name.lower()))

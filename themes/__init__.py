@@ -6,7 +6,10 @@ the colours of client and server lines, the TLS boundary, the four kinds of repl
 
 from __future__ import annotations
 
+from .colorblind import THEME as COLORBLIND
 from .dark import THEME as DARK
+from .high_contrast import THEME as HIGH_CONTRAST
+from .print import THEME as PRINT
 from .projector import THEME as PROJECTOR
 
 APP_VARIABLES = {
@@ -22,7 +25,10 @@ APP_VARIABLES = {
 }
 """Defaults for the app's own CSS variables; every theme overrides them."""
 
-THEMES = (DARK, PROJECTOR)
+THEMES = (DARK, PROJECTOR, PRINT, HIGH_CONTRAST, COLORBLIND)
 """Every theme smtpstep ships, the default first."""
 
 DEFAULT_THEME = DARK.name
+
+STRICT_THEMES = frozenset({PROJECTOR.name, PRINT.name, HIGH_CONTRAST.name})
+"""Themes for rooms and paper: every text colour must reach WCAG AAA (7:1) against its background."""

@@ -45,7 +45,7 @@ class CommandQueue(OptionList):
             return
         self._done = len(view.history)
         for number, (label, code, ok) in enumerate(view.history, 1):
-            text = Text(no_wrap=True, overflow="ellipsis", style="dim")
+            text = Text(no_wrap=True, overflow="ellipsis", style="italic")
             text.append("✓ " if ok else "✗ ")
             text.append(f"{number:>2} {label}")
             if code:
@@ -67,7 +67,7 @@ class CommandQueue(OptionList):
                 if self.warning:
                     text.append("  ⚠ out of order", style="bold")
             else:
-                text.append(f"  {number:>2} ", style="dim")
+                text.append(f"  {number:>2} ")
                 text.append(label)
             self.add_option(Option(text, id=f"q{index}"))
         keep = highlighted is not None and self._done <= highlighted < self._done + len(view.queue)

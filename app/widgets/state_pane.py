@@ -32,11 +32,11 @@ def stage_line(state: State) -> Text:
     text = Text()
     for index, (name, states) in enumerate(STAGES):
         if index:
-            text.append(" → ", style="dim")
+            text.append(" → ")
         if state in states:
             text.append(f"[{name}]", style="bold reverse")
         else:
-            text.append(name, style="dim")
+            text.append(name, style="italic")
     return text
 
 

@@ -72,6 +72,6 @@ class TestMainScreen:
 
 
 class TestThemes:
-    @pytest.mark.parametrize("theme", ["smtpstep-dark", "projector"])
+    @pytest.mark.parametrize("theme", ["smtpstep-dark", "projector", "print", "high-contrast", "colorblind"])
     def test_after_ehlo_in_theme(self, snap_compare, fixed_server, theme) -> None:  # type: ignore[no-untyped-def]
         assert snap_compare(_app(fixed_server, theme), terminal_size=(120, 36), run_before=_steps(3))

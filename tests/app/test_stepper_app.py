@@ -292,3 +292,19 @@ async def test_the_theme_key_cycles_through_smtpsteps_themes(local_server) -> No
             seen.append(app.theme)
         assert seen[0] == seen[-1]
         assert sorted(set(seen)) == sorted(t.name for t in THEMES)
+
+
+async def test_the_chosen_theme_is_remembered_for_the_next_start(local_server) -> None:  # type: ignore[no-untyped-def]
+    from app import config
+
+    app = SmtpStepApp(BUILTIN, server=local_server)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("t")
+        await pilot.pause()
+        chosen = app.theme
+    assert config.load()["theme"] == chosen
+    again = SmtpStepApp(BUILTIN, server=local_server)
+    async with again.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert again.theme == chosen
