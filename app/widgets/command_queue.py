@@ -67,7 +67,7 @@ class CommandQueue(OptionList):
                 if self.warning:
                     text.append("  ⚠ out of order", style="bold")
             else:
-                text.append(f"  {number:>2} ")
+                text.append(f"○ {number:>2} ")
                 text.append(label)
             self.add_option(Option(text, id=f"q{index}"))
         keep = highlighted is not None and self._done <= highlighted < self._done + len(view.queue)
