@@ -30,7 +30,6 @@ from app.serve import add_serve_options, run_serve
 PROG = "smtpstep"
 
 _PASSWORD_FLAGS = ("--password", "--pass", "--passwd", "--pw")
-_COMMANDS = ("step", "run", "serve")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -47,7 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="smtpstep teaches SMTP by stepping through a real session, one command at a time.\n"
                     "Without a subcommand it opens the terminal app on the built-in server.",
+        epilog="`smtpstep run --help` lists the exit codes of a headless session; `smtpstep serve --help` those\n"
+               "of the server. Every command exits 2 for a problem with its options and 130 on Ctrl-C.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="{step,run,serve}", parser_class=_Parser)
 
     step = sub.add_parser(
@@ -77,6 +79,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_serve_options(serve)
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("smtpstep")
+    except PackageNotFoundError:
+        return "(not installed)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -113,7 +124,7 @@ def _main(argv: list[str]) -> int:
                 "or asks for it, so that it never lands in your shell history or the process list"
             )
     parser = build_parser()
-    if not argv or (argv[0] not in _COMMANDS and argv[0] not in ("-h", "--help")):
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
         argv = ["step", *argv]  # bare `smtpstep [session options]` opens the terminal app
     args = parser.parse_args(argv)
     if args.command == "step":

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import email.utils
+import ipaddress
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,10 +29,9 @@ from typing import TYPE_CHECKING, TextIO
 from app.options import SessionSettings, UsageError, password_forms
 from app.transcript import SECRET_MASK, Transcript, TranscriptLine
 from protocol.certificates import TlsInfo
-from protocol.commands import Command, InvalidCommand, Quit, ReadGreeting, Verb
+from protocol.commands import Command, InvalidCommand, Quit, Verb
 from protocol.message import format_date
-from protocol.planner import PHASES, propose
-from protocol.states import State
+from protocol.planner import PHASES, SessionPlan, propose
 from protocol.transport import Direction, StepResult, Transport, WireChunk
 
 if TYPE_CHECKING:
@@ -97,10 +97,14 @@ class Printer:
         self.file = file
         self.hide = () if settings.show_secrets else password_forms(settings.user, settings.password)
         self.tls = False
+        self.last_error: str | None = None
+        """The last failure the transport reported, so that the closing line does not repeat it."""
 
     def chunk(self, chunk: WireChunk) -> None:
         """The transport's listener."""
         self.tls = chunk.tls
+        if chunk.direction == Direction.ERROR:
+            self.last_error = chunk.note
         self._emit(self.transcript.feed(chunk))
 
     def note(self, text: str, direction: str = Direction.NOTE) -> None:
@@ -200,25 +204,24 @@ class Session:
         printer.flush()
         if outcome.code == EXIT_OK:
             printer.note(self._summary())
-        elif outcome.message:
+        elif outcome.message and _sentence(outcome.message) != _sentence(printer.last_error or ""):
             printer.note(_sentence(outcome.message), Direction.ERROR)
         return outcome
 
-    async def _drive(self, plan) -> Outcome:  # type: ignore[no-untyped-def]
+    async def _drive(self, plan: SessionPlan) -> Outcome:
         transport = self.transport
         last = None
         while self.steps < MAX_STEPS:
             proposal = propose(plan, transport.client.view(), last)
             if proposal.halt is not None:
                 await self._quit_if_open(proposal.commands)
+                if _beyond(proposal.failed_phase, plan.quit_after):
+                    break  # the planner objects to a phase the user asked not to reach
                 return Outcome(PHASE_EXIT.get(proposal.failed_phase or "", EXIT_OTHER), proposal.halt)
             if not proposal.steps:
                 break
             planned = proposal.steps[0]
             command = planned.command
-            view = transport.client.view()
-            if isinstance(command, Quit) and Verb.QUIT not in view.allowed and view.settled == State.AWAITING_GREETING:
-                command = ReadGreeting()  # QUIT may only follow the greeting (--quit-after connect)
             result = await self._step(command)
             if result.answers:
                 last = result.answers[-1]
@@ -291,10 +294,8 @@ class Session:
 
 def tls_facts(info: TlsInfo) -> list[str]:
     """What a TLS handshake established (or why not), as info lines for the transcript."""
-    lines = [f"SNI: {info.sni or '(none)'}"]
-    if info.version:
-        bits = f" ({info.cipher_bits}-bit)" if info.cipher_bits else ""
-        lines.append(f"version {info.version}, cipher {info.cipher}{bits}")
+    lines = [f"SNI: {info.sni}" if info.sni and not _is_ip(info.sni) else
+             f"SNI: none sent (RFC 6066 §3 allows host names only); the certificate is checked against {info.sni}"]
     for index, cert in enumerate(info.chain, 1):
         lines.append(f"certificate {index} of {len(info.chain)}: {cert.subject}")
         lines.append(f"  issuer:  {cert.issuer}")
@@ -310,6 +311,21 @@ def tls_facts(info: TlsInfo) -> list[str]:
         verdict = f"FAILED: {verdict}"
     lines.append(f"verification: {verdict}")
     return lines
+
+
+def _beyond(phase: str | None, quit_after: str | None) -> bool:
+    """Whether ``phase`` comes after the one ``--quit-after`` stops at."""
+    if phase not in PHASES or quit_after not in PHASES:
+        return False
+    return PHASES.index(phase) > PHASES.index(quit_after)  # type: ignore[arg-type]
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _ms(seconds: float) -> str:

@@ -20,6 +20,7 @@ import getpass
 import ipaddress
 import os
 import ssl
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -297,11 +298,22 @@ def _number(text: str) -> float:
 # --- Checking -------------------------------------------------------------------------------------
 
 
+def ask_password(prompt: str) -> str:
+    """``getpass`` on the terminal; EOFError when there is none (it would read a pipe, echoing)."""
+    if not (sys.stdin is not None and sys.stdin.isatty()):
+        try:
+            with open("/dev/tty", "rb"):
+                pass
+        except OSError:
+            raise EOFError("no terminal to ask on") from None
+    return getpass.getpass(prompt)
+
+
 def settings_from_args(
     args: argparse.Namespace,
     *,
     environ: Mapping[str, str] = os.environ,
-    ask_password: Callable[[str], str] = getpass.getpass,
+    ask_password: Callable[[str], str] = ask_password,
 ) -> SessionSettings:
     """Check the parsed flags and build the settings; ``UsageError`` names the first problem."""
     get = lambda name, default=None: getattr(args, name, default)  # noqa: E731 - the TUI may pass fewer flags
@@ -328,11 +340,8 @@ def settings_from_args(
     if any(c.isspace() for c in helo):
         raise UsageError(f"--helo “{helo}” must be one word, such as client.example.test (RFC 5321 §4.1.1.1)")
 
-    mail_from = get("mail_from") or DEFAULT_FROM
-    _address("--from", mail_from)
-    rcpt_tos = tuple(get("rcpt_tos") or DEFAULT_TO)
-    for rcpt in rcpt_tos:
-        _address("--to", rcpt)
+    mail_from = _address("--from", get("mail_from") or DEFAULT_FROM)
+    rcpt_tos = tuple(_address("--to", rcpt) for rcpt in get("rcpt_tos") or DEFAULT_TO)
 
     subject = get("subject")
     subject = DEFAULT_SUBJECT if subject is None else subject
@@ -377,11 +386,12 @@ def _field(flag: str, value: str) -> None:
         raise UsageError(str(error)) from None
 
 
-def _address(flag: str, value: str) -> None:
+def _address(flag: str, value: str) -> str:
+    """The mailbox without angle brackets (``<a@b.test>`` is accepted as ``a@b.test``)."""
     if value.strip() in ("", "<>"):
         raise UsageError(f"{flag} is empty; give a mailbox such as student@example.test")
     try:
-        check_address(flag, value)
+        return check_address(flag, value)
     except InvalidCommand as error:
         raise UsageError(str(error)) from None
 

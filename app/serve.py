@@ -123,29 +123,34 @@ def serve(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | 
 async def _serve(server: LocalServer, requested: dict[str, int], out: TextIO) -> int:
     from protocol.local_server import serve_forever
 
-    try:
-        await server.start()
-    except OSError as error:
-        raise _StartError(_start_problem(error, server.host, requested)) from None
-    for line in server.describe():
-        print(line, file=out)
-    host = f"[{server.host}]" if ":" in server.host else server.host
-    print(f"  try it       smtpstep run --server {host}:{server.ports['submission']} --ca {server.ca_path} "
-          f"--user {DEMO_USER}   (with SMTPSTEP_PASSWORD={DEMO_PASSWORD})", file=out)
-    print(f"ready: listening on {host}, ports {server.ports['submission']} (STARTTLS), "
-          f"{server.ports['submissions']} (TLS), {server.ports['plain']} (plain); Ctrl-C stops the server",
-          file=out, flush=True)
     main = asyncio.current_task()
-    loop = asyncio.get_running_loop()
     try:
-        loop.add_signal_handler(signal.SIGTERM, main.cancel)  # type: ignore[union-attr]
+        # Before "ready": a supervisor may send SIGTERM as soon as it reads that line.
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)  # type: ignore[union-attr]
     except (NotImplementedError, RuntimeError, AttributeError):
         pass  # Windows: Ctrl-C only
     try:
-        await serve_forever(server)
+        try:
+            await server.start()
+        except OSError as error:
+            raise _StartError(_start_problem(error, server.host, requested)) from None
+        _announce(server, out)
+        await serve_forever(server)  # stops the server when cancelled
     except asyncio.CancelledError:
-        pass
+        await server.stop()  # cancelled before serve_forever took over; safe to call twice
     return 0
+
+
+def _announce(server: LocalServer, out: TextIO) -> None:
+    for line in server.describe():
+        print(line, file=out)
+    host = f"[{server.host}]" if ":" in server.host else server.host
+    reach = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(server.host, host)  # a wildcard is no place to connect to
+    print(f"  try it       SMTPSTEP_PASSWORD={DEMO_PASSWORD} smtpstep run --server {reach}:{server.ports['submission']} "
+          f"--ca {server.ca_path} --user {DEMO_USER}", file=out)
+    print(f"ready: listening on {host}, ports {server.ports['submission']} (STARTTLS), "
+          f"{server.ports['submissions']} (TLS), {server.ports['plain']} (plain); Ctrl-C stops the server",
+          file=out, flush=True)
 
 
 class _StartError(Exception):
