@@ -109,7 +109,10 @@ def propose(plan: SessionPlan, view: ClientView, last: Answer | None = None) -> 
     """The steps from here to the end of the planned session, or the reason to stop."""
     halted = _failure(plan, view, last)
     if halted is not None:
-        return halted
+        stop = plan.quit_after in PHASES and halted.failed_phase in PHASES
+        # A halt in a phase the user never asked for (after --quit-after) is no failure: just QUIT.
+        if not (stop and PHASES.index(halted.failed_phase) > PHASES.index(plan.quit_after)):  # type: ignore[arg-type]
+            return halted
     steps = _happy_path(plan, view)
     if plan.quit_after:
         steps = _cut(steps, plan.quit_after)

@@ -15,6 +15,7 @@ are all normal results. Policy it enforces (because only it knows the target):
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import socket
 import ssl
 import time
@@ -419,7 +420,8 @@ class Transport:
             return Failure("connect", f"could not connect to {target.address}: {_socket_words(error)}")
         peer = self._writer.get_extra_info("peername")
         self.client.connection_made(implicit_tls=target.security == "tls")
-        self._note(f"connected to {peer[0]}:{peer[1]} (TCP handshake done)")
+        shown = f"[{peer[0]}]" if ":" in str(peer[0]) else peer[0]
+        self._note(f"connected to {shown}:{peer[1]} (TCP handshake done)")
         return None
 
     def _context(self, handshake: list[str], certificates: list[bytes]) -> ssl.SSLContext:
@@ -496,7 +498,7 @@ class Transport:
             verification = f"trusted: the chain ends at {issuer}, and the name {target.sni} matches"
         info = TlsInfo(
             mode=mode,
-            sni=target.sni,
+            sni=_sni_sent(target.sni),
             version=ssl_object.version() if ssl_object else None,
             cipher=cipher[0] if cipher else None,
             cipher_bits=cipher[2] if cipher else None,
@@ -545,7 +547,7 @@ class Transport:
 
     def _tls_failed(self, mode: str, handshake: list[str], chain: tuple[CertInfo, ...], words: str,
                     code: int | None) -> None:
-        info = TlsInfo(mode=mode, sni=self.target.sni, chain=chain, verified=False, verification=words,
+        info = TlsInfo(mode=mode, sni=_sni_sent(self.target.sni), chain=chain, verified=False, verification=words,
                        verify_code=code, handshake=tuple(handshake))
         self.tls = info
         self.tls_history += (info,)
@@ -588,6 +590,15 @@ async def _open(host: str, port: int) -> tuple[asyncio.StreamReader, asyncio.Str
             errors.append(error)
     refused = [error for error in errors if isinstance(error, ConnectionRefusedError)]
     raise (refused or errors or [OSError(f"no address found for {host}")])[0]
+
+
+def _sni_sent(name: str) -> str | None:
+    """The SNI actually sent: none for an IP address (RFC 6066 §3), which is still checked against the certificate."""
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return name
+    return None
 
 
 def _parse_chain(ders: list[bytes]) -> tuple[CertInfo, ...]:

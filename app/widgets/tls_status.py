@@ -55,7 +55,7 @@ class TlsStatus(Static):
             lines.append(Text(f"🔒 {mode}: {tls.version} · {tls.cipher} ({tls.cipher_bits} bits)", style="bold"))
         else:
             lines.append(Text(f"🔓 {mode}: the handshake failed", style="bold"))
-        lines.append(Text.assemble(("SNI / name checked: ", "bold"), tls.sni or "(none)"))
+        lines.append(Text.assemble(("SNI: ", "bold"), tls.sni or "none sent (the server was given as an IP address)"))
         if tls.verified:
             lines.append(Text(f"✓ {tls.verification}"))
         else:

@@ -364,3 +364,23 @@ def test_implicit_tls_shakes_hands_before_the_greeting():
     first = propose(plan(security="tls"), SmtpClient().view())
     assert [c.verb for c in first.commands][:3] == [V.CONNECT, V.TLS_HANDSHAKE, V.GREETING]
     assert isinstance(first.commands[1], TlsHandshake)
+
+
+def test_quit_after_ehlo_ends_cleanly_even_when_starttls_is_missing() -> None:
+    from protocol.client import SmtpClient
+    from protocol.commands import Connect, Ehlo, ReadGreeting
+    from protocol.planner import SessionPlan, propose
+
+    client = SmtpClient()
+    client.send(Connect())
+    client.connection_made()
+    client.send(ReadGreeting())
+    client.receive_data(b"220 mx.test ESMTP\r\n")
+    client.send(Ehlo("client.test"))
+    (answer,) = client.receive_data(b"250-mx.test\r\n250 8BITMIME\r\n")
+    plan = SessionPlan(security="starttls", quit_after="ehlo", message=b"x\r\n")
+    proposal = propose(plan, client.view(), answer)
+    assert proposal.halt is None
+    assert [s.command.label for s in proposal.steps] == ["QUIT"]
+    without_cut = propose(SessionPlan(security="starttls", message=b"x\r\n"), client.view(), answer)
+    assert without_cut.failed_phase == "tls"
