@@ -66,7 +66,7 @@ def reply_blocks(answer: Answer) -> list[Block]:
         Block("reply-digits", "What the digits say", text, "RFC 5321 §4.2.1"),
     ]
     if decoded.enhanced is not None:
-        blocks.append(Block("reply-enhanced", f"{reply.enhanced} — {decoded.enhanced.title}",
+        blocks.append(Block("reply-enhanced", decoded.enhanced.title,
                             decoded.enhanced.text, decoded.enhanced.rfc))
     return blocks
 

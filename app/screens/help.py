@@ -37,14 +37,18 @@ class HelpScreen(ModalScreen[None]):
         table.add_column(style="bold", no_wrap=True)
         table.add_column(ratio=1)
         for title, text in PANES:
-            table.add_row(title, text)
+            table.add_row(title, Text(text))  # Text: "[brackets]" is not markup here
         table.add_row("", "")
         table.add_row(Text("Keys", style="bold underline"), "")
         for binding in self.app.BINDINGS:
             if isinstance(binding, Binding):
                 keys = self.app.get_key_display(binding)
-                table.add_row(keys, binding.description)
+                table.add_row(Text(keys), Text(binding.description))
         table.add_row("ctrl+p", "Command palette: every action by name, themes too")
+        table.add_row("", "")
+        table.add_row(Text("Built-in server", style="bold underline"), "")
+        table.add_row("login", Text("student / classroom (demo account; AUTH is offered only after TLS)"))
+        table.add_row("delivers to", Text("*.test, localhost, example.com/.org/.net; everything else gets 550 5.7.1"))
         return table
 
     def action_close(self) -> None:

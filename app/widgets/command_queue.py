@@ -55,6 +55,7 @@ class CommandQueue(OptionList):
             done = "session finished — press r to start again" if view.steps_done else "nothing planned"
             self.add_option(Option(Text(done, style="italic"), disabled=True))
             self.highlighted = None
+            self.scroll_end(animate=False)
             return
         for index, planned in enumerate(view.queue):
             number = view.steps_done + index + 1

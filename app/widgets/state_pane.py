@@ -62,7 +62,9 @@ class StatePane(Static):
             title.append(f"  (running: {view.busy})", style="italic")
         parts.append(title)
         parts.append(stage_line(state))
-        allowed = ", ".join(sorted(v.value for v in client.allowed)) or "nothing (waiting)"
+        waiting = "nothing (the connection is closed)" if state in (State.CLOSED, State.DISCONNECTED) and \
+            not client.allowed else "nothing until the reply comes"
+        allowed = ", ".join(sorted(v.value for v in client.allowed)) or waiting
         parts.append(Text.assemble(("Allowed next: ", "bold"), allowed))
         env = client.envelope
         env_text = Text.assemble(("Envelope: ", "bold"))
