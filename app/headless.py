@@ -251,7 +251,7 @@ class Session:
         ):
             self.quit_sent = True
         if command.verb == Verb.TLS_HANDSHAKE and result.snapshot.tls is not None:
-            for line in tls_facts(result.snapshot.tls):
+            for line in tls_facts(result.snapshot.tls, result.snapshot.target.sni):
                 self.printer.note(line, Direction.TLS)
         label = "the message" if command.verb == Verb.MESSAGE else command.verb.value
         self.printer.note(f"{label} took {_ms(result.elapsed)}")
@@ -292,10 +292,10 @@ class Session:
         return text
 
 
-def tls_facts(info: TlsInfo) -> list[str]:
-    """What a TLS handshake established (or why not), as info lines for the transcript."""
+def tls_facts(info: TlsInfo, checked: str) -> list[str]:
+    """What a TLS handshake established (or why not), as info lines; ``checked``: the name verified."""
     lines = [f"SNI: {info.sni}" if info.sni and not _is_ip(info.sni) else
-             f"SNI: none sent (RFC 6066 §3 allows host names only); the certificate is checked against {info.sni}"]
+             f"SNI: none sent (RFC 6066 §3 allows host names only); the certificate is checked against {checked}"]
     for index, cert in enumerate(info.chain, 1):
         lines.append(f"certificate {index} of {len(info.chain)}: {cert.subject}")
         lines.append(f"  issuer:  {cert.issuer}")
