@@ -58,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_session_options(step)
     step.add_argument("--theme", metavar="NAME", help="the colour theme to start with")
+    step.add_argument("--screenshots", metavar="DIR", type=Path, default=None,
+                      help="where the screenshot key saves SVG files (default: the current directory)")
 
     run = sub.add_parser(
         "run", help="run a whole session and print every byte that crossed the wire",
@@ -145,7 +147,7 @@ def _step(args: argparse.Namespace) -> int:
         from app.tui import run_tui  # Textual: only for the terminal app
     except ImportError as error:
         raise _Unavailable(f"the terminal app cannot start ({error}); `smtpstep run` works without it") from None
-    return run_tui(settings, getattr(args, "theme", None))
+    return run_tui(settings, getattr(args, "theme", None), screenshot_dir=getattr(args, "screenshots", None))
 
 
 class _Unavailable(UsageError):

@@ -9,7 +9,7 @@ only previews that cannot be known in advance (answers to AUTH challenges) are f
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from protocol.client import CommandNotAllowed
 from protocol.commands import AuthResponse, Command, InvalidCommand, parse_command
@@ -186,6 +186,15 @@ class Stepper:
         if 0 <= index < len(self.queue):
             del self.queue[index]
             self.edited = True
+
+    def allow_cleartext_auth(self) -> None:
+        """The user consented to AUTH without TLS, for this session only."""
+        self.target = replace(self.target, allow_cleartext_auth=True)
+        self.plan = replace(self.plan, allow_cleartext_auth=True)
+        self.transport.target = self.target
+        self.halt = None
+        if not self.edited:
+            self._replan()
 
     # -- lifecycle -------------------------------------------------------------------------------
 

@@ -9,16 +9,20 @@ errors become a notification, with details in a log file under the user's state 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import time
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from email.utils import make_msgid
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from protocol.commands import Connect, InvalidCommand, ReadGreeting, TlsHandshake
@@ -36,6 +40,22 @@ from .widgets.wire_log import WireLog
 
 if TYPE_CHECKING:
     from protocol.local_server import LocalServer
+
+_PALETTE_HELP = {
+    "step": "Send the next command (or wait for the greeting, or run the TLS handshake)",
+    "play": "Take a step every few seconds until the end or an error",
+    "run_to_end": "Take every remaining step now",
+    "edit": "Change the line the selected step will send",
+    "insert": "Insert EHLO, HELO, NOOP, RSET, VRFY, HELP or any raw line before the selected step",
+    "restart": "Close the connection and start a new session",
+    "connection": "Change server, port, security, login, CA file, envelope or message",
+    "reveal": "Show or hide AUTH payloads in the wire log",
+    "crlf": "Show line ends as visible marks",
+    "wire_style": "Switch between C:/S: and swaks style",
+    "cycle_theme": "Switch to the next colour theme",
+    "screenshot": "Save an SVG of the screen, named after the step",
+}
+"""One-line help for the command palette, by action."""
 
 PACES = (0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 8.0)
 """Play speeds, seconds per step."""
@@ -102,6 +122,17 @@ class SmtpStepApp(App[int]):
         self._play_timer = None
         self._busy_timer = None
 
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """Every action of the key bindings is also in the command palette, with its key."""
+        yield from super().get_system_commands(screen)
+        if not isinstance(screen, MainScreen):
+            return
+        for binding in self.BINDINGS:
+            if isinstance(binding, Binding) and binding.action != "quit":
+                key = self.get_key_display(dataclasses.replace(binding, key=binding.key.split(",")[0]))
+                yield SystemCommand(f"{binding.description} ({key})", _PALETTE_HELP.get(binding.action, ""),
+                                    partial(self.run_action, binding.action))
+
     # -- start and stop --------------------------------------------------------------------------
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
@@ -119,6 +150,9 @@ class SmtpStepApp(App[int]):
         wanted = self._requested_theme or str(config.load().get("theme") or DEFAULT_THEME)
         self.theme = wanted if wanted in self.available_themes else DEFAULT_THEME
         self.theme_changed_signal.subscribe(self, lambda theme: config.save(theme=theme.name))
+        keymap = config.load().get("keymap")
+        if isinstance(keymap, dict):
+            self.set_keymap({str(k): str(v) for k, v in keymap.items()})
         asyncio.get_running_loop().set_exception_handler(self._loop_exception)
         self._main_screen().target_label = self.settings.describe(self.server)
         if self.settings.builtin and self.server is None:
@@ -262,6 +296,8 @@ class SmtpStepApp(App[int]):
             self.wire_log.end_step(len(self.stepper.history), result.elapsed if self._timings else None)
             if result.failure is not None:
                 self._stop_play()
+            if result.failure is not None and result.failure.kind == "policy":
+                self.call_later(self._ask_cleartext_auth)
         self._step_finished()
         if self.stepper.halt and self._playing:
             self._stop_play()
@@ -274,6 +310,24 @@ class SmtpStepApp(App[int]):
             self._busy_timer = None
         self._header.waited = None
         self._publish(after_step=True)
+
+    def _ask_cleartext_auth(self) -> None:
+        """AUTH without TLS to a real server goes only with the user's explicit consent."""
+        stepper = self.stepper
+        if stepper is None:
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes and self.stepper is stepper:
+                stepper.allow_cleartext_auth()
+                self._publish()
+                self._request_step(confirm=True)
+
+        self.push_screen(ConfirmScreen(
+            "Send the password in clear text?",
+            f"The connection to {stepper.target.address} is not encrypted. AUTH PLAIN and LOGIN are only base64: "
+            "anyone on the path can read the user name and password. Send AUTH anyway, for this session only?",
+            "Send in clear text"), answered)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group == "step" and event.state == WorkerState.CANCELLED:
@@ -528,7 +582,7 @@ def _is_sendable(view: SessionView) -> bool:
     return bool(view.queue)
 
 
-def run_tui(settings: SessionSettings, theme: str | None = None) -> int:
+def run_tui(settings: SessionSettings, theme: str | None = None, *, screenshot_dir: Path | None = None) -> int:
     """Run the app until the user quits; the exit code for the shell."""
     directory = state_dir()
     try:
@@ -537,6 +591,6 @@ def run_tui(settings: SessionSettings, theme: str | None = None) -> int:
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     except OSError:
         logging.basicConfig(handlers=[logging.NullHandler()])
-    app = SmtpStepApp(settings, theme=theme)
+    app = SmtpStepApp(settings, theme=theme, screenshot_dir=screenshot_dir)
     result = app.run()
     return result if isinstance(result, int) else 0

@@ -308,3 +308,80 @@ async def test_the_chosen_theme_is_remembered_for_the_next_start(local_server) -
     async with again.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         assert again.theme == chosen
+
+
+async def test_auth_in_clear_text_to_a_real_server_needs_consent_in_a_dialog(local_server) -> None:  # type: ignore[no-untyped-def]
+    # The built-in plain listener, addressed as a "real" server: smtpstep must not send AUTH without asking.
+    settings = replace(BUILTIN, server=f"127.0.0.1:{local_server.port_for('none')}", security="none", user=None,
+                       password=None, timeout=5)
+    app = SmtpStepApp(settings)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        await _step(pilot, app, 3)  # connect, greeting, EHLO
+        await pilot.press("i")
+        await pilot.pause()
+        await pilot.press(*"AUTH PLAIN AHN0dWRlbnQAY2xhc3Nyb29t")
+        await pilot.press("enter")
+        await pilot.pause()
+        wrote = len([c for c in app.stepper.transport.record.chunks if c.direction == "client"])
+        await pilot.press("space")
+        await _settle(pilot, app)
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)  # asked first
+        assert len([c for c in app.stepper.transport.record.chunks if c.direction == "client"]) == wrote
+        await pilot.press("n")
+        await pilot.pause()
+        assert not app.stepper.target.allow_cleartext_auth
+        await pilot.press("space")
+        await _settle(pilot, app)
+        await pilot.pause()
+        await pilot.press("y")
+        await _settle(pilot, app)
+        await pilot.pause()
+        client_lines = [line for line in _wire(app) if line.startswith("C: AUTH")]
+        assert client_lines == ["C: AUTH PLAIN ********"]  # sent after consent, still redacted
+
+
+async def test_every_key_action_is_also_in_the_command_palette(local_server) -> None:  # type: ignore[no-untyped-def]
+    app = SmtpStepApp(BUILTIN, server=local_server)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        titles = [command.title for command in app.get_system_commands(app.screen)]
+        for wanted in ("Step (space)", "Run to end (g)", "Edit (e)", "Insert (i)", "Restart (r)",
+                       "Screenshot (s)", "Theme (t)", "Secrets (v)", "CRLF marks (l)"):
+            assert wanted in titles, wanted
+
+
+async def test_keys_can_be_remapped_in_the_config_file(local_server) -> None:  # type: ignore[no-untyped-def]
+    from app import config
+
+    config.save(keymap={"step": "j"})
+    app = SmtpStepApp(BUILTIN, server=local_server)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        await pilot.press("j")
+        await _settle(pilot, app)
+        assert app.session_view.steps_done == 1
+
+
+def test_quitting_leaves_no_server_thread_or_socket_behind() -> None:
+    import threading
+
+    before = {t.ident for t in threading.enumerate()}
+
+    async def scenario() -> None:
+        app = SmtpStepApp(BUILTIN)  # starts its own built-in server in a thread
+        async with app.run_test(size=(80, 24)) as pilot:
+            for _ in range(300):
+                await pilot.pause()
+                if app.stepper is not None:
+                    break
+                await asyncio.sleep(0.02)
+            assert app.server is not None and app.server.is_running
+            await _step(pilot, app, 3)  # a live connection is open
+            server = app.server
+        assert not server.is_running
+
+    asyncio.run(scenario())
+    leftover = [t for t in threading.enumerate() if t.ident not in before and t.is_alive()]
+    assert leftover == []
