@@ -156,7 +156,9 @@ class SmtpStepApp(App[int]):
         asyncio.get_running_loop().set_exception_handler(self._loop_exception)
         self._main_screen().target_label = self.settings.describe(self.server)
         if self.settings.builtin and self.server is None:
-            self.run_worker(self._start_server, thread=True, group="server", exit_on_error=False)
+            # After the first frame: importing aiosmtpd and making the CA would compete with it for the GIL.
+            self.call_after_refresh(
+                lambda: self.run_worker(self._start_server, thread=True, group="server", exit_on_error=False))
         else:
             self._new_stepper()
 
