@@ -36,6 +36,7 @@ from .screens.main import MainScreen
 from .screenshots import offline_svg, screenshot_name
 from .stepper import SessionView, Stepper
 from .widgets.command_queue import CommandQueue
+from .widgets.presentation import PresentationStage
 from .widgets.wire_log import WireLog
 
 if TYPE_CHECKING:
@@ -97,19 +98,27 @@ class SmtpStepApp(App[int]):
         Binding("L", "toggle_tls", "TLS pane", id="tls-pane", show=False),
         Binding("t", "cycle_theme", "Theme", id="cycle-theme"),
         Binding("s", "screenshot", "Screenshot", id="screenshot"),
+        Binding("left,left_square_bracket", "back", "Step back", id="back", show=False),
+        Binding("right,right_square_bracket", "forward", "Step forward", id="forward", show=False),
+        Binding("P", "present", "Present", id="present", show=False),
         Binding("question_mark,f1", "help", "Help", id="help"),
         Binding("q", "quit", "Quit", id="quit"),
     ]
 
     def __init__(self, settings: SessionSettings, *, theme: str | None = None,
                  screenshot_dir: Path | None = None, now: datetime | None = None,
-                 message_id: str | None = None, server: LocalServer | None = None, timings: bool = True) -> None:
+                 message_id: str | None = None, server: LocalServer | None = None, timings: bool = True,
+                 present: bool = False) -> None:
         super().__init__()
         self.settings = settings
         self.screenshot_dir = screenshot_dir or Path.cwd()
         self._fixed_now = now
         self._fixed_message_id = message_id
         self._timings = timings
+        self._present = present
+        self._views: list[SessionView] = []
+        """The session as it was before the first step and after each one (for looking back)."""
+        self._viewing: int | None = None
         """False hides step times (deterministic screenshots for tests and lecture notes)."""
         self._requested_theme = theme
         self.server: LocalServer | None = server
@@ -154,6 +163,7 @@ class SmtpStepApp(App[int]):
         if isinstance(keymap, dict):
             self.set_keymap({str(k): str(v) for k, v in keymap.items()})
         asyncio.get_running_loop().set_exception_handler(self._loop_exception)
+        self._main_screen().presenting = self._present
         self._main_screen().target_label = self.settings.describe(self.server)
         if self.settings.builtin and self.server is None:
             # After the first frame: importing aiosmtpd and making the CA would compete with it for the GIL.
@@ -186,6 +196,12 @@ class SmtpStepApp(App[int]):
         target, plan = self._plan_and_target()
         self.stepper = Stepper(target, plan, listener=self._on_chunk)
         self._publish()
+
+    def _reset_views(self) -> None:
+        self._views = []
+        self._viewing = None
+        self._main_screen().viewing = None
+        self.wire_log.clear()
 
     async def on_unmount(self) -> None:
         self._stop_play()
@@ -224,10 +240,56 @@ class SmtpStepApp(App[int]):
         if self.stepper is None:
             return
         view = self.stepper.view(self._busy, after_step=after_step)
+        if not self._busy and (not self._views or self._views[-1].steps_done != view.steps_done):
+            self._views.append(view)
+        if self._viewing is not None:
+            return
         screen = self._main_screen()
+        self._show_stage(view)
         refusal = self.stepper.check_head() if not self._busy else None
         screen.warning = str(refusal) if refusal is not None and _is_sendable(view) else None
         screen.view = view
+
+    def _show_stage(self, view: SessionView) -> None:
+        self._main_screen().query_one(PresentationStage).lines = self.wire_log.lines_of_step(view.steps_done)
+
+    # -- looking back ----------------------------------------------------------------------------
+
+    def action_back(self) -> None:
+        if self._busy or len(self._views) < 2:
+            return
+        index = (self._viewing if self._viewing is not None else len(self._views) - 1) - 1
+        if index >= 0:
+            self._look_at(index)
+
+    def action_forward(self) -> None:
+        if self._viewing is None:
+            return
+        if self._viewing + 1 >= len(self._views) - 1:
+            self._back_to_live()
+        else:
+            self._look_at(self._viewing + 1)
+
+    def _look_at(self, index: int) -> None:
+        self._stop_play()
+        self._viewing = index
+        view = self._views[index]
+        screen = self._main_screen()
+        self.wire_log.show_until(view.snapshot.wire_count)
+        screen.viewing = view.steps_done
+        screen.warning = None
+        screen.view = view
+        self._show_stage(view)
+
+    def _back_to_live(self) -> None:
+        self._viewing = None
+        self._main_screen().viewing = None
+        self.wire_log.show_until(None)
+        self._publish()
+
+    def action_present(self) -> None:
+        screen = self._main_screen()
+        screen.presenting = not screen.presenting
 
     @property
     def session_view(self) -> SessionView | None:
@@ -239,6 +301,10 @@ class SmtpStepApp(App[int]):
     # -- stepping --------------------------------------------------------------------------------
 
     def action_step(self) -> None:
+        if self._viewing is not None:
+            self._back_to_live()
+            self.notify("Back to the live session.")
+            return
         self._request_step(confirm=True)
 
     def _request_step(self, *, confirm: bool) -> bool:
@@ -482,7 +548,7 @@ class SmtpStepApp(App[int]):
         self._busy = None
         target, plan = self._plan_and_target()
         await self.stepper.restart(target, plan)
-        self.wire_log.clear()
+        self._reset_views()
         self._publish()
         self.notify("New session: press space for the first step.")
 
@@ -514,7 +580,7 @@ class SmtpStepApp(App[int]):
         else:
             self.workers.cancel_group(self, "step")
             await self.stepper.restart(target, plan)
-        self.wire_log.clear()
+        self._reset_views()
         self._publish()
         self.notify(f"Connected settings: {settings.describe(self.server)}. Press space to start.")
 
@@ -584,7 +650,8 @@ def _is_sendable(view: SessionView) -> bool:
     return bool(view.queue)
 
 
-def run_tui(settings: SessionSettings, theme: str | None = None, *, screenshot_dir: Path | None = None) -> int:
+def run_tui(settings: SessionSettings, theme: str | None = None, *, screenshot_dir: Path | None = None,
+            present: bool = False) -> int:
     """Run the app until the user quits; the exit code for the shell."""
     directory = state_dir()
     try:
@@ -593,6 +660,6 @@ def run_tui(settings: SessionSettings, theme: str | None = None, *, screenshot_d
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     except OSError:
         logging.basicConfig(handlers=[logging.NullHandler()])
-    app = SmtpStepApp(settings, theme=theme, screenshot_dir=screenshot_dir)
+    app = SmtpStepApp(settings, theme=theme, screenshot_dir=screenshot_dir, present=present)
     result = app.run()
     return result if isinstance(result, int) else 0

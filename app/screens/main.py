@@ -15,6 +15,7 @@ from textual.widgets import Footer
 from ..stepper import SessionView
 from ..widgets.command_queue import CommandQueue
 from ..widgets.explanation import ExplanationPane
+from ..widgets.presentation import PresentationStage
 from ..widgets.session_header import SessionHeader
 from ..widgets.state_pane import StatePane
 from ..widgets.tls_status import TlsStatus
@@ -41,11 +42,17 @@ class MainScreen(Screen):
     """True while the wire log shows secrets."""
     waited: reactive[float | None] = reactive(None)
     """Seconds the running step has waited so far."""
+    presenting: reactive[bool] = reactive(False)
+    """Presentation mode: large caption and last exchange; secondary panes collapsed."""
+    viewing: reactive[int | None] = reactive(None)
+    """When looking back: the step shown (the live session stays where it is)."""
 
     def compose(self) -> ComposeResult:
         yield SessionHeader(id="header").data_bind(
-            MainScreen.view, MainScreen.target_label, MainScreen.playing, MainScreen.secrets_shown, MainScreen.waited
+            MainScreen.view, MainScreen.target_label, MainScreen.playing, MainScreen.secrets_shown, MainScreen.waited,
+            MainScreen.viewing,
         )
+        yield PresentationStage(id="stage").data_bind(MainScreen.view)
         with Horizontal(id="top"):
             queue = CommandQueue(id="queue").data_bind(MainScreen.view, MainScreen.warning)
             queue.border_title = "Command queue"
@@ -67,6 +74,9 @@ class MainScreen(Screen):
 
     def on_resize(self) -> None:
         self.set_class(self.size.width < NARROW_WIDTH, "-narrow")
+
+    def watch_presenting(self, presenting: bool) -> None:
+        self.set_class(presenting, "-present")
 
     def watch_show_tls(self, show: bool) -> None:
         self.set_class(show, "-show-tls")

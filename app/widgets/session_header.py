@@ -22,6 +22,8 @@ class SessionHeader(Static):
     """True while the wire log shows secrets: a marker stays visible."""
     waited: reactive[float | None] = reactive(None)
     """Seconds the running step has waited so far."""
+    viewing: reactive[int | None] = reactive(None)
+    """The earlier step being looked at, if any."""
 
     def render(self) -> Text:
         view = self.view
@@ -36,6 +38,8 @@ class SessionHeader(Static):
             if view.busy:
                 waited = f" {self.waited:.1f} s" if self.waited else ""
                 text.append(f"│ ⧗ {view.busy[:24]}{waited} (Esc cancels) ", style="bold")
+        if self.viewing is not None and view is not None:
+            text.append(f" ◀ VIEWING STEP {self.viewing} — → returns to the live session ", style="bold reverse")
         if self.playing is not None:
             text.append(f"│ ▶ playing every {self.playing:g} s ", style="bold")
         if self.secrets_shown:

@@ -54,6 +54,7 @@ class WireLog(ScrollView, can_focus=True):
         self._timings: dict[int, float] = {}
         self._lines: list[TranscriptLine] = []
         self._width = 0
+        self._limit: int | None = None
         self._transcript = self._new_transcript()
 
     # -- data ------------------------------------------------------------------------------------
@@ -72,7 +73,17 @@ class WireLog(ScrollView, can_focus=True):
     def add_chunk(self, chunk: WireChunk) -> None:
         """Append one chunk (called for every chunk as it crosses the wire)."""
         self._chunks.append(chunk)
-        self._extend(self._transcript.feed(chunk))
+        if self._limit is None:
+            self._extend(self._transcript.feed(chunk))
+
+    def show_until(self, count: int | None) -> None:
+        """Show only the first ``count`` chunks (looking back at an earlier step); None shows all."""
+        if count != self._limit:
+            self._limit = count
+            self._rebuild()
+
+    def lines_of_step(self, step: int) -> tuple[TranscriptLine, ...]:
+        return tuple(line for line in self._lines if line.step == step)
 
     def end_step(self, step: int, elapsed: float | None) -> None:
         """Close a step: flush partial lines and note its time (None: no time shown)."""
@@ -85,6 +96,7 @@ class WireLog(ScrollView, can_focus=True):
     def clear(self) -> None:
         self._chunks = []
         self._timings = {}
+        self._limit = None
         self._rebuild()
 
     @staticmethod
@@ -109,7 +121,8 @@ class WireLog(ScrollView, can_focus=True):
         self._width = 0
         lines: list[TranscriptLine] = []
         step = None
-        for chunk in self._chunks:
+        chunks = self._chunks if self._limit is None else self._chunks[: self._limit]
+        for chunk in chunks:
             if step is not None and chunk.step != step and step in self._timings:
                 lines += self._transcript.flush() + [self._timing_line(step, self._timings[step])]
             step = chunk.step

@@ -75,3 +75,11 @@ class TestThemes:
     @pytest.mark.parametrize("theme", ["smtpstep-dark", "projector", "print", "high-contrast", "colorblind"])
     def test_after_ehlo_in_theme(self, snap_compare, fixed_server, theme) -> None:  # type: ignore[no-untyped-def]
         assert snap_compare(_app(fixed_server, theme), terminal_size=(120, 36), run_before=_steps(3))
+
+
+class TestPresentation:
+    @pytest.mark.parametrize("size", [(100, 30), (80, 24)])
+    def test_presentation_after_ehlo(self, snap_compare, fixed_server, size) -> None:  # type: ignore[no-untyped-def]
+        app = _app(fixed_server, "projector")
+        app._present = True  # noqa: SLF001 - as `smtpstep step --present` would
+        assert snap_compare(app, terminal_size=size, run_before=_steps(3))

@@ -385,3 +385,46 @@ def test_quitting_leaves_no_server_thread_or_socket_behind() -> None:
     asyncio.run(scenario())
     leftover = [t for t in threading.enumerate() if t.ident not in before and t.is_alive()]
     assert leftover == []
+
+
+async def test_stepping_back_shows_an_earlier_step_while_the_connection_stays(local_server) -> None:  # type: ignore[no-untyped-def]
+    app = SmtpStepApp(BUILTIN, server=local_server)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        await _step(pilot, app, 4)  # connect, greeting, EHLO, STARTTLS
+        live_lines = _wire(app)
+        await pilot.press("left", "left")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, MainScreen)
+        assert screen.viewing == 2 and screen.view is not None and screen.view.steps_done == 2
+        assert screen.view.state == State.READY_FOR_HELLO
+        assert "VIEWING STEP 2" in str(screen.query_one("#header").render())
+        assert not any("EHLO" in line for line in _wire(app))  # the log as it was after step 2
+        assert app.stepper.transport.client.state == State.AWAITING_TLS_HANDSHAKE  # live session untouched
+        await pilot.press("right", "right")
+        await pilot.pause()
+        assert screen.viewing is None and _wire(app) == live_lines
+        await pilot.press("left")
+        await pilot.press("space")  # back to live first, no step taken
+        await pilot.pause()
+        assert screen.viewing is None and app.session_view.steps_done == 4
+
+
+async def test_presentation_mode_shows_a_caption_and_the_last_exchange(local_server) -> None:  # type: ignore[no-untyped-def]
+    from app.widgets.presentation import PresentationStage, caption
+
+    app = SmtpStepApp(BUILTIN, server=local_server, present=True)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        await _step(pilot, app, 3)
+        screen = app.screen
+        assert isinstance(screen, MainScreen) and screen.has_class("-present")
+        assert not screen.query_one("#queue").display or not screen.query_one("#top").display
+        text = caption(app.session_view)
+        assert text.startswith("Step 3 of 12") and text.endswith("250")
+        stage = screen.query_one(PresentationStage)
+        assert any(line.text.startswith("EHLO client.smtpstep.test") for line in stage.lines)
+        await pilot.press("P")
+        await pilot.pause()
+        assert not screen.has_class("-present")
