@@ -42,6 +42,8 @@ from .widgets.wire_log import WireLog
 if TYPE_CHECKING:
     from protocol.local_server import LocalServer
 
+    from .recording import Recording
+
 _PALETTE_HELP = {
     "step": "Send the next command (or wait for the greeting, or run the TLS handshake)",
     "play": "Take a step every few seconds until the end or an error",
@@ -108,8 +110,10 @@ class SmtpStepApp(App[int]):
     def __init__(self, settings: SessionSettings, *, theme: str | None = None,
                  screenshot_dir: Path | None = None, now: datetime | None = None,
                  message_id: str | None = None, server: LocalServer | None = None, timings: bool = True,
-                 present: bool = False) -> None:
+                 present: bool = False, replay: Recording | None = None) -> None:
         super().__init__()
+        self._replay = replay
+        """A recorded session to show offline (``smtpstep replay``): read-only, no network."""
         self.settings = settings
         self.screenshot_dir = screenshot_dir or Path.cwd()
         self._fixed_now = now
@@ -164,6 +168,9 @@ class SmtpStepApp(App[int]):
             self.set_keymap({str(k): str(v) for k, v in keymap.items()})
         asyncio.get_running_loop().set_exception_handler(self._loop_exception)
         self._main_screen().presenting = self._present
+        if self._replay is not None:
+            self._start_replay(self._replay)
+            return
         self._main_screen().target_label = self.settings.describe(self.server)
         if self.settings.builtin and self.server is None:
             # After the first frame: importing aiosmtpd and making the CA would compete with it for the GIL.
@@ -265,10 +272,28 @@ class SmtpStepApp(App[int]):
     def action_forward(self) -> None:
         if self._viewing is None:
             return
+        if self._replay is not None:
+            if self._viewing + 1 < len(self._views):
+                self._look_at(self._viewing + 1)
+            else:
+                self._stop_play()
+                self.notify("End of the recording.")
+            return
         if self._viewing + 1 >= len(self._views) - 1:
             self._back_to_live()
         else:
             self._look_at(self._viewing + 1)
+
+    def _start_replay(self, recording: Recording) -> None:
+        screen = self._main_screen()
+        screen.target_label = f"{recording.meta.get('target', 'a recorded session')} (offline)"
+        screen.replaying = True
+        for chunk in recording.chunks:
+            self.wire_log.add_chunk(chunk)
+        self._views = list(recording.views)
+        if self._views:
+            self._look_at(0)
+        self.notify("Replay: space or → steps forward, ← steps back. Nothing is sent anywhere.", timeout=5)
 
     def _look_at(self, index: int) -> None:
         self._stop_play()
@@ -301,6 +326,9 @@ class SmtpStepApp(App[int]):
     # -- stepping --------------------------------------------------------------------------------
 
     def action_step(self) -> None:
+        if self._replay is not None:
+            self.action_forward()
+            return
         if self._viewing is not None:
             self._back_to_live()
             self.notify("Back to the live session.")
@@ -425,6 +453,9 @@ class SmtpStepApp(App[int]):
             self._play_tick()
 
     def _play_tick(self) -> None:
+        if self._replay is not None:
+            self.action_forward()
+            return
         if not self._busy and not self._request_step(confirm=False):
             self._stop_play()
 
@@ -555,6 +586,9 @@ class SmtpStepApp(App[int]):
     def action_connection(self) -> None:
         from .screens.connection import ConnectionScreen
 
+        if self._replay is not None:
+            self.notify("This is a replay: nothing can be changed or sent.")
+            return
         def done(settings: SessionSettings | None) -> None:
             if settings is not None:
                 self.run_worker(self._switch(settings), group="switch", exclusive=True, exit_on_error=False)
@@ -648,6 +682,13 @@ class SmtpStepApp(App[int]):
 
 def _is_sendable(view: SessionView) -> bool:
     return bool(view.queue)
+
+
+def run_tui_replay(recording: Recording, theme: str | None = None) -> int:
+    """Show a recorded session offline, stepping forward and back."""
+    app = SmtpStepApp(None, theme=theme, replay=recording)  # type: ignore[arg-type]
+    result = app.run()
+    return result if isinstance(result, int) else 0
 
 
 def run_tui(settings: SessionSettings, theme: str | None = None, *, screenshot_dir: Path | None = None,

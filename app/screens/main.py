@@ -46,11 +46,13 @@ class MainScreen(Screen):
     """Presentation mode: large caption and last exchange; secondary panes collapsed."""
     viewing: reactive[int | None] = reactive(None)
     """When looking back: the step shown (the live session stays where it is)."""
+    replaying: reactive[bool] = reactive(False)
+    """True when showing a recording offline."""
 
     def compose(self) -> ComposeResult:
         yield SessionHeader(id="header").data_bind(
             MainScreen.view, MainScreen.target_label, MainScreen.playing, MainScreen.secrets_shown, MainScreen.waited,
-            MainScreen.viewing,
+            MainScreen.viewing, MainScreen.replaying,
         )
         yield PresentationStage(id="stage").data_bind(MainScreen.view)
         with Horizontal(id="top"):

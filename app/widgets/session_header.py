@@ -24,6 +24,8 @@ class SessionHeader(Static):
     """Seconds the running step has waited so far."""
     viewing: reactive[int | None] = reactive(None)
     """The earlier step being looked at, if any."""
+    replaying: reactive[bool] = reactive(False)
+    """True when showing a recording offline."""
 
     def render(self) -> Text:
         view = self.view
@@ -38,7 +40,9 @@ class SessionHeader(Static):
             if view.busy:
                 waited = f" {self.waited:.1f} s" if self.waited else ""
                 text.append(f"│ ⧗ {view.busy[:24]}{waited} (Esc cancels) ", style="bold")
-        if self.viewing is not None and view is not None:
+        if self.replaying:
+            text.append(" REPLAY · ← → to move ", style="bold reverse")
+        elif self.viewing is not None and view is not None:
             text.append(f" ◀ VIEWING STEP {self.viewing} — → returns to the live session ", style="bold reverse")
         if self.playing is not None:
             text.append(f"│ ▶ playing every {self.playing:g} s ", style="bold")
