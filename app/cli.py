@@ -1,7 +1,9 @@
 """The ``smtpstep`` command: argument parsing and the top-level error boundary.
 
 Holds ``main``, which picks the subcommand: ``step`` (the Textual app, also what a bare ``smtpstep``
-opens), ``run`` (a whole session without the TUI) and ``serve`` (the built-in server alone).
+opens), ``run`` (a whole session without the TUI) and ``serve`` (the built-in server alone),
+``lessons`` (the lesson catalog, or one lesson's steps), ``replay`` (a recorded session, offline) and
+``shots`` (a screenshot per step, for lecture notes).
 
 Rules:
 - start-up cost matters: textual, aiosmtpd, trustme and cryptography are imported only inside the
@@ -26,6 +28,8 @@ from pathlib import Path
 from app.headless import EXIT_HELP, EXIT_INTERRUPTED, EXIT_OTHER, EXIT_USAGE
 from app.options import PASSWORD_ENV, UsageError, add_session_options, settings_from_args
 from app.serve import add_serve_options, run_serve
+from app.shots import add_shots_options, run_shots
+from app.web import add_web_options, run_web
 
 PROG = "smtpstep"
 
@@ -50,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
                "of the server. Every command exits 2 for a problem with its options and 130 on Ctrl-C.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
-    sub = parser.add_subparsers(dest="command", metavar="{step,run,serve}", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="{step,run,serve,lessons,web,replay,shots}",
+                                parser_class=_Parser)
 
     step = sub.add_parser(
         "step", help="open the terminal app and step through a session (the default)",
@@ -60,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     step.add_argument("--theme", metavar="NAME", help="the colour theme to start with")
     step.add_argument("--screenshots", metavar="DIR", type=Path, default=None,
                       help="where the screenshot key saves SVG files (default: the current directory)")
+    step.add_argument("--present", action="store_true",
+                      help="start in presentation mode: a large caption and the last exchange (key P toggles)")
 
     run = sub.add_parser(
         "run", help="run a whole session and print every byte that crossed the wire",
@@ -80,6 +87,56 @@ def build_parser() -> argparse.ArgumentParser:
                "  2    a problem with the options",
     )
     add_serve_options(serve)
+
+    lessons = sub.add_parser(
+        "lessons", help="list the lessons, or show one and check a lesson file",
+        description="List the lessons: guided sessions on the built-in server, with narration for every step.\n"
+                    "Follow one with `smtpstep --lesson NAME` (the terminal app) or `smtpstep run --lesson NAME`.\n"
+                    "With NAME or PATH, show that lesson's parts and steps; for a file you wrote, this also\n"
+                    "checks it and names the line and field of the first problem (docs/lessons.md).",
+        epilog="exit codes:\n  0    listed or shown\n  2    no such lesson, or the lesson file has a problem",
+    )
+    lessons.add_argument("lesson", nargs="?", metavar="NAME|PATH", help="a lesson to show (or a .toml file to check)")
+
+    web = sub.add_parser(
+        "web", parents=[step], add_help=False,  # every option of `step`, and its -h
+        help="serve the terminal app to browser tabs, to project it or follow along",
+        description="Serve the stepper to web browsers (textual-serve): every tab gets its own app process, with\n"
+                    "its own built-in server, and takes the same options as `smtpstep step`. Loopback only,\n"
+                    "unless --listen names another address. The page needs no internet.",
+        epilog="exit codes:\n  0    stopped with Ctrl-C\n  1    the server could not start (e.g. a port in use)\n"
+               "  2    a problem with the options",
+    )
+    add_web_options(web)
+
+    replay = sub.add_parser(
+        "replay", help="open a recorded session offline, or export it with --transcript",
+        description="Open a session recording (a .json file from `smtpstep run --transcript x.json` or the app)\n"
+                    "in the terminal app, with no network: step forward and back, every pane as it was.\n"
+                    "With --transcript, write it in another format instead and open nothing.",
+        epilog="exit codes:\n  0    done\n  1    something unexpected went wrong\n"
+               "  2    a problem with the options, or FILE is not a smtpstep recording",
+    )
+    replay.add_argument("file", metavar="FILE", type=Path, help="the recording (.json)")
+    replay.add_argument("--transcript", metavar="OUT", type=Path,
+                        help="write the session to OUT instead of opening it: .txt, .md, .html, .svg or .json")
+    replay.add_argument("--style", choices=("textbook", "swaks"), default="textbook",
+                        help="textbook: C:/S: lines (default); swaks: -> <- ~> <~ === ***")
+    replay.add_argument("--theme", metavar="NAME", help="the colour theme (the app, .html and .svg)")
+    replay.add_argument("--show-secrets", action="store_true",
+                        help="show the password in --transcript, if the recording kept it (saved with --show-secrets)")
+
+    shots = sub.add_parser(
+        "shots", help="run a session headless and save a screenshot of every step, for lecture notes",
+        description="Run a whole session in the terminal app without showing it, and save one SVG per step\n"
+                    "(01-connect.svg, 02-greeting.svg, ...) and an index.md with their captions. Without\n"
+                    "--server it uses the built-in server. The Date and Message-ID are fixed and step times\n"
+                    "hidden, so that the shots stay the same from run to run.",
+        epilog="exit codes:\n  0    the screenshots were written (also of a session that failed: they show it)\n"
+               "  1    something unexpected went wrong\n  2    a problem with the options",
+    )
+    add_session_options(shots)
+    add_shots_options(shots)
     return parser
 
 
@@ -137,6 +194,14 @@ def _main(argv: list[str]) -> int:
         return run(settings_from_args(args))
     if args.command == "serve":
         return run_serve(args)
+    if args.command == "lessons":
+        return _lessons(args)
+    if args.command == "web":
+        return run_web(args, argv[1:], _step)  # argv[0] is "web"
+    if args.command == "replay":
+        return _replay(args)
+    if args.command == "shots":
+        return run_shots(args)
     parser.error(f"unknown command {args.command}")
     return EXIT_USAGE
 
@@ -147,7 +212,58 @@ def _step(args: argparse.Namespace) -> int:
         from app.tui import run_tui  # Textual: only for the terminal app
     except ImportError as error:
         raise _Unavailable(f"the terminal app cannot start ({error}); `smtpstep run` works without it") from None
-    return run_tui(settings, getattr(args, "theme", None), screenshot_dir=getattr(args, "screenshots", None))
+    return run_tui(settings, getattr(args, "theme", None), screenshot_dir=getattr(args, "screenshots", None),
+                   present=getattr(args, "present", False))
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from app.recording import Recording, RecordingError
+
+    try:
+        recording = Recording.load(args.file)
+    except RecordingError as error:
+        raise UsageError(str(error)) from None
+    if args.transcript is not None:
+        from app.exports import ExportError, export
+
+        out = Path(args.transcript).expanduser()
+        try:
+            export(recording, out, style=args.style, show_secrets=args.show_secrets, theme=args.theme)
+        except ExportError as error:
+            raise UsageError(f"--transcript {args.transcript}: {error}") from None
+        print(f"{recording.steps} steps written to {out}", flush=True)
+        return 0
+    try:
+        from app.tui import run_tui_replay  # Textual: only for the terminal app
+    except ImportError as error:
+        raise _Unavailable(f"the replay in the terminal app is not available ({error}); "
+                           "`smtpstep replay FILE --transcript OUT.md` exports it instead") from None
+    result = run_tui_replay(recording, args.theme)
+    return result if isinstance(result, int) else 0
+
+
+def _lessons(args: argparse.Namespace) -> int:
+    from protocol.lessons import LessonError, catalog, load
+
+    try:
+        if args.lesson is None:
+            shipped = catalog()
+            width = max(len(lesson.name) for lesson in shipped)
+            for lesson in shipped:
+                print(f"{lesson.name:<{width}}  {lesson.summary}")
+            print("\nFollow one with `smtpstep --lesson NAME` or `smtpstep run --lesson NAME`; "
+                  "`smtpstep lessons NAME` shows its steps.")
+            return 0
+        lesson = load(args.lesson)
+    except LessonError as error:
+        raise UsageError(str(error)) from None
+    from protocol.local_server import SCENARIOS  # aiosmtpd: only to check the scenario's name
+
+    if lesson.scenario not in SCENARIOS:
+        raise UsageError(f"{lesson.source}: the scenario “{lesson.scenario}” is not one the built-in server has "
+                         f"({', '.join(SCENARIOS)})")
+    print("\n".join(lesson.describe()))
+    return 0
 
 
 class _Unavailable(UsageError):

@@ -2,7 +2,10 @@
 
 Holds the session driver (planner proposes, transport steps, until the queue is empty), the printer
 that turns wire chunks into transcript lines on stdout and in the ``--transcript`` file, and the exit
-codes, which are a contract (issue 2): other tools rely on them.
+codes, which are a contract (issue 2): other tools rely on them. With ``--lesson`` it also runs the
+lesson: the built-in server in the lesson's scenario (and the stripping relay where a part asks for
+it), one session per part, the lesson's narration after each step, and the server's side at the end
+of each part; the exit code is the last part's.
 
 Rules:
 - it parses no SMTP and decides no protocol policy: the planner says what comes next and when to
@@ -11,7 +14,9 @@ Rules:
   with ``--quit-after``, when QUIT was sent after that phase; otherwise the failing phase's code;
 - at a failure, QUIT is still sent while the connection is open (RFC 5321 §4.1.1.10);
 - secrets are redacted in every output unless ``--show-secrets``: the transcript redacts the spans
-  that AUTH marks, and the printer also blanks the password and its base64 forms wherever they appear;
+  that AUTH marks, and the printer also blanks the password and its base64 forms wherever they appear
+  (a lesson's own words are printed as written: its demo password is public, and decoding it is the
+  point of the AUTH lessons);
 - the built-in server (aiosmtpd, trustme) is imported only when it is used.
 """
 
@@ -22,8 +27,9 @@ import datetime
 import email.utils
 import ipaddress
 import sys
-from collections.abc import Sequence
-from dataclasses import dataclass
+import textwrap
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TextIO
 
 from app.options import SessionSettings, UsageError, password_forms
@@ -31,11 +37,13 @@ from app.transcript import SECRET_MASK, Transcript, TranscriptLine
 from protocol.certificates import TlsInfo
 from protocol.commands import Command, InvalidCommand, Quit, Verb
 from protocol.message import format_date
-from protocol.planner import PHASES, SessionPlan, propose
-from protocol.transport import Direction, StepResult, Transport, WireChunk
+from protocol.planner import PHASES, SessionPlan, next_group, propose
+from protocol.transport import Direction, StepResult, Target, Transport, WireChunk
 
 if TYPE_CHECKING:
-    from protocol.local_server import LocalServer
+    from app.recording import SessionRecorder
+    from protocol.lessons import Lesson
+    from protocol.local_server import LocalServer, ReceivedMessage
 
 EXIT_OK = 0
 EXIT_OTHER = 1
@@ -89,12 +97,21 @@ class Outcome:
 
 
 class Printer:
-    """Wire chunks in, transcript lines out: to the terminal as they come and to the transcript file."""
+    """Wire chunks in, transcript lines out: to the terminal as they come and to the transcript file.
+
+    A ``.txt`` transcript gets exactly the printed lines. Any other format (``.md``, ``.html``,
+    ``.svg``, ``.json``) is an export of the session's recording, written when the session ends.
+    """
 
     def __init__(self, settings: SessionSettings, out: TextIO, file: TextIO | None) -> None:
         self.transcript = Transcript(style=settings.style, show_secrets=settings.show_secrets)
         self.out = out
-        self.file = file
+        self.settings = settings
+        suffix = settings.transcript.suffix.lower() if settings.transcript is not None else ".txt"
+        self.file = file if suffix == ".txt" else None
+        self.export_file = file if suffix != ".txt" else None
+        """The --transcript file of another format than .txt: the export is written into it at the end."""
+        self.recorder: SessionRecorder | None = None
         self.hide = () if settings.show_secrets else password_forms(settings.user, settings.password)
         self.tls = False
         self.last_error: str | None = None
@@ -114,8 +131,43 @@ class Printer:
     def chunk_note(self, chunk: WireChunk) -> None:
         self._emit(self.transcript.feed(chunk))
 
+    def say(self, text: str, prefix: str = "  »", *, wrap: bool = True) -> None:
+        """A lesson's words (narration, the server's side), each line after ``prefix``.
+
+        Not redacted: the text comes from the lesson file, whose demo password is public on purpose
+        (the AUTH lessons decode it), or from the server's stored message, which holds no password.
+        """
+        self.flush()
+        width = max(40, 100 - len(prefix))
+        lines = (textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False) if wrap else [text]) or [""]
+        for line in lines:
+            text = f"{prefix} {line}".rstrip()
+            print(text, file=self.out, flush=True)
+            if self.file is not None:
+                self.file.write(text + "\n")
+
     def flush(self) -> None:
         self._emit(self.transcript.flush())
+
+    def begin(self, plan: SessionPlan, transport: Transport, target: str) -> None:
+        """The session starts: record its views if the transcript is an export."""
+        if self.export_file is not None:
+            from app.recording import SessionRecorder
+
+            self.recorder = SessionRecorder(plan, transport, {"target": target, "security": self.settings.security})
+
+    def stepped(self, result: StepResult) -> None:
+        if self.recorder is not None:
+            self.recorder.add(result)
+
+    def write_export(self) -> None:
+        """Write the export of what was recorded (also of a session cut short) into the transcript file."""
+        if self.export_file is None or self.recorder is None or self.settings.transcript is None:
+            return
+        from app.exports import render
+
+        self.export_file.write(render(self.recorder.recording(), self.settings.transcript.suffix,
+                                      style=self.settings.style, show_secrets=self.settings.show_secrets))
 
     def _emit(self, lines: Sequence[TranscriptLine]) -> None:
         for line in lines:
@@ -127,10 +179,12 @@ class Printer:
                 self.file.write(text + "\n")
 
 
-def run(settings: SessionSettings, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
+def run(settings: SessionSettings, *, out: TextIO | None = None, err: TextIO | None = None,
+        report: LessonReport | None = None) -> int:
     """Run the session, print its transcript, return the exit code. KeyboardInterrupt propagates."""
     out = out if out is not None else sys.stdout
     err = err if err is not None else sys.stderr
+    _check_text(settings)
     file: TextIO | None = None
     if settings.transcript is not None:
         try:
@@ -141,17 +195,22 @@ def run(settings: SessionSettings, *, out: TextIO | None = None, err: TextIO | N
             ) from None
     printer = Printer(settings, out, file)
     try:
-        outcome = asyncio.run(_run(settings, printer))
+        outcome = asyncio.run(_run(settings, printer, report))
     finally:
         printer.flush()
-        if file is not None:
-            file.close()
+        try:
+            printer.write_export()
+        finally:
+            if file is not None:
+                file.close()
     if outcome.message:
         print(f"smtpstep: {_sentence(outcome.message)}", file=err, flush=True)
     return outcome.code
 
 
-async def _run(settings: SessionSettings, printer: Printer) -> Outcome:
+async def _run(settings: SessionSettings, printer: Printer, report: LessonReport | None = None) -> Outcome:
+    if settings.lesson is not None:
+        return await _run_lesson(settings, printer, report if report is not None else LessonReport(settings.lesson))
     if not settings.builtin:
         return await Session(settings, printer, None).run()
     from protocol.local_server import LocalServer  # aiosmtpd and trustme: only for the built-in server
@@ -171,11 +230,14 @@ async def _run(settings: SessionSettings, printer: Printer) -> Outcome:
 class Session:
     """One headless session: ask the planner, take the step, print, repeat."""
 
-    def __init__(self, settings: SessionSettings, printer: Printer, server: LocalServer | None) -> None:
+    def __init__(self, settings: SessionSettings, printer: Printer, server: LocalServer | None, *,
+                 target: Target | None = None, after_step: Callable[[int, StepResult], None] | None = None) -> None:
         self.settings = settings
         self.printer = printer
         self.server = server
-        self.target = settings.target(server)
+        self.target = target or settings.target(server)
+        self.after_step = after_step
+        """Called after every step with its index (0 for the first) and result: a lesson's narration."""
         self.transport = Transport(self.target, listener=printer.chunk)
         self.accepted: str | None = None
         """The reply to the final dot, once it was positive."""
@@ -195,6 +257,7 @@ class Session:
         moment = datetime.datetime.now().astimezone()
         domain = settings.mail_from.rpartition("@")[2].strip(">") or "client.smtpstep.test"
         plan = settings.plan(date=format_date(moment), message_id=email.utils.make_msgid(domain=domain))
+        printer.begin(plan, self.transport, settings.describe(self.server))
         try:
             outcome = await self._drive(plan)
         except InvalidCommand as error:
@@ -220,9 +283,10 @@ class Session:
                 return Outcome(PHASE_EXIT.get(proposal.failed_phase or "", EXIT_OTHER), proposal.halt)
             if not proposal.steps:
                 break
-            planned = proposal.steps[0]
+            group = next_group(plan, transport.client.view(), proposal.steps)  # pipelining (RFC 2920)
+            planned = group[0]
             command = planned.command
-            result = await self._step(command)
+            result = await self._step(command if len(group) == 1 else tuple(p.command for p in group))
             if result.answers:
                 last = result.answers[-1]
             if result.failure is not None:
@@ -236,9 +300,11 @@ class Session:
             return Outcome(EXIT_OTHER, f"the session took more than {MAX_STEPS} steps and was stopped")
         return self._judge(plan.quit_after)
 
-    async def _step(self, command: Command) -> StepResult:
+    async def _step(self, commands: Command | tuple[Command, ...]) -> StepResult:
+        command = commands if isinstance(commands, Command) else commands[-1]
         self.steps += 1
-        result = await self.transport.step(command)
+        result = await self.transport.step(commands)
+        self.printer.stepped(result)
         self.printer.flush()
         for answer in result.answers:
             verb, reply = answer.command.verb, answer.reply
@@ -254,7 +320,11 @@ class Session:
             for line in tls_facts(result.snapshot.tls, result.snapshot.target.sni):
                 self.printer.note(line, Direction.TLS)
         label = "the message" if command.verb == Verb.MESSAGE else command.verb.value
+        if not isinstance(commands, Command):
+            label = f"the pipelined group of {len(commands)} commands"
         self.printer.note(f"{label} took {_ms(result.elapsed)}")
+        if self.after_step is not None:
+            self.after_step(self.steps - 1, result)
         return result
 
     async def _quit_if_open(self, commands: Sequence[Command]) -> None:
@@ -290,6 +360,40 @@ class Session:
             stored = self.server.received[-1]
             text += f"; the built-in server stored it in {self.server.maildir_path / 'new' / stored.key}"
         return text
+
+
+def _check_text(settings: SessionSettings) -> None:
+    """Refuse option text that cannot go on the wire, before anything is started or sent.
+
+    Issue 6 found these slipping past ``options.settings_from_args`` (the lasting fix belongs in
+    ``commands.check_field`` and ``options._body``, shared with the TUI): bytes in argv or the
+    environment that are not UTF-8 arrive as lone surrogates (PEP 383) and made the first command
+    fail with UnicodeEncodeError ("something unexpected went wrong", exit 1); and ``--body-file``,
+    unlike ``--body``, let a NUL byte into the message (RFC 5322 §2.3 allows none in text).
+    """
+    from app.options import PASSWORD_ENV
+
+    fields = [("--server", settings.server), ("--helo", settings.helo), ("--from", settings.mail_from),
+              *(("--to", rcpt) for rcpt in settings.rcpt_tos), ("--subject", settings.subject),
+              ("--body or --body-file", settings.body), ("--user", settings.user)]
+    for flag, value in fields:
+        if value is not None and not _is_utf8(value):
+            raise UsageError(f"{flag} holds bytes that are not valid UTF-8 text (another encoding, or a "
+                             "damaged file name?); smtpstep sends text as UTF-8")
+    if settings.password is not None and not _is_utf8(settings.password):
+        # Never echo the password, not even a part of it.
+        raise UsageError(f"the password (from ${PASSWORD_ENV} or the prompt) holds bytes that are not valid "
+                         "UTF-8 text, which AUTH cannot carry")
+    if "\0" in settings.body:
+        raise UsageError("--body-file holds a NUL byte, which a mail message cannot carry (RFC 5322 §2.3)")
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def tls_facts(info: TlsInfo, checked: str) -> list[str]:
@@ -335,3 +439,132 @@ def _ms(seconds: float) -> str:
 def _sentence(text: str) -> str:
     text = " ".join(text.split())
     return text if text.endswith((".", "!", "?")) else text + "."
+
+
+# --- Lessons --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LessonStep:
+    """One step of a lesson part as it happened, and what the lesson says about it."""
+
+    index: int
+    """0 for the part's first step."""
+    kind: str
+    """``lessons.step_kind`` of the step: "ehlo", or "mail+rcpt+data" for a pipelined group."""
+    replies: tuple[tuple[int, str | None], ...]
+    """Each reply's code and enhanced status code, in order."""
+    failure: str | None
+    """The step's ``Failure.kind``, if it failed."""
+    narration: str | None
+    """The lesson's words for the step; None when the step is not the one the lesson has there."""
+    problem: str | None
+    """How the step differs from what the lesson expects (its ``expect`` and ``failure``), or None."""
+
+
+@dataclass
+class PartReport:
+    """One part (one session) of a lesson as it ran."""
+
+    part: int
+    outcome: Outcome
+    steps: list[LessonStep] = field(default_factory=list)
+    tampering: list[str] = field(default_factory=list)
+    """What the man in the middle changed, if the part had one."""
+    stored: list[ReceivedMessage] = field(default_factory=list)
+    """What the built-in server accepted during this part."""
+
+
+@dataclass
+class LessonReport:
+    """A whole ``smtpstep run --lesson``: filled in as the parts run (tests read it)."""
+
+    lesson: Lesson
+    parts: list[PartReport] = field(default_factory=list)
+
+
+async def _run_lesson(settings: SessionSettings, printer: Printer, report: LessonReport) -> Outcome:
+    """Start the built-in server in the lesson's scenario and run each part, narrating every step."""
+    from protocol.local_server import SCENARIOS, LocalServer
+
+    lesson = settings.lesson
+    assert lesson is not None
+    if lesson.scenario not in SCENARIOS:
+        return Outcome(EXIT_USAGE, f"the lesson {lesson.name} needs the server scenario “{lesson.scenario}”, which "
+                                   f"the built-in server does not have (it has {', '.join(SCENARIOS)})")
+    server = LocalServer(scenario=lesson.scenario)
+    try:
+        await server.start()
+    except OSError as error:
+        where = f" ({error.filename})" if error.filename else ""
+        return Outcome(EXIT_OTHER, f"the built-in server could not start: {error.strerror or error}{where}")
+    outcome = Outcome(EXIT_OTHER, "the lesson has no parts")
+    try:
+        for part in range(len(lesson.parts)):
+            outcome = await _lesson_part(lesson.apply(settings, part), printer, server, report)
+            if len(lesson.parts) > 1 and part < len(lesson.parts) - 1:
+                printer.say(f"Part {part + 1} of {len(lesson.parts)} ended with exit code {outcome.code}.", "  ##")
+    finally:
+        await server.stop()
+    return outcome
+
+
+async def _lesson_part(settings: SessionSettings, printer: Printer, server: LocalServer,
+                       report: LessonReport) -> Outcome:
+    from app.lesson_view import lesson_intro, server_lines
+    from protocol.lessons import step_kind
+
+    lesson, index = settings.lesson, settings.lesson_part
+    assert lesson is not None
+    spec = lesson.part(index).session
+    target = settings.target(server)
+    proxy = None
+    if spec.mitm == "strip-starttls":
+        from protocol.mitm import StartTlsStripper
+
+        proxy = StartTlsStripper(target.host, target.port)
+        await proxy.start()
+        target = lesson.target(target, index, port=proxy.port)
+    record = PartReport(index, Outcome(EXIT_OTHER))
+    report.parts.append(record)
+    for paragraph in lesson_intro(lesson, index, first=index == 0):  # title and goal once, before part 1
+        printer.say(paragraph, "  ##")
+    if proxy is not None:
+        printer.say(f"A man in the middle listens on 127.0.0.1:{proxy.port} and relays to the server on port "
+                    f"{proxy.upstream[1]}; the client connects to it as if it were the server.", "  ##")
+    before = len(server.received)
+
+    def stepped(step: int, result: StepResult) -> None:
+        if proxy is not None:
+            for line in proxy.tampering[len(record.tampering):]:
+                record.tampering.append(line)
+                printer.say(line, "  !!")
+        note = lesson.note_for(step, result.commands, index)
+        replies = tuple((a.reply.code, a.reply.enhanced) for a in result.answers)
+        failure = result.failure.kind if result.failure is not None else None
+        problem = (note.unexpected(replies, failure) if note is not None
+                   else "the lesson has no narration for this step here")
+        record.steps.append(LessonStep(step, step_kind(result.commands), replies, failure,
+                                       note.say if note is not None else None, problem))
+        if note is not None:
+            printer.say(note.say)
+        if problem is not None:
+            printer.say(f"(this step did not go as the lesson expects: {problem})", "  !!")
+
+    try:
+        outcome = await Session(settings, printer, server, target=target, after_step=stepped).run()
+    finally:
+        if proxy is not None:
+            await proxy.stop()
+    record.outcome = outcome
+    record.stored = server.received[before:]
+    for stored in record.stored:
+        for line in server_lines(stored):
+            if line.kind in ("heading", "envelope"):
+                printer.say(line.text, "  server:")
+            else:
+                printer.say(line.text, "  server|", wrap=False)
+    if lesson.part(index).exit is not None and outcome.code != lesson.part(index).exit:
+        printer.say(f"(the lesson expects this part to end with exit code {lesson.part(index).exit}, "
+                    f"not {outcome.code})", "  !!")
+    return outcome

@@ -33,6 +33,7 @@ from protocol.planner import PHASES, SECURITIES, SessionPlan
 from protocol.transport import DEFAULT_PORTS, Target
 
 if TYPE_CHECKING:
+    from protocol.lessons import Lesson
     from protocol.local_server import LocalServer
 
 PASSWORD_ENV = "SMTPSTEP_PASSWORD"
@@ -46,8 +47,8 @@ imported here because it pulls in aiosmtpd and trustme)."""
 STYLES = ("textbook", "swaks")
 """Transcript styles: ``C:``/``S:`` as in RFC 5321's examples, or swaks' arrows."""
 
-TRANSCRIPT_SUFFIXES = (".txt",)
-"""File types ``--transcript`` can write; other formats are a later issue."""
+TRANSCRIPT_SUFFIXES = (".txt", ".md", ".html", ".svg", ".json")
+"""File types ``--transcript`` can write, chosen by extension (``app.exports`` writes them)."""
 
 DEFAULT_FROM = "student@client.smtpstep.test"
 DEFAULT_TO = ("teacher@example.test",)
@@ -107,7 +108,11 @@ class SessionSettings:
     style: str = "textbook"
     """textbook or swaks."""
     transcript: Path | None = None
-    """Where ``--transcript`` writes the whole transcript (a .txt file), or None."""
+    """Where ``--transcript`` writes the whole transcript (.txt, .md, .html, .svg or .json), or None."""
+    lesson: Lesson | None = None
+    """The lesson this session follows (``--lesson``); ``Lesson.apply`` set the session fields above."""
+    lesson_part: int = 0
+    """Which part of the lesson this session is (0 for the first); each part is one session."""
 
     @property
     def builtin(self) -> bool:
@@ -142,7 +147,7 @@ class SessionSettings:
             )
         except (InvalidCommand, ValueError) as error:
             raise UsageError(f"the message cannot be built: {error}") from None
-        return SessionPlan(
+        plan = SessionPlan(
             security=self.security,
             helo=self.helo,
             username=self.user,
@@ -154,13 +159,15 @@ class SessionSettings:
             allow_cleartext_auth=self.allow_cleartext_auth,
             smtputf8=self.smtputf8,
         )
+        # A lesson adds what the flags cannot say: the AUTH mechanism, pipelining, a message given as is.
+        return self.lesson.plan(plan, self.lesson_part) if self.lesson is not None else plan
 
     def target(self, server: LocalServer | None = None) -> Target:
         """Where the transport connects: the running built-in ``server``, or ``--server``."""
         if self.builtin:
             if server is None:
                 raise ValueError("the built-in server must be running to make its target")
-            return Target(
+            target = Target(
                 host="127.0.0.1",
                 port=server.port_for(self.security),
                 security=self.security,
@@ -172,6 +179,7 @@ class SessionSettings:
                 builtin=True,
                 allow_cleartext_auth=self.allow_cleartext_auth,
             )
+            return self.lesson.target(target, self.lesson_part) if self.lesson is not None else target
         host, port = self.host_port()
         return Target(
             host=host,
@@ -281,11 +289,19 @@ def add_session_options(parser: argparse.ArgumentParser) -> None:
     show.add_argument("--style", choices=STYLES, default="textbook",
                       help="textbook: C:/S: lines (default); swaks: -> <- ~> <~ === ***")
     show.add_argument("--transcript", metavar="FILE",
-                      help="also write the whole transcript to FILE (.txt), secrets redacted")
+                      help="also write the whole transcript to FILE, secrets redacted; the extension picks "
+                           "the format: .txt (as printed), .md (a section per step), .html or .svg (in colour), "
+                           ".json (a recording for `smtpstep replay`)")
     show.add_argument("--quit-after", metavar="PHASE", choices=PHASES,
                       help=f"send QUIT once this phase is done: {', '.join(PHASES)}")
     show.add_argument("--show-secrets", action="store_true",
                       help="show the password and the base64 that carries it instead of ********")
+
+    lesson = parser.add_argument_group("lesson")
+    lesson.add_argument("--lesson", metavar="NAME|PATH",
+                        help="follow a lesson on the built-in server: its scenario, session and narration "
+                             "(`smtpstep lessons` lists them; a path loads your own .toml file). It sets the "
+                             "server, security, login, envelope and message; output options stay yours")
 
 
 def _number(text: str) -> float:
@@ -358,7 +374,7 @@ def settings_from_args(
 
     user, password = _credentials(get("user"), builtin, security, allow_cleartext, environ, ask_password)
 
-    return SessionSettings(
+    settings = SessionSettings(
         server=server,
         security=security,
         ca_file=ca_file,
@@ -377,6 +393,22 @@ def settings_from_args(
         style=style,
         transcript=transcript,
     )
+    return _with_lesson(settings, get("lesson"))
+
+
+def _with_lesson(settings: SessionSettings, name_or_path: str | None) -> SessionSettings:
+    """``settings`` set up by the lesson ``--lesson`` names (its first part), or unchanged without one."""
+    if name_or_path is None:
+        return settings
+    from protocol.lessons import LessonError, load
+
+    if settings.server is not None:
+        raise UsageError("--lesson runs on smtpstep's built-in server, whose scenarios the lesson needs; "
+                         "leave out --server")
+    try:
+        return load(name_or_path).apply(settings)
+    except LessonError as error:
+        raise UsageError(f"--lesson {error}") from None
 
 
 def _field(flag: str, value: str) -> None:
@@ -441,11 +473,11 @@ def _transcript(value: str | None) -> Path | None:
     path = Path(value).expanduser()
     if path.suffix.lower() not in TRANSCRIPT_SUFFIXES:
         raise UsageError(
-            f"--transcript {value}: smtpstep writes transcripts as {', '.join(TRANSCRIPT_SUFFIXES)} files only; "
-            f"name the file like transcript.txt"
+            f"--transcript {value}: smtpstep writes transcripts as {', '.join(TRANSCRIPT_SUFFIXES)} files; "
+            f"name the file like transcript.txt or transcript.md"
         )
     if path.is_dir():
-        raise UsageError(f"--transcript {value} is a directory; give a file name ending in .txt")
+        raise UsageError(f"--transcript {value} is a directory; give a file name such as transcript.txt")
     if not path.parent.is_dir():
         raise UsageError(f"--transcript {value}: the folder {path.parent} does not exist")
     return path

@@ -332,10 +332,23 @@ class MessageBody(Command):
 
     ``content`` is the message as meant (RFC 5322 headers and body). Bare CR or LF become CRLF
     (RFC 5321 §2.3.8); a line starting with "." gets a second "." (§4.5.2).
+
+    With ``exact``, ``content`` goes on the wire byte for byte: no dot-stuffing, bare CR and LF kept,
+    and it must already end with CRLF.CRLF. Only the smtp-smuggling lesson uses it, and only towards
+    the built-in server, to show why the end of data must be exactly CRLF.CRLF (RFC 5321 §4.1.1.4).
     """
 
     content: bytes = field(repr=False)
+    exact: bool = False
+    """Send ``content`` as given (a lesson's deliberately malformed message); see above."""
     verb = Verb.MESSAGE
+
+    def __post_init__(self) -> None:
+        if self.exact and not self.content.endswith(b"\r\n.\r\n"):
+            raise InvalidCommand(
+                "a message sent exactly as given must end with CRLF.CRLF itself, or the server would wait "
+                "for the end of data for ever (RFC 5321 §4.1.1.4)"
+            )
 
     @staticmethod
     def normalized_lines(content: bytes) -> list[bytes]:
@@ -347,6 +360,8 @@ class MessageBody(Command):
         return lines
 
     def render(self) -> Outgoing:
+        if self.exact:
+            return Outgoing(self.content)
         out = bytearray()
         for line in self.normalized_lines(self.content):
             if line.startswith(b"."):
@@ -357,7 +372,9 @@ class MessageBody(Command):
 
     @property
     def stuffed_lines(self) -> int:
-        """How many lines got an extra leading dot."""
+        """How many lines got an extra leading dot (none when sent ``exact``)."""
+        if self.exact:
+            return 0
         return sum(1 for line in self.normalized_lines(self.content) if line.startswith(b"."))
 
     @property
@@ -375,6 +392,8 @@ class MessageBody(Command):
     @property
     def label(self) -> str:
         size = len(self.render().data)
+        if self.exact:
+            return f"(the message exactly as given: {size:,} octets, bare line ends kept)"
         return f"(the message: {len(self.normalized_lines(self.content))} lines, {size:,} octets, then “.”)"
 
 

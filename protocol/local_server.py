@@ -252,7 +252,8 @@ class Scenario:
     after the normal policy has accepted (a greylisted recipient is a valid one) and on the
     server's event loop, so a scenario's state needs no lock. Register subclasses with
     ``@register_scenario``; the server makes one instance per ``LocalServer`` (or per
-    ``set_scenario`` call), shared by all three listeners.
+    ``set_scenario`` call), shared by all three listeners. ``session.ssl`` is not None once the
+    session runs under TLS, by STARTTLS or implicitly.
     """
 
     name: ClassVar[str] = "normal"
@@ -274,6 +275,11 @@ class Scenario:
 
     def data(self, session: Session, envelope: Envelope) -> str | None:
         """Reply to the final dot instead of storing the message."""
+        return None
+
+    def certificate(self, server_name: str | None) -> str | None:
+        """The certificate variant (``CERTIFICATE_VARIANTS``) to present to a client that asked for
+        ``server_name`` by SNI (RFC 6066 §3), or None for the server's own certificate."""
         return None
 
 
@@ -346,6 +352,67 @@ class SizeLimitScenario(Scenario):
         if len(envelope.original_content or b"") > self.limit:
             return self._refusal()
         return None
+
+
+@register_scenario
+class PipeliningScenario(Scenario):
+    """Advertise PIPELINING (RFC 2920), so a client may send MAIL, RCPT... and DATA in one write.
+
+    aiosmtpd reads one line at a time and answers in order, so it already copes with a group; it
+    only does not say so in its EHLO reply.
+    """
+
+    name = "pipelining"
+    summary = "pipelining: advertises PIPELINING (RFC 2920); replies come back in command order"
+
+    def ehlo(self, lines: list[str]) -> list[str]:
+        if any(line[4:].strip().upper() == "PIPELINING" for line in lines) or len(lines) < 2:
+            return lines
+        return lines[:-1] + [f"{lines[0][:3]}-PIPELINING"] + lines[-1:]
+
+
+@register_scenario
+class MustStartTlsScenario(Scenario):
+    """Refuse MAIL with 530 5.7.0 until TLS is on, on every listener (RFC 3207 §4, RFC 3463 X.7.0).
+
+    The submission listener already refuses everything but EHLO, NOOP, STARTTLS and QUIT before TLS,
+    with aiosmtpd's bare "530 Must issue a STARTTLS command first"; this one adds the enhanced code
+    and applies to the plain listener too, where a client that skipped STARTTLS gets as far as MAIL.
+    """
+
+    name = "must-starttls"
+    summary = "TLS required: MAIL before STARTTLS gets 530 5.7.0 on every listener"
+
+    def mail(self, session: Session, address: str, options: list[str]) -> str | None:
+        if session.ssl is None:
+            return "530 5.7.0 Must issue a STARTTLS command first"
+        return None
+
+
+TLS_FAILURE_NAMES = {"untrusted": "untrusted", "expired": "expired", "wrong-host": "wrong-host"}
+"""tls-failures scenario: the first label of the SNI name, and the certificate variant it gets."""
+
+
+@register_scenario
+class TlsFailuresScenario(Scenario):
+    """Present a bad certificate chosen by the name the client asks for (SNI, RFC 6066 §3).
+
+    ``untrusted.<anything>`` gets a certificate for that name from a CA nobody trusts,
+    ``expired.<anything>`` one from the server's CA that expired yesterday, and
+    ``wrong-host.<anything>`` one from the server's CA for wrong.example only. Each fails the
+    client's check in one way, and every other name gets the valid certificate. The choice depends
+    on the name alone, so each case is reproducible in any order (``swaks --tls-sni``,
+    ``openssl s_client -servername``).
+    """
+
+    name = "tls-failures"
+    summary = ("TLS failures by SNI name: untrusted.*, expired.* and wrong-host.* get a certificate "
+               "that fails one check each")
+
+    def certificate(self, server_name: str | None) -> str | None:
+        if not server_name:
+            return None
+        return TLS_FAILURE_NAMES.get(server_name.split(".", 1)[0].lower())
 
 
 # --- The aiosmtpd handler -----------------------------------------------------------------------
@@ -440,6 +507,12 @@ class _Session(SMTP):
         super().connection_made(transport)
         if self._is_stopping():
             transport.abort()
+            return
+        ssl_object = transport.get_extra_info("ssl_object")
+        if self.session is not None and self.session.ssl is None and ssl_object is not None:
+            # aiosmtpd fills session.ssl only after STARTTLS; implicit TLS (RFC 8314 §3.3) is TLS too,
+            # and scenarios ask session.ssl whether the session is protected.
+            self.session.ssl = {"ssl_object": ssl_object, "cipher": ssl_object.cipher()}
 
 
 def _authenticate(
@@ -464,6 +537,8 @@ class _Certificates:
     """The CA that ``ca_path`` holds, which clients should trust."""
     server: trustme.LeafCert
     """What the server presents."""
+    ca: trustme.CA | None = None
+    """The CA itself, to issue the certificates a scenario presents by SNI."""
 
 
 def _make_certificates(variant: str) -> _Certificates:
@@ -487,7 +562,22 @@ def _make_certificates(variant: str) -> _Certificates:
         leaf = stranger.issue_cert(*SERVER_IDENTITIES, common_name=BANNER_NAME, **common)
     else:
         raise ValueError(f"certificate must be one of {', '.join(CERTIFICATE_VARIANTS)}, not {variant!r}")
-    return _Certificates(ca_pem=ca.cert_pem.bytes(), server=leaf)
+    return _Certificates(ca_pem=ca.cert_pem.bytes(), server=leaf, ca=ca)
+
+
+def _variant_leaf(ca: trustme.CA, variant: str, name: str) -> trustme.LeafCert:
+    """A certificate for ``name`` that fails the client's check in one way only: the variant's."""
+    common = {"organization_name": "smtpstep", "organization_unit_name": f"smtpstep {variant} certificate"}
+    if variant == "expired":
+        now = datetime.datetime.now(datetime.timezone.utc)
+        return ca.issue_cert(name, common_name=name, not_before=now - datetime.timedelta(days=30),
+                             not_after=now - datetime.timedelta(days=1), **common)
+    if variant == "wrong-host":
+        return ca.issue_cert(WRONG_HOST_IDENTITY, common_name=WRONG_HOST_IDENTITY, **common)
+    if variant == "untrusted":
+        stranger = trustme.CA(organization_name="smtpstep", organization_unit_name="untrusted CA")
+        return stranger.issue_cert(name, common_name=name, **common)
+    return ca.issue_cert(name, common_name=name, **common)
 
 
 class LocalServer:
@@ -556,6 +646,8 @@ class LocalServer:
         self._state_dir: Path | None = None
         self._owns_state_dir = False
         self._scenario: Scenario = SCENARIOS[scenario]()
+        self._variant_contexts: dict[tuple[str, str], ssl.SSLContext] = {}
+        """TLS contexts for the certificates scenarios present by SNI, made on first use."""
         self._store = MaildirStore(self.maildir_path)
         self._received: collections.deque[ReceivedMessage] = collections.deque()
         self._received_bytes = 0
@@ -641,6 +733,7 @@ class LocalServer:
         self.ca_path.write_bytes(self.ca_pem)
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)  # verify_mode CERT_NONE
         self._certificates.server.configure_cert(context)
+        context.sni_callback = self._pick_certificate
         # One writer: deliveries are serialized, and Maildir's unique names never race.
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="smtpstep-maildir")
         settings = {
@@ -778,6 +871,19 @@ class LocalServer:
             return smtp
 
         return make_session
+
+    def _pick_certificate(self, ssl_object: Any, server_name: str | None, context: ssl.SSLContext) -> None:
+        """SNI callback (RFC 6066 §3): present the certificate the scenario wants for this name."""
+        variant = self._scenario.certificate(server_name)
+        if variant is None or not server_name or self._certificates.ca is None:
+            return
+        key = (variant, server_name.lower())
+        chosen = self._variant_contexts.get(key)
+        if chosen is None:
+            chosen = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            _variant_leaf(self._certificates.ca, variant, server_name.lower()).configure_cert(chosen)
+            self._variant_contexts[key] = chosen
+        ssl_object.context = chosen
 
     async def _accept(self, listener: str, smtp: SMTP, session: Session, envelope: Envelope) -> str:
         """Store the message and return the reply to the final dot."""

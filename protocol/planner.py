@@ -65,6 +65,8 @@ class SessionPlan:
     """Declare SIZE= on MAIL FROM when the server offers SIZE (RFC 1870)."""
     smtputf8: bool = False
     """Ask for SMTPUTF8 on MAIL FROM (needed for non-ASCII addresses, RFC 6531)."""
+    exact_message: bool = False
+    """Send ``message`` byte for byte, not dot-stuffed (``MessageBody.exact``): the smuggling lesson only."""
 
 
 @dataclass(frozen=True)
@@ -223,7 +225,7 @@ def _happy_path(plan: SessionPlan, view: ClientView) -> list[Planned]:
         for rcpt in rcpts:
             add(Planned(RcptTo(rcpt), "rcpt"))
         add(Planned(Data(), "data"))
-    add(Planned(MessageBody(plan.message), "data"))
+    add(Planned(MessageBody(plan.message, exact=plan.exact_message), "data"))
     add(Planned(Quit(), "quit"))
     return steps
 
@@ -238,13 +240,37 @@ _CHALLENGES = {
 def _mail_from(plan: SessionPlan, view: ClientView) -> MailFrom:
     caps = view.session.capabilities
     offered = caps.names if caps is not None else ()
-    size = len(MessageBody(plan.message).render().data) if plan.size_param and "SIZE" in offered else None
+    body = MessageBody(plan.message, exact=plan.exact_message)
+    size = len(body.render().data) if plan.size_param and "SIZE" in offered else None
     return MailFrom(
         plan.mail_from,
         size=size,
         body_8bit="8BITMIME" in offered and not plan.message.isascii(),
         smtputf8=plan.smtputf8,
     )
+
+
+_GROUPABLE = frozenset({Verb.MAIL, Verb.RCPT, Verb.DATA})
+"""Commands the planner sends as one pipelined group; DATA must end it (RFC 2920 §3.1)."""
+
+
+def next_group(plan: SessionPlan, view: ClientView, steps: tuple[Planned, ...]) -> tuple[Planned, ...]:
+    """The steps to send as one step: the first alone, or with ``plan.pipelining`` and a server that
+    offers PIPELINING, the run of MAIL, RCPT... and DATA that starts ``steps`` (RFC 2920 §3.1: DATA
+    may only be the last command of a group). Replies come back in the same order and are matched to
+    the commands one by one."""
+    if not steps:
+        return ()
+    caps = view.session.capabilities
+    first = steps[0]
+    if not (plan.pipelining and caps is not None and "PIPELINING" in caps and first.command.verb in _GROUPABLE):
+        return (first,)
+    group = [first]
+    for planned in steps[1:]:
+        if group[-1].command.verb == Verb.DATA or planned.command.verb not in _GROUPABLE:
+            break
+        group.append(planned)
+    return tuple(group)
 
 
 def _answer_challenge(plan: SessionPlan, view: ClientView) -> list[Planned]:
