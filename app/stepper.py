@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 from protocol.client import CommandNotAllowed
 from protocol.commands import AuthResponse, Command, InvalidCommand, parse_command
-from protocol.planner import Planned, SessionPlan, propose
+from protocol.planner import Planned, SessionPlan, next_group, propose
 from protocol.states import State
 from protocol.transport import Snapshot, StepResult, Target, Transport, WireChunk
 
@@ -104,12 +104,16 @@ class Stepper:
         """Send the head of the queue and wait for its reply. None when the queue is empty."""
         if not self.queue:
             return None
-        planned = self.queue[0]
-        result = await self.transport.step(planned.command, force=force)
+        # RFC 2920: with a plan that pipelines and a server that offers it, MAIL, RCPT... DATA go as one step.
+        group = next_group(self.plan, self.transport.client.view(), tuple(self.queue)) if not force else ()
+        group = group or (self.queue[0],)
+        planned = group[0]
+        commands = [p.command for p in group]
+        result = await self.transport.step(commands if len(commands) > 1 else commands[0], force=force)
         self.history.append(result)
         refused_before_sending = result.failure is not None and result.failure.kind in ("not-allowed", "policy")
         if not refused_before_sending:
-            self.queue.pop(0)
+            del self.queue[: len(group)]
         if refused_before_sending:
             assert result.failure is not None
             self.halt = result.failure.message

@@ -37,10 +37,13 @@ from .screenshots import offline_svg, screenshot_name
 from .stepper import SessionView, Stepper
 from .widgets.command_queue import CommandQueue
 from .widgets.presentation import PresentationStage
+from .widgets.server_view import ServerView
 from .widgets.wire_log import WireLog
 
 if TYPE_CHECKING:
     from protocol.local_server import LocalServer
+
+    from protocol.mitm import StartTlsStripper
 
     from .recording import Recording
 
@@ -98,6 +101,7 @@ class SmtpStepApp(App[int]):
         Binding("w", "wire_style", "C:/S: ↔ swaks", id="wire-style", show=False),
         Binding("z", "fold", "Fold/expand", id="fold", show=False),
         Binding("L", "toggle_tls", "TLS pane", id="tls-pane", show=False),
+        Binding("o", "toggle_server", "Server side", id="server-side", show=False),
         Binding("t", "cycle_theme", "Theme", id="cycle-theme"),
         Binding("s", "screenshot", "Screenshot", id="screenshot"),
         Binding("left,left_square_bracket", "back", "Step back", id="back", show=False),
@@ -120,6 +124,8 @@ class SmtpStepApp(App[int]):
         self._fixed_message_id = message_id
         self._timings = timings
         self._present = present
+        self._proxy: StartTlsStripper | None = None
+        """The lesson's man in the middle, when one runs."""
         self._views: list[SessionView] = []
         """The session as it was before the first step and after each one (for looking back)."""
         self._viewing: int | None = None
@@ -168,6 +174,8 @@ class SmtpStepApp(App[int]):
             self.set_keymap({str(k): str(v) for k, v in keymap.items()})
         asyncio.get_running_loop().set_exception_handler(self._loop_exception)
         self._main_screen().presenting = self._present
+        if self.settings is not None and self.settings.lesson is not None:
+            self._main_screen().show_server = True
         if self._replay is not None:
             self._start_replay(self._replay)
             return
@@ -182,7 +190,8 @@ class SmtpStepApp(App[int]):
     def _start_server(self) -> None:
         from protocol.local_server import LocalServer
 
-        server = LocalServer()
+        lesson = self.settings.lesson
+        server = LocalServer(scenario=lesson.scenario if lesson is not None else "normal")
         server.start_in_thread()
         self.call_from_thread(self._server_ready, server)
 
@@ -196,8 +205,23 @@ class SmtpStepApp(App[int]):
 
     def _plan_and_target(self):  # type: ignore[no-untyped-def]
         now = self._fixed_now or datetime.now(timezone.utc)
-        plan = self.settings.plan(date=format_date(now), message_id=self._fixed_message_id or make_msgid(domain="client.smtpstep.test"))
-        return self.settings.target(self.server), plan
+        message_id = self._fixed_message_id or make_msgid(domain="client.smtpstep.test")
+        plan = self.settings.plan(date=format_date(now), message_id=message_id)
+        target = self.settings.target(self.server)
+        lesson, part = self.settings.lesson, self.settings.lesson_part
+        self._stop_proxy()
+        if lesson is not None and lesson.part(part).session.mitm == "strip-starttls":
+            from protocol.mitm import StartTlsStripper
+
+            self._proxy = StartTlsStripper(target.host, target.port)
+            self._proxy.start_in_thread()
+            target = lesson.target(target, part, port=self._proxy.port)
+        return target, plan
+
+    def _stop_proxy(self) -> None:
+        proxy, self._proxy = self._proxy, None
+        if proxy is not None:
+            proxy.stop_thread()
 
     def _new_stepper(self) -> None:
         target, plan = self._plan_and_target()
@@ -212,6 +236,7 @@ class SmtpStepApp(App[int]):
 
     async def on_unmount(self) -> None:
         self._stop_play()
+        await asyncio.get_running_loop().run_in_executor(None, self._stop_proxy)
         if self.stepper is not None:
             await self.stepper.close()
         if self.server is not None and self._own_server:
@@ -253,9 +278,29 @@ class SmtpStepApp(App[int]):
             return
         screen = self._main_screen()
         self._show_stage(view)
+        self._show_lesson(view)
         refusal = self.stepper.check_head() if not self._busy else None
         screen.warning = str(refusal) if refusal is not None and _is_sendable(view) else None
         screen.view = view
+
+    def _show_lesson(self, view: SessionView) -> None:
+        from .lesson_view import lesson_intro, lesson_narration
+
+        screen = self._main_screen()
+        if self.server is not None and self.settings is not None and self.settings.builtin:
+            screen.query_one(ServerView).messages = tuple(self.server.received)
+        lesson = self.settings.lesson if self.settings is not None else None
+        if lesson is None:
+            screen.lesson_note = None
+            return
+        part = self.settings.lesson_part
+        if view.last is None:
+            screen.lesson_note = " ".join(lesson_intro(lesson, part, first=part == 0))
+        else:
+            screen.lesson_note = lesson_narration(lesson, view, part)
+        if view.finished and part + 1 < len(lesson.parts):
+            screen.lesson_note = (screen.lesson_note or "") + (
+                f"  ▶ Press space for part {part + 2} of {len(lesson.parts)}: {lesson.part(part + 1).title}.")
 
     def _show_stage(self, view: SessionView) -> None:
         self._main_screen().query_one(PresentationStage).lines = self.wire_log.lines_of_step(view.steps_done)
@@ -332,6 +377,12 @@ class SmtpStepApp(App[int]):
         if self._viewing is not None:
             self._back_to_live()
             self.notify("Back to the live session.")
+            return
+        lesson = self.settings.lesson
+        if (self.stepper is not None and self.stepper.head is None and not self._busy and lesson is not None
+                and self.settings.lesson_part + 1 < len(lesson.parts)):
+            self.settings = lesson.apply(self.settings, self.settings.lesson_part + 1)
+            self.run_worker(self.action_restart(), group="switch", exclusive=True, exit_on_error=False)
             return
         self._request_step(confirm=True)
 
@@ -653,6 +704,10 @@ class SmtpStepApp(App[int]):
     def action_toggle_tls(self) -> None:
         screen = self._main_screen()
         screen.show_tls = not screen.show_tls
+
+    def action_toggle_server(self) -> None:
+        screen = self._main_screen()
+        screen.show_server = not screen.show_server
 
     def action_cycle_theme(self) -> None:
         from themes import THEMES

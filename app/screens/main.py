@@ -16,6 +16,7 @@ from ..stepper import SessionView
 from ..widgets.command_queue import CommandQueue
 from ..widgets.explanation import ExplanationPane
 from ..widgets.presentation import PresentationStage
+from ..widgets.server_view import ServerView
 from ..widgets.session_header import SessionHeader
 from ..widgets.state_pane import StatePane
 from ..widgets.tls_status import TlsStatus
@@ -48,6 +49,10 @@ class MainScreen(Screen):
     """When looking back: the step shown (the live session stays where it is)."""
     replaying: reactive[bool] = reactive(False)
     """True when showing a recording offline."""
+    lesson_note: reactive[str | None] = reactive(None)
+    """The lesson's narration for the step shown."""
+    show_server: reactive[bool] = reactive(False)
+    """Show the built-in server's side (what it received and stored) instead of the TLS pane."""
 
     def compose(self) -> ComposeResult:
         yield SessionHeader(id="header").data_bind(
@@ -68,10 +73,14 @@ class MainScreen(Screen):
                 yield StatePane(id="state").data_bind(MainScreen.view)
             with VerticalScroll(id="explain-box") as box:
                 box.border_title = "Explanation"
-                yield ExplanationPane(id="explain").data_bind(MainScreen.view, MainScreen.warning)
+                yield ExplanationPane(id="explain").data_bind(MainScreen.view, MainScreen.warning,
+                                                              MainScreen.lesson_note)
             with VerticalScroll(id="tls-box") as box:
                 box.border_title = "TLS"
                 yield TlsStatus(id="tls").data_bind(MainScreen.view)
+            with VerticalScroll(id="server-box") as box:
+                box.border_title = "Server side"
+                yield ServerView(id="server-view")
         yield Footer()
 
     def on_resize(self) -> None:
@@ -79,6 +88,9 @@ class MainScreen(Screen):
 
     def watch_presenting(self, presenting: bool) -> None:
         self.set_class(presenting, "-present")
+
+    def watch_show_server(self, show: bool) -> None:
+        self.set_class(show, "-show-server")
 
     def watch_show_tls(self, show: bool) -> None:
         self.set_class(show, "-show-tls")

@@ -11,6 +11,7 @@ from ..narration import Block, narrate
 from ..stepper import SessionView
 
 _TITLE_STYLE = {
+    "lesson": "bold underline",
     "error": "bold reverse",
     "halt": "bold reverse",
     "warning": "bold underline",
@@ -20,7 +21,7 @@ _TITLE_STYLE = {
 def render_blocks(blocks: list[Block]) -> Group:
     parts = []
     for block in blocks:
-        marker = {"error": "✗ ", "halt": "■ ", "warning": "⚠ ", "keyword": "• "}.get(block.kind, "")
+        marker = {"error": "✗ ", "halt": "■ ", "warning": "⚠ ", "keyword": "• ", "lesson": "✎ "}.get(block.kind, "")
         parts.append(Text(marker + block.title, style=_TITLE_STYLE.get(block.kind, "bold")))
         body = Text(block.text)
         if block.rfc:
@@ -35,6 +36,8 @@ class ExplanationPane(Static):
     """The session view to render (bound from the screen)."""
     warning: reactive[str | None] = reactive(None)
     """Why the next command will probably be refused, shown first."""
+    lesson_note: reactive[str | None] = reactive(None)
+    """The lesson's narration for the step just taken (or its introduction before the first step)."""
 
     blocks: list[Block] = []
 
@@ -49,11 +52,16 @@ class ExplanationPane(Static):
     def watch_warning(self) -> None:
         self._refresh_content()
 
+    def watch_lesson_note(self) -> None:
+        self._refresh_content()
+
     def _refresh_content(self) -> None:
         if self.view is None:
             self.update(Text("Starting the built-in server…", style="italic"))
             return
         blocks = narrate(self.view)
+        if self.lesson_note:
+            blocks.insert(0, Block("lesson", "Lesson", self.lesson_note))
         if self.warning:
             blocks.insert(0, Block("warning", "The next command is out of order",
                                    f"The server will probably refuse it: {self.warning}."))

@@ -1,0 +1,86 @@
+"""Lessons in the stepper: the scenario, narration per step, parts, the relay and the server's side."""
+
+from __future__ import annotations
+
+import asyncio
+
+from app.options import SessionSettings
+from app.screens.main import MainScreen
+from app.tui import SmtpStepApp
+from app.widgets.explanation import ExplanationPane
+from app.widgets.server_view import ServerView
+from protocol.lessons import load
+from protocol.states import State
+
+BASE = SessionSettings(server=None, security="starttls", ca_file=None, insecure=False, user=None, password=None)
+
+
+def _lesson(name: str) -> SessionSettings:
+    return load(name).apply(BASE, 0)
+
+
+async def _run_to_end(pilot, app: SmtpStepApp) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(400):
+        await pilot.pause()
+        if app.stepper is not None:
+            break
+        await asyncio.sleep(0.02)
+    for _ in range(40):
+        if not app.stepper.queue:
+            return
+        await pilot.press("space")
+        for _ in range(300):
+            await pilot.pause()
+            if not app._busy:  # noqa: SLF001
+                break
+            await asyncio.sleep(0.01)
+
+
+async def test_a_lesson_narrates_every_step_and_shows_the_server_side() -> None:
+    app = SmtpStepApp(_lesson("rejected-recipient"))  # starts its own server in the lesson's scenario
+    async with app.run_test(size=(120, 36)) as pilot:
+        await _run_to_end(pilot, app)
+        screen = app.screen
+        assert isinstance(screen, MainScreen) and screen.has_class("-show-server")
+        codes = [answer.reply.code for result in app.stepper.history for answer in result.answers]
+        assert 550 in codes and codes[-1] == 221
+        explanation = screen.query_one(ExplanationPane).plain_text
+        assert explanation.startswith("Lesson")
+        assert screen.lesson_note  # narration for the last step (QUIT)
+        assert len(screen.query_one(ServerView).messages) == 1
+        for index in range(1, len(app._views)):  # noqa: SLF001 - every step had its narration
+            from app.lesson_view import lesson_narration
+
+            assert lesson_narration(app.settings.lesson, app._views[index], 0), index  # noqa: SLF001
+
+
+async def test_a_two_part_lesson_moves_to_its_second_part_with_one_key() -> None:
+    app = SmtpStepApp(_lesson("greylisting"))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await _run_to_end(pilot, app)
+        first = [a.reply.code for r in app.stepper.history for a in r.answers]
+        assert 451 in first
+        assert "part 2" in (app.screen.lesson_note or "")
+        await pilot.press("space")  # next part: a fresh session on the same server
+        for _ in range(100):
+            await pilot.pause()
+            if app.settings.lesson_part == 1 and not app.stepper.history:
+                break
+            await asyncio.sleep(0.02)
+        assert app.settings.lesson_part == 1
+        await _run_to_end(pilot, app)
+        second = [a.reply.code for r in app.stepper.history for a in r.answers]
+        assert 451 not in second and 250 in second
+        assert app.stepper.transport.client.transactions[-1].reply.code == 250
+
+
+async def test_the_stripping_lesson_runs_through_its_man_in_the_middle() -> None:
+    app = SmtpStepApp(_lesson("starttls-stripping"))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await _run_to_end(pilot, app)
+        assert app._proxy is not None  # noqa: SLF001
+        sent = [c.data for c in app.stepper.transport.record.chunks if c.direction == "client"]
+        assert not any(data.upper().startswith(b"AUTH") for data in sent)
+        assert app.stepper.transport.client.state == State.CLOSED
+        assert app.stepper.halt and "STARTTLS" in app.stepper.halt
+    assert app._proxy is None  # noqa: SLF001 - stopped on exit
