@@ -231,7 +231,7 @@ def _replay(args: argparse.Namespace) -> int:
             export(recording, out, style=args.style, show_secrets=args.show_secrets, theme=args.theme)
         except ExportError as error:
             raise UsageError(f"--transcript {args.transcript}: {error}") from None
-        print(f"{recording.steps} steps written to {out}", flush=True)
+        print(f"{recording.steps} step{'' if recording.steps == 1 else 's'} written to {out}", flush=True)
         return 0
     try:
         from app.tui import run_tui_replay  # Textual: only for the terminal app

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 
-FONT_STACK = ('"DejaVu Sans Mono", "Liberation Mono", "Noto Sans Mono", Menlo, Consolas, monospace, '
-              '"Noto Color Emoji", "Apple Color Emoji", "Segoe UI Emoji"')
+FONT_STACK = '"DejaVu Sans Mono", "Liberation Mono", "Noto Sans Mono", Menlo, Consolas, monospace'
+"""Local monospace fonts only: listing an emoji font here makes some renderers (rsvg) draw digits from it."""
 
 _FONT_FACE = re.compile(r"@font-face\s*{[^}]*}", re.S)
 _FAMILY = re.compile(r"font-family:\s*[^;]*;")

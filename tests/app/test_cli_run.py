@@ -266,12 +266,12 @@ def test_a_usage_error_exits_2_before_connecting(env: dict[str, str]) -> None:
     assert run.err.startswith("smtpstep: ") and "not-an-address" in run.err
 
 
-def test_a_transcript_with_another_extension_is_refused(env: dict[str, str], tmp_path: Path) -> None:
-    run = smtpstep("run", "--transcript", str(tmp_path / "t.html"), env=env)
+def test_a_transcript_with_an_unknown_extension_is_refused(env: dict[str, str], tmp_path: Path) -> None:
+    run = smtpstep("run", "--transcript", str(tmp_path / "t.pdf"), env=env)
 
     assert run.code == 2
-    assert ".txt" in run.err
-    assert not (tmp_path / "t.html").exists()
+    assert ".txt" in run.err and ".md" in run.err
+    assert not (tmp_path / "t.pdf").exists()
 
 
 def test_a_user_without_a_password_or_a_terminal_is_a_usage_error(env: dict[str, str]) -> None:

@@ -293,10 +293,11 @@ def test_body_and_body_file_together_are_refused() -> None:
         parse("--body", "x", "--body-file", "y")
 
 
-def test_transcript_must_be_a_txt_file_in_an_existing_folder(tmp_path: Path) -> None:
+def test_transcript_must_be_a_known_format_in_an_existing_folder(tmp_path: Path) -> None:
     assert settings("--transcript", str(tmp_path / "t.txt")).transcript == tmp_path / "t.txt"
+    assert settings("--transcript", str(tmp_path / "t.json")).transcript == tmp_path / "t.json"
     with pytest.raises(UsageError, match=r"\.txt"):
-        settings("--transcript", str(tmp_path / "t.json"))
+        settings("--transcript", str(tmp_path / "t.pdf"))
     with pytest.raises(UsageError, match="does not exist"):
         settings("--transcript", str(tmp_path / "nowhere" / "t.txt"))
 
