@@ -60,6 +60,7 @@ _PALETTE_HELP = {
     "wire_style": "Switch between C:/S: and swaks style",
     "cycle_theme": "Switch to the next colour theme",
     "screenshot": "Save an SVG of the screen, named after the step",
+    "export": "Save the session as a transcript (.txt .md .html .svg) or a recording (.json) to replay",
 }
 """One-line help for the command palette, by action."""
 
@@ -104,6 +105,7 @@ class SmtpStepApp(App[int]):
         Binding("o", "toggle_server", "Server side", id="server-side", show=False),
         Binding("t", "cycle_theme", "Theme", id="cycle-theme"),
         Binding("s", "screenshot", "Screenshot", id="screenshot"),
+        Binding("E", "export", "Export", id="export", show=False),
         Binding("left,left_square_bracket", "back", "Step back", id="back", show=False),
         Binding("right,right_square_bracket", "forward", "Step forward", id="forward", show=False),
         Binding("P", "present", "Present", id="present", show=False),
@@ -719,6 +721,36 @@ class SmtpStepApp(App[int]):
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
+
+    def action_export(self) -> None:
+        from .exports import SUFFIXES, ExportError, export
+        from .recording import Recording
+
+        if self._replay is not None:
+            recording = self._replay
+        elif self.stepper is not None and self._views:
+            recording = Recording.from_stepper(self.stepper, self._views)
+        else:
+            return
+        reveal = self.wire_log.show_secrets
+
+        def done(name: str | None) -> None:
+            if not name:
+                return
+            path = Path(name).expanduser()
+            if not path.is_absolute():
+                path = self.screenshot_dir / path
+            try:
+                export(recording, path, style=self.wire_log.style_name, show_secrets=reveal, theme=self.theme)
+            except ExportError as error:
+                self.notify(f"Not saved: {error}", severity="error", timeout=8)
+                return
+            secrets = " (secrets shown, as on screen)" if reveal else " (secrets redacted)"
+            self.notify(f"Saved {path}{secrets}")
+
+        self.push_screen(LineInputScreen(
+            "Export the session", f"A file name; its extension picks the format: {' '.join(SUFFIXES)}. "
+            ".json is a recording that `smtpstep replay` opens offline.", "smtpstep-session.md"), done)
 
     def action_screenshot(self) -> None:
         view = self.session_view

@@ -428,3 +428,36 @@ async def test_presentation_mode_shows_a_caption_and_the_last_exchange(local_ser
         await pilot.press("P")
         await pilot.pause()
         assert not screen.has_class("-present")
+
+
+async def test_the_export_key_saves_a_recording_that_replays_every_step(local_server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from app.recording import Recording
+
+    app = SmtpStepApp(BUILTIN, server=local_server, screenshot_dir=tmp_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        await _step(pilot, app, 7)  # through AUTH
+        await pilot.press("E")
+        await pilot.pause()
+        assert isinstance(app.screen, LineInputScreen)
+        app.screen.dismiss("lesson.json")
+        await pilot.pause()
+    saved = tmp_path / "lesson.json"
+    text = saved.read_text()
+    assert not any(secret in text for secret in SECRET_FORMS)
+    recording = Recording.load(saved)
+    assert recording.steps == 7
+    replay = SmtpStepApp(None, replay=recording)  # type: ignore[arg-type]
+    async with replay.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        assert replay.screen.view is not None and replay.screen.view.steps_done == 0
+        for _ in range(7):
+            await pilot.press("space")
+        await pilot.pause()
+        assert replay.screen.view.steps_done == 7
+        assert "C: AUTH PLAIN ********" in _wire(replay)
+        assert "REPLAY" in str(replay.screen.query_one("#header").render())
+        await pilot.press("left")
+        await pilot.pause()
+        assert replay.screen.view.steps_done == 6
+        assert not any(line.startswith("C: AUTH") for line in _wire(replay))
