@@ -126,6 +126,8 @@ class SmtpStepApp(App[int]):
         self._fixed_message_id = message_id
         self._timings = timings
         self._present = present
+        self._closing = False
+        """Set on exit, so a server still starting in its thread stops itself."""
         self._proxy: StartTlsStripper | None = None
         """The lesson's man in the middle, when one runs."""
         self._views: list[SessionView] = []
@@ -195,7 +197,13 @@ class SmtpStepApp(App[int]):
         lesson = self.settings.lesson
         server = LocalServer(scenario=lesson.scenario if lesson is not None else "normal")
         server.start_in_thread()
-        self.call_from_thread(self._server_ready, server)
+        if self._closing:  # the user quit while the server was starting: leave nothing behind
+            server.stop_thread()
+            return
+        try:
+            self.call_from_thread(self._server_ready, server)
+        except RuntimeError:  # the app stopped in between
+            server.stop_thread()
 
     def _server_ready(self, server: LocalServer) -> None:
         self.server = server
@@ -237,6 +245,7 @@ class SmtpStepApp(App[int]):
         self.wire_log.clear()
 
     async def on_unmount(self) -> None:
+        self._closing = True
         self._stop_play()
         await asyncio.get_running_loop().run_in_executor(None, self._stop_proxy)
         if self.stepper is not None:
