@@ -384,7 +384,7 @@ def _check_text(settings: SessionSettings) -> None:
         # Never echo the password, not even a part of it.
         raise UsageError(f"the password (from ${PASSWORD_ENV} or the prompt) holds bytes that are not valid "
                          "UTF-8 text, which AUTH cannot carry")
-    if "\0" in settings.body:
+    if settings.body and "\0" in settings.body:  # --body refuses NUL already: this one came from --body-file
         raise UsageError("--body-file holds a NUL byte, which a mail message cannot carry (RFC 5322 §2.3)")
 
 

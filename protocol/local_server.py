@@ -495,13 +495,34 @@ class _ListenerHandler:
         return AuthResult(success=False, handled=False)  # handled=True would leave the client hanging
 
 
+MAX_UNENDED_LINE = 1024 * 1024
+"""Most octets a client may send without a line end before the server hangs up (421). RFC 5321
+§4.5.3.1.6 allows 1000 per line, and aiosmtpd answers a longer one with 500, but only once its CRLF
+arrives; in DATA it keeps every byte of the line until then, whatever the size limit. Without this
+cap one endless line fills the teacher's memory (found by issue 6's load tests)."""
+
+
 class _Session(SMTP):
     """aiosmtpd's SMTP protocol, plus hanging up at once on a connection that arrives while the
-    server stops (accepted just before the listener closed, set up just after)."""
+    server stops (accepted just before the listener closed, set up just after), and on a line that
+    never ends (``MAX_UNENDED_LINE``)."""
 
     def __init__(self, handler: Any, *, is_stopping: Callable[[], bool], **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)
         self._is_stopping = is_stopping
+        self._unended = 0
+        """Octets received since the last line feed (plaintext or, after TLS, decrypted)."""
+
+    def data_received(self, data: bytes) -> None:
+        end = data.rfind(b"\n")
+        self._unended = len(data) - end - 1 if end >= 0 else self._unended + len(data)
+        if self._unended > MAX_UNENDED_LINE:
+            if self.transport is not None and not self.transport.is_closing():
+                # RFC 5321 §3.8: 421 before the server closes the connection on its own.
+                self.transport.write(b"421 4.5.0 A line without an end, over 1 MiB; closing the connection\r\n")
+                self.transport.close()
+            return
+        super().data_received(data)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)

@@ -362,21 +362,21 @@ class Transport:
                 async with asyncio.timeout_at(deadline):
                     data = await self._reader.read(READ_SIZE)
             except TimeoutError:
-                waited = self.client.pending[0].label
+                waited = _awaited(self.client.pending[0])
                 await self._lost()
                 return Failure(
                     "timeout",
-                    f"no complete reply to {waited} within {timeout:g} s; the server may be stalled "
+                    f"no complete {waited} within {timeout:g} s; the server may be stalled "
                     "(RFC 5321 §4.5.3.2 sets the client's timeouts)",
                 )
             except (OSError, ssl.SSLError) as error:
                 await self._lost()
                 return Failure("closed", f"the connection broke ({_socket_words(error)})")
             if not data:
-                waiting = self.client.pending[0].label if self.client.pending else ""
+                waiting = _awaited(self.client.pending[0]) if self.client.pending else "reply"
                 await self._lost()
-                return Failure("closed", f"the server closed the connection while the client waited for the reply "
-                                         f"to {waiting}")
+                return Failure("closed", f"the server closed the connection while the client waited for the "
+                                         f"{waiting}")
             self.record.append(WireChunk(Direction.SERVER, data, self._tls_on(), self._now(), self.steps))
             try:
                 events = self.client.receive_data(data)
@@ -590,6 +590,19 @@ async def _open(host: str, port: int) -> tuple[asyncio.StreamReader, asyncio.Str
             errors.append(error)
     refused = [error for error in errors if isinstance(error, ConnectionRefusedError)]
     raise (refused or errors or [OSError(f"no address found for {host}")])[0]
+
+
+def _awaited(command: Command) -> str:
+    """What the client waits for, in words: "reply to EHLO client.test", "220 greeting".
+
+    Pseudo-steps have labels in parentheses ("(wait for the 220 greeting)"), which read badly after
+    "the reply to" in a failure sentence (issue 6: one plain sentence on stderr).
+    """
+    if command.verb == Verb.GREETING:
+        return "220 greeting"
+    if command.verb == Verb.MESSAGE:
+        return "reply to the final dot of the message"
+    return f"reply to {command.label}"
 
 
 def _sni_sent(name: str) -> str | None:

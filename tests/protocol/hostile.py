@@ -306,6 +306,30 @@ async def _endless_drip(peer: Peer) -> None:
     await correct_session(peer, hooks={b"EHLO": ehlo})
 
 
+async def _endless_multiline(peer: Peer) -> None:
+    # A multi-line EHLO reply of long (but legal-length) lines that never ends, as fast as the client
+    # reads: a client that keeps every line until the last one runs out of memory.
+    async def ehlo(peer: Peer, line: bytes) -> bool:
+        continuation = b"250-" + b"x" * (peer.server.flood_line - 6) + b"\r\n"
+        batch = continuation * 16
+        with contextlib.suppress(ConnectionError):
+            while True:
+                await peer.write(batch)
+                peer.server.flood_sent += len(batch)
+        return False
+
+    await correct_session(peer, hooks={b"EHLO": ehlo})
+
+
+async def _unrequested_replies(peer: Peer) -> None:
+    # Replies nobody asked for, as fast as the client reads, right after the greeting.
+    await peer.write(GREETING)
+    with contextlib.suppress(ConnectionError):
+        while True:
+            await peer.write(b"250 2.0.0 nobody asked\r\n" * 1024)
+            peer.server.flood_sent += 24 * 1024
+
+
 SCRIPTS: dict[str, Script] = {
     "close-on-accept": _close_on_accept,
     "garbage-greeting": _garbage_greeting,
@@ -323,6 +347,8 @@ SCRIPTS: dict[str, Script] = {
     "injection-after-starttls-delayed": _injection_after_starttls_delayed,
     "silent-after-starttls": _silent_after_starttls,
     "endless-drip": _endless_drip,
+    "endless-multiline": _endless_multiline,
+    "unrequested-replies": _unrequested_replies,
     "correct": correct_session,
     "correct-pipelining": lambda peer: correct_session(peer, pipelining=True),
 }
@@ -350,6 +376,10 @@ class HostileServer:
     tls_max_version: ssl.TLSVersion | None = None
     """Cap the server's TLS version (e.g. TLSv1_2, whose Certificate message has another layout)."""
     huge_line_sent: int = 0
+    flood_line: int = 4096
+    """Octets per line, CRLF included, for "endless-multiline" (4096: the most smtpstep accepts)."""
+    flood_sent: int = 0
+    """Bytes the flooding scripts managed to write before the client hung up."""
     closed: asyncio.Event = field(default_factory=asyncio.Event)
     """Set when a connection ended (the script returned or the client hung up)."""
 
