@@ -55,7 +55,7 @@ PHASE_EXIT = {"connect": 3, "greeting": 4, "ehlo": 5, "tls": 6, "auth": 7, "mail
 _PHASE_WORDS = {
     "connect": "connect: the host name could not be resolved, nothing listened, or the connect timed out",
     "greeting": "greeting: no 220 greeting (refused, closed or timed out)",
-    "ehlo": "EHLO: the server refused EHLO and HELO",
+    "ehlo": "EHLO: the server refused EHLO and HELO, or the connection failed or timed out during them",
     "tls": "TLS: STARTTLS not offered or refused, or the handshake or certificate check failed",
     "auth": "AUTH: authentication failed, or smtpstep refused to send the password without TLS",
     "mail": "MAIL: the server refused the sender",

@@ -443,7 +443,8 @@ def _ca_file(value: str | None) -> Path | None:
     try:
         ssl.create_default_context().load_verify_locations(cafile=str(path))
     except (ssl.SSLError, ValueError) as error:
-        raise UsageError(f"--ca {value} holds a certificate that cannot be loaded ({error})") from None
+        raise UsageError(f"--ca {value} holds a certificate that cannot be loaded: the PEM block is damaged") \
+            from None
     return path
 
 
@@ -455,11 +456,14 @@ def _body(body: str | None, body_file: str | None) -> str:
         if not path.is_file():
             raise UsageError(f"--body-file {body_file}: there is no such file")
         try:
-            return path.read_text(encoding="utf-8")
+            body = path.read_text(encoding="utf-8")
         except UnicodeDecodeError:
             raise UsageError(f"--body-file {body_file} is not UTF-8 text") from None
         except OSError as error:
             raise UsageError(f"--body-file {body_file} cannot be read ({error.strerror or error})") from None
+        if "\0" in body:
+            raise UsageError(f"--body-file {body_file} contains a NUL byte, which a mail message cannot carry")
+        return body
     if body is None:
         return DEFAULT_BODY
     if "\0" in body:

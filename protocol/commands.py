@@ -73,7 +73,12 @@ class Outgoing:
 
 
 def check_field(name: str, value: str) -> str:
-    """Refuse characters that would end the command line early (RFC 5321 §2.3.8)."""
+    """Refuse characters that would end the command line early (RFC 5321 §2.3.8), and text that is not
+    Unicode at all (bytes that were not UTF-8, kept by Python as lone surrogates, PEP 383)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidCommand(f"{name} is not valid UTF-8 text") from None
     for char, said in (("\r", "a carriage return (CR)"), ("\n", "a line feed (LF)"), ("\0", "a NUL byte")):
         if char in value:
             raise InvalidCommand(
