@@ -14,6 +14,7 @@ payloads), so that every renderer can redact them. Pure: no I/O, no clock.
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -358,8 +359,7 @@ class MessageBody(Command):
     @staticmethod
     def normalized_lines(content: bytes) -> list[bytes]:
         """The message's lines without line endings; CRLF, bare CR and bare LF each end a line."""
-        text = content.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        lines = text.split(b"\n")
+        lines = _normalized(content).split(b"\n")
         if lines and lines[-1] == b"":
             lines.pop()
         return lines
@@ -367,27 +367,19 @@ class MessageBody(Command):
     def render(self) -> Outgoing:
         if self.exact:
             return Outgoing(self.content)
-        out = bytearray()
-        for line in self.normalized_lines(self.content):
-            if line.startswith(b"."):
-                out += b"."
-            out += line + b"\r\n"
-        out += b".\r\n"
-        return Outgoing(bytes(out))
+        return Outgoing(_stuffed(self.content))
 
     @property
     def stuffed_lines(self) -> int:
         """How many lines got an extra leading dot (none when sent ``exact``)."""
         if self.exact:
             return 0
-        return sum(1 for line in self.normalized_lines(self.content) if line.startswith(b"."))
+        return _facts(self.content)[1]
 
     @property
     def long_lines(self) -> tuple[int, ...]:
         """1-based numbers of lines over 998 octets (RFC 5322 §2.1.1): servers may refuse or break them."""
-        return tuple(
-            i for i, line in enumerate(self.normalized_lines(self.content), 1) if len(line) > TEXT_LINE_LIMIT
-        )
+        return _facts(self.content)[2]
 
     @property
     def had_bare_line_ends(self) -> bool:
@@ -399,7 +391,35 @@ class MessageBody(Command):
         size = len(self.render().data)
         if self.exact:
             return f"(the message exactly as given: {size:,} octets, bare line ends kept)"
-        return f"(the message: {len(self.normalized_lines(self.content))} lines, {size:,} octets, then “.”)"
+        return f"(the message: {_facts(self.content)[0]:,} lines, {size:,} octets, then “.”)"
+
+
+# A message can be megabytes and its command is rebuilt by every proposal and label: the work is done
+# with bytes methods (C speed) and remembered for the last few messages (a bytes object caches its hash).
+@functools.lru_cache(maxsize=4)
+def _normalized(content: bytes) -> bytes:
+    return content.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+
+
+@functools.lru_cache(maxsize=4)
+def _stuffed(content: bytes) -> bytes:
+    text = _normalized(content)
+    if text and not text.endswith(b"\n"):
+        text += b"\n"
+    if text.startswith(b"."):
+        text = b"." + text
+    text = text.replace(b"\n.", b"\n..")  # RFC 5321 §4.5.2: double a leading dot
+    return text.replace(b"\n", b"\r\n") + b".\r\n"
+
+
+@functools.lru_cache(maxsize=4)
+def _facts(content: bytes) -> tuple[int, int, tuple[int, ...]]:
+    """(line count, lines starting with ".", numbers of lines over 998 octets)."""
+    text = _normalized(content)
+    count = text.count(b"\n") + (1 if text and not text.endswith(b"\n") else 0)
+    stuffed = text.count(b"\n.") + (1 if text.startswith(b".") else 0)
+    long_lines = tuple(i for i, line in enumerate(text.split(b"\n"), 1) if len(line) > TEXT_LINE_LIMIT)
+    return count, stuffed, long_lines
 
 
 @dataclass(frozen=True)
