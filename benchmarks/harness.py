@@ -171,6 +171,15 @@ def own_rss_kib() -> int:
     return rss_kib(os.getpid())
 
 
+def scratch_dir() -> Path:
+    """A temporary folder for Maildirs and message bodies, removed when the process exits."""
+    import atexit
+
+    path = Path(tempfile.mkdtemp(prefix="smtpstep-bench-"))
+    atexit.register(shutil.rmtree, path, True)
+    return path
+
+
 # --- servers ----------------------------------------------------------------------------------------
 
 

@@ -1,0 +1,222 @@
+"""Issue 8, item 7: the built-in server's throughput, a class sending to the teacher's machine.
+
+50 concurrent sessions, one 5 KB message per session (as ``smtp-source`` does: connect, send, quit),
+N messages in all:
+
+- plain: ``smtp-source -s 50 -m N -l 5120`` (Debian's postfix package) against ``smtpstep serve``'s plain
+  listener, bare aiosmtpd writing a Maildir (``servers/bare_aiosmtpd.py``), and Postfix's port 2525;
+- STARTTLS (verified) + AUTH PLAIN: ``clients/smtp_load.py`` (asyncio, 50 sessions) against
+  ``smtpstep serve``'s submission listener, bare aiosmtpd, and Postfix's port 2587.
+
+A fourth server, "smtpstep + 8 writers (proposed fix)", is LocalServer with its deliveries on 8
+threads instead of one (``servers/local_server_parallel_writes.py``), to show the fix before it is
+made; ``--no-fix`` leaves it out. Servers alternate run by run. Loss is counted in the Maildir: messages the clients saw accepted minus
+files that appeared in ``new/``. Postfix's rate is its accept rate (it delivers later); its test
+messages are removed from the mtauser Maildir afterwards (only those with this run's sender).
+
+Goal: >= 1.5x Postfix's accept rate and >= 0.7x bare aiosmtpd, 0 lost.
+
+    /work/venv/bin/python benchmarks/server_throughput.py          # N=500, 2 rounds (about 1.5 minutes)
+    /work/venv/bin/python benchmarks/server_throughput.py --full   # N=2000, 3 rounds
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+from harness import (DEMO_PASSWORD, DEMO_USER, HERE, PYTHON, BenchmarkError, BuiltinServer, Postfix, Stats,
+                     alternate, markdown, report, scratch_dir)
+
+SESSIONS = 50
+SIZE = 5120
+SMTP_SOURCE = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
+FIXED = "smtpstep + 8 writers (proposed fix)"
+"""``servers/local_server_parallel_writes.py``: LocalServer with deliveries on 8 threads, patched in."""
+
+
+class BareAiosmtpd:
+    def __init__(self, maildir: Path) -> None:
+        self.maildir = maildir
+        self.process = subprocess.Popen([PYTHON, str(HERE / "servers" / "bare_aiosmtpd.py"), str(maildir)],
+                                        stdout=subprocess.PIPE, text=True)
+        facts = {}
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            if line.strip() == "ready":
+                break
+            key, _, value = line.strip().partition(" ")
+            facts[key] = value
+        self.port = int(facts["port"])
+        self.ca = facts["ca"]
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def count(maildir: Path) -> int:
+    try:
+        return sum(1 for _ in (maildir / "new").iterdir())
+    except FileNotFoundError:
+        return 0
+
+
+def smtp_source(port: int, messages: int, sender: str, rcpt: str) -> dict:
+    start = time.perf_counter()
+    done = subprocess.run([SMTP_SOURCE, "-s", str(SESSIONS), "-m", str(messages), "-l", str(SIZE), "-f", sender,
+                           "-t", rcpt, "-M", "load.smtpstep.test", f"127.0.0.1:{port}"],
+                          capture_output=True, text=True, timeout=900)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise BenchmarkError(f"smtp-source: exit {done.returncode}: {done.stderr[-600:]}")
+    return {"sent": messages, "accepted": messages, "failures": 0, "seconds": seconds}
+
+
+def python_load(port: int, messages: int, sender: str, rcpt: str, ca: str, user: str, password: str) -> dict:
+    done = subprocess.run([PYTHON, str(HERE / "clients" / "smtp_load.py"), "127.0.0.1", str(port), str(messages),
+                           str(SESSIONS), str(SIZE), sender, rcpt, "--tls", ca, "--user", user],
+                          capture_output=True, text=True, timeout=900, env={**os.environ, "SMTPSTEP_PASSWORD": password})
+    if done.returncode != 0:
+        raise BenchmarkError(f"smtp_load.py: {done.stderr[-800:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--full", action="store_true", help="2000 messages per run, 3 rounds")
+    parser.add_argument("--messages", type=int)
+    parser.add_argument("--rounds", type=int)
+    parser.add_argument("--no-fix", action="store_true", help="skip the server with the proposed fix patched in")
+    args = parser.parse_args()
+    messages = args.messages or (2000 if args.full else 500)
+    rounds = args.rounds or (3 if args.full else 2)
+    tmp = scratch_dir()
+    tag = uuid.uuid4().hex[:10]
+    sender = f"load-{tag}@client.smtpstep.test"
+    runs: dict[str, list[dict]] = {}
+    notes: list[str] = []
+
+    def measured(name: str, maildir: Path | None, load) -> float:  # type: ignore[no-untyped-def]
+        before = count(maildir) if maildir is not None else 0
+        result = load()
+        if maildir is not None:
+            deadline = time.monotonic() + 5
+            while count(maildir) - before < result["accepted"] and time.monotonic() < deadline:
+                time.sleep(0.05)
+            result["stored"] = count(maildir) - before
+            result["lost"] = result["accepted"] - result["stored"]
+        result["rate"] = result["accepted"] / result["seconds"]
+        runs.setdefault(name, []).append(result)
+        return result["rate"]
+
+    smtpstep = BuiltinServer(tmp / "smtpstep-maildir").start()
+    patched_maildir = tmp / "patched-maildir"
+    patched = BuiltinServer(patched_maildir, command=[
+        PYTHON, str(HERE / "servers" / "local_server_parallel_writes.py"), str(patched_maildir)]).start()
+    bare = BareAiosmtpd(tmp / "bare-maildir")
+    postfix = Postfix.find()
+    rcpt = "class@example.test"
+    try:
+        plain = {
+            "smtpstep serve": lambda: measured("plain/smtpstep serve", smtpstep.maildir, lambda: smtp_source(
+                smtpstep.ports["plain"], messages, sender, rcpt)),
+            "bare aiosmtpd": lambda: measured("plain/bare aiosmtpd", bare.maildir, lambda: smtp_source(
+                bare.port, messages, sender, rcpt)),
+        }
+        if not args.no_fix:
+            plain[FIXED] = lambda: measured(f"plain/{FIXED}", patched.maildir, lambda: smtp_source(
+                patched.ports["plain"], messages, sender, rcpt))
+        tls = {
+            "smtpstep serve": lambda: measured("tls/smtpstep serve", smtpstep.maildir, lambda: python_load(
+                smtpstep.ports["submission"], messages, sender, rcpt, smtpstep.ca_path, DEMO_USER, DEMO_PASSWORD)),
+            "bare aiosmtpd": lambda: measured("tls/bare aiosmtpd", bare.maildir, lambda: python_load(
+                bare.port, messages, sender, rcpt, bare.ca, DEMO_USER, DEMO_PASSWORD)),
+        }
+        if not args.no_fix:
+            tls[FIXED] = lambda: measured(f"tls/{FIXED}", patched.maildir, lambda: python_load(
+                patched.ports["submission"], messages, sender, rcpt, patched.ca_path, DEMO_USER, DEMO_PASSWORD))
+        if postfix is not None:
+            plain["Postfix"] = lambda: measured("plain/Postfix", None, lambda: smtp_source(
+                postfix.plain_port, messages, sender, postfix.rcpt))
+            tls["Postfix"] = lambda: measured("tls/Postfix", None, lambda: python_load(
+                postfix.submission_port, messages, sender, postfix.rcpt, postfix.ca, postfix.user,
+                postfix.password))
+        else:
+            notes.append("Postfix not running: skipped")
+        print(f"plain, {messages} messages x {rounds} rounds", flush=True)
+        alternate(plain, rounds)
+        print(f"STARTTLS + AUTH, {messages} messages x {rounds} rounds", flush=True)
+        alternate(tls, rounds)
+    finally:
+        smtpstep.stop()
+        patched.stop()
+        bare.stop()
+    runs = {name: records[-rounds:] for name, records in runs.items()}  # drop the warm-up runs
+
+    rows, data = [], {}
+    for mode in ("plain", "tls"):
+        names = [n for n in runs if n.startswith(mode + "/")]
+        median = {n.split("/", 1)[1]: Stats.of([r["rate"] for r in runs[n]]).median for n in names}
+        for name in names:
+            server = name.split("/", 1)[1]
+            stats = Stats.of([r["rate"] for r in runs[name]])
+            lost = sum(r.get("lost", 0) for r in runs[name]) if "lost" in runs[name][0] else "n/a (delivers later)"
+            failures = sum(r["failures"] for r in runs[name])
+            vs_postfix = f"{stats.median / median['Postfix']:.2f}x" if "Postfix" in median else "-"
+            vs_bare = f"{stats.median / median['bare aiosmtpd']:.2f}x"
+            rows.append(["plain (smtp-source)" if mode == "plain" else "STARTTLS+AUTH (smtp_load.py)", server,
+                         f"{stats.median:.0f} ({stats.low:.0f}-{stats.high:.0f})", vs_postfix, vs_bare,
+                         f"{sum(r['accepted'] for r in runs[name])}/{sum(r['sent'] for r in runs[name])}",
+                         failures, lost])
+            data[name] = {"rate": stats.as_dict(), "runs": runs[name]}
+
+    if postfix is not None:
+        notes.append(cleanup_postfix(postfix, sender))
+    report("server_throughput", f"7. Server throughput: {SESSIONS} concurrent sessions, {messages} x 5 KB per run",
+           [markdown(["load", "server", "msg/s, median (min-max)", "vs Postfix", "vs bare aiosmtpd",
+                      "accepted/sent", "client failures", "lost (Maildir)"], rows)],
+           {"messages": messages, "rounds": rounds, "sessions": SESSIONS, "size": SIZE, "results": data},
+           notes + ["goal: >= 1.5x Postfix's accept rate, >= 0.7x bare aiosmtpd, 0 lost"])
+
+
+def cleanup_postfix(postfix: Postfix, sender: str, wait: float = 120.0) -> str:
+    """Wait for Postfix to deliver this run's messages, then remove exactly those from the mtauser Maildir."""
+    deadline = time.monotonic() + wait
+    last, stable = -1, 0
+    ours: list[Path] = []
+    while time.monotonic() < deadline:
+        ours = [p for p in (postfix.maildir / "new").glob("*") if _from_run(p, sender)]
+        stable = stable + 1 if len(ours) == last else 0
+        last = len(ours)
+        if stable >= 4:
+            break
+        time.sleep(1)
+    for path in ours:
+        try:
+            path.unlink()
+        except OSError:
+            pass
+    return f"Postfix delivered {len(ours)} of this run's messages to {postfix.maildir}/new; removed them again"
+
+
+def _from_run(path: Path, sender: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return sender.encode() in f.read(400)
+    except OSError:
+        return False
+
+
+if __name__ == "__main__":
+    main()
