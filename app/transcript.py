@@ -123,7 +123,8 @@ class Transcript:
         if cr:
             body = body[:-1]
         text = body.decode("utf-8", "replace")
-        text = "".join(ch if ch.isprintable() or ch == "\t" else f"\\x{ord(ch):02x}" for ch in text)
+        if not text.isprintable():  # the common case skips the character-by-character escaping
+            text = "".join(ch if ch.isprintable() or ch == "\t" else f"\\x{ord(ch):02x}" for ch in text)
         if self.crlf_marks:
             if complete:
                 text += "␍␊" if cr else "␊ (bare LF)"

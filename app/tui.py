@@ -299,7 +299,10 @@ class SmtpStepApp(App[int]):
 
         screen = self._main_screen()
         if self.server is not None and self.settings is not None and self.settings.builtin:
-            screen.query_one(ServerView).messages = tuple(self.server.received)
+            received = self.server.received
+            pane = screen.query_one(ServerView)
+            if [m.key for m in received] != [m.key for m in pane.messages]:  # walking 25 MB costs time
+                pane.messages = tuple(received)
         lesson = self.settings.lesson if self.settings is not None else None
         if lesson is None:
             screen.lesson_note = None

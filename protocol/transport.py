@@ -357,6 +357,35 @@ class Transport:
         # byte just before each timeout (or an endless multi-line reply) would otherwise hold the
         # step forever. RFC 5321 §4.5.3.2 times the wait for the reply, not for each segment.
         deadline = asyncio.get_running_loop().time() + timeout
+        rearm = asyncio.create_task(self._keep_acks_quick())
+        try:
+            return await self._read_until_answered(answers, discarded, deadline, timeout)
+        finally:
+            rearm.cancel()
+
+    def _quickack(self) -> None:
+        """Ask Linux to ACK at once instead of delaying the ACK (no-op elsewhere).
+
+        Why: a TLS 1.3 server sends its session ticket just after the handshake; if EHLO crosses it,
+        the kernel delays the ACK for the ticket by ~40 ms, and a server with Nagle on (Postfix) holds
+        its reply until that ACK comes: a 40 ms stall on every EHLO after STARTTLS
+        (benchmarks/results/starttls_stall.md). QUICKACK is not sticky, hence re-armed while waiting.
+        """
+        sock = self._writer.get_extra_info("socket") if self._writer is not None else None
+        if sock is not None and hasattr(socket, "TCP_QUICKACK"):
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
+            except OSError:
+                pass
+
+    async def _keep_acks_quick(self) -> None:
+        for _ in range(50):  # the first 100 ms of a wait: where a delayed ACK would stall the reply
+            self._quickack()
+            await asyncio.sleep(0.002)
+
+    async def _read_until_answered(self, answers: list[Answer], discarded: list[Discarded], deadline: float,
+                                   timeout: float) -> Failure | None:
+        assert self._reader is not None
         while self.client.pending:
             try:
                 async with asyncio.timeout_at(deadline):

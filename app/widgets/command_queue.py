@@ -36,8 +36,15 @@ class CommandQueue(OptionList):
     def watch_warning(self) -> None:
         self._render_queue()
 
+    _shown: object = ()
+
     def _render_queue(self) -> None:
         view = self.view
+        key = None if view is None else (view.history, tuple(p.command.label for p in view.queue), view.busy,
+                                         view.steps_done, self.warning, view.last_was_step)
+        if key == self._shown:
+            return  # rebuilding the options costs a relayout per option
+        self._shown = key
         highlighted = self.highlighted
         self.clear_options()
         if view is None:

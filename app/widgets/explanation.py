@@ -55,7 +55,15 @@ class ExplanationPane(Static):
     def watch_lesson_note(self) -> None:
         self._refresh_content()
 
+    _shown: object = ()
+
     def _refresh_content(self) -> None:
+        view = self.view
+        key = None if view is None else (view.steps_done, id(view.last), view.halt, view.explanation_key,
+                                         view.snapshot.client.session, self.warning, self.lesson_note)
+        if key == self._shown:
+            return  # nothing this pane says has changed: skip the relayout
+        self._shown = key
         if self.view is None:
             self.update(Text("Starting the built-in server…", style="italic"))
             return

@@ -31,8 +31,15 @@ class TlsStatus(Static):
     view: reactive[SessionView | None] = reactive(None, always_update=True)
     """The session view to render (bound from the screen)."""
 
+    _shown: object = ()
+
     def watch_view(self, view: SessionView | None) -> None:
-        self.update(self._content(view))
+        # Redraw only when something this pane shows changed: every update costs a relayout.
+        key = None if view is None else (view.snapshot.tls, view.snapshot.client.session.tls,
+                                         view.snapshot.target.security)
+        if key != self._shown:
+            self._shown = key
+            self.update(self._content(view))
 
     def _content(self, view: SessionView | None) -> Group | Text:
         if view is None:

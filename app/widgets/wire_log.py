@@ -106,12 +106,25 @@ class WireLog(ScrollView, can_focus=True):
     def _extend(self, lines: list[TranscriptLine]) -> None:
         if not lines:
             return
-        follow = self.is_vertical_scroll_end or self.max_scroll_y == 0
+        if not self._sync_due:
+            # Bursts of chunks are coalesced: the lines are kept at once, the scroll and repaint
+            # bookkeeping runs once per burst (it cost more than the lines themselves).
+            self._follow = self.is_vertical_scroll_end or self.max_scroll_y == 0
+            self._sync_due = True
+            self.call_later(self._sync)
         self._lines.extend(lines)
+        width = self._width
         for line in lines:
-            self._width = max(self._width, len(line.prefix) + len(line.text) + 3)
+            width = max(width, len(line.prefix) + len(line.text) + 3)
+        self._width = width
+
+    _sync_due = False
+    _follow = True
+
+    def _sync(self) -> None:
+        self._sync_due = False
         self.virtual_size = Size(self._width, len(self._lines))
-        if follow:
+        if self._follow:
             self.scroll_end(animate=False, immediate=False, x_axis=False)
         self.refresh()
 
@@ -132,8 +145,7 @@ class WireLog(ScrollView, can_focus=True):
             lines.append(self._timing_line(step, self._timings[step]))
         self._lines = []
         self._extend(lines)
-        self.virtual_size = Size(self._width, len(self._lines))
-        self.refresh()
+        self._sync()
 
     def watch_style_name(self) -> None:
         self._rebuild()
