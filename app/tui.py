@@ -79,10 +79,9 @@ class SmtpStepApp(App[int]):
     """smtpstep's stepper."""
 
     TITLE = "smtpstep"
-    CSS_PATH = "app.tcss"
+    CSS_PATH = ["app.tcss", "screens/main.tcss"]
+    """Every style sheet is read once at start (a screen's own CSS_PATH would restyle everything again)."""
     ENABLE_COMMAND_PALETTE = True
-    MODES = {"main": MainScreen}
-    DEFAULT_MODE = "main"
     BINDINGS = [
         Binding("space,n", "step", "Step", id="step"),
         Binding("p", "play", "Play/pause", id="play"),
@@ -135,6 +134,7 @@ class SmtpStepApp(App[int]):
         self._viewing: int | None = None
         """False hides step times (deterministic screenshots for tests and lecture notes)."""
         self._requested_theme = theme
+        self._choose_theme()
         self.server: LocalServer | None = server
         self._own_server = server is None
         self.stepper: Stepper | None = None
@@ -144,6 +144,9 @@ class SmtpStepApp(App[int]):
         self._playing = False
         self._play_timer = None
         self._busy_timer = None
+
+    def get_default_screen(self) -> MainScreen:
+        return MainScreen()
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """Every action of the key bindings is also in the command palette, with its key."""
@@ -163,20 +166,29 @@ class SmtpStepApp(App[int]):
 
         return dict(APP_VARIABLES)
 
-    def on_mount(self) -> None:
+    def _choose_theme(self) -> None:
+        """Register the themes and pick one before the first styling pass (a later change restyles all)."""
         from themes import DEFAULT_THEME, THEMES
+
+        from . import config
 
         for theme in THEMES:
             self.register_theme(theme)
-        from . import config
-
         wanted = self._requested_theme or str(config.load().get("theme") or DEFAULT_THEME)
         self.theme = wanted if wanted in self.available_themes else DEFAULT_THEME
+
+    def on_mount(self) -> None:
+        from . import config
+
         self.theme_changed_signal.subscribe(self, lambda theme: config.save(theme=theme.name))
         keymap = config.load().get("keymap")
         if isinstance(keymap, dict):
             self.set_keymap({str(k): str(v) for k, v in keymap.items()})
         asyncio.get_running_loop().set_exception_handler(self._loop_exception)
+        # The default screen composes its panes after the app's on_mount: start once they exist.
+        self.call_after_refresh(self._start)
+
+    def _start(self) -> None:
         self._main_screen().presenting = self._present
         if self.settings is not None and self.settings.lesson is not None:
             self._main_screen().show_server = True
@@ -404,7 +416,7 @@ class SmtpStepApp(App[int]):
         """Start the next step if possible; False when nothing was started."""
         stepper = self.stepper
         if stepper is None:
-            self.notify("The built-in server is still starting.")
+            self.notify("smtpstep is still starting (the built-in server makes its certificates first).")
             return False
         if self._busy:
             return False

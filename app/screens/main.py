@@ -27,7 +27,7 @@ NARROW_WIDTH = 110
 
 
 class MainScreen(Screen):
-    CSS_PATH = "main.tcss"
+    # Styles: main.tcss beside this file, listed in the app's CSS_PATH (read once at start).
 
     view: reactive[SessionView | None] = reactive(None, always_update=True)
     """The session as of the last step; every pane renders from it."""

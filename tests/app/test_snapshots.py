@@ -53,6 +53,12 @@ async def _wait_idle(pilot) -> None:  # type: ignore[no-untyped-def]
 
 def _steps(count: int):  # type: ignore[no-untyped-def]
     async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        import asyncio
+
+        for _ in range(300):  # the stepper is made once the screen's panes exist
+            if pilot.app.stepper is not None:
+                break
+            await asyncio.sleep(0.01)
         for _ in range(count):
             await pilot.press("space")
             await _wait_idle(pilot)
