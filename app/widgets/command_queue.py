@@ -15,6 +15,10 @@ from textual.widgets.option_list import Option
 from ..stepper import SessionView
 
 
+SHOWN_DONE = 20
+"""Finished steps shown above the next one; older ones are counted (the list is rebuilt every step)."""
+
+
 class CommandQueue(OptionList):
     """The upcoming steps; the first is the next one."""
 
@@ -40,7 +44,7 @@ class CommandQueue(OptionList):
 
     def _render_queue(self) -> None:
         view = self.view
-        key = None if view is None else (view.history, tuple(p.command.label for p in view.queue), view.busy,
+        key = None if view is None else (view.history[-SHOWN_DONE:], tuple(p.command.label for p in view.queue),
                                          view.steps_done, self.warning, view.last_was_step)
         if key == self._shown:
             return  # rebuilding the options costs a relayout per option
@@ -50,8 +54,11 @@ class CommandQueue(OptionList):
         if view is None:
             self.add_option(Option(Text("starting the built-in server…", style="italic"), disabled=True))
             return
-        self._done = len(view.history)
-        for number, (label, code, ok) in enumerate(view.history, 1):
+        hidden = max(0, len(view.history) - SHOWN_DONE)
+        self._done = len(view.history) - hidden + (1 if hidden else 0)
+        if hidden:
+            self.add_option(Option(Text(f"… {hidden} earlier steps (← looks back)", style="italic"), disabled=True))
+        for number, (label, code, ok) in enumerate(view.history[hidden:], hidden + 1):
             text = Text(no_wrap=True, overflow="ellipsis", style="italic")
             text.append("✓ " if ok else "✗ ")
             text.append(f"{number:>2} {label}")
@@ -71,7 +78,7 @@ class CommandQueue(OptionList):
             if index == 0:
                 text.append("▶ ", style="bold")
                 text.append(f"{number:>2} ", style="bold")
-                text.append(label, style="bold reverse" if not view.busy else "bold")
+                text.append(label, style="bold reverse")
                 if self.warning:
                     text.append("  ⚠ out of order", style="bold")
             else:
