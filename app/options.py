@@ -441,7 +441,7 @@ def _ca_file(value: str | None) -> Path | None:
     if b"-----BEGIN CERTIFICATE-----" not in text:
         raise UsageError(f"--ca {value} holds no PEM certificate (a “-----BEGIN CERTIFICATE-----” block)")
     try:
-        ssl.create_default_context().load_verify_locations(cafile=str(path))
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=str(path))  # no system bundle
     except (ssl.SSLError, ValueError) as error:
         raise UsageError(f"--ca {value} holds a certificate that cannot be loaded: the PEM block is damaged") \
             from None

@@ -454,7 +454,12 @@ class Transport:
         return None
 
     def _context(self, handshake: list[str], certificates: list[bytes]) -> ssl.SSLContext:
-        ctx = ssl.create_default_context()
+        # The built-in server is trusted through its own CA only: skipping the system bundle saves
+        # 20-40 ms per handshake (benchmarks/results/headless_session.md) and trusts nothing else.
+        if self.target.builtin and self.target.ca_pem and self.target.ca_file is None:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies the chain and the host name
+        else:
+            ctx = ssl.create_default_context()
         if self.target.ca_file is not None:
             ctx.load_verify_locations(cafile=str(self.target.ca_file))
         if self.target.ca_pem:
