@@ -46,6 +46,7 @@ import trustme
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from protocol.local_maildir import MaildirStore, default_maildir_path
+from protocol.loop_thread import LoopThread
 
 __all__ = [
     "BANNER_NAME",
@@ -678,7 +679,7 @@ class LocalServer:
         self._deliveries: set[asyncio.Task[str]] = set()
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._runner = LoopThread("smtpstep-local-server")
         self._stopping = False
 
     # --- Facts ----------------------------------------------------------------------------------
@@ -824,49 +825,13 @@ class LocalServer:
 
     def start_in_thread(self, timeout: float = 10.0) -> None:
         """Run the server on a new event loop in a daemon thread; return once it listens."""
-        if self._thread is not None:
+        if self._runner.alive:
             raise RuntimeError("the local server thread is already running")
-        loop = asyncio.new_event_loop()
-        started: concurrent.futures.Future[None] = concurrent.futures.Future()
-
-        def run() -> None:
-            asyncio.set_event_loop(loop)
-            try:
-                try:
-                    loop.run_until_complete(self.start())
-                except BaseException as error:
-                    started.set_exception(error)
-                    return
-                started.set_result(None)
-                loop.run_forever()
-            finally:
-                _close_loop(loop)
-
-        thread = threading.Thread(target=run, name="smtpstep-local-server", daemon=True)
-        thread.start()
-        try:
-            started.result(timeout)
-        except BaseException:
-            if not started.done():  # timed out: ask the loop to wind down
-                loop.call_soon_threadsafe(loop.stop)
-            thread.join(timeout)
-            raise
-        self._thread = thread
+        self._runner.start(self.start, timeout)
 
     def stop_thread(self, timeout: float = 10.0) -> None:
         """Stop a server started with ``start_in_thread`` and join its thread."""
-        thread, self._thread = self._thread, None
-        loop = self._loop
-        if thread is None or loop is None:
-            return
-        if loop.is_closed():  # the loop already ended (start failed or the thread died)
-            thread.join(timeout)
-            return
-        try:
-            asyncio.run_coroutine_threadsafe(self.stop(), loop).result(timeout)
-        finally:
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(timeout)
+        self._runner.stop(self.stop, timeout)
 
     # --- Internals ------------------------------------------------------------------------------
 
@@ -996,20 +961,6 @@ class LocalServer:
 
 def _footprint(record: ReceivedMessage) -> int:
     return len(record.original_content) + len(record.stored)
-
-
-def _close_loop(loop: asyncio.AbstractEventLoop) -> None:
-    """Cancel what is left on ``loop`` and close it, as ``asyncio.run`` does on the way out."""
-    try:
-        pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
-        for task in pending:
-            task.cancel()
-        if pending:
-            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-        loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.run_until_complete(loop.shutdown_default_executor())
-    finally:
-        loop.close()
 
 
 async def serve_forever(server: LocalServer) -> None:

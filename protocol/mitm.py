@@ -17,10 +17,10 @@ This module, ``transport.py`` and ``local_server.py`` are the only I/O in ``prot
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
-import threading
 from collections.abc import Callable
+
+from .loop_thread import LoopThread
 
 __all__ = ["StartTlsStripper"]
 
@@ -52,7 +52,7 @@ class StartTlsStripper:
         self._server: asyncio.Server | None = None
         self._relays: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._runner = LoopThread("smtpstep-mitm")
 
     # --- Lifecycle ------------------------------------------------------------------------------
 
@@ -78,36 +78,10 @@ class StartTlsStripper:
 
     def start_in_thread(self, timeout: float = 10.0) -> None:
         """Run the relay on a new event loop in a daemon thread; return once it listens."""
-        loop = asyncio.new_event_loop()
-        started: concurrent.futures.Future[None] = concurrent.futures.Future()
-
-        def run() -> None:
-            asyncio.set_event_loop(loop)
-            try:
-                try:
-                    loop.run_until_complete(self.start())
-                except BaseException as error:  # noqa: BLE001 - handed to the starting thread
-                    started.set_exception(error)
-                    return
-                started.set_result(None)
-                loop.run_forever()
-            finally:
-                loop.close()
-
-        thread = threading.Thread(target=run, name="smtpstep-mitm", daemon=True)
-        thread.start()
-        started.result(timeout)
-        self._thread = thread
+        self._runner.start(self.start, timeout)
 
     def stop_thread(self, timeout: float = 10.0) -> None:
-        thread, self._thread, loop = self._thread, None, self._loop
-        if thread is None or loop is None or loop.is_closed():
-            return
-        try:
-            asyncio.run_coroutine_threadsafe(self.stop(), loop).result(timeout)
-        finally:
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(timeout)
+        self._runner.stop(self.stop, timeout)
 
     # --- Relaying -------------------------------------------------------------------------------
 
