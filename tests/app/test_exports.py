@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime
 import html
-import os
 import re
 import subprocess
 import sys
@@ -130,14 +129,8 @@ async def test_unknown_formats_themes_and_folders_are_export_errors(recording: R
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """The user's directories under a temporary folder, and no password from the caller."""
-    home = tmp_path_factory.mktemp("xdg")
-    values = {k: v for k, v in os.environ.items() if k != "SMTPSTEP_PASSWORD"}
-    values.update({name: str(home / name.lower()) for name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME",
-                                                              "XDG_STATE_HOME")})
-    values["PYTHONPATH"] = str(REPO)
-    return values
+def env(module_env: dict[str, str]) -> dict[str, str]:
+    return module_env
 
 
 @pytest.fixture(scope="module")

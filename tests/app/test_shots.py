@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import os
 import re
 import subprocess
 import sys
@@ -21,13 +20,8 @@ NAMES = ["01-connect.svg", "02-greeting.svg", "03-ehlo.svg", "04-starttls.svg", 
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    home = tmp_path_factory.mktemp("xdg")
-    values = {k: v for k, v in os.environ.items() if k != "SMTPSTEP_PASSWORD"}
-    values.update({name: str(home / name.lower()) for name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME",
-                                                              "XDG_STATE_HOME")})
-    values["PYTHONPATH"] = str(REPO)
-    return values
+def env(module_env: dict[str, str]) -> dict[str, str]:
+    return module_env
 
 
 def smtpstep(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

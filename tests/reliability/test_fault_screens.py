@@ -7,7 +7,6 @@ steps again against the same server. The servers run on the test's event loop, l
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import replace
 
 import pytest
@@ -16,6 +15,7 @@ from hostile import HostileServer
 from app.options import SessionSettings
 from app.screens.main import MainScreen
 from app.tui import SmtpStepApp
+from pilot_steps import settle
 from app.widgets.explanation import ExplanationPane
 from protocol.replies import MAX_LINE
 from protocol.states import State
@@ -25,20 +25,6 @@ STRANGER = SessionSettings(server=None, security="none", ca_file=None, insecure=
                            timeout=2)
 """A session to a server that is not the built-in one (``server`` is filled in per test)."""
 
-
-async def settle(pilot, app: SmtpStepApp) -> None:  # type: ignore[no-untyped-def]
-    """Wait until no step is running (a step that hangs fails the test), then let the screen catch up.
-
-    Polls with plain sleeps: ``pilot.pause()`` waits for the whole process to go idle, which takes up
-    to a second while the in-process server is busy.
-    """
-    for _ in range(2000):
-        if not app._busy:  # noqa: SLF001 - the app's own busy flag is the truth here
-            break
-        await asyncio.sleep(0.005)
-    else:
-        raise AssertionError("the step did not finish")
-    await pilot.pause(0.01)
 
 
 async def step_until_it_stops(pilot, app: SmtpStepApp, limit: int = 12) -> int:  # type: ignore[no-untyped-def]

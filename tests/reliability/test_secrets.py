@@ -28,6 +28,7 @@ from pathlib import Path
 import pytest
 from cli_runs import assert_one_plain_sentence, smtpstep
 from hostile import HostileServer
+from pilot_steps import settle
 
 from app.options import TRANSCRIPT_SUFFIXES, SessionSettings
 from app.screens.dialogs import ConfirmScreen
@@ -257,20 +258,6 @@ def app_log() -> Iterator[Path]:
         root.setLevel(level)
         handler.close()
 
-
-async def settle(pilot, app: SmtpStepApp) -> None:  # type: ignore[no-untyped-def]
-    """Wait until no step is running (a step that hangs fails the test), then let the screen catch up.
-
-    Polls with plain sleeps: ``pilot.pause()`` waits for the whole process to go idle, which takes up
-    to a second while the in-process server is busy.
-    """
-    for _ in range(2000):
-        if not app._busy:  # noqa: SLF001 - the app's own busy flag is the truth here
-            break
-        await asyncio.sleep(0.005)
-    else:
-        raise AssertionError("the step did not finish")
-    await pilot.pause(0.01)
 
 
 def what_the_app_shows(app: SmtpStepApp) -> str:

@@ -1,0 +1,21 @@
+"""Fixtures shared by the app tests."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def module_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The user's directories under a temporary folder, and no password from the caller (for subprocesses)."""
+    home = tmp_path_factory.mktemp("xdg")
+    values = {k: v for k, v in os.environ.items() if k != "SMTPSTEP_PASSWORD"}
+    values.update({name: str(home / name.lower()) for name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME",
+                                                              "XDG_STATE_HOME")})
+    values["PYTHONPATH"] = str(REPO)
+    return values
