@@ -5,12 +5,15 @@ Plain helpers shared by the terminal app, ``smtpstep run --lesson`` and screensh
   shows last, or None when the session has left the lesson's path (an edited queue);
 - ``lesson_intro(lesson, part)``: what to show before a part's first step;
 - ``server_lines(record)``: what the built-in server received and stored for one message, bare CR
-  and LF made visible (the smuggling lesson is about them).
+  and LF made visible (the smuggling lesson is about them). Only the lines shown are decoded and the
+  rest is counted in C, and the result is kept per message: a 25 MB message is not walked again on
+  every publish.
 No Textual here, and nothing is parsed: the stepper and the server hand over finished values.
 """
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -22,6 +25,11 @@ if TYPE_CHECKING:
 
 MAX_SERVER_LINES = 80
 """Lines of one stored message shown before the rest is counted instead."""
+
+_KEPT = 8
+"""How many messages' server lines are remembered (the pane shows the latest three). Each entry
+refers to its message weakly: this cache never keeps a 25 MB message alive."""
+_kept: dict[tuple[str, int], tuple[weakref.ref[ReceivedMessage], tuple[ServerLine, ...]]] = {}
 
 
 def lesson_narration(lesson: Lesson, view: SessionView, part: int = 0) -> str | None:
@@ -65,28 +73,37 @@ def server_lines(record: ReceivedMessage, *, limit: int = MAX_SERVER_LINES) -> l
         ServerLine("envelope", f"envelope: MAIL FROM:<{record.mail_from.strip('<>')}> "
                                + " ".join(f"RCPT TO:<{rcpt}>" for rcpt in record.rcpt_tos)),
     ]
+    cached = _kept.get((record.key, limit))
+    if cached is not None and cached[0]() is record:
+        return lines + list(cached[1])
     trace = len(record.stored) - len(record.original_content)
-    shown = _visible_lines(record.stored)
-    offsets = _line_offsets(record.stored)
-    for index, text in enumerate(shown):
-        if index >= limit:
-            lines.append(ServerLine("heading", f"… {len(shown) - limit:,} more lines"))
-            break
-        lines.append(ServerLine("header" if offsets[index] < trace else "content", text))
+    stored = [ServerLine("header" if offset < trace else "content", text)
+              for offset, text in _visible_lines(record.stored, limit)]
+    total = _line_count(record.stored)
+    if total > max(limit, 0):
+        stored.append(ServerLine("heading", f"… {total - limit:,} more lines"))
+    if len(_kept) >= _KEPT:
+        del _kept[next(iter(_kept))]
+    _kept[(record.key, limit)] = (weakref.ref(record), tuple(stored))
+    return lines + stored
+
+
+def _visible_lines(data: bytes, limit: int) -> list[tuple[int, str]]:
+    """The first ``limit`` lines of ``data`` (split at CRLF only) with their offsets, bare CR and LF
+    made visible. Each line is decoded alone: CR and LF are bytes no UTF-8 sequence contains, so the
+    text is the same as that of the whole message decoded and split."""
+    lines: list[tuple[int, str]] = []
+    start, size = 0, len(data)
+    while start < size and len(lines) < limit:
+        end = data.find(b"\r\n", start)
+        if end < 0:
+            end = size
+        text = data[start:end].decode("utf-8", "replace")
+        lines.append((start, text.replace("\n", "␊").replace("\r", "␍")))
+        start = end + 2
     return lines
 
 
-def _visible_lines(data: bytes) -> list[str]:
-    text = data.decode("utf-8", "replace")
-    pieces = text.split("\r\n")
-    if pieces and pieces[-1] == "":
-        pieces.pop()
-    return [piece.replace("\n", "␊").replace("\r", "␍") for piece in pieces]
-
-
-def _line_offsets(data: bytes) -> list[int]:
-    offsets, start = [], 0
-    for piece in data.split(b"\r\n"):
-        offsets.append(start)
-        start += len(piece) + 2
-    return offsets
+def _line_count(data: bytes) -> int:
+    """Lines split at CRLF, a final CRLF ending the last line rather than starting an empty one."""
+    return data.count(b"\r\n") + (0 if not data or data.endswith(b"\r\n") else 1)

@@ -3,13 +3,20 @@
 Shared by ``smtpstep run`` (printed lines), the wire log pane and exports. It reassembles lines that
 arrived in pieces (a server may drip a reply byte by byte), redacts secret spans unless asked not to,
 and can show line ends as visible marks. It parses no SMTP: it only splits bytes into lines.
+
+A chunk can be a whole 25 MB message (330,000 lines). ``iter_feed`` makes its lines as they are
+read, a block of bytes at a time, so a printer never holds them all; with ``fold_lines`` set, only the
+lines shown are made and the rest is counted in C (``bytes.count``), never split. A line is a
+``NamedTuple``: cheap to make and to keep by the hundred thousand.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from itertools import chain
+from typing import NamedTuple
 
-from protocol.transport import Direction, WireChunk
+from protocol.wire import Direction, WireChunk
 
 STYLES = ("textbook", "swaks")
 
@@ -21,9 +28,17 @@ _PREFIX = {
     "swaks": (" ->", " ~>", "<- ", "<~ ", "===", "===", "***"),
 }
 
+_PREFIXES = {
+    style: {"client": (cp, ct), "server": (sp, st), "tls": (te, te), "note": (no, no), "error": (er, er)}
+    for style, (cp, ct, sp, st, te, no, er) in _PREFIX.items()
+}
+"""style -> kind -> (prefix outside TLS, prefix inside TLS), built once instead of per line."""
 
-@dataclass(frozen=True)
-class TranscriptLine:
+BLOCK = 64 * 1024
+"""Bytes of a long chunk decoded and split at once: lines come in batches of about this size."""
+
+
+class TranscriptLine(NamedTuple):
     """One line to show: who sent it, the text, and where it came from."""
 
     kind: str
@@ -40,6 +55,10 @@ class TranscriptLine:
         return f"{self.prefix} {self.text}".rstrip()
 
 
+def _escape(text: str) -> str:
+    return "".join(ch if ch.isprintable() or ch == "\t" else f"\\x{ord(ch):02x}" for ch in text)
+
+
 class Transcript:
     """Feeds wire chunks, returns complete lines. One instance per session view."""
 
@@ -53,31 +72,35 @@ class Transcript:
         self._partial: dict[str, tuple[bytes, WireChunk]] = {}
 
     def _prefix(self, kind: str, tls: bool) -> str:
-        cp, ct, sp, st, te, no, er = _PREFIX[self.style]
-        return {
-            "client": ct if tls else cp,
-            "server": st if tls else sp,
-            "tls": te,
-            "note": no,
-            "error": er,
-        }[kind]
+        return _PREFIXES[self.style][kind][1 if tls else 0]
 
     def feed(self, chunk: WireChunk) -> list[TranscriptLine]:
-        lines: list[TranscriptLine] = []
+        """The lines ``chunk`` completes (a line cut between chunks waits for the rest)."""
+        return list(self.iter_feed(chunk))
+
+    def iter_feed(self, chunk: WireChunk) -> Iterator[TranscriptLine]:
+        """The same lines as ``feed``, made as the iterator is read: a 25 MB message comes a block at a
+        time instead of as 330,000 lines in one list.
+
+        The transcript takes the chunk at once: a line left incomplete is kept for the next chunk
+        before this returns, so ``feed`` and ``flush`` may be called before the iterator is read.
+        Read it before the lines of later chunks, or they come out of order.
+        """
         if chunk.direction in (Direction.CLIENT, Direction.SERVER):
             other = Direction.SERVER if chunk.direction == Direction.CLIENT else Direction.CLIENT
-            lines += self._flush(other)
-            lines += self._bytes(chunk)
-            return lines
-        lines += self.flush()
+            before = self._flush(other)
+            lines = self._bytes(chunk)
+            return chain(before, lines) if before else iter(lines)
+        before = self.flush()
         kind = {Direction.TLS: "tls", Direction.ERROR: "error"}.get(chunk.direction, "note")
-        lines.append(TranscriptLine(kind, self._prefix(kind, chunk.tls), chunk.note, chunk.tls, chunk.step, chunk.time))
-        return lines
+        before.append(TranscriptLine(kind, self._prefix(kind, chunk.tls), chunk.note, chunk.tls, chunk.step,
+                                     chunk.time))
+        return iter(before)
 
-    def feed_all(self, chunks: list[WireChunk]) -> list[TranscriptLine]:
+    def feed_all(self, chunks: Iterable[WireChunk]) -> list[TranscriptLine]:
         lines: list[TranscriptLine] = []
         for chunk in chunks:
-            lines += self.feed(chunk)
+            lines += self.iter_feed(chunk)
         return lines + self.flush()
 
     def flush(self) -> list[TranscriptLine]:
@@ -90,32 +113,75 @@ class Transcript:
         data, chunk = pending
         return [self._line(direction, data, chunk, secret=False, complete=False)]
 
-    def _bytes(self, chunk: WireChunk) -> list[TranscriptLine]:
+    def _bytes(self, chunk: WireChunk) -> Iterable[TranscriptLine]:
+        """Keeps what follows the chunk's last line end for later, now; returns the complete lines."""
         direction = chunk.direction
         secret = bool(chunk.secrets)
         data = chunk.data if self.show_secrets or not secret else chunk.redacted(SECRET_MASK.encode())
         head, first = self._partial.pop(direction, (b"", chunk))
-        data = head + data
-        parts = data.split(b"\n")
-        rest = parts.pop()
-        lines: list[TranscriptLine] = []
-        total = len(parts)
+        end = data.rfind(b"\n") + 1  # the complete lines are head + data[:end]
+        if end == 0:
+            if head + data:
+                self._partial[direction] = (head + data, chunk)
+            return ()
+        if end < len(data):
+            self._partial[direction] = (data[end:], chunk)
+        nl = data.find(b"\n") + 1
+        if nl == end:  # one line: the common case of commands and reply lines
+            return (self._line(direction, head + data[:nl], first, secret=secret, complete=True),)
+        return self._lines(direction, head, first, data, nl, end, chunk, secret)
+
+    def _lines(self, direction: str, head: bytes, first: WireChunk, data: bytes, nl: int, end: int,
+               chunk: WireChunk, secret: bool) -> Iterator[TranscriptLine]:
+        """The lines of ``head + data[:end]``, the first one ending at ``nl``; folded if there are too many."""
+        kind = "client" if direction == Direction.CLIENT else "server"
+        prefix = self._prefix(kind, chunk.tls)
         limit = self.fold_lines
-        for index, raw in enumerate(parts):
-            if limit is not None and total > limit and index == limit - 1:
-                hidden = parts[index:-1]
-                octets = sum(len(p) + 1 for p in hidden)
-                lines.append(TranscriptLine(
-                    "note", self._prefix("note", chunk.tls),
-                    f"… {len(hidden):,} more lines ({octets:,} octets) folded …",
-                    chunk.tls, chunk.step, chunk.time,
-                ))
-                lines.append(self._line(direction, parts[-1] + b"\n", chunk, secret=secret, complete=True))
-                break
-            lines.append(self._line(direction, raw + b"\n", first if index == 0 else chunk, secret=secret, complete=True))
-        if rest:
-            self._partial[direction] = (rest, chunk)
-        return lines
+        total = data.count(b"\n", 0, end) if limit is not None and limit > 0 else 0
+        if not 0 < (limit or 0) < total:
+            yield self._line(direction, head + data[:nl], first, secret=secret, complete=True)
+            yield from self._run(data, nl, end, kind, prefix, chunk, secret)
+            return
+        assert limit is not None
+        # Lines 0 .. limit-2 are shown, lines limit-1 .. total-2 counted, and the last line shown.
+        shown_end = 0
+        for _ in range(limit - 1):
+            shown_end = data.find(b"\n", shown_end) + 1
+        last = data.rfind(b"\n", 0, end - 1) + 1
+        if limit > 1:
+            yield self._line(direction, head + data[:nl], first, secret=secret, complete=True)
+            yield from self._run(data, nl, shown_end, kind, prefix, chunk, secret)
+        octets = last - shown_end + (len(head) if limit == 1 else 0)
+        yield TranscriptLine("note", self._prefix("note", chunk.tls),
+                             f"… {total - limit:,} more lines ({octets:,} octets) folded …",
+                             chunk.tls, chunk.step, chunk.time)
+        yield from self._run(data, last, end, kind, prefix, chunk, secret)
+
+    def _run(self, data: bytes, start: int, stop: int, kind: str, prefix: str, chunk: WireChunk,
+             secret: bool) -> Iterator[TranscriptLine]:
+        """The complete lines of ``data[start:stop]`` (``stop`` just after a line end), a block at a time.
+
+        A block is decoded whole and split: a line end is one byte that no UTF-8 sequence contains, so
+        this gives the same text (and the same U+FFFD for broken sequences) as decoding line by line.
+        """
+        marks = self.crlf_marks
+        tls, step, when = chunk.tls, chunk.step, chunk.time
+        while start < stop:
+            cut = stop if stop - start <= BLOCK else data.rfind(b"\n", start, start + BLOCK) + 1
+            if cut <= start:  # one line longer than a block
+                cut = data.find(b"\n", start, stop) + 1
+            texts = data[start:cut].decode("utf-8", "replace").split("\n")
+            texts.pop()  # the empty string after the block's last line end
+            for text in texts:
+                cr = text[-1:] == "\r"
+                if cr:
+                    text = text[:-1]
+                if not text.isprintable():  # the common case skips the character-by-character escaping
+                    text = _escape(text)
+                if marks:
+                    text += "␍␊" if cr else "␊ (bare LF)"
+                yield TranscriptLine(kind, prefix, text, tls, step, when, secret)
+            start = cut
 
     def _line(self, direction: str, raw: bytes, chunk: WireChunk, *, secret: bool, complete: bool) -> TranscriptLine:
         body = raw[:-1] if raw.endswith(b"\n") else raw
@@ -124,7 +190,7 @@ class Transcript:
             body = body[:-1]
         text = body.decode("utf-8", "replace")
         if not text.isprintable():  # the common case skips the character-by-character escaping
-            text = "".join(ch if ch.isprintable() or ch == "\t" else f"\\x{ord(ch):02x}" for ch in text)
+            text = _escape(text)
         if self.crlf_marks:
             if complete:
                 text += "␍␊" if cr else "␊ (bare LF)"

@@ -5,9 +5,17 @@ Only the visible lines are rendered (a session of 100,000 lines costs a list of 
 line-end marks or folding rebuilds them from the chunks, which are all kept: nothing of the session
 is dropped. Direction and TLS never rest on colour alone: the prefix says who spoke (``C:``/``S:`` or
 ``->``/``<-``/``~>``/``<~``) and a ``▌`` gutter marks lines that travelled inside TLS.
+
+Lines are kept as plain tuples of str, int, float and bool, which the cycle collector stops tracking:
+100,000 lines then add nothing to every full collection (as dataclasses they made 90 ms pauses while
+scrolling; a NamedTuple, being a tuple subclass, would stay tracked too). The chunks are the session's
+own objects, shared with its record: the log keeps no copy of them.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import overload
 
 from rich.segment import Segment
 from rich.style import Style
@@ -24,6 +32,33 @@ FOLD_LINES = 40
 """A client chunk longer than this (a big message) is folded to its first lines and a count."""
 
 TLS_GUTTER = "▌"
+
+_Kept = tuple[str, str, str, bool, int, float, bool]
+"""A TranscriptLine as a plain tuple (same fields, same order)."""
+
+
+class _Lines(Sequence[TranscriptLine]):
+    """A read-only view of the kept lines, as TranscriptLines."""
+
+    def __init__(self, kept: list[_Kept]) -> None:
+        self._kept = kept
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    @overload
+    def __getitem__(self, index: int) -> TranscriptLine: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[TranscriptLine]: ...
+
+    def __getitem__(self, index: int | slice) -> TranscriptLine | list[TranscriptLine]:
+        if isinstance(index, slice):
+            return [TranscriptLine._make(line) for line in self._kept[index]]
+        return TranscriptLine._make(self._kept[index])
+
+    def __iter__(self) -> Iterator[TranscriptLine]:
+        return map(TranscriptLine._make, self._kept)
 
 
 class WireLog(ScrollView, can_focus=True):
@@ -52,7 +87,9 @@ class WireLog(ScrollView, can_focus=True):
         super().__init__(id=id, classes=classes)
         self._chunks: list[WireChunk] = []
         self._timings: dict[int, float] = {}
-        self._lines: list[TranscriptLine] = []
+        self._lines: list[_Kept] = []
+        self._spans: dict[int, tuple[int, int]] = {}
+        """step -> (index of its first line, index after its last): the stage asks on every publish."""
         self._width = 0
         self._limit: int | None = None
         self._transcript = self._new_transcript()
@@ -60,11 +97,13 @@ class WireLog(ScrollView, can_focus=True):
     # -- data ------------------------------------------------------------------------------------
 
     @property
-    def lines(self) -> list[TranscriptLine]:
-        return self._lines
+    def lines(self) -> Sequence[TranscriptLine]:
+        """Every line shown, in order (a view: nothing is copied)."""
+        return _Lines(self._lines)
 
     def plain_lines(self) -> list[str]:
-        return [line.plain() for line in self._lines]
+        make = TranscriptLine._make
+        return [make(line).plain() for line in self._lines]
 
     def _new_transcript(self) -> Transcript:
         return Transcript(style=self.style_name, show_secrets=self.show_secrets, crlf_marks=self.crlf_marks,
@@ -83,7 +122,8 @@ class WireLog(ScrollView, can_focus=True):
             self._rebuild()
 
     def lines_of_step(self, step: int) -> tuple[TranscriptLine, ...]:
-        return tuple(line for line in self._lines if line.step == step)
+        first, end = self._spans.get(step, (0, 0))
+        return tuple(TranscriptLine._make(line) for line in self._lines[first:end] if line[4] == step)
 
     def end_step(self, step: int, elapsed: float | None) -> None:
         """Close a step: flush partial lines and note its time (None: no time shown)."""
@@ -103,8 +143,11 @@ class WireLog(ScrollView, can_focus=True):
     def _timing_line(step: int, elapsed: float) -> TranscriptLine:
         return TranscriptLine("timing", "  ·", f"step {step} took {elapsed * 1000:.1f} ms", False, step, 0.0)
 
-    def _extend(self, lines: list[TranscriptLine]) -> None:
-        if not lines:
+    def _extend(self, lines: Iterable[TranscriptLine]) -> None:
+        kept = self._lines
+        start = len(kept)
+        kept.extend(map(tuple, lines))  # type: ignore[arg-type]
+        if len(kept) == start:
             return
         if not self._sync_due:
             # Bursts of chunks are coalesced: the lines are kept at once, the scroll and repaint
@@ -112,10 +155,19 @@ class WireLog(ScrollView, can_focus=True):
             self._follow = self.is_vertical_scroll_end or self.max_scroll_y == 0
             self._sync_due = True
             self.call_later(self._sync)
-        self._lines.extend(lines)
         width = self._width
-        for line in lines:
-            width = max(width, len(line.prefix) + len(line.text) + 3)
+        spans = self._spans
+        span_step, span = None, (0, 0)
+        for index in range(start, len(kept)):
+            _kind, prefix, text, _tls, step, _time, _secret = kept[index]
+            width = max(width, len(prefix) + len(text) + 3)
+            if step != span_step:
+                if span_step is not None:
+                    spans[span_step] = span
+                span_step = step
+                span = spans.get(step, (index, index))
+            span = (span[0], index + 1)
+        spans[span_step] = span  # type: ignore[index]
         self._width = width
 
     _sync_due = False
@@ -131,6 +183,7 @@ class WireLog(ScrollView, can_focus=True):
     def _rebuild(self) -> None:
         self._transcript = self._new_transcript()
         self._lines = []
+        self._spans = {}
         self._width = 0
         lines: list[TranscriptLine] = []
         step = None
@@ -139,11 +192,10 @@ class WireLog(ScrollView, can_focus=True):
             if step is not None and chunk.step != step and step in self._timings:
                 lines += self._transcript.flush() + [self._timing_line(step, self._timings[step])]
             step = chunk.step
-            lines += self._transcript.feed(chunk)
+            lines += self._transcript.iter_feed(chunk)
         lines += self._transcript.flush()
         if step is not None and step in self._timings:
             lines.append(self._timing_line(step, self._timings[step]))
-        self._lines = []
         self._extend(lines)
         self._sync()
 
@@ -171,16 +223,16 @@ class WireLog(ScrollView, can_focus=True):
         base = self.rich_style
         if index >= len(self._lines):
             return Strip.blank(width, base)
-        line = self._lines[index]
-        style = base + self._style_for(line.kind)
-        gutter = Segment(TLS_GUTTER if line.tls and line.kind in ("client", "server") else " ",
-                         base + self._style_for("tls"))
-        segments = [gutter, Segment(f"{line.prefix} ", style + Style(bold=line.kind in ("client", "server")))]
-        if line.secret and not self.show_secrets and "********" in line.text:
-            before, _, after = line.text.partition("********")
+        kind, prefix, text, tls, _step, _time, secret = self._lines[index]
+        style = base + self._style_for(kind)
+        wire = kind in ("client", "server")
+        gutter = Segment(TLS_GUTTER if tls and wire else " ", base + self._style_for("tls"))
+        segments = [gutter, Segment(f"{prefix} ", style + Style(bold=wire))]
+        if secret and not self.show_secrets and "********" in text:
+            before, _, after = text.partition("********")
             segments += [Segment(before, style), Segment("********", base + self._style_for("secret")),
                          Segment(after, style)]
         else:
-            segments.append(Segment(line.text, style))
+            segments.append(Segment(text, style))
         strip = Strip(segments).crop_extend(scroll_x, scroll_x + width, base)
         return strip.apply_offsets(scroll_x, index)
