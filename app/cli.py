@@ -7,7 +7,9 @@ opens), ``run`` (a whole session without the TUI) and ``serve`` (the built-in se
 
 Rules:
 - start-up cost matters: textual, aiosmtpd, trustme and cryptography are imported only inside the
-  subcommand that needs them, never here at module level;
+  subcommand that needs them, never here at module level; the parser gets the options of the
+  subcommand being run only (``build_parser(command)``), so that `smtpstep run` does not import the
+  modules of ``serve``, ``web`` and ``shots`` to describe their options;
 - no traceback reaches the user: every error becomes one plain sentence on stderr and a non-zero
   exit code; unexpected errors' details go to a log file under the user's state directory;
 - Ctrl-C exits quietly with 130 (``serve`` treats it as its normal stop, exit 0);
@@ -18,20 +20,17 @@ Rules:
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
 import sys
-import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
 from app.headless import EXIT_HELP, EXIT_INTERRUPTED, EXIT_OTHER, EXIT_USAGE
 from app.options import PASSWORD_ENV, UsageError, add_session_options, settings_from_args
-from app.serve import add_serve_options, run_serve
-from app.shots import add_shots_options, run_shots
-from app.web import add_web_options, run_web
 
 PROG = "smtpstep"
+
+COMMANDS = ("step", "run", "serve", "lessons", "web", "replay", "shots")
 
 _PASSWORD_FLAGS = ("--password", "--pass", "--passwd", "--pw")
 
@@ -45,7 +44,23 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
 
-def build_parser() -> argparse.ArgumentParser:
+class _VersionAction(argparse.Action):
+    """``--version``: looks the version up only when asked (importlib.metadata costs every other run ~10 ms)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="show the program's version number and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:  # type: ignore[no-untyped-def]
+        parser.exit(message=f"{PROG} {_version()}\n")
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``command``, only that subcommand gets its options (the others are listed)."""
+
+    def full(name: str) -> bool:
+        return command is None or name == command or (command == "web" and name == "step")
+
     parser = _Parser(
         prog=PROG,
         description="smtpstep teaches SMTP by stepping through a real session, one command at a time.\n"
@@ -53,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="`smtpstep run --help` lists the exit codes of a headless session; `smtpstep serve --help` those\n"
                "of the server. Every command exits 2 for a problem with its options and 130 on Ctrl-C.",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", metavar="{step,run,serve,lessons,web,replay,shots}",
                                 parser_class=_Parser)
 
@@ -61,12 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
         "step", help="open the terminal app and step through a session (the default)",
         description="Open the terminal app: a session you step through one command at a time.",
     )
-    add_session_options(step)
-    step.add_argument("--theme", metavar="NAME", help="the colour theme to start with")
-    step.add_argument("--screenshots", metavar="DIR", type=Path, default=None,
-                      help="where the screenshot key saves SVG files (default: the current directory)")
-    step.add_argument("--present", action="store_true",
-                      help="start in presentation mode: a large caption and the last exchange (key P toggles)")
+    if full("step"):
+        add_session_options(step)
+        step.add_argument("--theme", metavar="NAME", help="the colour theme to start with")
+        step.add_argument("--screenshots", metavar="DIR", type=Path, default=None,
+                          help="where the screenshot key saves SVG files (default: the current directory)")
+        step.add_argument("--present", action="store_true",
+                          help="start in presentation mode: a large caption and the last exchange (key P toggles)")
 
     run = sub.add_parser(
         "run", help="run a whole session and print every byte that crossed the wire",
@@ -76,7 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
                     f"comes from ${PASSWORD_ENV} or a prompt, never from a flag.",
         epilog=EXIT_HELP,
     )
-    add_session_options(run)
+    if full("run"):
+        add_session_options(run)
 
     serve = sub.add_parser(
         "serve", help="run the built-in local server in the foreground until Ctrl-C",
@@ -86,7 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="exit codes:\n  0    stopped with Ctrl-C\n  1    the server could not start (e.g. a port in use)\n"
                "  2    a problem with the options",
     )
-    add_serve_options(serve)
+    if full("serve"):
+        from app.serve import add_serve_options
+
+        add_serve_options(serve)
 
     lessons = sub.add_parser(
         "lessons", help="list the lessons, or show one and check a lesson file",
@@ -96,10 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "checks it and names the line and field of the first problem (docs/lessons.md).",
         epilog="exit codes:\n  0    listed or shown\n  2    no such lesson, or the lesson file has a problem",
     )
-    lessons.add_argument("lesson", nargs="?", metavar="NAME|PATH", help="a lesson to show (or a .toml file to check)")
+    if full("lessons"):
+        lessons.add_argument("lesson", nargs="?", metavar="NAME|PATH", help="a lesson to show (or a .toml file to check)")
 
     web = sub.add_parser(
-        "web", parents=[step], add_help=False,  # every option of `step`, and its -h
+        "web", parents=[step] if full("web") else [], add_help=not full("web"),  # every option of `step`, and its -h
         help="serve the terminal app to browser tabs, to project it or follow along",
         description="Serve the stepper to web browsers (textual-serve): every tab gets its own app process, with\n"
                     "its own built-in server, and takes the same options as `smtpstep step`. Loopback only,\n"
@@ -107,7 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="exit codes:\n  0    stopped with Ctrl-C\n  1    the server could not start (e.g. a port in use)\n"
                "  2    a problem with the options",
     )
-    add_web_options(web)
+    if full("web"):
+        from app.web import add_web_options
+
+        add_web_options(web)
 
     replay = sub.add_parser(
         "replay", help="open a recorded session offline, or export it with --transcript",
@@ -117,14 +141,16 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="exit codes:\n  0    done\n  1    something unexpected went wrong\n"
                "  2    a problem with the options, or FILE is not a smtpstep recording",
     )
-    replay.add_argument("file", metavar="FILE", type=Path, help="the recording (.json)")
-    replay.add_argument("--transcript", metavar="OUT", type=Path,
-                        help="write the session to OUT instead of opening it: .txt, .md, .html, .svg or .json")
-    replay.add_argument("--style", choices=("textbook", "swaks"), default="textbook",
-                        help="textbook: C:/S: lines (default); swaks: -> <- ~> <~ === ***")
-    replay.add_argument("--theme", metavar="NAME", help="the colour theme (the app, .html and .svg)")
-    replay.add_argument("--show-secrets", action="store_true",
-                        help="show the password in --transcript, if the recording kept it (saved with --show-secrets)")
+    if full("replay"):
+        replay.add_argument("file", metavar="FILE", type=Path, help="the recording (.json)")
+        replay.add_argument("--transcript", metavar="OUT", type=Path,
+                            help="write the session to OUT instead of opening it: .txt, .md, .html, .svg or .json")
+        replay.add_argument("--style", choices=("textbook", "swaks"), default="textbook",
+                            help="textbook: C:/S: lines (default); swaks: -> <- ~> <~ === ***")
+        replay.add_argument("--theme", metavar="NAME", help="the colour theme (the app, .html and .svg)")
+        replay.add_argument("--show-secrets", action="store_true",
+                            help="show the password in --transcript, if the recording kept it (saved with "
+                                 "--show-secrets)")
 
     shots = sub.add_parser(
         "shots", help="run a session headless and save a screenshot of every step, for lecture notes",
@@ -135,8 +161,11 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="exit codes:\n  0    the screenshots were written (also of a session that failed: they show it)\n"
                "  1    something unexpected went wrong\n  2    a problem with the options",
     )
-    add_session_options(shots)
-    add_shots_options(shots)
+    if full("shots"):
+        from app.shots import add_shots_options
+
+        add_session_options(shots)
+        add_shots_options(shots)
     return parser
 
 
@@ -182,9 +211,9 @@ def _main(argv: list[str]) -> int:
                 f"there is no {arg.split('=', 1)[0]} option: smtpstep takes the password from ${PASSWORD_ENV} "
                 "or asks for it, so that it never lands in your shell history or the process list"
             )
-    parser = build_parser()
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
         argv = ["step", *argv]  # bare `smtpstep [session options]` opens the terminal app
+    parser = build_parser(argv[0] if argv[0] in COMMANDS else None)
     args = parser.parse_args(argv)
     if args.command == "step":
         return _step(args)
@@ -193,14 +222,20 @@ def _main(argv: list[str]) -> int:
 
         return run(settings_from_args(args))
     if args.command == "serve":
+        from app.serve import run_serve
+
         return run_serve(args)
     if args.command == "lessons":
         return _lessons(args)
     if args.command == "web":
+        from app.web import run_web
+
         return run_web(args, argv[1:], _step)  # argv[0] is "web"
     if args.command == "replay":
         return _replay(args)
     if args.command == "shots":
+        from app.shots import run_shots
+
         return run_shots(args)
     parser.error(f"unknown command {args.command}")
     return EXIT_USAGE
@@ -303,6 +338,9 @@ def state_dir() -> Path:
 
 
 def _log_unexpected(error: BaseException) -> Path | None:
+    import datetime
+    import traceback
+
     try:
         folder = state_dir()
         folder.mkdir(parents=True, exist_ok=True)

@@ -278,7 +278,7 @@ def smtpstep_classes() -> tuple[type, ...]:
     from protocol.planner import Planned
     from protocol.replies import Reply
     from protocol.states import State
-    from protocol.transport import Failure, Snapshot, StepResult, Target, WireChunk
+    from protocol.wire import Failure, Snapshot, StepResult, Target, WireChunk
 
     from .stepper import SessionView
 

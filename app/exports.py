@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from protocol.commands import Verb
 from protocol.explanations import explain_step
-from protocol.transport import Direction, WireChunk
+from protocol.wire import Direction, WireChunk
 
 from .narration import Block, narrate, step_key
 from .options import TRANSCRIPT_SUFFIXES

@@ -22,13 +22,12 @@ Rules:
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import email.utils
 import ipaddress
 import sys
 import textwrap
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TextIO
 
@@ -38,7 +37,9 @@ from protocol.certificates import TlsInfo
 from protocol.commands import Command, InvalidCommand, Quit, Verb
 from protocol.message import format_date
 from protocol.planner import PHASES, SessionPlan, next_group, propose
-from protocol.transport import Direction, StepResult, Target, Transport, WireChunk
+from protocol.blocking_transport import BlockingTransport
+from protocol.step_engine import StepEngine
+from protocol.wire import Direction, StepResult, Target, WireChunk
 
 if TYPE_CHECKING:
     from app.recording import SessionRecorder
@@ -75,6 +76,9 @@ EXIT_HELP = "\n".join(
     + [f"  {EXIT_INTERRUPTED:<4} interrupted (Ctrl-C)"]
 )
 """The exit codes as ``--help`` shows them."""
+
+EMIT_BATCH = 4096
+"""Transcript lines printed per write: a long message is printed in blocks, not a line at a time."""
 
 MAX_STEPS = 100
 """A bound on one session's steps, so that no planner surprise can loop for ever."""
@@ -122,14 +126,14 @@ class Printer:
         self.tls = chunk.tls
         if chunk.direction == Direction.ERROR:
             self.last_error = chunk.note
-        self._emit(self.transcript.feed(chunk))
+        self._emit(self.transcript.iter_feed(chunk))
 
     def note(self, text: str, direction: str = Direction.NOTE) -> None:
         """A line of smtpstep's own (header, timing, TLS facts), styled like the transport's notes."""
         self.chunk_note(WireChunk(direction, b"", self.tls, 0.0, 0, note=text))
 
     def chunk_note(self, chunk: WireChunk) -> None:
-        self._emit(self.transcript.feed(chunk))
+        self._emit(self.transcript.iter_feed(chunk))
 
     def say(self, text: str, prefix: str = "  »", *, wrap: bool = True) -> None:
         """A lesson's words (narration, the server's side), each line after ``prefix``.
@@ -149,7 +153,7 @@ class Printer:
     def flush(self) -> None:
         self._emit(self.transcript.flush())
 
-    def begin(self, plan: SessionPlan, transport: Transport, target: str) -> None:
+    def begin(self, plan: SessionPlan, transport: StepEngine, target: str) -> None:
         """The session starts: record its views if the transcript is an export."""
         if self.export_file is not None:
             from app.recording import SessionRecorder
@@ -169,14 +173,29 @@ class Printer:
         self.export_file.write(render(self.recorder.recording(), self.settings.transcript.suffix,
                                       style=self.settings.style, show_secrets=self.settings.show_secrets))
 
-    def _emit(self, lines: Sequence[TranscriptLine]) -> None:
+    def _emit(self, lines: Iterable[TranscriptLine]) -> None:
+        """Print ``lines`` (and write them to the transcript file), a block of lines per write and flush.
+
+        One write per line made a 25 MB message (330,000 lines) spend seconds in ``print``; the lines
+        come from an iterator, so a long message is never held as one list of line objects."""
+        hide, batch = self.hide, []
         for line in lines:
             text = line.plain()
-            for form in self.hide:
+            for form in hide:
                 text = text.replace(form, SECRET_MASK)
-            print(text, file=self.out, flush=True)
-            if self.file is not None:
-                self.file.write(text + "\n")
+            batch.append(text)
+            if len(batch) >= EMIT_BATCH:
+                self._write(batch)
+                batch = []
+        if batch:
+            self._write(batch)
+
+    def _write(self, texts: list[str]) -> None:
+        block = "\n".join(texts) + "\n"
+        self.out.write(block)
+        self.out.flush()
+        if self.file is not None:
+            self.file.write(block)
 
 
 def run(settings: SessionSettings, *, out: TextIO | None = None, err: TextIO | None = None,
@@ -195,7 +214,7 @@ def run(settings: SessionSettings, *, out: TextIO | None = None, err: TextIO | N
             ) from None
     printer = Printer(settings, out, file)
     try:
-        outcome = asyncio.run(_run(settings, printer, report))
+        outcome = _run(settings, printer, report)
     finally:
         printer.flush()
         try:
@@ -208,23 +227,23 @@ def run(settings: SessionSettings, *, out: TextIO | None = None, err: TextIO | N
     return outcome.code
 
 
-async def _run(settings: SessionSettings, printer: Printer, report: LessonReport | None = None) -> Outcome:
+def _run(settings: SessionSettings, printer: Printer, report: LessonReport | None = None) -> Outcome:
     if settings.lesson is not None:
-        return await _run_lesson(settings, printer, report if report is not None else LessonReport(settings.lesson))
+        return _run_lesson(settings, printer, report if report is not None else LessonReport(settings.lesson))
     if not settings.builtin:
-        return await Session(settings, printer, None).run()
+        return Session(settings, printer, None).run()
     from protocol.local_server import LocalServer  # aiosmtpd and trustme: only for the built-in server
 
     server = LocalServer()
     try:
-        await server.start()
+        server.start_in_thread()
     except OSError as error:
         where = f" ({error.filename})" if error.filename else ""
         return Outcome(EXIT_OTHER, f"the built-in server could not start: {error.strerror or error}{where}")
     try:
-        return await Session(settings, printer, server).run()
+        return Session(settings, printer, server).run()
     finally:
-        await server.stop()
+        server.stop_thread()
 
 
 class Session:
@@ -238,14 +257,14 @@ class Session:
         self.target = target or settings.target(server)
         self.after_step = after_step
         """Called after every step with its index (0 for the first) and result: a lesson's narration."""
-        self.transport = Transport(self.target, listener=printer.chunk)
+        self.transport = BlockingTransport(self.target, listener=printer.chunk)
         self.accepted: str | None = None
         """The reply to the final dot, once it was positive."""
         self.refused_rcpts: list[tuple[str, str]] = []
         self.quit_sent = False
         self.steps = 0
 
-    async def run(self) -> Outcome:
+    def run(self) -> Outcome:
         settings, printer = self.settings, self.printer
         printer.note(f"smtpstep run: {settings.describe(self.server)}")
         if settings.user:
@@ -259,11 +278,11 @@ class Session:
         plan = settings.plan(date=format_date(moment), message_id=email.utils.make_msgid(domain=domain))
         printer.begin(plan, self.transport, settings.describe(self.server))
         try:
-            outcome = await self._drive(plan)
+            outcome = self._drive(plan)
         except InvalidCommand as error:
             raise UsageError(str(error)) from None
         finally:
-            await self.transport.close()
+            self.transport.close()
         printer.flush()
         if outcome.code == EXIT_OK:
             printer.note(self._summary())
@@ -271,13 +290,13 @@ class Session:
             printer.note(_sentence(outcome.message), Direction.ERROR)
         return outcome
 
-    async def _drive(self, plan: SessionPlan) -> Outcome:
+    def _drive(self, plan: SessionPlan) -> Outcome:
         transport = self.transport
         last = None
         while self.steps < MAX_STEPS:
             proposal = propose(plan, transport.client.view(), last)
             if proposal.halt is not None:
-                await self._quit_if_open(proposal.commands)
+                self._quit_if_open(proposal.commands)
                 if _beyond(proposal.failed_phase, plan.quit_after):
                     break  # the planner objects to a phase the user asked not to reach
                 return Outcome(PHASE_EXIT.get(proposal.failed_phase or "", EXIT_OTHER), proposal.halt)
@@ -286,24 +305,24 @@ class Session:
             group = next_group(plan, transport.client.view(), proposal.steps)  # pipelining (RFC 2920)
             planned = group[0]
             command = planned.command
-            result = await self._step(command if len(group) == 1 else tuple(p.command for p in group))
+            result = self._step(command if len(group) == 1 else tuple(p.command for p in group))
             if result.answers:
                 last = result.answers[-1]
             if result.failure is not None:
                 if command.verb == Verb.QUIT:
                     break  # QUIT was written (or the connection was gone); the end is judged below
                 phase = "tls" if result.failure.kind == "tls" else _VERB_PHASE.get(command.verb, planned.phase)
-                await self._quit_if_open((Quit(),))
+                self._quit_if_open((Quit(),))
                 return Outcome(PHASE_EXIT.get(phase, EXIT_OTHER), result.failure.message)
         else:
-            await self._quit_if_open((Quit(),))
+            self._quit_if_open((Quit(),))
             return Outcome(EXIT_OTHER, f"the session took more than {MAX_STEPS} steps and was stopped")
         return self._judge(plan.quit_after)
 
-    async def _step(self, commands: Command | tuple[Command, ...]) -> StepResult:
+    def _step(self, commands: Command | tuple[Command, ...]) -> StepResult:
         command = commands if isinstance(commands, Command) else commands[-1]
         self.steps += 1
-        result = await self.transport.step(commands)
+        result = self.transport.step(commands)
         self.printer.stepped(result)
         self.printer.flush()
         for answer in result.answers:
@@ -327,14 +346,14 @@ class Session:
             self.after_step(self.steps - 1, result)
         return result
 
-    async def _quit_if_open(self, commands: Sequence[Command]) -> None:
+    def _quit_if_open(self, commands: Sequence[Command]) -> None:
         if not self.transport.connected or self.quit_sent:
             return
         if not any(isinstance(c, Quit) for c in commands):
             return
         if Verb.QUIT not in self.transport.client.view().allowed:
             return
-        await self._step(Quit())
+        self._step(Quit())
 
     def _judge(self, quit_after: str | None) -> Outcome:
         if quit_after is not None and quit_after != "data":
@@ -483,7 +502,7 @@ class LessonReport:
     parts: list[PartReport] = field(default_factory=list)
 
 
-async def _run_lesson(settings: SessionSettings, printer: Printer, report: LessonReport) -> Outcome:
+def _run_lesson(settings: SessionSettings, printer: Printer, report: LessonReport) -> Outcome:
     """Start the built-in server in the lesson's scenario and run each part, narrating every step."""
     from protocol.local_server import SCENARIOS, LocalServer
 
@@ -494,22 +513,22 @@ async def _run_lesson(settings: SessionSettings, printer: Printer, report: Lesso
                                    f"the built-in server does not have (it has {', '.join(SCENARIOS)})")
     server = LocalServer(scenario=lesson.scenario)
     try:
-        await server.start()
+        server.start_in_thread()
     except OSError as error:
         where = f" ({error.filename})" if error.filename else ""
         return Outcome(EXIT_OTHER, f"the built-in server could not start: {error.strerror or error}{where}")
     outcome = Outcome(EXIT_OTHER, "the lesson has no parts")
     try:
         for part in range(len(lesson.parts)):
-            outcome = await _lesson_part(lesson.apply(settings, part), printer, server, report)
+            outcome = _lesson_part(lesson.apply(settings, part), printer, server, report)
             if len(lesson.parts) > 1 and part < len(lesson.parts) - 1:
                 printer.say(f"Part {part + 1} of {len(lesson.parts)} ended with exit code {outcome.code}.", "  ##")
     finally:
-        await server.stop()
+        server.stop_thread()
     return outcome
 
 
-async def _lesson_part(settings: SessionSettings, printer: Printer, server: LocalServer,
+def _lesson_part(settings: SessionSettings, printer: Printer, server: LocalServer,
                        report: LessonReport) -> Outcome:
     from app.lesson_view import lesson_intro, server_lines
     from protocol.lessons import step_kind
@@ -523,7 +542,7 @@ async def _lesson_part(settings: SessionSettings, printer: Printer, server: Loca
         from protocol.mitm import StartTlsStripper
 
         proxy = StartTlsStripper(target.host, target.port)
-        await proxy.start()
+        proxy.start_in_thread()
         target = lesson.target(target, index, port=proxy.port)
     record = PartReport(index, Outcome(EXIT_OTHER))
     report.parts.append(record)
@@ -552,10 +571,10 @@ async def _lesson_part(settings: SessionSettings, printer: Printer, server: Loca
             printer.say(f"(this step did not go as the lesson expects: {problem})", "  !!")
 
     try:
-        outcome = await Session(settings, printer, server, target=target, after_step=stepped).run()
+        outcome = Session(settings, printer, server, target=target, after_step=stepped).run()
     finally:
         if proxy is not None:
-            await proxy.stop()
+            proxy.stop_thread()
     record.outcome = outcome
     record.stored = server.received[before:]
     for stored in record.stored:

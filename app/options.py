@@ -30,7 +30,7 @@ from protocol import sasl
 from protocol.commands import InvalidCommand, check_address, check_field
 from protocol.message import build_message
 from protocol.planner import PHASES, SECURITIES, SessionPlan
-from protocol.transport import DEFAULT_PORTS, Target
+from protocol.wire import DEFAULT_PORTS, Target
 
 if TYPE_CHECKING:
     from protocol.lessons import Lesson

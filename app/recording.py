@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 from protocol.commands import Auth, AuthResponse, Raw, Verb
 from protocol.planner import SessionPlan, propose
-from protocol.transport import StepResult, Transport, WireChunk
+from protocol.step_engine import StepEngine
+from protocol.wire import StepResult, WireChunk
 
 from .codec import CodecError, decode, encode
 from .options import password_forms
@@ -304,7 +305,7 @@ class SessionRecorder:
     unedited stepper does.
     """
 
-    def __init__(self, plan: SessionPlan, transport: Transport, meta: dict[str, Any] | None = None) -> None:
+    def __init__(self, plan: SessionPlan, transport: StepEngine, meta: dict[str, Any] | None = None) -> None:
         self.plan = plan
         self.transport = transport
         self.meta = new_meta(target=transport.target.address, security=transport.target.security)

@@ -146,3 +146,131 @@ def describe_chain(chain: tuple[CertInfo, ...]) -> str:
         return "no certificate"
     top = chain[-1]
     return top.issuer
+
+
+def cert_info_of(cert) -> CertInfo:  # type: ignore[no-untyped-def]
+    """One certificate as the ``ssl`` module hands it over (``_ssl.Certificate``, from the peer's chain).
+
+    The usual certificate (names of common attributes, an RSA, EC or Ed25519 key) is read with the
+    standard library: ``ssl``'s own decoding, ``hashlib`` for the fingerprint and the key's
+    algorithm from the SubjectPublicKeyInfo, so that ``smtpstep run`` does not import ``cryptography``
+    (20-30 ms of a ~60 ms session, benchmarks/results/headless_session.md). Anything else goes
+    to ``cert_info``; tests/protocol/test_certificates.py checks that both give the same values.
+    """
+    import ssl
+
+    der = cert.public_bytes(ssl._ssl.ENCODING_DER)  # type: ignore[attr-defined]
+    try:
+        quick = _quick_info(cert.get_info(), der)
+    except (ValueError, KeyError, IndexError, TypeError):
+        quick = None
+    return quick if quick is not None else cert_info(der)
+
+
+_SHORT_NAMES = {
+    "commonName": "CN", "localityName": "L", "stateOrProvinceName": "ST", "organizationName": "O",
+    "organizationalUnitName": "OU", "countryName": "C", "streetAddress": "STREET", "domainComponent": "DC",
+    "userId": "UID",
+}
+"""``ssl``'s attribute names → the RFC 4514 short names ``cryptography`` writes (its ``_NAMEOID_TO_NAME``)."""
+
+_KEY_ALGORITHMS = {
+    bytes.fromhex("2a864886f70d010101"): "RSA",  # rsaEncryption, 1.2.840.113549.1.1.1
+    bytes.fromhex("2a8648ce3d0201"): "EC",  # id-ecPublicKey, 1.2.840.10045.2.1
+    bytes.fromhex("2b6570"): "Ed25519",  # 1.3.101.112
+}
+_CURVES = {
+    bytes.fromhex("2a8648ce3d030107"): "secp256r1",
+    bytes.fromhex("2b81040022"): "secp384r1",
+    bytes.fromhex("2b81040023"): "secp521r1",
+}
+
+
+def _quick_info(info: dict, der: bytes) -> CertInfo | None:  # type: ignore[type-arg]
+    subject, issuer = _rfc4514(info["subject"]), _rfc4514(info["issuer"])
+    key_type = _key_type(der)
+    if subject is None or issuer is None or key_type is None:
+        return None
+    import hashlib
+    import ipaddress
+    import ssl
+    from datetime import timezone
+
+    names = info.get("subjectAltName", ())
+    san = tuple(value for kind, value in names if kind == "DNS") + tuple(
+        str(ipaddress.ip_address(value.strip())) for kind, value in names if kind == "IP Address")
+    digest = hashlib.sha256(der).hexdigest().upper()
+    return CertInfo(
+        subject=subject,
+        issuer=issuer,
+        san=san,
+        not_before=datetime.fromtimestamp(ssl.cert_time_to_seconds(info["notBefore"]), timezone.utc),
+        not_after=datetime.fromtimestamp(ssl.cert_time_to_seconds(info["notAfter"]), timezone.utc),
+        fingerprint_sha256=":".join(digest[i : i + 2] for i in range(0, len(digest), 2)),
+        key_type=key_type,
+        serial=f"{int(info['serialNumber'], 16):X}",
+    )
+
+
+def _rfc4514(name: tuple) -> str | None:  # type: ignore[type-arg]
+    """A name as RFC 4514 writes it (last RDN first), or None for what only ``cryptography`` spells right."""
+    parts = []
+    for rdn in reversed(name):
+        if len(rdn) != 1 or rdn[0][0] not in _SHORT_NAMES:
+            return None
+        key, value = rdn[0]
+        parts.append(f"{_SHORT_NAMES[key]}={_escape(value)}")
+    return ",".join(parts)
+
+
+def _escape(value: str) -> str:
+    """RFC 4514 §2.4 escaping, as ``cryptography``'s ``_escape_dn_value`` does it."""
+    if not value:
+        return ""
+    for char in '\\"+,;<>':
+        value = value.replace(char, "\\" + char)
+    value = value.replace("\0", "\\00")
+    if value[0] == "#" or (value[0] == " " and len(value) > 1):
+        value = "\\" + value
+    if value[-1] == " ":
+        value = value[:-1] + "\\ "
+    return value
+
+
+def _key_type(der: bytes) -> str | None:
+    """"RSA 2048", "EC secp256r1" or "Ed25519" from the certificate's SubjectPublicKeyInfo; None otherwise."""
+    _, start, _ = _tlv(der, 0)  # Certificate
+    _, pos, end = _tlv(der, start)  # TBSCertificate
+    fields = []
+    while pos < end and len(fields) < 7:
+        tag, body, pos = _tlv(der, pos)
+        fields.append((tag, body, pos))
+    if fields and fields[0][0] == 0xA0:  # [0] version
+        fields = fields[1:]
+    _, spki, _ = fields[5]  # serial, signature, issuer, validity, subject, subjectPublicKeyInfo
+    _, algorithm, key_at = _tlv(der, spki)  # AlgorithmIdentifier
+    _, oid_at, params_at = _tlv(der, algorithm)
+    kind = _KEY_ALGORITHMS.get(der[oid_at:params_at])
+    if kind == "EC":
+        tag, curve_at, curve_end = _tlv(der, params_at)
+        curve = _CURVES.get(der[curve_at:curve_end]) if tag == 0x06 else None
+        return f"EC {curve}" if curve else None
+    if kind == "RSA":
+        _, bits, _ = _tlv(der, key_at)  # BIT STRING: unused-bits byte, then RSAPublicKey
+        _, key, _ = _tlv(der, bits + 1)
+        _, modulus, modulus_end = _tlv(der, key)
+        return f"RSA {int.from_bytes(der[modulus:modulus_end], 'big').bit_length()}"
+    return kind
+
+
+def _tlv(der: bytes, pos: int) -> tuple[int, int, int]:
+    """One DER element at ``pos``: its tag, where its content starts, and where it ends."""
+    tag, length = der[pos], der[pos + 1]
+    pos += 2
+    if length & 0x80:
+        count = length & 0x7F
+        length = int.from_bytes(der[pos : pos + count], "big")
+        pos += count
+    if pos + length > len(der):
+        raise IndexError("a DER element runs past the end")
+    return tag, pos, pos + length

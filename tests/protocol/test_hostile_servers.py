@@ -15,6 +15,7 @@ import time
 
 import pytest
 
+from both_transports import use_both_transports
 from driver import drive, run_session
 from hostile import HUGE_LINE_BYTES, INJECTED, HostileServer
 from protocol.commands import Connect, Ehlo, ReadGreeting, StartTls, TlsHandshake
@@ -22,6 +23,9 @@ from protocol.planner import SessionPlan
 from protocol.replies import MAX_LINE
 from protocol.states import State
 from protocol.transport import READ_SIZE, Direction, Target, Transport
+
+transport_kind, pytest_generate_tests = use_both_transports(globals())
+"""Every test here runs against the asyncio transport and the blocking one (``both_transports.py``)."""
 
 TIMEOUT = 2.0
 MARGIN = 1.5
@@ -319,6 +323,7 @@ async def test_an_unresolvable_host_name_is_a_resolve_failure() -> None:
 # --- Cancelling ------------------------------------------------------------------------------------
 
 
+@pytest.mark.asyncio_transport_only
 async def test_cancelling_a_step_waiting_for_a_reply_hangs_up() -> None:
     async with HostileServer("silent-after-greeting") as server:
         transport = make_transport(server, "none")

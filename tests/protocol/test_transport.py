@@ -14,6 +14,7 @@ import itertools
 
 import pytest
 
+from both_transports import use_both_transports
 from driver import drive, run_session
 from protocol.commands import (
     Auth, Connect, Data, Ehlo, MailFrom, MessageBody, RcptTo, ReadGreeting, TlsHandshake, Verb,
@@ -22,6 +23,9 @@ from protocol.local_server import DEMO_PASSWORD, DEMO_USER, SCENARIOS, LocalServ
 from protocol.planner import SessionPlan
 from protocol.states import State
 from protocol.transport import Direction, StepResult, Target, Transport
+
+transport_kind, pytest_generate_tests = use_both_transports(globals())
+"""Every test here runs against the asyncio transport and the blocking one (``both_transports.py``)."""
 
 TIMEOUT = 5.0
 SENDER = "student@client.smtpstep.test"
@@ -71,6 +75,16 @@ async def test_a_planned_session_delivers_the_message(
     assert (transport.tls.mode if transport.tls else None) == tls_mode
     assert not transport.connected and transport.client.settled == State.CLOSED
     assert results[-1].snapshot.client.transactions[-1].reply.code == 250
+
+
+@pytest.mark.parametrize("security", ["none", "starttls", "tls"])
+async def test_no_step_waits_for_its_timeout_on_a_good_server(local_server: LocalServer, security: str) -> None:
+    # The steps' timeout is a minute and the whole session gets 20 s: a step that sat out its timeout
+    # (a read or a look for stray plaintext that waits when it should not) fails this test, not CI's clock.
+    transport = Transport(target_for(local_server, security, timeout=60.0))
+    async with asyncio.timeout(20):
+        results = await run_session(transport, plan_for(security))
+    assert codes(results)[-2:] == [250, 221]
 
 
 @pytest.mark.parametrize(("security", "mechanism"), itertools.product(("starttls", "tls"), ("PLAIN", "LOGIN", "CRAM-MD5")))
@@ -356,6 +370,7 @@ async def test_a_group_is_refused_whole_without_pipelining(local_server: LocalSe
 # --- Cancelling -----------------------------------------------------------------------------------
 
 
+@pytest.mark.asyncio_transport_only
 async def test_cancelling_a_step_closes_the_connection(local_server: LocalServer) -> None:
     transport = Transport(target_for(local_server, "starttls"))
     await greeted(transport)
