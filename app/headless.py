@@ -178,12 +178,9 @@ class Printer:
 
         One write per line made a 25 MB message (330,000 lines) spend seconds in ``print``; the lines
         come from an iterator, so a long message is never held as one list of line objects."""
-        hide, batch = self.hide, []
+        batch: list[str] = []
         for line in lines:
-            text = line.plain()
-            for form in hide:
-                text = text.replace(form, SECRET_MASK)
-            batch.append(text)
+            batch.append(f"{line.prefix} {line.text}".rstrip())  # TranscriptLine.plain(), inlined
             if len(batch) >= EMIT_BATCH:
                 self._write(batch)
                 batch = []
@@ -192,6 +189,8 @@ class Printer:
 
     def _write(self, texts: list[str]) -> None:
         block = "\n".join(texts) + "\n"
+        for form in self.hide:  # no form holds a line end, so a block hides what its lines would
+            block = block.replace(form, SECRET_MASK)
         self.out.write(block)
         self.out.flush()
         if self.file is not None:

@@ -206,9 +206,22 @@ def test_unstuffing_the_rendered_message_gives_the_crlf_normalized_content(parts
     assert unstuffed(wire) == normalized(content)
 
 
+@given(st.lists(st.sampled_from([b".", b"\r", b"\n", b"\r\n", b"a", b"x" * 997, b"y" * 999]), max_size=12))
+def test_line_facts_are_those_of_the_normalized_lines(parts):
+    # Content with CRLF line ends only is counted as it is (no normalized copy); any other the classic way.
+    content = b"".join(parts)
+    lines = MessageBody.normalized_lines(content)
+    body = MessageBody(content)
+    assert body.label.startswith(f"(the message: {len(lines):,} lines,")
+    assert body.stuffed_lines == sum(line.startswith(b".") for line in lines)
+    assert body.long_lines == tuple(i for i, line in enumerate(lines, 1) if len(line) > 998)
+
+
 def test_long_lines_flags_lines_over_998_octets():
     body = MessageBody(b"short\r\n" + b"x" * 998 + b"\r\n" + b"y" * 999 + b"\r\nend")
     assert body.long_lines == (3,)
+    assert MessageBody(b"short\r\n" + b"z" * 999).long_lines == (2,)  # the last line, with no line end
+    assert MessageBody(b"a\n" + b"x" * 998 + b"\n").long_lines == ()
 
 
 # -- secrets ----------------------------------------------------------------------------------------------

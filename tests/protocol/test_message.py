@@ -6,6 +6,8 @@ import email
 import email.policy
 from datetime import datetime, timezone
 
+import pytest
+
 from protocol.commands import MessageBody
 from protocol.message import build_message, format_date
 
@@ -70,3 +72,30 @@ def test_utf8_headers_put_the_subject_in_utf_8_for_smtputf8_sessions():
 
 def test_format_date_writes_an_rfc_5322_date():
     assert format_date(datetime(2024, 1, 1, 9, 30, tzinfo=timezone.utc)) == "Mon, 01 Jan 2024 09:30:00 +0000"
+
+
+TRICKY_BODIES = [
+    "", "\n", "\n\n\n", "Hello.", "Hello.\n", "two\r\nlines\r\n", "cr\ronly\r", "mixed\r\nends\nand\rmore",
+    "From the start\n.\n..\n. dot\n", "   \n\t\ttabs\n trailing   \n", "form\x0cfeed and \x0bvt\n", "nul\x00byte\n",
+    "x" * 78 + "\n" + "y" * 78, "x" * 79 + "\n", "short\n" + "z" * 200 + "\n", "ends without a line end",
+    "ümlaut\n", "a line\n" * 1000,
+]
+
+
+@pytest.mark.parametrize("utf8_headers", [False, True])
+@pytest.mark.parametrize("body", TRICKY_BODIES)
+def test_a_message_is_byte_for_byte_what_email_makes_of_it(body: str, utf8_headers: bool) -> None:
+    """``build_message`` skips ``email``'s generator for a 7-bit body: the bytes must stay the same."""
+    from email.message import EmailMessage
+    from email.policy import SMTP, SMTPUTF8
+
+    reference = EmailMessage(policy=SMTPUTF8 if utf8_headers else SMTP.clone(cte_type="7bit"))
+    for name, value in (("From", "a@client.test"), ("To", "b@example.test, c@example.test"), ("Subject", "Hi"),
+                        ("Date", "Wed, 02 Dec 2026 14:00:00 +0000"), ("Message-ID", "<1@client.test>")):
+        reference[name] = value
+    reference.set_content(body if body.endswith("\n") else body + "\n")
+
+    built = build_message(sender="a@client.test", recipients=("b@example.test", "c@example.test"), subject="Hi",
+                          body=body, date="Wed, 02 Dec 2026 14:00:00 +0000", message_id="<1@client.test>",
+                          utf8_headers=utf8_headers)
+    assert built == reference.as_bytes()
