@@ -68,13 +68,15 @@ def main() -> None:
                             f"{percentile(pages, 50) * 1000:.1f} / {pages[-1] * 1000:.1f}",
                             f"{percentile(frames, 95) * 1000:.1f}", sum(f > 0.05 for f in frames),
                             f"{max(r['gc_full_max_s'] for r in res) * 1000:.1f} ({sum(r['gc_full_collections'] for r in res)})",
-                            f"{max(r['gc_tracked_objects'] for r in res):,}"])
+                            f"{max(r.get('gc_walked_objects', r['gc_tracked_objects']) for r in res):,} / "
+                            f"{max(r.get('gc_frozen_objects', 0) for r in res):,}"])
         data[name] = {"lines": sizes[widget], "runs": res}
     report("wire_log_scale", "5. Wire log scale: 100,000 lines", [
         markdown(["widget", "lines in", "kept", "RSS added, MiB per 100k", "append calls, s per 100k",
                   "until idle, s per 100k", "lines/s"], rows),
         markdown(["widget", "random jump frame, p50 / max ms", "page-down frame, p50 / max ms", "p95 ms",
-                  "frames > 50 ms", "longest full GC while scrolling, ms (count)", "GC-tracked objects"],
+                  "frames > 50 ms", "longest full GC while scrolling, ms (count)",
+                  "GC-tracked objects: walked / frozen"],
                  scroll_rows)],
         {"runs": runs, "results": data},
         ["medians over runs; (xN): measured on fewer lines and scaled to 100k",

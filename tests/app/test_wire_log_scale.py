@@ -4,7 +4,9 @@ log does not give the cycle collector 100,000 more objects to walk; a big messag
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
 
+import pytest
 from textual.app import App, ComposeResult
 
 from app.transcript import Transcript
@@ -12,6 +14,13 @@ from app.widgets.wire_log import FOLD_LINES, WireLog
 from protocol.transport import Direction, WireChunk
 
 LINES = 100_000
+
+
+@pytest.fixture(autouse=True)
+def _unfreeze() -> Iterator[None]:
+    """A long log freezes the objects alive (gc.freeze); the rest of the test session gets them back."""
+    yield
+    gc.unfreeze()
 
 
 class _Host(App[None]):
@@ -60,15 +69,33 @@ async def test_a_long_log_adds_few_objects_for_the_cycle_collector_to_walk():
         log = app.query_one(WireLog)
         await pilot.pause()
         gc.collect()
-        before = len(gc.get_objects())
+        before = len(gc.get_objects()) + gc.get_freeze_count()  # frozen objects count as tracked here
         for chunk in chunks:
             log.add_chunk(chunk)
         await pilot.pause()
         gc.collect()
-        added = len(gc.get_objects()) - before
+        added = len(gc.get_objects()) + gc.get_freeze_count() - before
         assert len(log.lines) == LINES
         # Kept as dataclass (or NamedTuple) lines, 100,000 lines added 100,000 tracked objects.
         assert added < LINES // 10, added
+
+
+async def test_a_long_log_leaves_the_collector_only_what_came_after_its_last_freeze():
+    chunks = _session(LINES)
+    app = _Host()
+    async with app.run_test(size=(100, 30)) as pilot:
+        log = app.query_one(WireLog)
+        await pilot.pause()
+        for chunk in chunks:
+            log.add_chunk(chunk)
+        await pilot.pause()
+        gc.collect()
+        assert gc.get_freeze_count() >= LINES  # the chunks, shared with the caller, are frozen
+        walked = len(gc.get_objects())
+        log.add_chunk(WireChunk(Direction.CLIENT, b"NOOP\r\n", False, 0.0, LINES))
+        await pilot.pause()
+        assert len(log.lines) == LINES + 1
+    assert walked < LINES // 2, walked
 
 
 async def test_the_step_of_a_line_is_found_after_steps_interleave():
@@ -82,6 +109,25 @@ async def test_the_step_of_a_line_is_found_after_steps_interleave():
         assert [line.text for line in log.lines_of_step(1)] == ["EHLO a", "late"]
         assert [line.text for line in log.lines_of_step(3)] == ["QUIT", "step 3 took 2.0 ms"]
         assert log.lines_of_step(9) == ()
+        log.style_name = "swaks"  # rebuilt: the same lines, found the same way
+        await pilot.pause()
+        assert [line.text for line in log.lines_of_step(1)] == ["EHLO a", "late"]
+
+
+async def test_the_lines_of_each_step_are_found_in_a_long_ordered_log():
+    app = _Host()
+    async with app.run_test(size=(100, 30)) as pilot:
+        log = app.query_one(WireLog)
+        for step in range(1, 2001):
+            log.add_chunk(WireChunk(Direction.CLIENT, b"NOOP\r\n", False, 0.0, step))
+            log.add_chunk(WireChunk(Direction.SERVER, b"250-a\r\n250 b %d\r\n" % step, False, 0.0, step))
+            if step % 3:
+                log.end_step(step, 0.001)
+        await pilot.pause()
+        for step in (1, 2, 3, 1000, 1999, 2000):
+            expected = ["NOOP", "250-a", f"250 b {step}"] + (["step %d took 1.0 ms" % step] if step % 3 else [])
+            assert [line.text for line in log.lines_of_step(step)] == expected
+        assert log.lines_of_step(0) == () and log.lines_of_step(2001) == ()
 
 
 async def test_a_25_mb_message_is_folded_to_its_first_lines_and_a_count():
