@@ -1,31 +1,52 @@
 """Where the built-in server keeps what it accepts: one Maildir on disk.
 
-Holds the default Maildir location and ``MaildirStore``, a thin, durable wrapper around the
-standard library's ``mailbox.Maildir``.
+Holds the default Maildir location and ``MaildirStore``, which delivers into a Maildir the way the
+Maildir protocol asks (write into ``tmp/``, fsync, link into ``new/``) and reads it back through
+the standard library's ``mailbox.Maildir``.
 
 Rules:
 
-- ``add`` blocks (it writes and fsyncs a file); the server calls it from a worker thread, never on
-  the event loop.
-- ``add`` returns only once the message is in ``new/`` and the directory entry is on disk. The
-  server says "250" only after that: once it has said so, it owns the message (RFC 5321 §6.1).
-- A failed ``add`` leaves nothing behind: ``mailbox.Maildir.add`` writes to ``tmp/`` and removes the
-  file there on error; only a finished file is linked into ``new/`` (the Maildir delivery
-  protocol).
+- ``add`` blocks (it writes and fsyncs a file, then the directory); the server calls it from worker
+  threads, never on the event loop.
+- ``add`` is safe to call from many threads at once, and from several processes on one Maildir:
+  names come from a lock-protected counter (with the time, pid and host, as the Maildir naming
+  convention has it), and the file is created with ``O_EXCL`` and linked with ``link()``, which
+  both fail rather than overwrite, so a clash means a new name, never a lost message.
+  ``mailbox.Maildir.add`` is not thread-safe: its class-wide ``_count`` races, and two threads
+  in the same microsecond get the same name and an ``ExternalClashError``.
+- ``add`` returns only once the file's data is fsynced, the message is in ``new/`` and that
+  directory entry is fsynced too. The server says "250" only after that: once it has said so, it
+  owns the message (RFC 5321 §6.1). Concurrent fsyncs are committed together by journalling file
+  systems (ext4, XFS), which is why parallel writers store more messages per second than one.
+- A failed ``add`` leaves nothing behind: the file is written in ``tmp/`` and removed there on error;
+  only a finished file is linked into ``new/`` (the Maildir delivery protocol).
 - This module parses no SMTP and knows nothing about envelopes or sessions.
 
-On POSIX the file holds exactly the bytes given. ``mailbox`` translates ``\\n`` to ``os.linesep``
-on the way in and back on the way out, so on Windows the file on disk differs but ``get_bytes``
-still returns the original bytes.
+On POSIX the file holds exactly the bytes given. As ``mailbox`` does, ``\\n`` becomes ``os.linesep`` on
+the way in (and back on the way out, in ``get_bytes``), so on Windows the file on disk differs but
+``get_bytes`` still returns the original bytes.
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import mailbox
 import os
+import socket
+import threading
+import time
 from pathlib import Path
 
-__all__ = ["MaildirStore", "default_maildir_path"]
+__all__ = ["MaildirStore", "default_maildir_path", "unique_name"]
+
+_LINESEP = os.linesep.encode()
+_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+_NAME_ATTEMPTS = 20
+"""Names tried before ``add`` gives up; a clash needs another process with our pid and clock."""
+_counter = itertools.count(1)
+"""Deliveries by this process, shared by every ``MaildirStore`` (several may write one Maildir)."""
+_counter_lock = threading.Lock()
 
 
 def default_maildir_path() -> Path:
@@ -38,12 +59,28 @@ def default_maildir_path() -> Path:
     return base / "smtpstep" / "maildir"
 
 
+def unique_name() -> str:
+    """A new Maildir file name: ``seconds.MmicrosecondsPpidQcount.host``, unique across threads.
+
+    The format is the Maildir convention's (and ``mailbox``'s); the count, taken under a lock,
+    makes two names from one process differ even within one microsecond. A ``/`` or ``:`` in the
+    host name is written as ``\\057`` or ``\\072``: ``:`` starts a Maildir flags suffix.
+    """
+    with _counter_lock:
+        count = next(_counter)
+    now = time.time_ns()
+    host = socket.gethostname().replace("/", r"\057").replace(":", r"\072")
+    return f"{now // 1_000_000_000}.M{now // 1000 % 1_000_000}P{os.getpid()}Q{count}.{host}"
+
+
 class MaildirStore:
     """A Maildir that the built-in server delivers to."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         """The Maildir's top directory (the one holding ``tmp``, ``new`` and ``cur``)."""
+        self._tmp = os.path.join(self.path, "tmp")
+        self._new = os.path.join(self.path, "new")
         self._maildir: mailbox.Maildir | None = None
 
     def open(self) -> None:
@@ -57,13 +94,36 @@ class MaildirStore:
         self._maildir = mailbox.Maildir(self.path, create=False)
 
     def add(self, message: bytes) -> str:
-        """Store ``message`` durably and return its Maildir key (the file name in ``new/``)."""
+        """Store ``message`` durably and return its Maildir key (the file name in ``new/``).
+
+        Thread-safe. Raises ``OSError`` (and leaves nothing in the Maildir) if the message could
+        not be stored.
+        """
         if self._maildir is None:
             self.open()
-        assert self._maildir is not None
-        key = self._maildir.add(message)  # writes tmp/<key>, fsyncs it, links it into new/
-        _fsync_directory(self.path / "new")
-        return key
+        data = message if _LINESEP == b"\n" else message.replace(b"\n", _LINESEP)
+        for _ in range(_NAME_ATTEMPTS):
+            key = unique_name()
+            tmp = os.path.join(self._tmp, key)
+            try:
+                fd = os.open(tmp, _CREATE_FLAGS, 0o600)
+            except FileExistsError:
+                continue  # another process picked the same name: take the next one
+            try:
+                try:
+                    _write_all(fd, data)
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                if not _publish(tmp, os.path.join(self._new, key)):
+                    continue
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+                raise
+            _fsync_directory(self._new)
+            return key
+        raise FileExistsError(f"no free Maildir name in {self.path} after {_NAME_ATTEMPTS} attempts")
 
     def get_bytes(self, key: str) -> bytes:
         """The stored message with ``key``, as ``mailbox`` reads it back."""
@@ -80,8 +140,37 @@ class MaildirStore:
         return self._maildir.keys()
 
 
-def _fsync_directory(directory: Path) -> None:
-    # The rename into new/ is only durable once the directory itself is synced.
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _publish(tmp: str, dest: str) -> bool:
+    """Move the finished file from ``tmp/`` into ``new/``; False (and no file left) if ``dest`` exists.
+
+    ``link`` never replaces an existing file, so a clash cannot overwrite another message.
+    """
+    try:
+        os.link(tmp, dest)
+    except FileExistsError:
+        os.unlink(tmp)
+        return False
+    except (AttributeError, PermissionError, NotImplementedError):
+        # No hard links here (some network and FAT file systems): rename, as mailbox does. rename
+        # would replace an existing file, so look first; only another process with our pid and
+        # clock could slip a file in between.
+        if os.path.exists(dest):
+            os.unlink(tmp)
+            return False
+        os.rename(tmp, dest)
+        return True
+    os.unlink(tmp)
+    return True
+
+
+def _fsync_directory(directory: str) -> None:
+    # The link into new/ is only durable once the directory itself is synced.
     # Windows cannot open a directory for fsync; there the link is as durable as NTFS makes it.
     if os.name != "posix":
         return

@@ -14,8 +14,9 @@ Rules:
   keeps every message in one local Maildir.
 - It replies 250 to the final dot only after the message is on disk: from then on the server owns
   the message (RFC 5321 §6.1). If storing fails the reply is 451, so the client keeps it.
-- Disk writes run in a worker thread, never on the event loop, so one large message does not stall
-  the other sessions (or, with ``start_in_thread``, the UI).
+- Disk writes run in worker threads (``MAILDIR_WRITERS`` of them), never on the event loop, so one
+  large message does not stall the other sessions (or, with ``start_in_thread``, the UI), and
+  concurrent deliveries do not wait for each other's fsyncs.
 - It prints nothing. aiosmtpd's ``mail.log`` logger gets a ``NullHandler`` (so its warnings go
   nowhere unless the app configures logging) and loses the "Session.login_data is deprecated" line
   it writes on every successful AUTH.
@@ -38,6 +39,7 @@ import ssl
 import tempfile
 import threading
 import weakref
+from types import MethodType
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, ClassVar
@@ -81,6 +83,10 @@ DEFAULT_SIZE_LIMIT = 32 * 1024 * 1024
 """Largest message accepted, advertised as ``SIZE`` (RFC 1870)."""
 DEFAULT_TIMEOUT = 300.0
 """Idle seconds before the server hangs up: the 5 minutes of RFC 5321 §4.5.3.2.7."""
+MAILDIR_WRITERS = 8
+"""Threads storing messages at once. Each delivery mostly waits for its fsyncs (file, then ``new/``),
+which journalling file systems commit together: with one writer the server stored about 130
+messages a second on the benchmark disk, with several it is limited by the event loop instead."""
 MAX_RECEIVED = 200
 """How many accepted messages ``LocalServer.received`` keeps in memory (the Maildir keeps all)."""
 MAX_RECEIVED_BYTES = 128 * 1024 * 1024
@@ -506,13 +512,39 @@ cap one endless line fills the teacher's memory (found by issue 6's load tests).
 class _Session(SMTP):
     """aiosmtpd's SMTP protocol, plus hanging up at once on a connection that arrives while the
     server stops (accepted just before the listener closed, set up just after), and on a line that
-    never ends (``MAX_UNENDED_LINE``)."""
+    never ends (``MAX_UNENDED_LINE``).
 
-    def __init__(self, handler: Any, *, is_stopping: Callable[[], bool], **kwargs: Any) -> None:
-        super().__init__(handler, **kwargs)
+    Given a ``_SessionTemplate``, a new session copies the set-up aiosmtpd's ``SMTP.__init__``
+    worked out once for its listener instead of working it out again (about 0.1 ms a connection,
+    a sixth of the event loop's time under a class's load). It also parses the common
+    ``<local@domain>`` address without the e-mail header parser (``_getaddr``).
+    """
+
+    def __init__(self, handler: Any, *, is_stopping: Callable[[], bool],
+                 template: _SessionTemplate | None = None, **kwargs: Any) -> None:
+        if template is not None and template.fast:
+            template.apply(self)
+        else:
+            super().__init__(handler, **kwargs)
         self._is_stopping = is_stopping
         self._unended = 0
         """Octets received since the last line feed (plaintext or, after TLS, decrypted)."""
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        # aiosmtpd parses every MAIL and RCPT address with email's header parser, building a token
+        # tree and, on each call, a typing.Protocol class: a fifth of the loop's time for
+        # MAIL + RCPT. A plain <dot-atom@dot-atom> (RFC 5321 §4.1.2 Mailbox, without quoted
+        # strings, address literals or comments) gives the same result read directly; anything
+        # else goes to aiosmtpd's parser. test_local_server_concurrency.py checks they agree.
+        match = _SIMPLE_ANGLE_ADDRESS.match(arg)
+        if match is None or self.local_part_limit:
+            return super()._getaddr(arg)
+        rest = arg[match.end():]
+        if rest[:1] in (" ", "\t"):
+            rest = rest.lstrip()  # the header parser drops folding white space (all of str.isspace)
+        if rest[:1] == "(":
+            return super()._getaddr(arg)  # a comment (CFWS, RFC 5322 §3.2.2): the parser drops it
+        return match.group(1), rest
 
     def data_received(self, data: bytes) -> None:
         end = data.rfind(b"\n")
@@ -535,6 +567,73 @@ class _Session(SMTP):
             # aiosmtpd fills session.ssl only after STARTTLS; implicit TLS (RFC 8314 §3.3) is TLS too,
             # and scenarios ask session.ssl whether the session is protected.
             self.session.ssl = {"ssl_object": ssl_object, "cipher": ssl_object.cipher()}
+
+
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_SIMPLE_ANGLE_ADDRESS = re.compile(rf"<({_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)>")
+"""``<local@domain>`` with a dot-atom local part (RFC 5322 §3.2.3) and a dot-separated domain."""
+
+_SHAREABLE_TYPES = (str, bytes, int, float, bool, type(None), frozenset, tuple)
+_SHARED_SESSION_FIELDS = frozenset({
+    "event_handler",  # the listener's handler, shared by its sessions by design
+    "loop",
+    "tls_context",  # one context for every session, as aiosmtpd is normally used
+    "_authenticator",
+    "_auth_callback",
+    "_handle_hooks",  # the handler's bound hooks; aiosmtpd only reads this dict after __init__
+    "_call_limit_base",  # read-only after __init__
+})
+"""Fields of a new aiosmtpd session that may be shared by all sessions of a listener, besides
+immutable values. ``_SessionTemplate`` refuses to copy any other field."""
+
+
+class _SessionTemplate:
+    """What aiosmtpd's ``SMTP.__init__`` works out for a listener, worked out once.
+
+    ``SMTP.__init__`` lists the class's and the handler's methods with ``inspect.getmembers`` and
+    ``dir`` and reads the EHLO hook's signature, for every connection; the result is the same for
+    every session of a listener. The template builds one session the normal way (the prototype),
+    keeps its fields, and ``apply`` gives a new session the same fields, with the ``smtp_*`` and
+    built-in ``auth_*`` methods bound to the new session. asyncio's own protocol fields are made
+    fresh by ``StreamReaderProtocol.__init__``, as ``SMTP.__init__`` makes them.
+
+    If the prototype has a field that is neither immutable nor known to be shared
+    (``_SHARED_SESSION_FIELDS``), say from a newer aiosmtpd, ``fast`` is False and every session
+    runs ``SMTP.__init__`` itself: slower, never wrong.
+    """
+
+    def __init__(self, handler: Any, loop: asyncio.AbstractEventLoop, **settings: Any) -> None:
+        prototype = _Session(handler, is_stopping=lambda: False, loop=loop, **settings)
+        stream = asyncio.StreamReaderProtocol(asyncio.StreamReader(loop=loop), lambda r, w: None, loop=loop)
+        stream_fields = set(vars(stream)) | {"_is_stopping", "_unended"}
+        fields = {name: value for name, value in vars(prototype).items() if name not in stream_fields}
+        smtp_methods = fields.pop("_smtp_methods", None)
+        auth_methods = fields.pop("_auth_methods", None)
+        self.loop = loop
+        self.fields = fields
+        """Field values every new session starts with."""
+        unsafe = [name for name, value in fields.items()
+                  if name not in _SHARED_SESSION_FIELDS and not isinstance(value, _SHAREABLE_TYPES)]
+        self.fast = (not unsafe and isinstance(smtp_methods, dict) and isinstance(auth_methods, dict)
+                     and all(getattr(m, "__self__", None) is prototype for m in smtp_methods.values()))
+        """Whether sessions are set up from this template (False: by ``SMTP.__init__`` each time)."""
+        self._smtp_functions = {name: m.__func__ for name, m in (smtp_methods or {}).items()} if self.fast else {}
+        self._auth_methods = auth_methods or {}
+
+    def apply(self, session: _Session) -> None:
+        """Give ``session`` what ``SMTP.__init__`` would have given it."""
+        asyncio.StreamReaderProtocol.__init__(
+            session,
+            asyncio.StreamReader(loop=self.loop, limit=session.line_length_limit),
+            client_connected_cb=session._cb_client_connected,
+            loop=self.loop,
+        )
+        session.__dict__.update(self.fields)
+        session._smtp_methods = {name: MethodType(f, session) for name, f in self._smtp_functions.items()}
+        session._auth_methods = {
+            name: attr._replace(method=MethodType(attr.method.__func__, session)) if attr.is_builtin else attr
+            for name, attr in self._auth_methods.items()
+        }
 
 
 def _authenticate(
@@ -756,8 +855,10 @@ class LocalServer:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)  # verify_mode CERT_NONE
         self._certificates.server.configure_cert(context)
         context.sni_callback = self._pick_certificate
-        # One writer: deliveries are serialized, and Maildir's unique names never race.
-        self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="smtpstep-maildir")
+        # Several writers: each delivery waits for two fsyncs, and the file system commits
+        # concurrent ones together; MaildirStore.add is safe to call from many threads.
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=MAILDIR_WRITERS, thread_name_prefix="smtpstep-maildir")
         settings = {
             "plain": {"tls_context": context, "require_starttls": False, "auth_require_tls": True},
             "submission": {"tls_context": context, "require_starttls": True, "auth_require_tls": True},
@@ -837,22 +938,23 @@ class LocalServer:
 
     def _session_factory(self, listener: str, settings: dict[str, Any]) -> Callable[[], SMTP]:
         handler = _ListenerHandler(self, listener)
-        loop = self._loop
+        assert self._loop is not None
+        options = {
+            "hostname": BANNER_NAME,  # without it aiosmtpd calls socket.getfqdn(), which can be slow
+            "ident": IDENT,
+            "data_size_limit": self.size_limit,
+            "enable_SMTPUTF8": True,  # RFC 6531
+            "decode_data": False,
+            "timeout": self.timeout,
+            "authenticator": _authenticate,
+            "loop": self._loop,
+            **settings,
+        }
+        template = _SessionTemplate(handler, **options)
+        is_stopping = lambda: self._stopping  # noqa: E731
 
         def make_session() -> SMTP:
-            smtp = _Session(
-                handler,
-                is_stopping=lambda: self._stopping,
-                hostname=BANNER_NAME,  # without it aiosmtpd calls socket.getfqdn(), which can be slow
-                ident=IDENT,
-                data_size_limit=self.size_limit,
-                enable_SMTPUTF8=True,  # RFC 6531
-                decode_data=False,
-                timeout=self.timeout,
-                authenticator=_authenticate,
-                loop=loop,
-                **settings,
-            )
+            smtp = _Session(handler, is_stopping=is_stopping, template=template, **options)
             self._sessions.add(smtp)
             return smtp
 
