@@ -210,19 +210,21 @@ class WireLog(ScrollView, can_focus=True):
         self._lines = []
         self._ordered = True
         self._width = 0
-        lines: list[TranscriptLine] = []
-        step = None
         chunks = self._chunks if self._limit is None else self._chunks[: self._limit]
+        self._extend(self._replay(chunks))  # line by line: an expanded 25 MB message is never in two lists
+        self._sync()
+
+    def _replay(self, chunks: list[WireChunk]) -> Iterator[TranscriptLine]:
+        step = None
         for chunk in chunks:
             if step is not None and chunk.step != step and step in self._timings:
-                lines += self._transcript.flush() + [self._timing_line(step, self._timings[step])]
+                yield from self._transcript.flush()
+                yield self._timing_line(step, self._timings[step])
             step = chunk.step
-            lines += self._transcript.iter_feed(chunk)
-        lines += self._transcript.flush()
+            yield from self._transcript.iter_feed(chunk)
+        yield from self._transcript.flush()
         if step is not None and step in self._timings:
-            lines.append(self._timing_line(step, self._timings[step]))
-        self._extend(lines)
-        self._sync()
+            yield self._timing_line(step, self._timings[step])
 
     def watch_style_name(self) -> None:
         self._rebuild()
