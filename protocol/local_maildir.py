@@ -47,6 +47,8 @@ _NAME_ATTEMPTS = 20
 _counter = itertools.count(1)
 """Deliveries by this process, shared by every ``MaildirStore`` (several may write one Maildir)."""
 _counter_lock = threading.Lock()
+_HOST = socket.gethostname().replace("/", r"\057").replace(":", r"\072")
+"""This machine's name, as it goes into Maildir names (read once: names stay unique without it)."""
 
 
 def default_maildir_path() -> Path:
@@ -69,8 +71,7 @@ def unique_name() -> str:
     with _counter_lock:
         count = next(_counter)
     now = time.time_ns()
-    host = socket.gethostname().replace("/", r"\057").replace(":", r"\072")
-    return f"{now // 1_000_000_000}.M{now // 1000 % 1_000_000}P{os.getpid()}Q{count}.{host}"
+    return f"{now // 1_000_000_000}.M{now // 1000 % 1_000_000}P{os.getpid()}Q{count}.{_HOST}"
 
 
 class MaildirStore:
@@ -79,8 +80,7 @@ class MaildirStore:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         """The Maildir's top directory (the one holding ``tmp``, ``new`` and ``cur``)."""
-        self._tmp = os.path.join(self.path, "tmp")
-        self._new = os.path.join(self.path, "new")
+        self._dirs: _Folders | None = None
         self._maildir: mailbox.Maildir | None = None
 
     def open(self) -> None:
@@ -91,7 +91,15 @@ class MaildirStore:
         self.path.mkdir(mode=0o700, exist_ok=True)
         for sub in ("tmp", "new", "cur"):
             (self.path / sub).mkdir(mode=0o700, exist_ok=True)
+        if self._dirs is None:
+            self._dirs = _Folders.open(self.path)
         self._maildir = mailbox.Maildir(self.path, create=False)
+
+    def close(self) -> None:
+        """Let go of the open folders; a later ``add`` opens the Maildir again."""
+        dirs, self._dirs, self._maildir = self._dirs, None, None
+        if dirs is not None:
+            dirs.close()
 
     def add(self, message: bytes) -> str:
         """Store ``message`` durably and return its Maildir key (the file name in ``new/``).
@@ -99,14 +107,16 @@ class MaildirStore:
         Thread-safe. Raises ``OSError`` (and leaves nothing in the Maildir) if the message could
         not be stored.
         """
-        if self._maildir is None:
+        if self._dirs is None:
             self.open()
+        dirs = self._dirs
+        assert dirs is not None
         data = message if _LINESEP == b"\n" else message.replace(b"\n", _LINESEP)
         for _ in range(_NAME_ATTEMPTS):
             key = unique_name()
-            tmp = os.path.join(self._tmp, key)
+            tmp, dest = dirs.tmp_name(key), dirs.new_name(key)
             try:
-                fd = os.open(tmp, _CREATE_FLAGS, 0o600)
+                fd = os.open(tmp, _CREATE_FLAGS, 0o600, dir_fd=dirs.tmp_fd)
             except FileExistsError:
                 continue  # another process picked the same name: take the next one
             try:
@@ -115,13 +125,15 @@ class MaildirStore:
                     os.fsync(fd)
                 finally:
                     os.close(fd)
-                if not _publish(tmp, os.path.join(self._new, key)):
+                if not _publish(tmp, dest, dirs):
                     continue
             except BaseException:
                 with contextlib.suppress(FileNotFoundError):
-                    os.unlink(tmp)
+                    os.unlink(tmp, dir_fd=dirs.tmp_fd)
                 raise
-            _fsync_directory(self._new)
+            if dirs.new_fd is not None:
+                # The link into new/ is durable only once the directory itself is synced.
+                os.fsync(dirs.new_fd)
             return key
         raise FileExistsError(f"no free Maildir name in {self.path} after {_NAME_ATTEMPTS} attempts")
 
@@ -140,42 +152,71 @@ class MaildirStore:
         return self._maildir.keys()
 
 
+class _Folders:
+    """``tmp/`` and ``new/`` held open (POSIX), so each delivery names files relative to them.
+
+    Creating, linking and syncing through the same open directories means the fsync covers the
+    very directory the link went into, whatever happens to the Maildir's path meanwhile (if it
+    is deleted, the link fails and the client is told to retry), and it saves path lookups and
+    an open and a close of ``new/`` per message. Where directories cannot be opened (Windows), the
+    fds are None and full paths are used; there the link is as durable as NTFS makes it.
+    """
+
+    def __init__(self, path: Path, tmp_fd: int | None, new_fd: int | None) -> None:
+        self.path = path
+        self.tmp_fd = tmp_fd
+        self.new_fd = new_fd
+
+    @classmethod
+    def open(cls, path: Path) -> _Folders:
+        if not (os.name == "posix" and {os.open, os.link, os.unlink} <= os.supports_dir_fd):
+            return cls(path, None, None)
+        flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
+        tmp_fd = os.open(path / "tmp", flags)
+        try:
+            new_fd = os.open(path / "new", flags)
+        except BaseException:
+            os.close(tmp_fd)
+            raise
+        return cls(path, tmp_fd, new_fd)
+
+    def tmp_name(self, key: str) -> str:
+        return key if self.tmp_fd is not None else os.path.join(self.path, "tmp", key)
+
+    def new_name(self, key: str) -> str:
+        return key if self.new_fd is not None else os.path.join(self.path, "new", key)
+
+    def close(self) -> None:
+        for fd in (self.tmp_fd, self.new_fd):
+            if fd is not None:
+                os.close(fd)
+        self.tmp_fd = self.new_fd = None
+
+
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
 
 
-def _publish(tmp: str, dest: str) -> bool:
+def _publish(tmp: str, dest: str, dirs: _Folders) -> bool:
     """Move the finished file from ``tmp/`` into ``new/``; False (and no file left) if ``dest`` exists.
 
     ``link`` never replaces an existing file, so a clash cannot overwrite another message.
     """
     try:
-        os.link(tmp, dest)
+        os.link(tmp, dest, src_dir_fd=dirs.tmp_fd, dst_dir_fd=dirs.new_fd)
     except FileExistsError:
-        os.unlink(tmp)
+        os.unlink(tmp, dir_fd=dirs.tmp_fd)
         return False
     except (AttributeError, PermissionError, NotImplementedError):
         # No hard links here (some network and FAT file systems): rename, as mailbox does. rename
         # would replace an existing file, so look first; only another process with our pid and
         # clock could slip a file in between.
-        if os.path.exists(dest):
-            os.unlink(tmp)
+        if os.path.lexists(dest if dirs.new_fd is None else os.path.join(dirs.path, "new", dest)):
+            os.unlink(tmp, dir_fd=dirs.tmp_fd)
             return False
-        os.rename(tmp, dest)
+        os.rename(tmp, dest, src_dir_fd=dirs.tmp_fd, dst_dir_fd=dirs.new_fd)
         return True
-    os.unlink(tmp)
+    os.unlink(tmp, dir_fd=dirs.tmp_fd)
     return True
-
-
-def _fsync_directory(directory: str) -> None:
-    # The link into new/ is only durable once the directory itself is synced.
-    # Windows cannot open a directory for fsync; there the link is as durable as NTFS makes it.
-    if os.name != "posix":
-        return
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

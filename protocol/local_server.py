@@ -913,6 +913,7 @@ class LocalServer:
         if self._executor is not None:
             self._executor.shutdown(wait=True)  # idle by now: returns at once
             self._executor = None
+        self._store.close()
         self._close_state_dir()
 
     async def __aenter__(self) -> LocalServer:
