@@ -27,7 +27,7 @@ from textual.worker import Worker, WorkerState
 
 from protocol.commands import Connect, InvalidCommand, ReadGreeting, TlsHandshake
 from protocol.message import format_date
-from protocol.transport import WireChunk
+from protocol.transport import Direction, WireChunk
 
 from .options import SessionSettings, UsageError
 from .screens.dialogs import ConfirmScreen, LineInputScreen
@@ -66,6 +66,15 @@ _PALETTE_HELP = {
 
 PACES = (0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 8.0)
 """Play speeds, seconds per step."""
+
+HOLD_COMMAND_CHUNK = 0.05
+"""Seconds a command's chunk may wait for its reply before the wire log shows it alone. A reply usually comes
+within a millisecond: then both lines arrive as one burst and one frame, and no frame for the command
+alone is drawn while the reply waits to be read (coalescing, as toolong's can_replace)."""
+
+BUSY_SHOWN_AFTER = 0.1
+"""Seconds before a running step is marked busy on screen. A reply within that time shows the step done in
+one publish: marks that would flash for a frame would also hold the loop while the reply waits to be read."""
 
 log = logging.getLogger("smtpstep")
 
@@ -139,11 +148,21 @@ class SmtpStepApp(App[int]):
         self._own_server = server is None
         self.stepper: Stepper | None = None
         self._busy: str | None = None
+        """The label of the step under way (set at once; the screen shows it after BUSY_SHOWN_AFTER)."""
+        self._busy_shown = False
+        """True once the running step's busy marks were published."""
         self._step_started = 0.0
         self._pace_index = PACES.index(1.5)
         self._playing = False
         self._play_timer = None
         self._busy_timer = None
+        self._held: list[WireChunk] = []
+        """The running step's command chunks, not yet in the wire log (HOLD_COMMAND_CHUNK)."""
+        self._hold_timer = None
+        self._wire_follows = True
+        """The wire log was at its end when the running step began: it is brought to the end after the step."""
+        self._wire_scroll_pending = False
+        """A scroll to the wire log's end was asked for and has not run yet (it runs after the next refresh)."""
 
     def get_default_screen(self) -> MainScreen:
         return MainScreen()
@@ -251,6 +270,7 @@ class SmtpStepApp(App[int]):
         self._publish()
 
     def _reset_views(self) -> None:
+        self._release_chunks()
         self._views = []
         self._viewing = None
         self._main_screen().viewing = None
@@ -328,8 +348,11 @@ class SmtpStepApp(App[int]):
             screen.lesson_note = (screen.lesson_note or "") + (
                 f"  ▶ Press space for part {part + 2} of {len(lesson.parts)}: {lesson.part(part + 1).title}.")
 
-    def _show_stage(self, view: SessionView) -> None:
-        self._main_screen().query_one(PresentationStage).lines = self.wire_log.lines_of_step(view.steps_done)
+    def _show_stage(self, view: SessionView | None) -> None:
+        screen = self._main_screen()
+        if view is None or not screen.presenting:
+            return  # the stage is hidden: finding a step's lines walks the whole wire log
+        screen.query_one(PresentationStage).lines = self.wire_log.lines_of_step(view.steps_done)
 
     # -- looking back ----------------------------------------------------------------------------
 
@@ -386,13 +409,41 @@ class SmtpStepApp(App[int]):
     def action_present(self) -> None:
         screen = self._main_screen()
         screen.presenting = not screen.presenting
+        self._show_stage(screen.view)
 
     @property
     def session_view(self) -> SessionView | None:
         return self.stepper.view(self._busy) if self.stepper else None
 
     def _on_chunk(self, chunk: WireChunk) -> None:
+        if chunk.direction == Direction.CLIENT and self._busy:
+            self._held.append(chunk)
+            if self._hold_timer is None:
+                self._hold_timer = self.set_timer(HOLD_COMMAND_CHUNK, self._release_chunks)
+            return
+        self._release_chunks()
         self.wire_log.add_chunk(chunk)
+
+    def _follow_wire(self) -> None:
+        """Bring the wire log to its end after a step that began there.
+
+        The log decides to follow per burst of lines, and a burst that comes before the scroll asked
+        by the previous one has run (the scroll waits for a refresh) would leave it behind mid-session.
+        """
+        def done() -> None:
+            self._wire_scroll_pending = False
+
+        self._wire_scroll_pending = True
+        self.wire_log.scroll_end(animate=False, x_axis=False, on_complete=done)
+
+    def _release_chunks(self) -> None:
+        """Put the held command chunks in the wire log (their reply came, the step ended, or they waited enough)."""
+        if self._hold_timer is not None:
+            self._hold_timer.stop()
+            self._hold_timer = None
+        held, self._held = self._held, []
+        for chunk in held:
+            self.wire_log.add_chunk(chunk)
 
     # -- stepping --------------------------------------------------------------------------------
 
@@ -445,13 +496,27 @@ class SmtpStepApp(App[int]):
 
     def _start_step(self, *, force: bool) -> None:
         assert self.stepper is not None and self.stepper.head is not None
-        self._busy = self.stepper.head.label
-        self._step_started = time.monotonic()
-        self._busy_timer = self.set_interval(0.1, self._tick_busy)
-        self._publish()
+        # Nothing is published before the command goes out: the busy marks wait for _tick_busy, so a reply
+        # that comes at once is read while the loop is idle, not after a relayout.
+        self._begin_busy()
         self.run_worker(self._do_step(force), group="step", exclusive=True, exit_on_error=False)
 
+    def _begin_busy(self) -> None:
+        assert self.stepper is not None and self.stepper.head is not None
+        self._busy = self.stepper.head.label
+        self._busy_shown = False
+        self._step_started = time.monotonic()
+        wire = self.wire_log
+        self._wire_follows = self._wire_scroll_pending or wire.is_vertical_scroll_end or wire.max_scroll_y == 0
+        if self._busy_timer is None:
+            self._busy_timer = self.set_interval(BUSY_SHOWN_AFTER, self._tick_busy)
+
     def _tick_busy(self) -> None:
+        if not self._busy:
+            return
+        if not self._busy_shown:
+            self._busy_shown = True
+            self._publish()
         waited = time.monotonic() - self._step_started
         self._header.waited = waited if waited >= 0.3 else None
 
@@ -465,6 +530,7 @@ class SmtpStepApp(App[int]):
             self.notify(f"Unexpected error: {error.__class__.__name__}: {error}. Details are in "
                         f"{state_dir() / 'smtpstep.log'}.", severity="error", timeout=10)
             return
+        self._release_chunks()
         if result is not None:
             self.wire_log.end_step(len(self.stepper.history), result.elapsed if self._timings else None)
             if result.failure is not None:
@@ -481,6 +547,9 @@ class SmtpStepApp(App[int]):
         if self._busy_timer is not None:
             self._busy_timer.stop()
             self._busy_timer = None
+        self._release_chunks()
+        if self._wire_follows:
+            self._follow_wire()
         self._header.waited = None
         self._publish(after_step=True)
 
@@ -571,9 +640,7 @@ class SmtpStepApp(App[int]):
             if refusal is not None:
                 self.notify(f"Stopped before an out-of-order command: {refusal}", severity="warning")
                 return
-            self._busy = self.stepper.head.label
-            self._step_started = time.monotonic()
-            self._publish()
+            self._begin_busy()
             await self._do_step(False)
             if self.stepper.transport.failure is not None or self.stepper.halt:
                 return

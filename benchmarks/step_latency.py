@@ -116,7 +116,8 @@ def instrument_writes() -> None:
 
     def write(self: asyncio.StreamWriter, data: bytes) -> None:
         original_write(self, data)
-        if CLOCK.press is not None and CLOCK.sent is None and data.startswith(b"NOOP"):
+        # bytes(...[:4]): the transport may write memoryview slices of a larger buffer.
+        if CLOCK.press is not None and CLOCK.sent is None and bytes(data[:4]) == b"NOOP":
             CLOCK.sent = time.perf_counter()
 
     asyncio.StreamWriter.write = write  # type: ignore[method-assign]

@@ -98,4 +98,9 @@ class MainScreen(Screen):
     def watch_view(self, view: SessionView | None) -> None:
         wire = self.query_one(WireLog)
         secrets = " ⚠ secrets shown" if wire.show_secrets else ""
-        wire.border_subtitle = f"{wire.style_name}{' · CRLF marks' if wire.crlf_marks else ''}{secrets}"
+        subtitle = f"{wire.style_name}{' · CRLF marks' if wire.crlf_marks else ''}{secrets}"
+        if subtitle != self._wire_subtitle:  # setting it, even to the same words, repaints the whole log
+            self._wire_subtitle = subtitle
+            wire.border_subtitle = subtitle
+
+    _wire_subtitle: str | None = None

@@ -22,9 +22,9 @@ SHOWN_DONE = 20
 class CommandQueue(OptionList):
     """The upcoming steps; the first is the next one."""
 
-    view: reactive[SessionView | None] = reactive(None, always_update=True)
-    """The session view to render (bound from the screen)."""
-    warning: reactive[str | None] = reactive(None)
+    view: reactive[SessionView | None] = reactive(None, always_update=True, repaint=False)
+    """The session view to render (bound from the screen); the rows are rebuilt only on change."""
+    warning: reactive[str | None] = reactive(None, repaint=False)
     """Why the next command will probably be refused, if it will."""
 
     class Selected(Message):
@@ -47,30 +47,39 @@ class CommandQueue(OptionList):
         key = None if view is None else (view.history[-SHOWN_DONE:], tuple(p.command.label for p in view.queue),
                                          view.steps_done, self.warning, view.last_was_step)
         if key == self._shown:
-            return  # rebuilding the options costs a relayout per option
+            return  # rebuilding the options costs a relayout and a redraw of every row
         self._shown = key
         highlighted = self.highlighted
-        self.clear_options()
+        # One set_options call: adding the rows one by one recounted the lines (and asked for a layout) per row.
+        self.set_options(self._options_for(view))
         if view is None:
-            self.add_option(Option(Text("starting the built-in server…", style="italic"), disabled=True))
             return
+        if not view.queue:
+            self.highlighted = None
+            self.scroll_end(animate=False)
+            return
+        keep = highlighted is not None and self._done <= highlighted < self._done + len(view.queue)
+        self.highlighted = highlighted if keep and not view.last_was_step else self._done
+
+    def _options_for(self, view: SessionView | None) -> list[Option]:
+        if view is None:
+            return [Option(Text("starting the built-in server…", style="italic"), disabled=True)]
+        options: list[Option] = []
         hidden = max(0, len(view.history) - SHOWN_DONE)
         self._done = len(view.history) - hidden + (1 if hidden else 0)
         if hidden:
-            self.add_option(Option(Text(f"… {hidden} earlier steps (← looks back)", style="italic"), disabled=True))
+            options.append(Option(Text(f"… {hidden} earlier steps (← looks back)", style="italic"), disabled=True))
         for number, (label, code, ok) in enumerate(view.history[hidden:], hidden + 1):
             text = Text(no_wrap=True, overflow="ellipsis", style="italic")
             text.append("✓ " if ok else "✗ ")
             text.append(f"{number:>2} {label}")
             if code:
                 text.append(f"  {code}")
-            self.add_option(Option(text, disabled=True))
+            options.append(Option(text, disabled=True))
         if not view.queue:
             done = "session finished — press r to start again" if view.steps_done else "nothing planned"
-            self.add_option(Option(Text(done, style="italic"), disabled=True))
-            self.highlighted = None
-            self.scroll_end(animate=False)
-            return
+            options.append(Option(Text(done, style="italic"), disabled=True))
+            return options
         for index, planned in enumerate(view.queue):
             number = view.steps_done + index + 1
             label = planned.command.label
@@ -84,9 +93,8 @@ class CommandQueue(OptionList):
             else:
                 text.append(f"○ {number:>2} ")
                 text.append(label)
-            self.add_option(Option(text, id=f"q{index}"))
-        keep = highlighted is not None and self._done <= highlighted < self._done + len(view.queue)
-        self.highlighted = highlighted if keep and not view.last_was_step else self._done
+            options.append(Option(text, id=f"q{index}"))
+        return options
 
     _done = 0
 

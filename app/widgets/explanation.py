@@ -32,11 +32,11 @@ def render_blocks(blocks: list[Block]) -> Group:
 
 
 class ExplanationPane(Static):
-    view: reactive[SessionView | None] = reactive(None, always_update=True)
-    """The session view to render (bound from the screen)."""
-    warning: reactive[str | None] = reactive(None)
+    view: reactive[SessionView | None] = reactive(None, always_update=True, repaint=False)
+    """The session view to render (bound from the screen); redrawn only when the words change."""
+    warning: reactive[str | None] = reactive(None, repaint=False)
     """Why the next command will probably be refused, shown first."""
-    lesson_note: reactive[str | None] = reactive(None)
+    lesson_note: reactive[str | None] = reactive(None, repaint=False)
     """The lesson's narration for the step just taken (or its introduction before the first step)."""
 
     blocks: list[Block] = []
@@ -65,6 +65,7 @@ class ExplanationPane(Static):
             return  # nothing this pane says has changed: skip the relayout
         self._shown = key
         if self.view is None:
+            self.blocks = []
             self.update(Text("Starting the built-in server…", style="italic"))
             return
         blocks = narrate(self.view)
@@ -73,5 +74,7 @@ class ExplanationPane(Static):
         if self.warning:
             blocks.insert(0, Block("warning", "The next command is out of order",
                                    f"The server will probably refuse it: {self.warning}."))
+        if blocks == self.blocks:
+            return  # the same words (a second NOOP...): no redraw
         self.blocks = blocks
         self.update(render_blocks(blocks))

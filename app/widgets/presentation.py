@@ -40,9 +40,9 @@ def caption(view: SessionView | None) -> str:
 class PresentationStage(Vertical):
     """A caption line and the last exchange, each in its own bordered box (styled in main.tcss)."""
 
-    view: reactive[SessionView | None] = reactive(None, always_update=True)
-    """The session view (bound from the screen)."""
-    lines: reactive[tuple[TranscriptLine, ...]] = reactive(())
+    view: reactive[SessionView | None] = reactive(None, always_update=True, repaint=False)
+    """The session view (bound from the screen); _draw updates the boxes that changed."""
+    lines: reactive[tuple[TranscriptLine, ...]] = reactive((), repaint=False)
     """The transcript lines of the step shown."""
 
     def compose(self) -> ComposeResult:
@@ -61,7 +61,12 @@ class PresentationStage(Vertical):
         if not self.is_mounted:
             return
         view = self.view
-        self.query_one("#caption", Static).update(Text(caption(view), style="bold", justify="center"))
+        # Both boxes have fixed heights (main.tcss), so new content needs no relayout; unchanged content
+        # is not redrawn at all.
+        title = caption(view)
+        if title != self._caption:
+            self._caption = title
+            self.query_one("#caption", Static).update(Text(title, style="bold", justify="center"), layout=False)
         body = Text()
         for line in self.lines[-14:]:
             if line.kind == "timing":
@@ -70,7 +75,12 @@ class PresentationStage(Vertical):
             body.append(f"{line.prefix} {line.text}\n", style=style)
         if view is not None and view.last is None:
             body.append("Press space for the first step.", style="italic")
-        self.query_one("#exchange", Static).update(body)
+        if body != self._body:
+            self._body = body
+            self.query_one("#exchange", Static).update(body, layout=False)
+
+    _caption: str | None = None
+    _body: Text | None = None
 
     def on_mount(self) -> None:
         self._draw()

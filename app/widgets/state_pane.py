@@ -43,8 +43,8 @@ def stage_line(state: State) -> Text:
 class StatePane(Static):
     """Renders the state machine and the session's facts."""
 
-    view: reactive[SessionView | None] = reactive(None, always_update=True)
-    """The session view to render (bound from the screen)."""
+    view: reactive[SessionView | None] = reactive(None, always_update=True, repaint=False)
+    """The session view to render (bound from the screen); watch_view redraws only on change."""
 
     _shown: object = ()
 

@@ -28,8 +28,8 @@ def tls_summary(view: SessionView | None) -> str:
 
 
 class TlsStatus(Static):
-    view: reactive[SessionView | None] = reactive(None, always_update=True)
-    """The session view to render (bound from the screen)."""
+    view: reactive[SessionView | None] = reactive(None, always_update=True, repaint=False)
+    """The session view to render (bound from the screen); watch_view redraws only on change."""
 
     _shown: object = ()
 
