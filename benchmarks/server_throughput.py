@@ -8,16 +8,17 @@ N messages in all:
 - STARTTLS (verified) + AUTH PLAIN: ``clients/smtp_load.py`` (asyncio, 50 sessions) against
   ``smtpstep serve``'s submission listener, bare aiosmtpd, and Postfix's port 2587.
 
-A fourth server, "smtpstep + 8 writers (proposed fix)", is LocalServer with its deliveries on 8
-threads instead of one (``servers/local_server_parallel_writes.py``), to show the fix before it is
-made; ``--no-fix`` leaves it out. Servers alternate run by run. Loss is counted in the Maildir: messages the clients saw accepted minus
-files that appeared in ``new/``. Postfix's rate is its accept rate (it delivers later); its test
+With ``--uvloop``, a fourth server, "smtpstep on uvloop (experiment)", is LocalServer unchanged on a
+uvloop event loop (``servers/local_server_uvloop.py``; uvloop must be importable, it is not a
+dependency). Servers alternate run by run. Loss is counted in the Maildir: messages the clients saw
+accepted minus files that appeared in ``new/``. Postfix's rate is its accept rate (it delivers later); its test
 messages are removed from the mtauser Maildir afterwards (only those with this run's sender).
 
 Goal: >= 1.5x Postfix's accept rate and >= 0.7x bare aiosmtpd, 0 lost.
 
     /work/venv/bin/python benchmarks/server_throughput.py          # N=500, 2 rounds (about 1.5 minutes)
     /work/venv/bin/python benchmarks/server_throughput.py --full   # N=2000, 3 rounds
+    PYTHONPATH=/tmp/uvloop /work/venv/bin/python benchmarks/server_throughput.py --uvloop
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ from harness import (DEMO_PASSWORD, DEMO_USER, HERE, PYTHON, BenchmarkError, Bui
 SESSIONS = 50
 SIZE = 5120
 SMTP_SOURCE = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
-FIXED = "smtpstep + 8 writers (proposed fix)"
-"""``servers/local_server_parallel_writes.py``: LocalServer with deliveries on 8 threads, patched in."""
+UVLOOP = "smtpstep on uvloop (experiment)"
+"""``servers/local_server_uvloop.py``: LocalServer as shipped, on a uvloop event loop."""
 
 
 class BareAiosmtpd:
@@ -72,6 +73,17 @@ def count(maildir: Path) -> int:
         return 0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` (all its threads) so far; 0 without a pid."""
+    if not pid:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def smtp_source(port: int, messages: int, sender: str, rcpt: str) -> dict:
     start = time.perf_counter()
     done = subprocess.run([SMTP_SOURCE, "-s", str(SESSIONS), "-m", str(messages), "-l", str(SIZE), "-f", sender,
@@ -97,7 +109,7 @@ def main() -> None:
     parser.add_argument("--full", action="store_true", help="2000 messages per run, 3 rounds")
     parser.add_argument("--messages", type=int)
     parser.add_argument("--rounds", type=int)
-    parser.add_argument("--no-fix", action="store_true", help="skip the server with the proposed fix patched in")
+    parser.add_argument("--uvloop", action="store_true", help="also run LocalServer on uvloop (needs uvloop importable)")
     args = parser.parse_args()
     messages = args.messages or (2000 if args.full else 500)
     rounds = args.rounds or (3 if args.full else 2)
@@ -107,9 +119,12 @@ def main() -> None:
     runs: dict[str, list[dict]] = {}
     notes: list[str] = []
 
-    def measured(name: str, maildir: Path | None, load) -> float:  # type: ignore[no-untyped-def]
+    def measured(name: str, maildir: Path | None, load, pid: int = 0) -> float:  # type: ignore[no-untyped-def]
         before = count(maildir) if maildir is not None else 0
+        cpu_before = cpu_seconds(pid)
         result = load()
+        if pid:
+            result["server_cpu_ms_per_msg"] = 1000 * (cpu_seconds(pid) - cpu_before) / max(result["accepted"], 1)
         if maildir is not None:
             deadline = time.monotonic() + 5
             while count(maildir) - before < result["accepted"] and time.monotonic() < deadline:
@@ -121,31 +136,37 @@ def main() -> None:
         return result["rate"]
 
     smtpstep = BuiltinServer(tmp / "smtpstep-maildir").start()
-    patched_maildir = tmp / "patched-maildir"
-    patched = BuiltinServer(patched_maildir, command=[
-        PYTHON, str(HERE / "servers" / "local_server_parallel_writes.py"), str(patched_maildir)]).start()
+    uv: BuiltinServer | None = None
+    if args.uvloop:
+        if subprocess.run([PYTHON, "-c", "import uvloop"], capture_output=True).returncode == 0:
+            uv_maildir = tmp / "uvloop-maildir"
+            uv = BuiltinServer(uv_maildir, command=[
+                PYTHON, str(HERE / "servers" / "local_server_uvloop.py"), str(uv_maildir)]).start()
+        else:
+            notes.append("--uvloop: uvloop cannot be imported (not installed, or not on PYTHONPATH): skipped")
     bare = BareAiosmtpd(tmp / "bare-maildir")
     postfix = Postfix.find()
     rcpt = "class@example.test"
     try:
         plain = {
             "smtpstep serve": lambda: measured("plain/smtpstep serve", smtpstep.maildir, lambda: smtp_source(
-                smtpstep.ports["plain"], messages, sender, rcpt)),
+                smtpstep.ports["plain"], messages, sender, rcpt), smtpstep.pid),
             "bare aiosmtpd": lambda: measured("plain/bare aiosmtpd", bare.maildir, lambda: smtp_source(
-                bare.port, messages, sender, rcpt)),
+                bare.port, messages, sender, rcpt), bare.process.pid),
         }
-        if not args.no_fix:
-            plain[FIXED] = lambda: measured(f"plain/{FIXED}", patched.maildir, lambda: smtp_source(
-                patched.ports["plain"], messages, sender, rcpt))
+        if uv is not None:
+            plain[UVLOOP] = lambda: measured(f"plain/{UVLOOP}", uv.maildir, lambda: smtp_source(
+                uv.ports["plain"], messages, sender, rcpt), uv.pid)
         tls = {
             "smtpstep serve": lambda: measured("tls/smtpstep serve", smtpstep.maildir, lambda: python_load(
-                smtpstep.ports["submission"], messages, sender, rcpt, smtpstep.ca_path, DEMO_USER, DEMO_PASSWORD)),
+                smtpstep.ports["submission"], messages, sender, rcpt, smtpstep.ca_path, DEMO_USER, DEMO_PASSWORD),
+                smtpstep.pid),
             "bare aiosmtpd": lambda: measured("tls/bare aiosmtpd", bare.maildir, lambda: python_load(
-                bare.port, messages, sender, rcpt, bare.ca, DEMO_USER, DEMO_PASSWORD)),
+                bare.port, messages, sender, rcpt, bare.ca, DEMO_USER, DEMO_PASSWORD), bare.process.pid),
         }
-        if not args.no_fix:
-            tls[FIXED] = lambda: measured(f"tls/{FIXED}", patched.maildir, lambda: python_load(
-                patched.ports["submission"], messages, sender, rcpt, patched.ca_path, DEMO_USER, DEMO_PASSWORD))
+        if uv is not None:
+            tls[UVLOOP] = lambda: measured(f"tls/{UVLOOP}", uv.maildir, lambda: python_load(
+                uv.ports["submission"], messages, sender, rcpt, uv.ca_path, DEMO_USER, DEMO_PASSWORD), uv.pid)
         if postfix is not None:
             plain["Postfix"] = lambda: measured("plain/Postfix", None, lambda: smtp_source(
                 postfix.plain_port, messages, sender, postfix.rcpt))
@@ -160,7 +181,8 @@ def main() -> None:
         alternate(tls, rounds)
     finally:
         smtpstep.stop()
-        patched.stop()
+        if uv is not None:
+            uv.stop()
         bare.stop()
     runs = {name: records[-rounds:] for name, records in runs.items()}  # drop the warm-up runs
 
@@ -175,8 +197,10 @@ def main() -> None:
             failures = sum(r["failures"] for r in runs[name])
             vs_postfix = f"{stats.median / median['Postfix']:.2f}x" if "Postfix" in median else "-"
             vs_bare = f"{stats.median / median['bare aiosmtpd']:.2f}x"
+            cpu = [r["server_cpu_ms_per_msg"] for r in runs[name] if "server_cpu_ms_per_msg" in r]
+            cpu_cell = f"{Stats.of(cpu).median:.2f}" if cpu else "n/a"
             rows.append(["plain (smtp-source)" if mode == "plain" else "STARTTLS+AUTH (smtp_load.py)", server,
-                         f"{stats.median:.0f} ({stats.low:.0f}-{stats.high:.0f})", vs_postfix, vs_bare,
+                         f"{stats.median:.0f} ({stats.low:.0f}-{stats.high:.0f})", vs_postfix, vs_bare, cpu_cell,
                          f"{sum(r['accepted'] for r in runs[name])}/{sum(r['sent'] for r in runs[name])}",
                          failures, lost])
             data[name] = {"rate": stats.as_dict(), "runs": runs[name]}
@@ -185,9 +209,12 @@ def main() -> None:
         notes.append(cleanup_postfix(postfix, sender))
     report("server_throughput", f"7. Server throughput: {SESSIONS} concurrent sessions, {messages} x 5 KB per run",
            [markdown(["load", "server", "msg/s, median (min-max)", "vs Postfix", "vs bare aiosmtpd",
-                      "accepted/sent", "client failures", "lost (Maildir)"], rows)],
+                      "server CPU ms/msg", "accepted/sent", "client failures", "lost (Maildir)"], rows)],
            {"messages": messages, "rounds": rounds, "sessions": SESSIONS, "size": SIZE, "results": data},
-           notes + ["goal: >= 1.5x Postfix's accept rate, >= 0.7x bare aiosmtpd, 0 lost"])
+           notes + ["server CPU ms/msg: user + system CPU of the server process (all its threads) per accepted "
+                    "message, read from /proc; n/a for Postfix (many processes). It moves less with the "
+                    "machine's other load than the rate does",
+                    "goal: >= 1.5x Postfix's accept rate, >= 0.7x bare aiosmtpd, 0 lost"])
 
 
 def cleanup_postfix(postfix: Postfix, sender: str, wait: float = 120.0) -> str:
