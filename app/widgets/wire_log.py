@@ -146,6 +146,7 @@ class WireLog(ScrollView, can_focus=True):
 
     def clear(self) -> None:
         self._chunks = []
+        self._frozen_at = 0
         self._timings = {}
         self._limit = None
         self._rebuild()
@@ -197,9 +198,9 @@ class WireLog(ScrollView, can_focus=True):
         A chunk is an object the collector tracks (the session's record holds it too), and a full
         collection walks every tracked object: 100,000 chunks made it 75-90 ms, a frame over 50 ms
         while scrolling. Frozen objects are never walked again, so each freeze leaves the collector
-        only what came after. Garbage is collected first, as nothing frozen is ever collected; an
-        object frozen while alive and dropped later in a cycle stays in memory (a closed dialog at
-        most, once per ``FREEZE_EVERY`` chunks).
+        only what came after. Garbage is collected first, as nothing frozen is ever collected. The cost:
+        what was alive at a freeze and is dropped later inside a reference cycle (a dialog closed since,
+        say) stays in memory, once per ``FREEZE_EVERY`` chunks at most.
         """
         self._frozen_at = len(self._chunks)
         gc.collect()

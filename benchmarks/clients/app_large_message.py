@@ -1,12 +1,14 @@
 """Child process for benchmarks/large_message.py: the TUI (headless) sends one large message.
 
-Usage: app_large_message.py BYTES
+Usage: app_large_message.py BYTES [HOST:PORT CA]
 
-The app runs on its built-in server (in its own thread, as in class). The session is stepped up to
+The app runs on its built-in server (in its own thread, as in class), or, given HOST:PORT and the
+server's CA file, against a server in another process (an ``smtpstep serve``), so that the RSS is the
+client's alone. The session is stepped up to
 the message with ``g``-like steps, then the message step is timed. While it runs, a 10 ms heartbeat
 timer on the app's event loop records how late it fires (the longest time the UI could not draw) and
 every screen update is timed. Prints one JSON line: the message step's time, the longest heartbeat
-gap, the longest and p95 frame, and the process's peak RSS (client and server share this process).
+gap, the longest and p95 frame, and the process's peak RSS (client and built-in server share it).
 """
 import asyncio
 import json
@@ -15,6 +17,7 @@ import time
 from pathlib import Path
 
 SIZE = int(sys.argv[1])
+SERVER, CA = (sys.argv[2], Path(sys.argv[3])) if len(sys.argv) > 3 else (None, None)
 
 from textual.app import App  # noqa: E402
 from textual.screen import Screen  # noqa: E402
@@ -57,7 +60,7 @@ def body(size: int) -> str:
 
 
 async def main() -> dict:
-    settings = SessionSettings(server=None, security="starttls", ca_file=None, insecure=False, user="student",
+    settings = SessionSettings(server=SERVER, security="starttls", ca_file=CA, insecure=False, user="student",
                                password="classroom", body=body(SIZE))
     app = SmtpStepApp(settings, timings=False)
     async with app.run_test(size=(120, 36)) as pilot:
@@ -90,7 +93,7 @@ async def main() -> dict:
         reply = app.stepper.history[-1].answers[-1].reply.first_line if app.stepper.history[-1].answers else "?"
         frames = sorted(FRAMES)
         await app.stepper.close()
-    return {"bytes": SIZE, "message_step_s": elapsed, "reply": reply, "max_loop_gap_s": max(gaps, default=0.0),
+    return {"bytes": SIZE, "server": SERVER or "built-in", "message_step_s": elapsed, "reply": reply, "max_loop_gap_s": max(gaps, default=0.0),
             "max_frame_s": frames[-1] if frames else 0.0,
             "p95_frame_s": frames[int(0.95 * (len(frames) - 1))] if frames else 0.0, "frames": len(frames),
             "idle_rss_kib": idle_rss, "peak_rss_kib": status_kib("VmHWM")}
