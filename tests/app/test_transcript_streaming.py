@@ -205,3 +205,31 @@ def test_lines_hold_no_objects_the_cycle_collector_must_walk():
     kept = tuple(line)
     gc.collect()
     assert not gc.is_tracked(kept)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_iter_plain_prints_what_the_lines_plain_forms_print(seed, monkeypatch):
+    # iter_plain (smtpstep run's printer) makes long runs of lines as blocks with string methods: the
+    # text must be exactly the lines' plain() forms, one per line, for every kind of content.
+    rng = random.Random(1000 + seed)
+    monkeypatch.setattr(transcript_module, "BLOCK", rng.choice([8, 64, 1024, 64 * 1024]))
+    options = {"style": rng.choice(["textbook", "swaks"]), "show_secrets": rng.random() < 0.3,
+               "crlf_marks": rng.random() < 0.3, "fold_lines": rng.choice([None, None, 2, 40])}
+    chunks = _random_session(rng, 80)
+    chunks.append(WireChunk(Direction.CLIENT, b"".join(b"line %d  \r\n" % i for i in range(5000)) + b"\r\n.\r\n",
+                            True, 9.0, 99))
+    blocks, lines = Transcript(**options), Transcript(**options)
+    printed, expected = [], []
+    for chunk in chunks:
+        printed += blocks.iter_plain(chunk)
+        expected += [line.plain() for line in lines.iter_feed(chunk)]
+    printed += [line.plain() for line in blocks.flush()]
+    expected += [line.plain() for line in lines.flush()]
+    assert "\n".join(printed) == "\n".join(expected)
+
+
+def test_iter_plain_makes_a_long_plain_run_in_blocks_not_lines():
+    message = b"".join(b"line %d of the message\r\n" % i for i in range(10_000))
+    items = list(Transcript().iter_plain(WireChunk(Direction.CLIENT, message, True, 0.0, 1)))
+    assert len(items) < 100  # blocks of many lines, not 10,000 items
+    assert "\n".join(items).split("\n") == [f"C: line {i} of the message" for i in range(10_000)]
