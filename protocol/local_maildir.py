@@ -47,6 +47,17 @@ _NAME_ATTEMPTS = 20
 _counter = itertools.count(1)
 """Deliveries by this process, shared by every ``MaildirStore`` (several may write one Maildir)."""
 _counter_lock = threading.Lock()
+_pid = os.getpid()
+"""This process's id, read once (and again in a forked child): one system call less per message."""
+
+
+def _forked() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked)
 _HOST = socket.gethostname().replace("/", r"\057").replace(":", r"\072")
 """This machine's name, as it goes into Maildir names (read once: names stay unique without it)."""
 
@@ -71,7 +82,7 @@ def unique_name() -> str:
     with _counter_lock:
         count = next(_counter)
     now = time.time_ns()
-    return f"{now // 1_000_000_000}.M{now // 1000 % 1_000_000}P{os.getpid()}Q{count}.{_HOST}"
+    return f"{now // 1_000_000_000}.M{now // 1000 % 1_000_000}P{_pid}Q{count}.{_HOST}"
 
 
 class MaildirStore:

@@ -562,6 +562,11 @@ class _Session(SMTP):
         if self._is_stopping():
             transport.abort()
             return
+        if getattr(type(transport), "max_size", None) == _ASYNCIO_RECV_SIZE:
+            # asyncio's socket transport reads with recv(256 KiB): above glibc's mmap threshold,
+            # so every read mapped, shrank and unmapped a fresh buffer (three system calls, six
+            # reads per message). A smaller read fits the heap; a longer message takes more reads.
+            transport.max_size = RECV_SIZE  # type: ignore[attr-defined]
         ssl_object = transport.get_extra_info("ssl_object")
         if self.session is not None and self.session.ssl is None and ssl_object is not None:
             # aiosmtpd fills session.ssl only after STARTTLS; implicit TLS (RFC 8314 §3.3) is TLS too,
@@ -585,6 +590,40 @@ _SHARED_SESSION_FIELDS = frozenset({
 })
 """Fields of a new aiosmtpd session that may be shared by all sessions of a listener, besides
 immutable values. ``_SessionTemplate`` refuses to copy any other field."""
+
+
+RECV_SIZE = 64 * 1024
+"""Most octets one socket read takes (asyncio's default is 256 KiB)."""
+_ASYNCIO_RECV_SIZE = 256 * 1024
+READ_HIGH_WATER = 64 * 1024
+"""Octets a session buffers before it stops reading from its socket (flow control)."""
+
+
+class _SessionReader(asyncio.StreamReader):
+    """asyncio's ``StreamReader``, pausing the socket only past ``READ_HIGH_WATER`` buffered octets.
+
+    aiosmtpd gives the reader its line limit (1001 octets, RFC 5321 §4.5.3.1.6) so that
+    ``readuntil`` refuses longer lines, and asyncio also pauses reading once twice that limit is
+    buffered: every 5 KB message stopped and restarted reading (two ``epoll_ctl`` calls and a
+    trip through the transport) while DATA took it line by line. Line limits are unchanged; a
+    session still buffers at most about ``READ_HIGH_WATER`` plus one socket read.
+    """
+
+    def feed_data(self, data: bytes) -> None:
+        # StreamReader.feed_data (Python 3.11-3.13) with READ_HIGH_WATER in place of 2 * limit;
+        # _maybe_resume_transport still resumes once the buffer is down to the limit.
+        assert not self._eof, "feed_data after feed_eof"
+        if not data:
+            return
+        self._buffer.extend(data)
+        self._wakeup_waiter()
+        if self._transport is not None and not self._paused and len(self._buffer) > READ_HIGH_WATER:
+            try:
+                self._transport.pause_reading()
+            except NotImplementedError:
+                self._transport = None  # cannot be paused: buffer everything, as asyncio does
+            else:
+                self._paused = True
 
 
 class _SessionTemplate:
@@ -624,7 +663,7 @@ class _SessionTemplate:
         """Give ``session`` what ``SMTP.__init__`` would have given it."""
         asyncio.StreamReaderProtocol.__init__(
             session,
-            asyncio.StreamReader(loop=self.loop, limit=session.line_length_limit),
+            _SessionReader(loop=self.loop, limit=session.line_length_limit),
             client_connected_cb=session._cb_client_connected,
             loop=self.loop,
         )

@@ -349,13 +349,55 @@ async def test_a_session_from_the_template_has_the_fields_aiosmtpd_gives_it(
                 owner = fast if want.__self__ is reference else want.__self__
                 assert method.__self__ is owner
         elif isinstance(expected, (asyncio.Future, asyncio.StreamReader)):
-            assert type(value) is type(expected)
+            assert isinstance(value, type(expected))  # the reader: a StreamReader with later pauses
             assert value is not vars(other)[name]  # each session gets its own
         elif name in ("_client_connected_cb", "_stream_reader_wr", "_is_stopping"):
             continue  # bound to (or referring to) each session itself
         else:
             assert value == expected, name
-    assert fast._strong_reader._limit == reference._strong_reader._limit
+    assert fast._strong_reader._limit == reference._strong_reader._limit == 1001  # RFC 5321 §4.5.3.1.6
+
+
+async def test_a_session_reads_a_message_whole_and_pauses_only_past_the_high_water_mark(
+    local_server: LocalServer,
+) -> None:
+    # asyncio pauses a reader at twice its limit (2002 octets for aiosmtpd's line limit): every
+    # message of a few KB used to stop and restart reading. Ours pauses past READ_HIGH_WATER, and
+    # still pauses: a client cannot make a session buffer without bound.
+    sessions_before = set(local_server._sessions)
+    reader, writer = await asyncio.open_connection(HOST, local_server.ports["plain"])
+    await reader.readline()
+    (session,) = set(local_server._sessions) - sessions_before
+    transport = session.transport
+    assert transport.max_size == local_server_module.RECV_SIZE
+    writer.write(b"EHLO client.example\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n")
+    for _ in range(4):
+        while (await reader.readline())[3:4] == b"-":
+            pass
+    stream = session._reader  # aiosmtpd keeps the reader asyncio handed it
+    pauses = []
+    pause_reading = transport.pause_reading
+
+    def counted_pause() -> None:
+        pauses.append(len(stream._buffer))
+        pause_reading()
+
+    transport.pause_reading = counted_pause  # the real transport, its pauses counted
+    writer.write(body(1) * 5 + b".\r\n")  # about 5 KB in one write
+    assert (await asyncio.wait_for(reader.readline(), 5)).startswith(b"250 ")
+    assert pauses == []
+    writer.write(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n")
+    for _ in range(3):
+        await asyncio.wait_for(reader.readline(), 5)
+    writer.write(b"x" * 999 + b"\r\n")
+    writer.write(b"y" * 100 * local_server_module.READ_HIGH_WATER)  # one endless line, 6.4 MB
+    deadline = time.monotonic() + 5
+    while transport.is_reading() and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    assert not transport.is_reading()
+    assert pauses and all(n > local_server_module.READ_HIGH_WATER for n in pauses)
+    assert len(stream._buffer) <= local_server_module.READ_HIGH_WATER + local_server_module.RECV_SIZE
+    writer.close()
 
 
 ADDRESSES = [
