@@ -658,6 +658,9 @@ class _SessionTemplate:
         """Whether sessions are set up from this template (False: by ``SMTP.__init__`` each time)."""
         self._smtp_functions = {name: m.__func__ for name, m in (smtp_methods or {}).items()} if self.fast else {}
         self._auth_methods = auth_methods or {}
+        self._builtin_auth = {name: (type(attr), attr.method.__func__)
+                              for name, attr in self._auth_methods.items() if attr.is_builtin}
+        """AUTH mechanisms aiosmtpd implements on the session itself: their record type and function."""
 
     def apply(self, session: _Session) -> None:
         """Give ``session`` what ``SMTP.__init__`` would have given it."""
@@ -669,10 +672,10 @@ class _SessionTemplate:
         )
         session.__dict__.update(self.fields)
         session._smtp_methods = {name: MethodType(f, session) for name, f in self._smtp_functions.items()}
-        session._auth_methods = {
-            name: attr._replace(method=MethodType(attr.method.__func__, session)) if attr.is_builtin else attr
-            for name, attr in self._auth_methods.items()
-        }
+        auth_methods = dict(self._auth_methods)  # the handler's own mechanisms stay bound to it
+        for name, (record, function) in self._builtin_auth.items():
+            auth_methods[name] = record(MethodType(function, session), True)
+        session._auth_methods = auth_methods
 
 
 def _authenticate(
