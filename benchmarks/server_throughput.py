@@ -8,9 +8,11 @@ N messages in all:
 - STARTTLS (verified) + AUTH PLAIN: ``clients/smtp_load.py`` (asyncio, 50 sessions) against
   ``smtpstep serve``'s submission listener, bare aiosmtpd, and Postfix's port 2587.
 
-With ``--uvloop``, a fourth server, "smtpstep on uvloop (experiment)", is LocalServer unchanged on a
-uvloop event loop (``servers/local_server_uvloop.py``; uvloop must be importable, it is not a
-dependency). Servers alternate run by run. Loss is counted in the Maildir: messages the clients saw
+With ``--uvloop``, another server, "smtpstep on uvloop (experiment)", is LocalServer unchanged on a
+uvloop event loop (``servers/local_server_variant.py --uvloop``; uvloop must be importable, it is not
+a dependency). With ``--baseline REV``, another is LocalServer as it was at commit REV (its
+``protocol/`` extracted with ``git archive``), so that a change is measured before and after in
+the same run. Servers alternate run by run. Loss is counted in the Maildir: messages the clients saw
 accepted minus files that appeared in ``new/``. Postfix's rate is its accept rate (it delivers later); its test
 messages are removed from the mtauser Maildir afterwards (only those with this run's sender).
 
@@ -18,7 +20,7 @@ Goal: >= 1.5x Postfix's accept rate and >= 0.7x bare aiosmtpd, 0 lost.
 
     /work/venv/bin/python benchmarks/server_throughput.py          # N=500, 2 rounds (about 1.5 minutes)
     /work/venv/bin/python benchmarks/server_throughput.py --full   # N=2000, 3 rounds
-    PYTHONPATH=/tmp/uvloop /work/venv/bin/python benchmarks/server_throughput.py --uvloop
+    PYTHONPATH=/tmp/uvloop /work/venv/bin/python benchmarks/server_throughput.py --uvloop --baseline 4228edc
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ SESSIONS = 50
 SIZE = 5120
 SMTP_SOURCE = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
 UVLOOP = "smtpstep on uvloop (experiment)"
-"""``servers/local_server_uvloop.py``: LocalServer as shipped, on a uvloop event loop."""
+"""``servers/local_server_variant.py --uvloop``: LocalServer as shipped, on a uvloop event loop."""
+VARIANT = HERE / "servers" / "local_server_variant.py"
 
 
 class BareAiosmtpd:
@@ -71,6 +74,21 @@ def count(maildir: Path) -> int:
         return sum(1 for _ in (maildir / "new").iterdir())
     except FileNotFoundError:
         return 0
+
+
+def start_baseline(rev: str, tmp: Path) -> tuple[BuiltinServer, str]:
+    """``servers/local_server_variant.py`` importing ``protocol/`` as it was at commit ``rev``."""
+    tree = tmp / f"baseline-{rev}"
+    tree.mkdir()
+    archive = subprocess.run(["git", "-C", str(HERE.parent), "archive", rev, "protocol"], capture_output=True,
+                             check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    commit = subprocess.run(["git", "-C", str(HERE.parent), "rev-parse", "--short", rev], capture_output=True,
+                            text=True, check=True).stdout.strip()
+    env_path = os.pathsep.join([str(tree), *filter(None, [os.environ.get("PYTHONPATH", "")])])
+    server = BuiltinServer(tmp / "baseline-maildir", command=[
+        "env", f"PYTHONPATH={env_path}", PYTHON, str(VARIANT), str(tmp / "baseline-maildir")])
+    return server.start(), f"smtpstep at {commit} (before)"
 
 
 def cpu_seconds(pid: int) -> float:
@@ -110,6 +128,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int)
     parser.add_argument("--rounds", type=int)
     parser.add_argument("--uvloop", action="store_true", help="also run LocalServer on uvloop (needs uvloop importable)")
+    parser.add_argument("--baseline", metavar="REV", help="also run LocalServer as it was at commit REV")
     args = parser.parse_args()
     messages = args.messages or (2000 if args.full else 500)
     rounds = args.rounds or (3 if args.full else 2)
@@ -140,10 +159,14 @@ def main() -> None:
     if args.uvloop:
         if subprocess.run([PYTHON, "-c", "import uvloop"], capture_output=True).returncode == 0:
             uv_maildir = tmp / "uvloop-maildir"
-            uv = BuiltinServer(uv_maildir, command=[
-                PYTHON, str(HERE / "servers" / "local_server_uvloop.py"), str(uv_maildir)]).start()
+            uv = BuiltinServer(uv_maildir, command=[PYTHON, str(VARIANT), str(uv_maildir), "--uvloop"]).start()
         else:
             notes.append("--uvloop: uvloop cannot be imported (not installed, or not on PYTHONPATH): skipped")
+    base: BuiltinServer | None = None
+    baseline = ""
+    if args.baseline:
+        base, baseline = start_baseline(args.baseline, tmp)
+        notes.append(f"{baseline}: protocol/ at commit {args.baseline} (LocalServer before the changes measured here)")
     bare = BareAiosmtpd(tmp / "bare-maildir")
     postfix = Postfix.find()
     rcpt = "class@example.test"
@@ -157,6 +180,9 @@ def main() -> None:
         if uv is not None:
             plain[UVLOOP] = lambda: measured(f"plain/{UVLOOP}", uv.maildir, lambda: smtp_source(
                 uv.ports["plain"], messages, sender, rcpt), uv.pid)
+        if base is not None:
+            plain[baseline] = lambda: measured(f"plain/{baseline}", base.maildir, lambda: smtp_source(
+                base.ports["plain"], messages, sender, rcpt), base.pid)
         tls = {
             "smtpstep serve": lambda: measured("tls/smtpstep serve", smtpstep.maildir, lambda: python_load(
                 smtpstep.ports["submission"], messages, sender, rcpt, smtpstep.ca_path, DEMO_USER, DEMO_PASSWORD),
@@ -167,6 +193,10 @@ def main() -> None:
         if uv is not None:
             tls[UVLOOP] = lambda: measured(f"tls/{UVLOOP}", uv.maildir, lambda: python_load(
                 uv.ports["submission"], messages, sender, rcpt, uv.ca_path, DEMO_USER, DEMO_PASSWORD), uv.pid)
+        if base is not None:
+            tls[baseline] = lambda: measured(f"tls/{baseline}", base.maildir, lambda: python_load(
+                base.ports["submission"], messages, sender, rcpt, base.ca_path, DEMO_USER, DEMO_PASSWORD),
+                base.pid)
         if postfix is not None:
             plain["Postfix"] = lambda: measured("plain/Postfix", None, lambda: smtp_source(
                 postfix.plain_port, messages, sender, postfix.rcpt))
@@ -181,8 +211,9 @@ def main() -> None:
         alternate(tls, rounds)
     finally:
         smtpstep.stop()
-        if uv is not None:
-            uv.stop()
+        for variant in (uv, base):
+            if variant is not None:
+                variant.stop()
         bare.stop()
     runs = {name: records[-rounds:] for name, records in runs.items()}  # drop the warm-up runs
 
