@@ -39,9 +39,9 @@ import ssl
 import tempfile
 import threading
 import weakref
-from types import MethodType
 from dataclasses import dataclass, replace
 from pathlib import Path
+from types import MethodType
 from typing import Any, Callable, ClassVar
 
 import trustme
@@ -84,9 +84,10 @@ DEFAULT_SIZE_LIMIT = 32 * 1024 * 1024
 DEFAULT_TIMEOUT = 300.0
 """Idle seconds before the server hangs up: the 5 minutes of RFC 5321 §4.5.3.2.7."""
 MAILDIR_WRITERS = 8
-"""Threads storing messages at once. Each delivery mostly waits for its fsyncs (file, then ``new/``),
-which journalling file systems commit together: with one writer the server stored about 130
-messages a second on the benchmark disk, with several it is limited by the event loop instead."""
+"""Threads storing messages at once. Each delivery mostly waits for its two fsyncs (the file, then
+``new/``), and journalling file systems commit concurrent fsyncs together. When fsyncs were slow on
+the shared benchmark disk (about 7 ms), one writer held the server to about 130 messages a second;
+with several, the event loop is the limit."""
 MAX_RECEIVED = 200
 """How many accepted messages ``LocalServer.received`` keeps in memory (the Maildir keeps all)."""
 MAX_RECEIVED_BYTES = 128 * 1024 * 1024
@@ -516,7 +517,7 @@ class _Session(SMTP):
 
     Given a ``_SessionTemplate``, a new session copies the set-up aiosmtpd's ``SMTP.__init__``
     worked out once for its listener instead of working it out again (about 0.1 ms a connection,
-    a sixth of the event loop's time under a class's load). It also parses the common
+    a sixth of the event loop's busy time under a class's load). It also reads the common
     ``<local@domain>`` address without the e-mail header parser (``_getaddr``).
     """
 
@@ -532,8 +533,8 @@ class _Session(SMTP):
 
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
         # aiosmtpd parses every MAIL and RCPT address with email's header parser, building a token
-        # tree and, on each call, a typing.Protocol class: a fifth of the loop's time for
-        # MAIL + RCPT. A plain <dot-atom@dot-atom> (RFC 5321 §4.1.2 Mailbox, without quoted
+        # tree and, on each call, a typing.Protocol class: an eighth of the loop's busy time
+        # under load. A plain <dot-atom@dot-atom> (RFC 5321 §4.1.2 Mailbox, without quoted
         # strings, address literals or comments) gives the same result read directly; anything
         # else goes to aiosmtpd's parser. test_local_server_concurrency.py checks they agree.
         match = _SIMPLE_ANGLE_ADDRESS.match(arg)
@@ -610,7 +611,7 @@ class _SessionReader(asyncio.StreamReader):
     """
 
     def feed_data(self, data: bytes) -> None:
-        # StreamReader.feed_data (Python 3.11-3.13) with READ_HIGH_WATER in place of 2 * limit;
+        # StreamReader.feed_data as in Python 3.11, with READ_HIGH_WATER in place of 2 * limit;
         # _maybe_resume_transport still resumes once the buffer is down to the limit.
         assert not self._eof, "feed_data after feed_eof"
         if not data:
