@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import time
 
 from harness import BuiltinServer, Stats, markdown, report, scratch_dir
@@ -57,6 +58,18 @@ class Clock:
         self.drawn = False
         self.frame: float | None = None
         self.frame_costs: list[float] = []
+        self.collections: list[tuple[int, float, float]] = []
+        """Every cycle collection in the run: (generation, start, end)."""
+        self._collecting: tuple[int, float] | None = None
+
+    def on_gc(self, phase: str, info: dict) -> None:
+        now = time.perf_counter()
+        if phase == "start":
+            self._collecting = (info["generation"], now)
+        elif self._collecting is not None:
+            generation, start = self._collecting
+            self.collections.append((generation, start, now))
+            self._collecting = None
 
     def arm(self) -> None:
         self.press = self.sent = self.line = self.frame = None
@@ -229,6 +242,10 @@ def record(out: dict[str, list[float]]) -> None:
     if CLOCK.sent is not None:
         out.setdefault("sent", []).append(CLOCK.sent - CLOCK.press)
         out.setdefault("sent to line", []).append(CLOCK.line - CLOCK.sent)
+    # Cycle collections that ran between the press and its frame (collections run at the end of the run's
+    # list, so only the last few are looked at).
+    inside = [end - start for _gen, start, end in CLOCK.collections[-20:] if start >= CLOCK.press and end <= CLOCK.frame]
+    out.setdefault("gc inside", []).append(sum(inside))
 
 
 SMTPSTEP = "smtpstep (built-in server in its thread, as shipped)"
@@ -241,6 +258,7 @@ async def measure(presses: int, external: str) -> dict[str, dict[str, list[float
     instrument(Log)
     instrument_wire_log()
     instrument_writes()
+    gc.callbacks.append(CLOCK.on_gc)
     server = LocalServer()
     server.start_in_thread()
     results: dict[str, dict[str, list[float]]] = {name: {"line": [], "frame": []}
@@ -260,8 +278,11 @@ async def measure(presses: int, external: str) -> dict[str, dict[str, list[float
                 if name == SMTPSTEP_EXTERNAL and (done // BLOCK) % 2:
                     continue  # a diagnostic row: every other block is enough (half the presses)
                 costs_before = len(CLOCK.frame_costs)
+                collections_before = len(CLOCK.collections)
                 await run(block, results[name])
                 results[name].setdefault("frame cost", []).extend(CLOCK.frame_costs[costs_before:])
+                results[name].setdefault("full collection", []).extend(
+                    end - start for generation, start, end in CLOCK.collections[collections_before:] if generation == 2)
             done += block
             print(f"  {done}/{presses} presses each", flush=True)
     finally:
@@ -285,14 +306,24 @@ def main() -> None:
             rows.append([app, label, stats.n, f"{stats.median * 1000:.2f}", f"{stats.p95 * 1000:.2f}",
                          f"{stats.low * 1000:.2f}-{stats.high * 1000:.2f}"])
             data[f"{app}/{what}"] = stats.as_dict()
-        cost = Stats.of(series["frame cost"])
-        rows.append([app, "one compositor refresh (any)", cost.n, f"{cost.median * 1000:.2f}",
-                     f"{cost.p95 * 1000:.2f}", f"{cost.low * 1000:.2f}-{cost.high * 1000:.2f}"])
-        data[f"{app}/frame cost"] = cost.as_dict()
+        for what, label in (("frame cost", "one compositor refresh (any)"),
+                            ("full collection", "one full cycle collection (gc generation 2, any)")):
+            cost = Stats.of(series.get(what, []))
+            rows.append([app, label, cost.n, f"{cost.median * 1000:.2f}",
+                         f"{cost.p95 * 1000:.2f}", f"{cost.low * 1000:.2f}-{cost.high * 1000:.2f}"])
+            data[f"{app}/{what}"] = cost.as_dict()
+        inside = series.get("gc inside", [])
+        hit = [value for value in inside if value > 0]
+        rows.append([app, "presses with a collection before their frame", f"{len(hit)} of {len(inside)}",
+                     "", "", f"{min(hit) * 1000:.2f}-{max(hit) * 1000:.2f}" if hit else ""])
+        data[f"{app}/gc inside"] = Stats.of(inside).as_dict() | {"presses hit": len(hit)}
     report("step_latency", "4. Step latency inside the app: NOOP round trip, key press to wire-log line and to frame",
            [markdown(["app", "interval", "n", "p50 ms", "p95 ms", "min-max ms"], rows)],
            {"presses": presses, "results": data},
-           ["goal: p95 <= 5 ms to the line, <= 25 ms to the frame"])
+           ["goal: p95 <= 5 ms to the line, <= 25 ms to the frame",
+            f"objects the cycle collector tracks at the end of the run: {len(gc.get_objects()):,} "
+            f"(frozen: {gc.get_freeze_count():,}); collections per generation: "
+            + ", ".join(f"{stats['collections']}" for stats in gc.get_stats())])
 
 
 if __name__ == "__main__":

@@ -9,13 +9,15 @@ is dropped. Direction and TLS never rest on colour alone: the prefix says who sp
 Lines are kept as plain tuples of str, int, float and bool, which the cycle collector stops tracking:
 100,000 lines then add nothing to every full collection (as dataclasses they made 90 ms pauses while
 scrolling; a NamedTuple, being a tuple subclass, would stay tracked too). The chunks are the session's
-own objects, shared with its record: the log keeps no copy of them, and every ``FREEZE_EVERY`` chunks it
-moves the objects alive out of the collector's way (``gc.freeze``), so full collections stay short.
+own objects, shared with its record: the log keeps no copy of them. It sets no process-wide policy: the
+app moves long-lived objects out of the collector's way (``SmtpStepApp._freeze_heap``).
+
+The log follows its end while lines come, until the user scrolls up; scrolling back to the end makes it
+follow again.
 """
 
 from __future__ import annotations
 
-import gc
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from operator import itemgetter
@@ -36,9 +38,6 @@ FOLD_LINES = 40
 """A client chunk longer than this (a big message) is folded to its first lines and a count."""
 
 TLS_GUTTER = "▌"
-
-FREEZE_EVERY = 20_000
-"""Chunks between two ``gc.freeze()`` calls (see ``WireLog._freeze``)."""
 
 _Kept = tuple[str, str, str, bool, int, float, bool]
 """A TranscriptLine as a plain tuple (same fields, same order)."""
@@ -146,7 +145,6 @@ class WireLog(ScrollView, can_focus=True):
 
     def clear(self) -> None:
         self._chunks = []
-        self._frozen_at = 0
         self._timings = {}
         self._limit = None
         self._rebuild()
@@ -164,7 +162,6 @@ class WireLog(ScrollView, can_focus=True):
         if not self._sync_due:
             # Bursts of chunks are coalesced: the lines are kept at once, the scroll and repaint
             # bookkeeping runs once per burst (it cost more than the lines themselves).
-            self._follow = self.is_vertical_scroll_end or self.max_scroll_y == 0
             self._sync_due = True
             self.call_later(self._sync)
         width = self._width
@@ -180,31 +177,45 @@ class WireLog(ScrollView, can_focus=True):
         self._ordered = ordered
 
     _sync_due = False
-    _follow = True
-    _frozen_at = 0
+
+    following: bool = True
+    """Whether the log keeps its last line in view as lines come. It changes only when a scroll is asked
+    for or the position moves (the user scrolled up, or went back to the end), never when lines come."""
 
     def _sync(self) -> None:
         self._sync_due = False
-        if len(self._chunks) - self._frozen_at >= FREEZE_EVERY:
-            self._freeze()
         self.virtual_size = Size(self._width, len(self._lines))
-        if self._follow:
-            self.scroll_end(animate=False, immediate=False, x_axis=False)
+        if self.following:
+            # In the same pass, as Textual's Log does: the next frame, the one after the step, draws the
+            # new lines. (A scroll after that refresh showed them one frame later.)
+            self._to_end()
         self.refresh()
 
-    def _freeze(self) -> None:
-        """Moves every object alive now, the chunks among them, out of the cycle collector's way.
+    def _to_end(self) -> None:
+        end = self.max_scroll_y
+        if self.scroll_y != end:
+            # force: the log that has just outgrown its box has no vertical scrollbar until the next
+            # layout, and without one Textual refuses to scroll.
+            self.scroll_to(y=end, animate=False, force=True)
 
-        A chunk is an object the collector tracks (the session's record holds it too), and a full
-        collection walks every tracked object: 100,000 chunks made it 75-90 ms, a frame over 50 ms
-        while scrolling. Frozen objects are never walked again, so each freeze leaves the collector
-        only what came after. Garbage is collected first, as nothing frozen is ever collected. The cost:
-        what was alive at a freeze and is dropped later inside a reference cycle (a dialog closed since,
-        say) stays in memory, once per ``FREEZE_EVERY`` chunks at most.
-        """
-        self._frozen_at = len(self._chunks)
-        gc.collect()
-        gc.freeze()
+    def watch_scroll_target_y(self, target: float) -> None:
+        # Decided where a scroll is asked for, not from the position when lines come: a burst before the
+        # previous one was drawn (the TLS handshake) found the log "not at its end" and stopped it. And by
+        # the target, not the position: lines that come while End's scroll animates must not stop it.
+        self.following = target >= self.max_scroll_y
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if new_value >= self.max_scroll_y:
+            self.following = True  # at the end (also when a rebuild made the log shorter than the view)
+
+    def watch_show_horizontal_scrollbar(self, shown: bool) -> None:
+        if self.following:
+            self._to_end()  # a wide line brought the horizontal scrollbar, which took the last row
+
+    def on_resize(self) -> None:
+        if self.following:
+            self._to_end()
 
     def _rebuild(self) -> None:
         self._transcript = self._new_transcript()

@@ -3,6 +3,8 @@
 A press must write the command before anything is published: a publish re-renders panes and the
 reply would wait behind that frame. A step that answers at once is published once, after its reply;
 a slow one is marked busy after a moment, and its command line is in the wire log while it waits.
+The wire log scrolls to its new lines before the next frame, so that frame shows them; it keeps
+following through bursts of lines, and stays where the user scrolled.
 These are order and behaviour checks; the latency itself is measured in benchmarks/step_latency.py.
 """
 
@@ -13,9 +15,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
 
+from textual.app import App, ComposeResult
+from textual.strip import Strip
+
 from app.options import SessionSettings
 from app.tui import BUSY_SHOWN_AFTER, HOLD_COMMAND_CHUNK, SmtpStepApp
 from app.widgets.state_pane import StatePane
+from app.widgets.wire_log import WireLog
 from protocol.transport import Direction, WireChunk
 
 BUILTIN = SessionSettings(server=None, security="starttls", ca_file=None, insecure=False, user="student",
@@ -131,3 +137,90 @@ async def test_the_wire_log_stays_at_its_end_through_the_tls_handshake_at_80x24(
             wire = app.wire_log
             assert wire.scroll_y == wire.max_scroll_y, (step, wire.scroll_y, wire.max_scroll_y)
         assert wire.max_scroll_y > 0
+
+
+class _LogHost(App[None]):
+    CSS = "WireLog { height: 1fr; width: 40; }"
+
+    def compose(self) -> ComposeResult:
+        yield WireLog()
+
+
+def _exchange(log: WireLog, step: int, command: bytes = b"NOOP") -> None:
+    log.add_chunk(WireChunk(Direction.CLIENT, command + b"\r\n", False, 0.0, step))
+    log.add_chunk(WireChunk(Direction.SERVER, b"250 2.0.0 OK\r\n", False, 0.0, step))
+
+
+async def test_bursts_that_come_before_a_frame_keep_the_log_at_its_end() -> None:
+    # The command's burst and the reply's come a few loop turns apart, with no frame between (as in the
+    # TLS handshake); one wide line brings the horizontal scrollbar, which takes the last row.
+    for turns in (0, 1, 3):
+        app = _LogHost()
+        async with app.run_test(size=(60, 12)) as pilot:
+            log = app.query_one(WireLog)
+            for step in range(40):
+                wide = b" " + b"x" * 60 if step == 20 else b""
+                log.add_chunk(WireChunk(Direction.CLIENT, b"NOOP" + wide + b"\r\n", False, 0.0, step))
+                for _ in range(turns):
+                    await asyncio.sleep(0)
+                log.add_chunk(WireChunk(Direction.SERVER, b"250 2.0.0 OK\r\n", False, 0.0, step))
+                await pilot.pause(0.02)
+                assert log.scroll_y == log.max_scroll_y, (turns, step, log.scroll_y, log.max_scroll_y)
+            assert log.max_scroll_y > 40 and log.show_horizontal_scrollbar
+
+
+async def test_the_first_frame_after_new_lines_shows_the_last_of_them() -> None:
+    app = _LogHost()
+    async with app.run_test(size=(60, 12)) as pilot:
+        log = app.query_one(WireLog)
+        for step in range(30):
+            _exchange(log, step)
+        await pilot.pause(0.05)
+        frames: list[set[int]] = []
+        rows: set[int] = set()
+        render_line, compositor_refresh = log.render_line, app.screen._compositor_refresh  # noqa: SLF001
+
+        def recording_render_line(y: int) -> Strip:
+            rows.add(log.scroll_offset.y + y)
+            return render_line(y)
+
+        def recording_compositor_refresh() -> None:
+            compositor_refresh()
+            if rows:
+                frames.append(set(rows))
+                rows.clear()
+
+        log.render_line = recording_render_line  # type: ignore[method-assign]
+        app.screen._compositor_refresh = recording_compositor_refresh  # type: ignore[method-assign]  # noqa: SLF001
+        _exchange(log, 30)
+        await pilot.pause(0.1)
+        assert frames, "no frame drew the log"
+        assert len(log.lines) - 1 in frames[0], (len(log.lines), sorted(frames[0]))
+
+
+async def test_a_log_scrolled_up_stays_there_and_follows_again_from_its_end() -> None:
+    app = _LogHost()
+    async with app.run_test(size=(60, 12)) as pilot:
+        log = app.query_one(WireLog)
+        for step in range(30):
+            _exchange(log, step)
+        await pilot.pause()
+        log.focus()
+        await pilot.press("pageup", "up")
+        where = log.scroll_y
+        assert 0 < where < log.max_scroll_y
+        for step in range(30, 40):
+            _exchange(log, step)
+            await pilot.pause()
+        assert log.scroll_y == where  # the user reads on, undisturbed
+        app.animation_level = "full"
+        log.action_scroll_end()  # End's action, whose scroll animates for a second: lines come meanwhile
+        await pilot.pause()
+        for step in range(40, 50):
+            _exchange(log, step)
+            await pilot.pause()
+            assert log.scroll_y == log.max_scroll_y, step
+        await pilot.press("down")  # at the end already: nothing moves, and it still follows
+        _exchange(log, 50)
+        await pilot.pause()
+        assert log.scroll_y == log.max_scroll_y

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
 
 from textual.worker import Worker, WorkerState
 
+from app import tui
 from app.options import SessionSettings
 from app.screens.dialogs import ConfirmScreen, LineInputScreen
 from app.screens.main import MainScreen
@@ -461,3 +463,22 @@ async def test_the_export_key_saves_a_recording_that_replays_every_step(local_se
         await pilot.pause()
         assert replay.screen.view.steps_done == 6
         assert not any(line.startswith("C: AUTH") for line in _wire(replay))
+
+
+async def test_the_app_moves_what_lives_long_out_of_the_collectors_way_and_gives_it_back_on_quit(
+        local_server, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(tui, "FREEZE_EVERY_STEPS", 2)
+    gc.unfreeze()
+    app = SmtpStepApp(BUILTIN, server=local_server)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        await pilot.pause()
+        # Textual, the panes and the session: tens of thousands of objects a full collection no longer walks.
+        assert gc.get_freeze_count() > 20_000, gc.get_freeze_count()
+        await _step(pilot, app)  # connect: not yet FREEZE_EVERY_STEPS steps
+        await pilot.pause()
+        grown = len(gc.get_objects())  # what came since (a frozen object that dies is freed all the same)
+        await _step(pilot, app)  # the greeting: the second step, frozen after its frame
+        await pilot.pause()
+        assert len(gc.get_objects()) < grown // 2
+    assert gc.get_freeze_count() == 0
