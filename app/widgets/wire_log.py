@@ -25,6 +25,7 @@ from typing import overload
 
 from rich.segment import Segment
 from rich.style import Style
+from textual.cache import LRUCache
 from textual.geometry import Size
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
@@ -91,7 +92,9 @@ class WireLog(ScrollView, can_focus=True):
     """Show long messages whole instead of folded."""
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
-        super().__init__(id=id, classes=classes)
+        self._strips: LRUCache[int, Strip] = LRUCache(1024)
+        """Drawn lines by index, uncropped: a step scrolls the log, and every row would be drawn again."""
+        super().__init__(id=id, classes=classes)  # it already asks for a style update
         self._chunks: list[WireChunk] = []
         self._timings: dict[int, float] = {}
         self._lines: list[_Kept] = []
@@ -218,6 +221,7 @@ class WireLog(ScrollView, can_focus=True):
             self._to_end()
 
     def _rebuild(self) -> None:
+        self._strips.clear()
         self._transcript = self._new_transcript()
         self._lines = []
         self._ordered = True
@@ -252,6 +256,10 @@ class WireLog(ScrollView, can_focus=True):
 
     # -- drawing ---------------------------------------------------------------------------------
 
+    def notify_style_update(self) -> None:
+        self._strips.clear()  # a theme or CSS change: the kept strips carry the old colours
+        super().notify_style_update()
+
     def _style_for(self, kind: str) -> Style:
         return self.get_component_rich_style(f"wire-log--{kind}", partial=True)
 
@@ -262,6 +270,12 @@ class WireLog(ScrollView, can_focus=True):
         base = self.rich_style
         if index >= len(self._lines):
             return Strip.blank(width, base)
+        strip = self._strips.get(index)
+        if strip is None:
+            strip = self._strips[index] = self._draw(index, base)
+        return strip.crop_extend(scroll_x, scroll_x + width, base).apply_offsets(scroll_x, index)
+
+    def _draw(self, index: int, base: Style) -> Strip:
         kind, prefix, text, tls, _step, _time, secret = self._lines[index]
         style = base + self._style_for(kind)
         wire = kind in ("client", "server")
@@ -273,5 +287,4 @@ class WireLog(ScrollView, can_focus=True):
                          Segment(after, style)]
         else:
             segments.append(Segment(text, style))
-        strip = Strip(segments).crop_extend(scroll_x, scroll_x + width, base)
-        return strip.apply_offsets(scroll_x, index)
+        return Strip(segments)
