@@ -69,6 +69,12 @@ class _Lines(Sequence[TranscriptLine]):
         return map(TranscriptLine._make, self._kept)
 
 
+STRIPS_KEPT = 256
+"""Drawn lines kept: a screenful or two of the tallest terminal. Each kept line is some 20 objects the
+cycle collector walks in every full collection; 1,024 of them made full collections of 40-140 ms while
+scrolling 100k lines (benchmarks/results/wire_log_scale.md)."""
+
+
 class WireLog(ScrollView, can_focus=True):
     """Scrollable log of transcript lines, rendering only what is on screen."""
 
@@ -92,7 +98,7 @@ class WireLog(ScrollView, can_focus=True):
     """Show long messages whole instead of folded."""
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
-        self._strips: LRUCache[int, Strip] = LRUCache(1024)
+        self._strips: LRUCache[int, Strip] = LRUCache(STRIPS_KEPT)
         """Drawn lines by index, uncropped: a step scrolls the log, and every row would be drawn again."""
         super().__init__(id=id, classes=classes)  # it already asks for a style update
         self._chunks: list[WireChunk] = []
