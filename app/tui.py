@@ -13,6 +13,7 @@ import dataclasses
 import gc
 import logging
 import os
+import sys
 import time
 from collections.abc import Iterable
 from datetime import datetime, timezone
@@ -76,6 +77,14 @@ alone is drawn while the reply waits to be read (coalescing, as toolong's can_re
 BUSY_SHOWN_AFTER = 0.1
 """Seconds before a running step is marked busy on screen. A reply within that time shows the step done in
 one publish: marks that would flash for a frame would also hold the loop while the reply waits to be read."""
+
+UI_SWITCH_INTERVAL = 0.001
+"""How long another thread may hold the GIL while the UI thread waits for it (Python's default: 5 ms).
+
+The built-in server runs in this process, in its own thread: while it takes a 25 MB message (aiosmtpd
+reads it line by line) the UI thread got the GIL back only every 5 ms, for each of the many small steps a
+frame takes, and the screen stood still for 180-380 ms. With 1 ms it drew every 55-80 ms, at the same
+speed of sending (benchmarks/results/large_message.md; issue 8, item 6). Restored when the app ends."""
 
 FREEZE_EVERY_STEPS = 200
 """Steps between two ``gc.freeze()`` calls (see ``SmtpStepApp._freeze_heap``). A NOOP step leaves about 95
@@ -167,6 +176,8 @@ class SmtpStepApp(App[int]):
         self._hold_timer = None
         self._steps_unfrozen = 0
         """Steps finished since the last ``_freeze_heap``."""
+        self._switch_interval = sys.getswitchinterval()
+        """The process's thread switch interval before the app set ``UI_SWITCH_INTERVAL``, restored at the end."""
 
     def get_default_screen(self) -> MainScreen:
         return MainScreen()
@@ -208,6 +219,8 @@ class SmtpStepApp(App[int]):
         if isinstance(keymap, dict):
             self.set_keymap({str(k): str(v) for k, v in keymap.items()})
         asyncio.get_running_loop().set_exception_handler(self._loop_exception)
+        self._switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(UI_SWITCH_INTERVAL)
         # The default screen composes its panes after the app's on_mount: start once they exist.
         self.call_after_refresh(self._start)
 
@@ -305,6 +318,7 @@ class SmtpStepApp(App[int]):
         if self.server is not None and self._own_server:
             await asyncio.get_running_loop().run_in_executor(None, self.server.stop_thread)
         gc.unfreeze()  # the process that ran the app (tests, a benchmark) gets the collector back as it was
+        sys.setswitchinterval(self._switch_interval)  # and its thread switching
 
     def _loop_exception(self, loop: asyncio.AbstractEventLoop, context: dict) -> None:
         # asyncio prints stray errors (a socket closed under a handshake, ...) to stderr, which would

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
 
+import pytest
 from textual.worker import Worker, WorkerState
 
 from app import tui
@@ -482,3 +484,16 @@ async def test_the_app_moves_what_lives_long_out_of_the_collectors_way_and_gives
         await pilot.pause()
         assert len(gc.get_objects()) < grown // 2
     assert gc.get_freeze_count() == 0
+
+
+async def test_the_ui_thread_gets_the_gil_back_sooner_while_the_app_runs_and_the_old_interval_after(
+        local_server) -> None:  # type: ignore[no-untyped-def]
+    # The built-in server shares this process: the app shortens the thread switch interval so that a busy
+    # server thread (a 25 MB message) cannot hold the screen still (tui.UI_SWITCH_INTERVAL).
+    before = sys.getswitchinterval()
+    app = SmtpStepApp(BUILTIN, server=local_server)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        assert sys.getswitchinterval() == pytest.approx(tui.UI_SWITCH_INTERVAL)
+        assert tui.UI_SWITCH_INTERVAL < before
+    assert sys.getswitchinterval() == pytest.approx(before)
