@@ -193,14 +193,7 @@ class WireLog(ScrollView, can_focus=True):
 
     def _sync(self) -> None:
         self._sync_due = False
-        size = Size(self._width, len(self._lines))
-        if size != self.virtual_size:
-            # Without a relayout of the screen: the log's box is sized by the CSS, not by its lines, so
-            # a longer log changes only its own scrollbars (``_scroll_update``; a scrollbar that appears
-            # still asks for the layout it needs). Setting ``virtual_size`` relaid the whole screen out on
-            # every step: most of a step's frame (issue 8, item 4).
-            self.set_reactive(WireLog.virtual_size, size)
-            self._scroll_update(size)
+        self.virtual_size = Size(self._width, len(self._lines))
         if self.following:
             # In the same pass, as Textual's Log does: the next frame, the one after the step, draws the
             # new lines. (A scroll after that refresh showed them one frame later.)
