@@ -11,14 +11,13 @@ These are order and behaviour checks; the latency itself is measured in benchmar
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import replace
 
 from textual.app import App, ComposeResult
 from textual.strip import Strip
 
 from app.options import SessionSettings
+from stalling_server import stalls_after_greeting
 from app.tui import BUSY_SHOWN_AFTER, HOLD_COMMAND_CHUNK, SmtpStepApp
 from app.widgets.state_pane import StatePane
 from app.widgets.wire_log import WireLog
@@ -76,20 +75,6 @@ async def test_a_step_writes_its_command_before_anything_is_published(local_serv
         wire = app.wire_log.plain_lines()
         ehlo = next(i for i, line in enumerate(wire) if line.startswith("C: EHLO"))
         assert wire[ehlo + 1].startswith("S: 250"), wire
-
-
-@asynccontextmanager
-async def stalls_after_greeting() -> AsyncIterator[int]:
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(b"220 slow.test ESMTP\r\n")
-        await writer.drain()
-        await asyncio.sleep(30)
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    try:
-        yield server.sockets[0].getsockname()[1]
-    finally:
-        server.close()
 
 
 async def test_a_slow_step_is_marked_busy_and_shows_its_command_while_it_waits() -> None:

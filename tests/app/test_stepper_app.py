@@ -14,6 +14,7 @@ from textual.worker import Worker, WorkerState
 
 from app import tui
 from app.options import SessionSettings
+from stalling_server import stalls_after_greeting
 from app.screens.dialogs import ConfirmScreen, LineInputScreen
 from app.screens.main import MainScreen
 from app.tui import SmtpStepApp
@@ -247,20 +248,6 @@ async def test_the_connection_screen_switches_security_without_restarting(local_
         assert view.snapshot.client.session.implicit_tls and view.snapshot.client.session.tls
         assert any(line.startswith("S: 220") for line in _wire(app))
         assert "implicit TLS" in str(app.screen.query_one("#header").render())
-
-
-@asynccontextmanager
-async def stalls_after_greeting() -> AsyncIterator[int]:
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(b"220 slow.test ESMTP\r\n")
-        await writer.drain()
-        await asyncio.sleep(30)
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    try:
-        yield server.sockets[0].getsockname()[1]
-    finally:
-        server.close()
 
 
 async def test_a_slow_step_shows_its_wait_and_escape_cancels_it() -> None:
