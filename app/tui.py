@@ -219,7 +219,6 @@ class SmtpStepApp(App[int]):
         if isinstance(keymap, dict):
             self.set_keymap({str(k): str(v) for k, v in keymap.items()})
         asyncio.get_running_loop().set_exception_handler(self._loop_exception)
-        self._switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(UI_SWITCH_INTERVAL)
         # The default screen composes its panes after the app's on_mount: start once they exist.
         self.call_after_refresh(self._start)
