@@ -25,8 +25,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from app.headless import EXIT_HELP, EXIT_INTERRUPTED, EXIT_OTHER, EXIT_USAGE
-from app.options import PASSWORD_ENV, UsageError, add_session_options, settings_from_args
+from smtpstep.app.commands.run import EXIT_HELP, EXIT_INTERRUPTED, EXIT_OTHER, EXIT_USAGE
+from smtpstep.app.session.settings import PASSWORD_ENV, UsageError, add_session_options, settings_from_args
 
 PROG = "smtpstep"
 
@@ -104,7 +104,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                "  2    a problem with the options",
     )
     if full("serve"):
-        from app.serve import add_serve_options
+        from smtpstep.app.commands.serve import add_serve_options
 
         add_serve_options(serve)
 
@@ -129,7 +129,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                "  2    a problem with the options",
     )
     if full("web"):
-        from app.web import add_web_options
+        from smtpstep.app.commands.web import add_web_options
 
         add_web_options(web)
 
@@ -162,7 +162,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                "  1    something unexpected went wrong\n  2    a problem with the options",
     )
     if full("shots"):
-        from app.shots import add_shots_options
+        from smtpstep.app.commands.shots import add_shots_options
 
         add_session_options(shots)
         add_shots_options(shots)
@@ -218,23 +218,23 @@ def _main(argv: list[str]) -> int:
     if args.command == "step":
         return _step(args)
     if args.command == "run":
-        from app.headless import run
+        from smtpstep.app.commands.run import run
 
         return run(settings_from_args(args))
     if args.command == "serve":
-        from app.serve import run_serve
+        from smtpstep.app.commands.serve import run_serve
 
         return run_serve(args)
     if args.command == "lessons":
         return _lessons(args)
     if args.command == "web":
-        from app.web import run_web
+        from smtpstep.app.commands.web import run_web
 
         return run_web(args, argv[1:], _step)  # argv[0] is "web"
     if args.command == "replay":
         return _replay(args)
     if args.command == "shots":
-        from app.shots import run_shots
+        from smtpstep.app.commands.shots import run_shots
 
         return run_shots(args)
     parser.error(f"unknown command {args.command}")
@@ -244,7 +244,7 @@ def _main(argv: list[str]) -> int:
 def _step(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     try:
-        from app.tui import run_tui  # Textual: only for the terminal app
+        from smtpstep.app.stepper_app import run_tui  # Textual: only for the terminal app
     except ImportError as error:
         raise _Unavailable(f"the terminal app cannot start ({error}); `smtpstep run` works without it") from None
     return run_tui(settings, getattr(args, "theme", None), screenshot_dir=getattr(args, "screenshots", None),
@@ -252,14 +252,14 @@ def _step(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from app.recording import Recording, RecordingError
+    from smtpstep.app.session.recording import Recording, RecordingError
 
     try:
         recording = Recording.load(args.file)
     except RecordingError as error:
         raise UsageError(str(error)) from None
     if args.transcript is not None:
-        from app.exports import ExportError, export
+        from smtpstep.app.output.exports import ExportError, export
 
         out = Path(args.transcript).expanduser()
         try:
@@ -269,7 +269,7 @@ def _replay(args: argparse.Namespace) -> int:
         print(f"{recording.steps} step{'' if recording.steps == 1 else 's'} written to {out}", flush=True)
         return 0
     try:
-        from app.tui import run_tui_replay  # Textual: only for the terminal app
+        from smtpstep.app.stepper_app import run_tui_replay  # Textual: only for the terminal app
     except ImportError as error:
         raise _Unavailable(f"the replay in the terminal app is not available ({error}); "
                            "`smtpstep replay FILE --transcript OUT.md` exports it instead") from None
@@ -278,7 +278,8 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _lessons(args: argparse.Namespace) -> int:
-    from protocol.lessons import LessonError, catalog, load
+    from smtpstep.protocol.lessons.loader import catalog, load
+    from smtpstep.protocol.lessons.model import LessonError
 
     try:
         if args.lesson is None:
@@ -292,7 +293,7 @@ def _lessons(args: argparse.Namespace) -> int:
         lesson = load(args.lesson)
     except LessonError as error:
         raise UsageError(str(error)) from None
-    from protocol.local_server import SCENARIOS  # aiosmtpd: only to check the scenario's name
+    from smtpstep.protocol.server.scenarios import SCENARIOS  # aiosmtpd: only to check the scenario's name
 
     if lesson.scenario not in SCENARIOS:
         raise UsageError(f"{lesson.source}: the scenario “{lesson.scenario}” is not one the built-in server has "

@@ -21,8 +21,24 @@ import subprocess
 from collections import defaultdict
 from pathlib import Path
 
-from harness import (BUILTIN_RCPT, DEMO_PASSWORD, DEMO_USER, HERE, PYTHON, SMTPSTEP, BuiltinServer, Postfix, Stats,
-                     alternate, markdown, ratio, report, scratch_dir, timed_run, write_body)
+from harness import (
+    BUILTIN_RCPT,
+    DEMO_PASSWORD,
+    DEMO_USER,
+    HERE,
+    PYTHON,
+    SMTPSTEP,
+    BuiltinServer,
+    Postfix,
+    Stats,
+    alternate,
+    markdown,
+    ratio,
+    report,
+    scratch_dir,
+    timed_run,
+    write_body,
+)
 
 SENDER = "student@client.smtpstep.test"
 
@@ -47,16 +63,16 @@ FLOORS = {
     "python -c pass": [PYTHON, "-c", "pass"],
     "python -c 'import smtplib, ssl'": [PYTHON, "-c", "import smtplib, ssl"],
     "python -c 'import asyncio, ssl'": [PYTHON, "-c", "import asyncio, ssl"],
-    "python -c 'import app.headless'": [PYTHON, "-c", "import app.cli, app.headless"],
+    "python -c 'import smtpstep.app.commands.run'": [PYTHON, "-c", "import smtpstep.app.cli, smtpstep.app.commands.run"],
     "python -c 'import ssl, socket' + the sans-I/O core": [
-        PYTHON, "-c", "import ssl, socket, protocol.client, protocol.planner, protocol.commands, protocol.replies"],
+        PYTHON, "-c", "import ssl, socket, smtpstep.protocol.client, smtpstep.protocol.planner, smtpstep.protocol.commands, smtpstep.protocol.replies"],
 }
 """What a lean headless path could cost at least: the core over a blocking socket imports no asyncio."""
 
 
 def import_profile(argv: list[str], env: dict[str, str]) -> list[tuple[str, float]]:
     """Import time (ms, self time summed per package) of one ``smtpstep run`` session, biggest first."""
-    code = f"import sys; from app.cli import main; sys.exit(main({argv!r}))"
+    code = f"import sys; from smtpstep.app.cli import main; sys.exit(main({argv!r}))"
     done = subprocess.run([PYTHON, "-X", "importtime", "-c", code], env={**os.environ, **env},
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=60)
     totals: dict[str, float] = defaultdict(float)

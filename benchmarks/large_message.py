@@ -25,8 +25,25 @@ import subprocess
 import time
 from pathlib import Path
 
-from harness import (BUILTIN_RCPT, DEMO_PASSWORD, DEMO_USER, HERE, PYTHON, SMTPSTEP, BenchmarkError, BuiltinServer,
-                     Postfix, Stats, alternate, gnu_time, markdown, report, rss_kib, scratch_dir, write_body)
+from harness import (
+    BUILTIN_RCPT,
+    DEMO_PASSWORD,
+    DEMO_USER,
+    HERE,
+    PYTHON,
+    SMTPSTEP,
+    BenchmarkError,
+    BuiltinServer,
+    Postfix,
+    Stats,
+    alternate,
+    gnu_time,
+    markdown,
+    report,
+    rss_kib,
+    scratch_dir,
+    write_body,
+)
 
 SENDER = "student@client.smtpstep.test"
 MiB = 1024 * 1024

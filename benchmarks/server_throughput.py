@@ -35,8 +35,20 @@ import time
 import uuid
 from pathlib import Path
 
-from harness import (DEMO_PASSWORD, DEMO_USER, HERE, PYTHON, BenchmarkError, BuiltinServer, Postfix, Stats,
-                     alternate, markdown, report, scratch_dir)
+from harness import (
+    DEMO_PASSWORD,
+    DEMO_USER,
+    HERE,
+    PYTHON,
+    BenchmarkError,
+    BuiltinServer,
+    Postfix,
+    Stats,
+    alternate,
+    markdown,
+    report,
+    scratch_dir,
+)
 
 SESSIONS = 50
 SIZE = 5120

@@ -5,7 +5,7 @@ Three parts, all on loopback, each client variant alternating with the others:
 A. Real servers (``smtpstep serve`` and the loopback Postfix): raw asyncio clients (EHLO at once,
    after ``sleep(0)``, after a 1 ms pause, with ``TCP_QUICKACK`` set after the write, and that plus
    ``TCP_QUICKACK`` re-armed every 2 ms while the reply is awaited), a blocking client like smtplib,
-   and smtpstep's own ``Transport`` taking the handshake and EHLO steps back to back, before and
+   and smtpstep's own ``AsyncioTransport`` taking the handshake and EHLO steps back to back, before and
    after the proposed fix (both halves, patched into asyncio's streams for those rows only).
 B. A scripted TLS 1.3 server that isolates the cause: it sends 0 or 1 NewSessionTicket, 1 ms after
    the client's Finished (as Postfix does after its session-cache round trip), with Nagle on or off.
@@ -31,9 +31,10 @@ from pathlib import Path
 
 from harness import DEMO_PASSWORD, DEMO_USER, SMTPSTEP, BuiltinServer, Postfix, Stats, markdown, report, scratch_dir
 
-from protocol.commands import Connect, Ehlo, Quit, ReadGreeting, StartTls, TlsHandshake
-from protocol.blocking_transport import BlockingTransport
-from protocol.transport import Target, Transport
+from smtpstep.protocol.commands import Connect, Ehlo, Quit, ReadGreeting, StartTls, TlsHandshake
+from smtpstep.protocol.transport.asyncio_driver import AsyncioTransport
+from smtpstep.protocol.transport.blocking_driver import BlockingTransport
+from smtpstep.protocol.transport.wire import Target
 
 HELO = "client.smtpstep.test"
 QUICKACK = getattr(socket, "TCP_QUICKACK", None)
@@ -160,11 +161,11 @@ asyncio.StreamReader.read = _read_with_quickack  # type: ignore[method-assign]
 
 
 async def transport_client(host: str, port: int, ca_pem: bytes, name: str, fix: bool) -> float:
-    """smtpstep's Transport: the handshake step and the EHLO step back to back; the EHLO step's time."""
+    """smtpstep's AsyncioTransport: the handshake step and the EHLO step back to back; the EHLO step's time."""
     global _fix_enabled
     _fix_enabled = fix
     try:
-        transport = Transport(Target(host=host, port=port, security="starttls", server_hostname=name, ca_pem=ca_pem,
+        transport = AsyncioTransport(Target(host=host, port=port, security="starttls", server_hostname=name, ca_pem=ca_pem,
                                      timeout=10))
         for command in (Connect(), ReadGreeting(), Ehlo(HELO), StartTls(), TlsHandshake()):
             result = await transport.step(command)
@@ -353,7 +354,7 @@ def main() -> None:
             cells["blocking socket (smtplib's way)"] = lambda: blocking_client(host, port, ca, name)
             # The QUICKACK fix is built into both transports now (step_engine.quickack); the patched
             # "+ fix" row of the first measurement would only apply it twice.
-            cells["smtpstep Transport (the TUI's), as shipped"] = lambda: loop.run_until_complete(
+            cells["smtpstep AsyncioTransport (the TUI's), as shipped"] = lambda: loop.run_until_complete(
                 transport_client(host, port, ca_pem, name, False))
             cells["smtpstep BlockingTransport (smtpstep run)"] = lambda: blocking_transport_client(host, port, ca_pem,
                                                                                                   name)

@@ -37,11 +37,11 @@ from textual.app import App, ComposeResult
 from textual.screen import Screen
 from textual.widgets import Log
 
-from app.options import SessionSettings
-from app.tui import SmtpStepApp
-from app.widgets.wire_log import WireLog
-from protocol.local_server import LocalServer
-from protocol.transport import Direction
+from smtpstep.app.session.settings import SessionSettings
+from smtpstep.app.stepper_app import SmtpStepApp
+from smtpstep.app.widgets.wire_log import WireLog
+from smtpstep.protocol.server.server import LocalServer
+from smtpstep.protocol.transport.wire import Direction
 
 BLOCK = 20
 """Presses per block before switching to the other app."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .replies import Reply
+from smtpstep.protocol.replies import Reply
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, replace
 
-from .capabilities import Capabilities
-from .commands import (
+from smtpstep.protocol.capabilities import Capabilities
+from smtpstep.protocol.commands import (
     Auth,
     AuthResponse,
     Command,
@@ -30,8 +30,8 @@ from .commands import (
     RcptTo,
     Verb,
 )
-from .replies import ProtocolError, Reply, ReplyParser
-from .states import ALLOWED, AWAITS, NO_REPLY, PIPELINE_LAST, READS_COMMANDS, State, after_reply
+from smtpstep.protocol.replies import ProtocolError, Reply, ReplyParser
+from smtpstep.protocol.states import ALLOWED, AWAITS, NO_REPLY, PIPELINE_LAST, READS_COMMANDS, State, after_reply
 
 
 class CommandNotAllowed(Exception):

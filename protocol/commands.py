@@ -18,7 +18,7 @@ import functools
 import re
 from dataclasses import dataclass, field
 
-from . import sasl
+from smtpstep.protocol import sasl
 
 COMMAND_LINE_LIMIT = 512
 """RFC 5321 §4.5.3.1.4: a command line is at most 512 octets, CRLF included."""

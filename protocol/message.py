@@ -10,7 +10,7 @@ from datetime import datetime
 from email.message import EmailMessage
 from email.policy import SMTP, SMTPUTF8
 
-from .commands import check_field
+from smtpstep.protocol.commands import check_field
 
 
 def build_message(

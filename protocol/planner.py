@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from . import sasl
-from .client import Answer, ClientView
-from .commands import (
+from smtpstep.protocol import sasl
+from smtpstep.protocol.client import Answer, ClientView
+from smtpstep.protocol.commands import (
     Auth,
     AuthResponse,
     Command,
@@ -33,7 +33,7 @@ from .commands import (
     TlsHandshake,
     Verb,
 )
-from .states import State
+from smtpstep.protocol.states import State
 
 PHASES = ("connect", "greeting", "ehlo", "tls", "auth", "mail", "rcpt", "data")
 """The phases of a session, in order; ``--quit-after`` and exit codes use these names."""

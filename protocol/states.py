@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import enum
 
-from .commands import Verb
+from smtpstep.protocol.commands import Verb
 
 
 class State(enum.Enum):

@@ -1,6 +1,6 @@
 """Fixtures shared by every test directory: the built-in SMTP server, started three ways.
 
-``protocol.local_server`` (aiosmtpd, trustme, cryptography) is imported inside the fixtures, so
+``smtpstep.protocol.server.server`` (aiosmtpd, trustme, cryptography) is imported inside the fixtures, so
 tests that never ask for a server do not pay for it.
 """
 
@@ -14,7 +14,7 @@ import pytest
 import pytest_asyncio
 
 if TYPE_CHECKING:
-    from protocol.local_server import LocalServer
+    from smtpstep.protocol.server.server import LocalServer
 
 
 def _server_kwargs(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
@@ -31,7 +31,7 @@ async def local_server(tmp_path: Path) -> AsyncIterator[LocalServer]:
     Clients in the test must not block the loop: use asyncio streams, or run blocking clients
     (smtplib) with ``asyncio.to_thread``.
     """
-    from protocol.local_server import LocalServer
+    from smtpstep.protocol.server.server import LocalServer
 
     server = LocalServer(**_server_kwargs(tmp_path))
     await server.start()
@@ -47,7 +47,7 @@ async def local_server_factory(
 ) -> AsyncIterator[Callable[..., Awaitable[LocalServer]]]:
     """``await local_server_factory(certificate="expired", scenario="greylisting", ...)`` starts a
     ``LocalServer`` on the test's loop; each one is stopped at teardown."""
-    from protocol.local_server import LocalServer
+    from smtpstep.protocol.server.server import LocalServer
 
     servers: list[LocalServer] = []
 
@@ -67,7 +67,7 @@ async def local_server_factory(
 @pytest.fixture
 def threaded_server(tmp_path: Path) -> Iterator[LocalServer]:
     """A ``LocalServer`` on its own loop in a daemon thread: blocking clients may be used directly."""
-    from protocol.local_server import LocalServer
+    from smtpstep.protocol.server.server import LocalServer
 
     server = LocalServer(**_server_kwargs(tmp_path))
     server.start_in_thread()

@@ -6,11 +6,11 @@ the colours of client and server lines, the TLS boundary, the four kinds of repl
 
 from __future__ import annotations
 
-from .colorblind import THEME as COLORBLIND
-from .dark import THEME as DARK
-from .high_contrast import THEME as HIGH_CONTRAST
-from .print import THEME as PRINT
-from .projector import THEME as PROJECTOR
+from smtpstep.themes.colorblind import THEME as COLORBLIND
+from smtpstep.themes.dark import THEME as DARK
+from smtpstep.themes.high_contrast import THEME as HIGH_CONTRAST
+from smtpstep.themes.print import THEME as PRINT
+from smtpstep.themes.projector import THEME as PROJECTOR
 
 APP_VARIABLES = {
     "wire-client": "#7fb4ff",

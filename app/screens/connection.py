@@ -1,7 +1,7 @@
 """The connection screen: server, port, security, login, CA file, envelope and message, then reconnect.
 
 The password field is masked and its value lives only in the session settings in memory: it is never
-written anywhere. Validation is the same as on the command line (``app.options``).
+written anywhere. Validation is the same as on the command line (``smtpstep.app.session.settings``).
 """
 
 from __future__ import annotations
@@ -15,9 +15,8 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, TextArea
 
-from protocol.commands import InvalidCommand, check_address, check_field
-
-from ..options import SessionSettings, UsageError, parse_server
+from smtpstep.app.session.settings import SessionSettings, UsageError, parse_server
+from smtpstep.protocol.commands import InvalidCommand, check_address, check_field
 
 
 class ConnectionScreen(ModalScreen[SessionSettings | None]):

@@ -12,15 +12,15 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Footer
 
-from ..stepper import SessionView
-from ..widgets.command_queue import CommandQueue
-from ..widgets.explanation import ExplanationPane
-from ..widgets.presentation import PresentationStage
-from ..widgets.server_view import ServerView
-from ..widgets.session_header import SessionHeader
-from ..widgets.state_pane import StatePane
-from ..widgets.tls_status import TlsStatus
-from ..widgets.wire_log import WireLog
+from smtpstep.app.session.stepper import SessionView
+from smtpstep.app.widgets.command_queue import CommandQueue
+from smtpstep.app.widgets.explanation import ExplanationPane
+from smtpstep.app.widgets.presentation import PresentationStage
+from smtpstep.app.widgets.server_view import ServerView
+from smtpstep.app.widgets.session_header import SessionHeader
+from smtpstep.app.widgets.state_pane import StatePane
+from smtpstep.app.widgets.tls_status import TlsStatus
+from smtpstep.app.widgets.wire_log import WireLog
 
 NARROW_WIDTH = 110
 """Below this width the TLS pane shares its place with the explanation (toggle with L)."""

@@ -12,8 +12,7 @@ from textual.reactive import reactive
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from ..stepper import SessionView
-
+from smtpstep.app.session.stepper import SessionView
 
 SHOWN_DONE = 20
 """Finished steps shown above the next one; older ones are counted (the list is rebuilt every step)."""

@@ -7,8 +7,8 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from ..narration import Block, narrate
-from ..stepper import SessionView
+from smtpstep.app.session.narration import Block, narrate
+from smtpstep.app.session.stepper import SessionView
 
 _TITLE_STYLE = {
     "lesson": "bold underline",

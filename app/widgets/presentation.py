@@ -12,11 +12,10 @@ from textual.containers import Vertical
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from protocol.explanations import explain_step
-
-from ..narration import step_key
-from ..stepper import SessionView
-from ..transcript import TranscriptLine
+from smtpstep.app.session.narration import step_key
+from smtpstep.app.session.stepper import SessionView
+from smtpstep.app.session.transcript import TranscriptLine
+from smtpstep.protocol.explanations import explain_step
 
 
 def caption(view: SessionView | None) -> str:

@@ -19,10 +19,10 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from ..lesson_view import server_lines
+from smtpstep.app.session.lesson_view import server_lines
 
 if TYPE_CHECKING:
-    from protocol.local_server import ReceivedMessage  # aiosmtpd: only when the server runs
+    from smtpstep.protocol.server.facts import ReceivedMessage  # aiosmtpd: only when the server runs
 
 SHOWN_MESSAGES = 3
 """How many of the latest messages are shown, newest last."""

@@ -7,8 +7,8 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from ..stepper import SessionView
-from .tls_status import tls_summary
+from smtpstep.app.session.stepper import SessionView
+from smtpstep.app.widgets.tls_status import tls_summary
 
 
 class SessionHeader(Static):

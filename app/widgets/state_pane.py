@@ -9,10 +9,9 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from protocol.capabilities import compare
-from protocol.states import State
-
-from ..stepper import SessionView
+from smtpstep.app.session.stepper import SessionView
+from smtpstep.protocol.capabilities import compare
+from smtpstep.protocol.states import State
 
 STAGES: tuple[tuple[str, frozenset[State]], ...] = (
     ("connect", frozenset({State.DISCONNECTED, State.CONNECTING})),

@@ -8,9 +8,8 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from protocol.certificates import TlsInfo
-
-from ..stepper import SessionView
+from smtpstep.app.session.stepper import SessionView
+from smtpstep.protocol.transport.certificates import TlsInfo
 
 
 def tls_summary(view: SessionView | None) -> str:

@@ -1,7 +1,7 @@
 """The wire log pane: every line that crossed the wire, drawn with Textual's Line API.
 
 Only the visible lines are rendered (a session of 100,000 lines costs a list of small records, not
-100,000 rendered widgets). Lines come from ``app.transcript.Transcript``; a toggle of style, secrets,
+100,000 rendered widgets). Lines come from ``smtpstep.app.session.transcript.Transcript``; a toggle of style, secrets,
 line-end marks or folding rebuilds them from the chunks, which are all kept: nothing of the session
 is dropped. Direction and TLS never rest on colour alone: the prefix says who spoke (``C:``/``S:`` or
 ``->``/``<-``/``~>``/``<~``) and a ``▌`` gutter marks lines that travelled inside TLS.
@@ -31,9 +31,8 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from protocol.transport import WireChunk
-
-from ..transcript import Transcript, TranscriptLine
+from smtpstep.app.session.transcript import Transcript, TranscriptLine
+from smtpstep.protocol.transport.wire import WireChunk
 
 FOLD_LINES = 40
 """A client chunk longer than this (a big message) is folded to its first lines and a count."""

@@ -22,9 +22,9 @@ SERVER, CA = (sys.argv[2], Path(sys.argv[3])) if len(sys.argv) > 3 else (None, N
 from textual.app import App  # noqa: E402
 from textual.screen import Screen  # noqa: E402
 
-from app.options import SessionSettings  # noqa: E402
-from app.tui import SmtpStepApp  # noqa: E402
-from protocol.commands import Verb  # noqa: E402
+from smtpstep.app.session.settings import SessionSettings  # noqa: E402
+from smtpstep.app.stepper_app import SmtpStepApp  # noqa: E402
+from smtpstep.protocol.commands import Verb  # noqa: E402
 
 FRAMES: list[float] = []
 _original_update = Screen._on_timer_update

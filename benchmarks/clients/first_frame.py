@@ -30,8 +30,8 @@ def stop_at_first_frame(app_class):  # type: ignore[no-untyped-def]
 if WHICH == "smtpstep":
     import pathlib
 
-    import app.tui as tui
-    from app.options import SessionSettings
+    import smtpstep.app.stepper_app as tui
+    from smtpstep.app.session.settings import SessionSettings
 
     class Smtpstep(tui.SmtpStepApp):
         CSS_PATH = str(pathlib.Path(tui.__file__).parent / "app.tcss")

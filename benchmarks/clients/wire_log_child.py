@@ -31,8 +31,8 @@ from textual.app import App, ComposeResult  # noqa: E402
 from textual.screen import Screen  # noqa: E402
 from textual.widgets import Log, RichLog  # noqa: E402
 
-from app.widgets.wire_log import WireLog  # noqa: E402
-from protocol.transport import Direction, WireChunk  # noqa: E402
+from smtpstep.app.widgets.wire_log import WireLog  # noqa: E402
+from smtpstep.protocol.transport.wire import Direction, WireChunk  # noqa: E402
 
 FRAMES: list[float] = []
 GC_PAUSES: list[tuple[int, float]] = []

@@ -2,7 +2,7 @@
 
 Usage: local_server_variant.py MAILDIR [--uvloop]
 
-``protocol.local_server.LocalServer`` with its default settings, printing the line ``smtpstep serve``
+``smtpstep.protocol.server.server.LocalServer`` with its default settings, printing the line ``smtpstep serve``
 prints for each message. Which ``protocol`` package it imports is up to ``PYTHONPATH``: the
 benchmark's ``--baseline REV`` points it at ``protocol/`` as it was at that commit, to measure the
 code before a change in the same run as the code after it. With ``--uvloop`` it runs on
@@ -17,7 +17,7 @@ import signal
 import sys
 from pathlib import Path
 
-from protocol.local_server import LocalServer
+from smtpstep.protocol.server.server import LocalServer
 
 
 async def main() -> None:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
-from app.options import SessionSettings
-from app.screens.main import MainScreen
-from app.tui import SmtpStepApp
-from app.widgets.explanation import ExplanationPane
-from app.widgets.server_view import ServerView
-from protocol.lessons import load
-from protocol.states import State
+from smtpstep.app.screens.main import MainScreen
+from smtpstep.app.session.settings import SessionSettings
+from smtpstep.app.stepper_app import SmtpStepApp
+from smtpstep.app.widgets.explanation import ExplanationPane
+from smtpstep.app.widgets.server_view import ServerView
+from smtpstep.protocol.lessons.loader import load
+from smtpstep.protocol.states import State
 
 BASE = SessionSettings(server=None, security="starttls", ca_file=None, insecure=False, user=None, password=None)
 
@@ -49,7 +49,7 @@ async def test_a_lesson_narrates_every_step_and_shows_the_server_side() -> None:
         assert screen.lesson_note  # narration for the last step (QUIT)
         assert len(screen.query_one(ServerView).messages) == 1
         for index in range(1, len(app._views)):  # noqa: SLF001 - every step had its narration
-            from app.lesson_view import lesson_narration
+            from smtpstep.app.session.lesson_view import lesson_narration
 
             assert lesson_narration(app.settings.lesson, app._views[index], 0), index  # noqa: SLF001
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from app.options import SessionSettings
-from app.tui import SmtpStepApp
+from smtpstep.app.session.settings import SessionSettings
+from smtpstep.app.stepper_app import SmtpStepApp
 
 PORTS = {"plain_port": 39025, "submission_port": 39587, "submissions_port": 39465}
 NOW = datetime(2026, 11, 28, 9, 0, tzinfo=timezone.utc)
@@ -25,7 +25,7 @@ SETTINGS = SessionSettings(server=None, security="starttls", ca_file=None, insec
 
 @pytest.fixture(scope="module")
 def fixed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    from protocol.local_server import LocalServer
+    from smtpstep.protocol.server.server import LocalServer
 
     server = LocalServer(maildir=tmp_path_factory.mktemp("maildir"), **PORTS)
     server.start_in_thread()

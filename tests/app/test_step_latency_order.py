@@ -16,12 +16,12 @@ from dataclasses import replace
 from textual.app import App, ComposeResult
 from textual.strip import Strip
 
-from app.options import SessionSettings
-from stalling_server import stalls_after_greeting
-from app.tui import BUSY_SHOWN_AFTER, HOLD_COMMAND_CHUNK, SmtpStepApp
-from app.widgets.state_pane import StatePane
-from app.widgets.wire_log import WireLog
-from protocol.transport import Direction, WireChunk
+from smtpstep.app.session.settings import SessionSettings
+from smtpstep.app.stepper_app import BUSY_SHOWN_AFTER, HOLD_COMMAND_CHUNK, SmtpStepApp
+from smtpstep.app.widgets.state_pane import StatePane
+from smtpstep.app.widgets.wire_log import WireLog
+from smtpstep.protocol.transport.wire import Direction, WireChunk
+from tests.support.stalling_server import stalls_after_greeting
 
 BUILTIN = SessionSettings(server=None, security="starttls", ca_file=None, insecure=False, user="student",
                           password="classroom")

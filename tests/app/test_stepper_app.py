@@ -12,14 +12,14 @@ from dataclasses import replace
 import pytest
 from textual.worker import Worker, WorkerState
 
-from app import tui
-from app.options import SessionSettings
-from stalling_server import stalls_after_greeting
-from app.screens.dialogs import ConfirmScreen, LineInputScreen
-from app.screens.main import MainScreen
-from app.tui import SmtpStepApp
-from app.widgets.explanation import ExplanationPane
-from protocol.states import State
+from smtpstep.app import stepper_app as tui
+from smtpstep.app.screens.dialogs import ConfirmScreen, LineInputScreen
+from smtpstep.app.screens.main import MainScreen
+from smtpstep.app.session.settings import SessionSettings
+from smtpstep.app.stepper_app import SmtpStepApp
+from smtpstep.app.widgets.explanation import ExplanationPane
+from smtpstep.protocol.states import State
+from tests.support.stalling_server import stalls_after_greeting
 
 BUILTIN = SessionSettings(server=None, security="starttls", ca_file=None, insecure=False, user="student",
                           password="classroom")
@@ -227,7 +227,7 @@ async def test_the_screenshot_key_saves_an_offline_svg_named_after_the_step(loca
 async def test_the_connection_screen_switches_security_without_restarting(local_server) -> None:  # type: ignore[no-untyped-def]
     from textual.widgets import Select
 
-    from app.screens.connection import ConnectionScreen
+    from smtpstep.app.screens.connection import ConnectionScreen
 
     app = SmtpStepApp(BUILTIN, server=local_server)
     async with app.run_test(size=(120, 36)) as pilot:
@@ -271,7 +271,7 @@ async def test_a_slow_step_shows_its_wait_and_escape_cancels_it() -> None:
 
 
 async def test_the_theme_key_cycles_through_smtpsteps_themes(local_server) -> None:  # type: ignore[no-untyped-def]
-    from themes import THEMES
+    from smtpstep.themes import THEMES
 
     app = SmtpStepApp(BUILTIN, server=local_server)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -286,7 +286,7 @@ async def test_the_theme_key_cycles_through_smtpsteps_themes(local_server) -> No
 
 
 async def test_the_chosen_theme_is_remembered_for_the_next_start(local_server) -> None:  # type: ignore[no-untyped-def]
-    from app import config
+    from smtpstep.app import config
 
     app = SmtpStepApp(BUILTIN, server=local_server)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -344,7 +344,7 @@ async def test_every_key_action_is_also_in_the_command_palette(local_server) -> 
 
 
 async def test_keys_can_be_remapped_in_the_config_file(local_server) -> None:  # type: ignore[no-untyped-def]
-    from app import config
+    from smtpstep.app import config
 
     config.save(keymap={"step": "j"})
     app = SmtpStepApp(BUILTIN, server=local_server)
@@ -403,7 +403,7 @@ async def test_stepping_back_shows_an_earlier_step_while_the_connection_stays(lo
 
 
 async def test_presentation_mode_shows_a_caption_and_the_last_exchange(local_server) -> None:  # type: ignore[no-untyped-def]
-    from app.widgets.presentation import PresentationStage, caption
+    from smtpstep.app.widgets.presentation import PresentationStage, caption
 
     app = SmtpStepApp(BUILTIN, server=local_server, present=True)
     async with app.run_test(size=(100, 30)) as pilot:
@@ -422,7 +422,7 @@ async def test_presentation_mode_shows_a_caption_and_the_last_exchange(local_ser
 
 
 async def test_the_export_key_saves_a_recording_that_replays_every_step(local_server, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from app.recording import Recording
+    from smtpstep.app.session.recording import Recording
 
     app = SmtpStepApp(BUILTIN, server=local_server, screenshot_dir=tmp_path)
     async with app.run_test(size=(120, 36)) as pilot:

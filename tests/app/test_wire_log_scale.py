@@ -8,9 +8,9 @@ import gc
 
 from textual.app import App, ComposeResult
 
-from app.transcript import Transcript
-from app.widgets.wire_log import FOLD_LINES, WireLog
-from protocol.transport import Direction, WireChunk
+from smtpstep.app.session.transcript import Transcript
+from smtpstep.app.widgets.wire_log import FOLD_LINES, WireLog
+from smtpstep.protocol.transport.wire import Direction, WireChunk
 
 LINES = 100_000
 

@@ -3,7 +3,31 @@
 from __future__ import annotations
 
 import pytest
-from sessions import (
+
+from smtpstep.protocol import sasl
+from smtpstep.protocol.client import Answer, CommandNotAllowed, Discarded, SmtpClient
+from smtpstep.protocol.commands import (
+    Auth,
+    AuthResponse,
+    Connect,
+    Data,
+    Ehlo,
+    Helo,
+    MailFrom,
+    MessageBody,
+    Noop,
+    Quit,
+    Raw,
+    RcptTo,
+    ReadGreeting,
+    Rset,
+    StartTls,
+    TlsHandshake,
+    Verb,
+)
+from smtpstep.protocol.replies import ProtocolError
+from smtpstep.protocol.states import State
+from tests.support.recorded_sessions import (
     CLIENT_NAME,
     EHLO_PLAIN,
     GREETING,
@@ -26,30 +50,6 @@ from sessions import (
     replay,
     split_at,
 )
-
-from protocol import sasl
-from protocol.client import Answer, CommandNotAllowed, Discarded, SmtpClient
-from protocol.commands import (
-    Auth,
-    AuthResponse,
-    Connect,
-    Data,
-    Ehlo,
-    Helo,
-    MailFrom,
-    MessageBody,
-    Noop,
-    Quit,
-    Raw,
-    RcptTo,
-    ReadGreeting,
-    Rset,
-    StartTls,
-    TlsHandshake,
-    Verb,
-)
-from protocol.replies import ProtocolError
-from protocol.states import State
 
 # -- the recorded submission session ----------------------------------------------------------------
 

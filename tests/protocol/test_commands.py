@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from protocol.commands import (
+from smtpstep.protocol.commands import (
     AUTH_LINE_LIMIT,
     COMMAND_LINE_LIMIT,
     Auth,
@@ -32,7 +32,7 @@ from protocol.commands import (
     Vrfy,
     parse_command,
 )
-from protocol.message import build_message
+from smtpstep.protocol.message import build_message
 
 EXACT = [
     (Ehlo("client.example.test"), b"EHLO client.example.test\r\n"),
@@ -322,7 +322,7 @@ def test_an_empty_typed_line_is_refused():
 
 
 def test_a_hand_typed_auth_line_marks_its_credentials_secret() -> None:
-    from protocol.commands import Raw
+    from smtpstep.protocol.commands import Raw
 
     raw = Raw("auth plain AHN0dWRlbnQAY2xhc3Nyb29t")
     out = raw.render()

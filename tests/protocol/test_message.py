@@ -8,8 +8,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from protocol.commands import MessageBody
-from protocol.message import build_message, format_date
+from smtpstep.protocol.commands import MessageBody
+from smtpstep.protocol.message import build_message, format_date
 
 DATE = "Mon, 01 Jan 2024 09:30:00 +0000"
 MESSAGE_ID = "<20240101093000.1@client.example.test>"

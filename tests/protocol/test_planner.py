@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from protocol.client import Answer, CommandNotAllowed, SmtpClient
-from protocol.commands import (
+from smtpstep.protocol.client import Answer, CommandNotAllowed, SmtpClient
+from smtpstep.protocol.commands import (
     Auth,
     AuthResponse,
     Command,
@@ -21,8 +21,8 @@ from protocol.commands import (
     TlsHandshake,
     Verb,
 )
-from protocol.planner import PHASES, Proposal, SessionPlan, propose
-from protocol.states import State
+from smtpstep.protocol.planner import PHASES, Proposal, SessionPlan, propose
+from smtpstep.protocol.states import State
 
 MESSAGE = b"Subject: hi\r\n\r\nhello\r\n"
 OK, BAD = "teacher@example.test", "nobody@example.test"
@@ -367,9 +367,9 @@ def test_implicit_tls_shakes_hands_before_the_greeting():
 
 
 def test_quit_after_ehlo_ends_cleanly_even_when_starttls_is_missing() -> None:
-    from protocol.client import SmtpClient
-    from protocol.commands import Connect, Ehlo, ReadGreeting
-    from protocol.planner import SessionPlan, propose
+    from smtpstep.protocol.client import SmtpClient
+    from smtpstep.protocol.commands import Connect, Ehlo, ReadGreeting
+    from smtpstep.protocol.planner import SessionPlan, propose
 
     client = SmtpClient()
     client.send(Connect())

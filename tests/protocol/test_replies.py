@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sessions import EHLO_NO_PIPELINING, EHLO_PLAIN, EHLO_TLS, SUBMISSION, receives
 
-from protocol.capabilities import Capabilities
-from protocol.replies import MAX_LINE, MAX_LINES, ProtocolError, Reply, ReplyParser, enhanced_code
+from smtpstep.protocol.capabilities import Capabilities
+from smtpstep.protocol.replies import MAX_LINE, MAX_LINES, ProtocolError, Reply, ReplyParser, enhanced_code
+from tests.support.recorded_sessions import EHLO_NO_PIPELINING, EHLO_PLAIN, EHLO_TLS, SUBMISSION, receives
 
 RECORDED = receives(SUBMISSION) + [EHLO_NO_PIPELINING, b"334 VXNlcm5hbWU6\r\n", b"250\r\n", b"421 4.3.2 Bye\r\n"]
 

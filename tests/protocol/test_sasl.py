@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from protocol import sasl
+from smtpstep.protocol import sasl
 
 
 def b64(text: str) -> str:

@@ -4,11 +4,10 @@
 from __future__ import annotations
 
 import pytest
-from sessions import SAMPLE_COMMANDS, STATE_SCRIPTS, client_in
 
-from protocol.client import CommandNotAllowed
-from protocol.commands import Verb
-from protocol.states import (
+from smtpstep.protocol.client import CommandNotAllowed
+from smtpstep.protocol.commands import Verb
+from smtpstep.protocol.states import (
     ALLOWED,
     AWAITS,
     NO_REPLY,
@@ -19,6 +18,7 @@ from protocol.states import (
     State,
     after_reply,
 )
+from tests.support.recorded_sessions import SAMPLE_COMMANDS, STATE_SCRIPTS, client_in
 
 PAIRS = [(state, verb) for state in State for verb in Verb]
 

@@ -1,20 +1,14 @@
-"""Fixtures and import paths for the reliability suite.
-
-The scripted hostile server lives in ``tests/protocol/hostile.py`` (and the session driver in
-``driver.py``); that folder is put on ``sys.path`` here so that both are imported, not copied. The
-helpers that run ``smtpstep`` as a subprocess are in ``cli_runs.py`` beside this file.
-"""
+"""Fixtures for the reliability suite (the scripted hostile server and the subprocess helpers are in
+``tests/support``)."""
 
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests" / "protocol"))  # hostile.py and driver.py, shared with the transport tests
+from tests.support.env import REPO
 
 
 @pytest.fixture

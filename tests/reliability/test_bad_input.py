@@ -18,14 +18,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from cli_runs import assert_one_plain_sentence, smtpstep
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from protocol import sasl
-from protocol.capabilities import Capabilities
-from protocol.client import CommandNotAllowed, SmtpClient
-from protocol.commands import (
+from smtpstep.protocol import sasl
+from smtpstep.protocol.capabilities import Capabilities
+from smtpstep.protocol.client import CommandNotAllowed, SmtpClient
+from smtpstep.protocol.commands import (
     Auth,
     AuthResponse,
     Command,
@@ -43,8 +42,9 @@ from protocol.commands import (
     check_field,
     parse_command,
 )
-from protocol.message import build_message
-from protocol.replies import ProtocolError, Reply, ReplyParser
+from smtpstep.protocol.message import build_message
+from smtpstep.protocol.replies import ProtocolError, Reply, ReplyParser
+from tests.support.cli import assert_one_plain_sentence, smtpstep
 
 FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -262,10 +262,10 @@ as lone surrogates, PEP 383)."""
 
 
 def run_in_process(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """``smtpstep ARGS`` through ``app.cli.main`` in this process: the same checks as the command,
+    """``smtpstep ARGS`` through ``smtpstep.app.cli.main`` in this process: the same checks as the command,
     without a Python start-up per case (argv that is not UTF-8 reaches ``main`` as lone surrogates
     either way, PEP 383)."""
-    from app.cli import main
+    from smtpstep.app.cli import main
 
     code = main(args)
     captured = capsys.readouterr()
@@ -386,7 +386,7 @@ def test_a_bad_option_is_one_sentence_and_exit_2_before_connecting(
 def test_a_nul_byte_in_the_body_file_is_refused_by_the_shared_option_checks(tmp_path: Path) -> None:
     import argparse
 
-    from app.options import UsageError, add_session_options, settings_from_args
+    from smtpstep.app.session.settings import UsageError, add_session_options, settings_from_args
 
     parser = argparse.ArgumentParser()
     add_session_options(parser)

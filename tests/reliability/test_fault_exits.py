@@ -16,8 +16,9 @@ import socket
 from pathlib import Path
 
 import pytest
-from cli_runs import assert_one_plain_sentence, smtpstep
-from hostile import HUGE_LINE_BYTES, HostileServer
+
+from tests.support.cli import assert_one_plain_sentence, smtpstep
+from tests.support.hostile_server import HUGE_LINE_BYTES, HostileServer
 
 TIMEOUT = 2
 """``--timeout`` for every run: seconds for the connect and for each step."""

@@ -10,16 +10,16 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from hostile import HostileServer
 
-from app.options import SessionSettings
-from app.screens.main import MainScreen
-from app.tui import SmtpStepApp
-from pilot_steps import settle
-from app.widgets.explanation import ExplanationPane
-from protocol.replies import MAX_LINE
-from protocol.states import State
-from protocol.transport import READ_SIZE, Direction
+from smtpstep.app.screens.main import MainScreen
+from smtpstep.app.session.settings import SessionSettings
+from smtpstep.app.stepper_app import SmtpStepApp
+from smtpstep.app.widgets.explanation import ExplanationPane
+from smtpstep.protocol.replies import MAX_LINE
+from smtpstep.protocol.states import State
+from smtpstep.protocol.transport.wire import READ_SIZE, Direction
+from tests.support.hostile_server import HostileServer
+from tests.support.pilot import settle
 
 STRANGER = SessionSettings(server=None, security="none", ca_file=None, insecure=False, user=None, password=None,
                            timeout=2)

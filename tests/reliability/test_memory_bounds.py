@@ -14,12 +14,13 @@ from collections.abc import Awaitable
 from typing import TypeVar
 
 import pytest
-from driver import Drive, drive
-from hostile import HUGE_LINE_BYTES, HostileServer
 
-from protocol.planner import SessionPlan
-from protocol.replies import MAX_LINE, MAX_LINES, ProtocolError, ReplyParser
-from protocol.transport import READ_SIZE, Direction, Target, Transport
+from smtpstep.protocol.planner import SessionPlan
+from smtpstep.protocol.replies import MAX_LINE, MAX_LINES, ProtocolError, ReplyParser
+from smtpstep.protocol.transport.asyncio_driver import AsyncioTransport
+from smtpstep.protocol.transport.wire import READ_SIZE, Direction, Target
+from tests.support.driver import Drive, drive
+from tests.support.hostile_server import HUGE_LINE_BYTES, HostileServer
 
 T = TypeVar("T")
 
@@ -40,14 +41,14 @@ async def traced_peak(awaitable: Awaitable[T]) -> tuple[T, int]:
     return result, peak - base
 
 
-async def session_against(script: str) -> tuple[Drive, Transport, HostileServer]:
+async def session_against(script: str) -> tuple[Drive, AsyncioTransport, HostileServer]:
     async with HostileServer(script) as server:
-        transport = Transport(Target("127.0.0.1", server.port, "none", timeout=5))
+        transport = AsyncioTransport(Target("127.0.0.1", server.port, "none", timeout=5))
         driven = await drive(transport, PLAN)
     return driven, transport, server
 
 
-def server_bytes(transport: Transport) -> int:
+def server_bytes(transport: AsyncioTransport) -> int:
     return sum(len(c.data) for c in transport.record.chunks if c.direction == Direction.SERVER)
 
 

@@ -26,16 +26,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cli_runs import assert_one_plain_sentence, smtpstep
-from hostile import HostileServer
-from pilot_steps import settle
 
-from app.options import TRANSCRIPT_SUFFIXES, SessionSettings
-from app.screens.dialogs import ConfirmScreen
-from app.screens.main import MainScreen
-from app.tui import SmtpStepApp, state_dir
-from app.widgets.explanation import ExplanationPane
-from protocol.local_server import DEMO_PASSWORD, DEMO_USER, SCENARIOS, LocalServer, Scenario
+from smtpstep.app.screens.dialogs import ConfirmScreen
+from smtpstep.app.screens.main import MainScreen
+from smtpstep.app.session.settings import TRANSCRIPT_SUFFIXES, SessionSettings
+from smtpstep.app.stepper_app import SmtpStepApp, state_dir
+from smtpstep.app.widgets.explanation import ExplanationPane
+from smtpstep.protocol.server.facts import DEMO_PASSWORD, DEMO_USER
+from smtpstep.protocol.server.scenarios import SCENARIOS, Scenario
+from smtpstep.protocol.server.server import LocalServer
+from tests.support.cli import assert_one_plain_sentence, smtpstep
+from tests.support.hostile_server import HostileServer
+from tests.support.pilot import settle
 
 PASSWORD = DEMO_PASSWORD
 """The only password the built-in server accepts ("classroom")."""
@@ -175,7 +177,7 @@ async def test_run_shows_the_password_nowhere_until_show_secrets(
 
 
 def test_there_is_no_password_flag_and_its_value_is_never_echoed(capsys: pytest.CaptureFixture[str]) -> None:
-    from app.cli import _PASSWORD_FLAGS, main
+    from smtpstep.app.cli import _PASSWORD_FLAGS, main
 
     for flag in _PASSWORD_FLAGS:
         for args in (["run", flag, "hunter2"], ["run", f"{flag}=hunter2"], [flag, "hunter2"]):

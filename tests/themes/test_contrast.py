@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from textual.color import Color
 
-from themes import APP_VARIABLES, STRICT_THEMES, THEMES
+from smtpstep.themes import APP_VARIABLES, STRICT_THEMES, THEMES
 
 TEXT_ON_PANES = (
     "foreground", "text", "wire-client", "wire-server", "tls-boundary", "wire-note", "reply-positive",

@@ -1,0 +1,359 @@
+"""``smtpstep shots``: a whole session run in the terminal app, headless, with one screenshot per step.
+
+Writes ``01-connect.svg``, ``02-greeting.svg``, ... (named after each step's catalog key) and an
+``index.md`` that lists them with their captions and explanations (and, with ``--lesson``, the
+lesson's narration, every part in turn), for lecture notes; with ``--png`` a PNG beside each SVG,
+for slide software that takes no SVG.
+
+Rules:
+- deterministic where smtpstep decides: a fixed Date and Message-ID, no step times, and the built-in
+  server on fixed ports when they are free; what the server decides (its certificate, the queue ID)
+  still changes from run to run;
+- every SVG goes through ``exports.offline``: no web font, ligatures off, so it renders the same
+  offline and ``..`` stays two dots;
+- secrets never appear in a screenshot (the wire log's reveal is never used); ``--show-secrets``
+  affects only a ``--transcript`` written alongside;
+- Textual is imported only when shots are taken; a PNG converter only when ``--png`` asks for one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import shutil
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from smtpstep.app.session.settings import UsageError, settings_from_args
+
+if TYPE_CHECKING:
+    from smtpstep.app.session.recording import Recording
+    from smtpstep.app.session.settings import SessionSettings
+    from smtpstep.app.session.stepper import SessionView
+    from smtpstep.app.stepper_app import SmtpStepApp
+    from smtpstep.protocol.server.server import LocalServer
+
+NOW = datetime.datetime(2026, 1, 12, 9, 0, tzinfo=datetime.timezone.utc)
+"""The Date of the message in every set of shots (lecture notes should not change with the day)."""
+
+MESSAGE_ID = "<lecture-notes@client.smtpstep.test>"
+
+FIXED_PORTS = {"plain_port": 12525, "submission_port": 12587, "submissions_port": 12465}
+"""Ports the built-in server tries first, so that the same shots show the same addresses."""
+
+DEFAULT_SIZE = (100, 30)
+DEFAULT_THEME = "print"
+MAX_STEPS = 100
+SETTLE_MARGIN = 30.0
+"""Seconds to wait for a step's screen beyond the step's own timeout (RFC 5321's 10 minutes at most)."""
+
+Prepare = Callable[["SmtpStepApp"], Awaitable[None]]
+"""Called once the app is ready, before the first step (e.g. to edit the queue or switch the server's
+scenario); ``--lesson`` needs none: the lesson comes in the settings, and the app runs it."""
+
+
+class ShotsError(Exception):
+    """The shots could not be taken or converted; ``str(error)`` says why in one plain sentence."""
+
+
+@dataclass
+class Shots:
+    """What ``take_shots`` wrote."""
+
+    folder: Path
+    svgs: list[Path] = field(default_factory=list)
+    pngs: list[Path] = field(default_factory=list)
+    index: Path | None = None
+    captions: list[str] = field(default_factory=list)
+    recordings: list[Recording] = field(default_factory=list)
+    """The sessions the screenshots show: one, or one per part of a lesson (for ``--transcript``)."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One screenshot: its file name without the extension, its caption and the view it shows."""
+
+    name: str
+    caption: str
+    view: SessionView
+    part: int = 0
+    """The lesson part (0 without a lesson)."""
+
+
+# --- Command line -----------------------------------------------------------------------------------
+
+
+def add_shots_options(parser: argparse.ArgumentParser) -> None:
+    """``smtpstep shots``' own options (the session options are added by the caller)."""
+    notes = parser.add_argument_group("screenshots")
+    notes.add_argument("--out", metavar="DIR", required=True, type=Path,
+                       help="the folder for the SVG files and index.md (made if missing)")
+    notes.add_argument("--theme", metavar="NAME", default=DEFAULT_THEME,
+                       help=f"the colour theme of the screenshots (default {DEFAULT_THEME}: white paper, black text)")
+    notes.add_argument("--size", metavar="COLSxROWS", default="x".join(map(str, DEFAULT_SIZE)), type=_size,
+                       help="the terminal size to draw, in characters (default 100x30, for a projector)")
+    notes.add_argument("--png", action="store_true",
+                       help="also write a PNG of each screenshot (needs `pip install 'smtpstep[png]'` or "
+                            "rsvg-convert)")
+
+
+def _size(text: str) -> tuple[int, int]:
+    cols, x, rows = text.lower().partition("x")
+    if not x or not cols.isdigit() or not rows.isdigit():
+        raise argparse.ArgumentTypeError(f"“{text}” is not a size such as 100x30 (columns x rows)")
+    size = int(cols), int(rows)
+    if not (60 <= size[0] <= 400 and 20 <= size[1] <= 200):
+        raise argparse.ArgumentTypeError(f"{text}: the size must be 60x20 to 400x200 characters")
+    return size
+
+
+def run_shots(args: argparse.Namespace) -> int:
+    """``smtpstep shots``: check the options, take the shots, say where they are. Returns the exit code."""
+    settings = settings_from_args(args)
+    from smtpstep.app.output.exports import ExportError, plural, theme_names
+
+    names = theme_names()
+    if args.theme not in names:
+        raise UsageError(f"--theme {args.theme}: there is no such theme; smtpstep has {', '.join(names)}")
+    out = Path(args.out).expanduser()
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {args.out} is a file; give a folder for the screenshots")
+    converter = png_converter() if args.png else None
+    if args.png and converter is None:
+        raise UsageError("--png needs a converter: `pip install 'smtpstep[png]'` (cairosvg) or rsvg-convert "
+                         "(Debian: apt install librsvg2-bin)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"--out {args.out} cannot be made ({error.strerror or error})") from None
+    try:
+        shots = asyncio.run(take_shots(settings, out, theme=args.theme, size=args.size, png=converter,
+                                       progress=lambda line: print(line, flush=True)))
+    except ShotsError as error:
+        print(f"smtpstep: {error}", file=sys.stderr, flush=True)
+        return 1
+    if settings.transcript is not None:
+        from smtpstep.app.output.exports import export
+
+        path = settings.transcript
+        for number, recording in enumerate(shots.recordings, 1):  # a lesson's later parts: name-part2.md, ...
+            where = path if number == 1 else path.with_name(f"{path.stem}-part{number}{path.suffix}")
+            try:
+                export(recording, where, style=settings.style, show_secrets=settings.show_secrets, theme=args.theme)
+            except ExportError as error:
+                raise UsageError(str(error)) from None
+    made = plural(len(shots.svgs), "screenshot") + (f", {plural(len(shots.pngs), 'PNG file')}" if shots.pngs else "")
+    print(f"{made} and index.md in {out}", flush=True)
+    return 0
+
+
+# --- Taking the shots -------------------------------------------------------------------------------
+
+
+async def take_shots(
+    settings: SessionSettings,
+    out: Path,
+    *,
+    theme: str = DEFAULT_THEME,
+    size: tuple[int, int] = DEFAULT_SIZE,
+    png: str | None = None,
+    server: LocalServer | None = None,
+    prepare: Prepare | None = None,
+    now: datetime.datetime = NOW,
+    message_id: str = MESSAGE_ID,
+    progress: Callable[[str], None] | None = None,
+) -> Shots:
+    """Run the session in the app at ``size`` and save a screenshot after each step into ``out``.
+
+    ``png`` is a converter from ``png_converter()``. With the built-in server and no ``server``, one
+    is started for the shots (on ``FIXED_PORTS`` when free) and stopped after.
+    """
+    own = None
+    if settings.builtin and server is None and settings.lesson is None:
+        # A lesson's server runs its scenario (and maybe a relay in the middle): the app starts those itself.
+        own = server = await _start_server()
+    try:
+        return await _shoot(settings, Path(out), theme=theme, size=size, png=png, server=server,
+                            prepare=prepare, now=now, message_id=message_id, progress=progress)
+    finally:
+        if own is not None:
+            await own.stop()
+
+
+async def _start_server() -> LocalServer:
+    from smtpstep.protocol.server.server import LocalServer
+
+    try:
+        server = LocalServer(**FIXED_PORTS)
+        await server.start()
+    except OSError:  # a port is taken: any free ones will do
+        server = LocalServer()
+        await server.start()
+    return server
+
+
+async def _shoot(settings: SessionSettings, out: Path, *, theme: str, size: tuple[int, int], png: str | None,
+                 server: LocalServer | None, prepare: Prepare | None, now: datetime.datetime, message_id: str,
+                 progress: Callable[[str], None] | None) -> Shots:
+    from smtpstep.app.output.exports import offline, step_caption, step_slug
+    from smtpstep.app.session.recording import Recording, new_meta
+    from smtpstep.app.stepper_app import SmtpStepApp
+
+    lesson = settings.lesson
+    parts = len(lesson.parts) if lesson is not None else 1
+    app = SmtpStepApp(settings, theme=theme, now=now, message_id=message_id, timings=False, server=server,
+                      screenshot_dir=out)
+    step_wait = (settings.timeout or 600.0) + SETTLE_MARGIN
+    taken: list[tuple[int, SessionView, str]] = []
+    """(part, view after the step, SVG) for every step."""
+    recordings: list[Recording] = []
+    async with app.run_test(size=size) as pilot:
+        await _settle(pilot, lambda: app.stepper is not None, step_wait)
+        if settings.style != "textbook":
+            app.wire_log.style_name = settings.style
+        if prepare is not None:
+            await prepare(app)
+        for part in range(parts):
+            if part:  # the step key moves a finished lesson part on to the next, as for a person
+                await app.run_action("step")
+                await _settle(pilot, lambda: app.settings.lesson_part == part and app.stepper is not None
+                              and not app.stepper.history and app.stepper.head is not None, step_wait)
+            stepper = app.stepper
+            assert stepper is not None
+            views = [stepper.view()]
+            while stepper.head is not None and len(views) <= MAX_STEPS:
+                if stepper.check_head() is not None:
+                    break  # a person would have to decide whether to force it
+                done = len(stepper.history)
+                await app.run_action("step")
+                await _settle(pilot, lambda: len(stepper.history) > done and app.session_view is not None
+                              and app.session_view.busy is None, step_wait)
+                view = stepper.view(after_step=True)
+                views.append(view)
+                taken.append((part, view, app.export_screenshot(title=f"smtpstep — step {view.steps_done}")))
+                result = view.last
+                if result is not None and result.failure is not None and result.failure.kind in ("not-allowed",
+                                                                                                  "policy"):
+                    break  # the app asks the user now (e.g. consent to AUTH in clear text): the shot shows it
+            meta = new_meta(target=app.settings.describe(app.server), security=app.settings.security, created=now)
+            if lesson is not None:
+                meta.update(lesson=lesson.name, part=part + 1, parts=parts)
+            recordings.append(Recording.from_stepper(stepper, views, meta))
+            if stepper.head is not None:
+                break  # stopped inside this part: the next one would not follow from it
+    shots = Shots(out, recordings=recordings)
+    width = max(2, len(str(len(taken))))
+    entries: list[Entry] = []
+    for number, (part, view, svg) in enumerate(taken, 1):
+        name = f"{number:0{width}d}-{step_slug(view)}"
+        caption = step_caption(view, recordings[part].steps, view.steps_done)
+        path = out / f"{name}.svg"
+        path.write_text(offline(svg), encoding="utf-8")
+        shots.svgs.append(path)
+        if png is not None:
+            shots.pngs.append(to_png(path, path.with_suffix(".png"), png))
+        shots.captions.append(caption)
+        entries.append(Entry(name, caption, view, part))
+        if progress is not None:
+            progress(f"{path.name}  {caption}")
+    shots.index = out / "index.md"
+    shots.index.write_text(index_md(settings, recordings, entries, theme=theme, size=size, png=bool(shots.pngs)),
+                           encoding="utf-8")
+    return shots
+
+
+async def _settle(pilot: Any, ready: Callable[[], bool], timeout: float = SETTLE_MARGIN) -> None:
+    """Let the app run until ``ready()`` holds and the screen is drawn."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not ready():
+        if loop.time() > deadline:
+            raise ShotsError(f"the app did not finish a step within {timeout:g} s; no screenshots were written")
+        await pilot.pause(0.02)
+    await pilot.pause()
+
+
+# --- index.md ---------------------------------------------------------------------------------------
+
+
+def index_md(settings: SessionSettings, recordings: list[Recording], entries: list[Entry], *, theme: str,
+             size: tuple[int, int], png: bool) -> str:
+    """The list of screenshots with their captions, the lesson's words and what the explanation pane said."""
+    from smtpstep.app.output.exports import as_sentence, md_escape, plural
+    from smtpstep.app.session.lesson_view import lesson_intro, lesson_narration
+    from smtpstep.app.session.narration import narrate
+
+    lesson = settings.lesson
+    target = str(recordings[0].meta.get("target") or "an SMTP server") if recordings else "an SMTP server"
+    title = f"Lesson {lesson.name}: {lesson.title}" if lesson is not None else f"smtpstep: {target}"
+    out = [
+        f"# {md_escape(title)}",
+        "",
+        f"{plural(len(entries), 'screenshot')}, one after each step, drawn at {size[0]}×{size[1]} characters in "
+        f"the {md_escape(theme)} theme by `smtpstep shots`." + (" Each SVG has a PNG beside it." if png else ""),
+        "",
+    ]
+    part = -1
+    for entry in entries:
+        if lesson is not None and entry.part != part:
+            part = entry.part
+            if part == 0:  # the lesson's title is the heading; its goal comes first
+                for paragraph in lesson.goal.strip().split("\n\n"):
+                    out += [md_escape(" ".join(paragraph.split())), ""]
+            for paragraph in lesson_intro(lesson, part, first=False):
+                out += [f"**{md_escape(paragraph)}**" if paragraph.startswith("Part ") else md_escape(paragraph), ""]
+        out += [f"## {md_escape(entry.caption)}", "", f"![{md_escape(entry.caption)}]({entry.name}.svg)", ""]
+        said = lesson_narration(lesson, entry.view, entry.part) if lesson is not None else None
+        if said:
+            out += [f"> {md_escape(' '.join(said.split()))}", ""]
+        for block in narrate(entry.view):
+            if block.kind in ("halt", "error", "warning", "step", "reply"):
+                rfc = f" *({md_escape(block.rfc)})*" if block.rfc else ""
+                text = f" {md_escape(block.text)}" if block.text else ""
+                out += [f"**{md_escape(as_sentence(block.title))}**{text}{rfc}", ""]
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+# --- PNG --------------------------------------------------------------------------------------------
+
+
+def png_converter() -> str | None:
+    """The path of rsvg-convert, else "cairosvg" when the ``png`` extra is installed, else None.
+
+    rsvg-convert first: librsvg finds each glyph in some installed font (✓, 🔒, arrows), while cairosvg
+    draws everything in the first font of the stack and shows a box for what it lacks.
+    """
+    found = shutil.which("rsvg-convert")
+    if found:
+        return found
+    try:
+        import cairosvg  # noqa: F401
+    except (ImportError, OSError):  # OSError: the package is there but the cairo library is not
+        return None
+    return "cairosvg"
+
+
+def to_png(svg: Path, png: Path, converter: str, *, zoom: float = 2.0) -> Path:
+    """Convert one SVG to PNG at ``zoom`` times its size (sharp on a projector); returns ``png``."""
+    if converter == "cairosvg":
+        import cairosvg
+
+        try:
+            cairosvg.svg2png(url=str(svg), write_to=str(png), scale=zoom)
+        except Exception as error:  # noqa: BLE001 - cairosvg raises whatever its parsers raise
+            raise ShotsError(f"cairosvg could not convert {svg.name} to PNG ({error})") from None
+        return png
+    try:
+        done = subprocess.run([converter, "--zoom", str(zoom), "--output", str(png), str(svg)],
+                              capture_output=True, text=True, timeout=120, check=False)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise ShotsError(f"rsvg-convert could not convert {svg.name} to PNG ({error})") from None
+    if done.returncode != 0:
+        said = " ".join(done.stderr.split())[:200]
+        raise ShotsError(f"rsvg-convert could not convert {svg.name} to PNG ({said or 'no reason given'})")
+    return png

@@ -1,0 +1,637 @@
+"""``smtpstep web``: the stepper served to browser tabs through textual-serve, one app process per tab.
+
+Holds the ``web`` flags, the page (textual-serve's own, patched to load nothing from the network), the
+aiohttp server, the per-tab service that runs each app in a process group of its own and makes sure it
+ends, and the tab side: what a tab's process does so that it ends when its server goes away.
+
+Each tab runs ``python -P -m smtpstep.app.cli web <the same options>`` with ``SMTPSTEP_WEB_TAB=1``: the same
+parser turns the same words into the same options, so a tab is exactly ``smtpstep step`` with them.
+
+Rules:
+- loopback unless ``--listen`` names another address, and then it warns: whoever reaches the page starts
+  an app process here, and the built-in server's demo password is public;
+- ``--listen`` never goes with a login to a real server: every tab could reveal the password (key v);
+- no password on a command line: the tabs get it in ``SMTPSTEP_PASSWORD``;
+- the page loads nothing from the network: textual-serve links a web font from the internet; the page
+  uses textual-serve's own copy of Roboto Mono, served from here, and the browser's local fonts for
+  the symbols it lacks;
+- a WebSocket is accepted only from a page that this server served (its Origin names the Host it asked),
+  and on loopback only for a loopback host name, so that no other web site can drive a tab (DNS rebinding);
+- when a tab closes, or the server stops, its app is asked to quit; SIGTERM and then SIGKILL to its
+  process group follow if it does not; then its private TMPDIR is removed; a tab whose server vanished
+  ends itself (its stdin hangs up);
+- textual-serve, aiohttp and Textual are imported only when the command runs: ``smtpstep.app.cli`` imports this
+  module to build its parser.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ipaddress
+import itertools
+import os
+import re
+import select
+import shlex
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+from urllib.parse import urlsplit
+
+from smtpstep.app.session.settings import PASSWORD_ENV, UsageError, settings_from_args
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+PROG = "smtpstep web"
+
+DEFAULT_PORT = 8000
+"""textual-serve's own default."""
+
+DEFAULT_MAX_TABS = 30
+"""A class of students; each tab is an app process of about 80 MB."""
+
+LOOPBACK = "127.0.0.1"
+
+TAB_ENV = "SMTPSTEP_WEB_TAB"
+"""Set to 1 in a tab's environment: ``smtpstep web`` then runs the app instead of a server."""
+
+QUIT_GRACE = 3.0
+"""Seconds a tab's app has to quit by itself before its process group gets SIGTERM."""
+
+TERM_GRACE = 2.0
+"""Seconds after SIGTERM before SIGKILL."""
+
+ORPHAN_GRACE = 3.0
+"""Seconds a tab whose server went away gives its app to quit before it exits hard."""
+
+HEARTBEAT = 15.0
+"""WebSocket ping interval: a browser that vanished without closing is noticed within about this."""
+
+_LOOPBACK_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost")
+
+
+# --- Flags ----------------------------------------------------------------------------------------
+
+
+def add_web_options(parser: argparse.ArgumentParser) -> None:
+    """The flags of ``smtpstep web`` on top of the stepper's own."""
+    web = parser.add_argument_group("web")
+    where = web.add_mutually_exclusive_group()
+    where.add_argument("--host", metavar="ADDR", default=None,
+                       help=f"the loopback address to serve on (default {LOOPBACK}); for other machines see --listen")
+    where.add_argument("--listen", metavar="ADDR",
+                       help="serve on this address so that other machines can open the page (e.g. 0.0.0.0); "
+                            "prints a warning: whoever reaches it starts an app process here")
+    web.add_argument("--port", type=_port, default=DEFAULT_PORT, metavar="N",
+                     help=f"the HTTP port (default {DEFAULT_PORT}; 0 picks a free port)")
+    web.add_argument("--max-tabs", type=_count, default=DEFAULT_MAX_TABS, metavar="N",
+                     help=f"at most this many tabs (app processes) at once (default {DEFAULT_MAX_TABS})")
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"“{text}” is not a port number from 0 to 65535")
+    return int(text)
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 1000:
+        raise argparse.ArgumentTypeError(f"“{text}” is not a number from 1 to 1000")
+    return int(text)
+
+
+def bind_address(host: str | None, listen: str | None) -> tuple[str, bool]:
+    """The address to bind and whether it is loopback; ``UsageError`` names a wrong one."""
+    if listen is not None:
+        address = _ip_address("--listen", listen)
+        return str(address), address.is_loopback
+    if host is None:
+        return LOOPBACK, True
+    address = _ip_address("--host", host)
+    if not address.is_loopback:
+        raise UsageError(
+            f"--host {host} is not a loopback address; to let other machines open the page, say so with "
+            f"--listen {host} (anyone who reaches it then starts an app process on this machine)"
+        )
+    return str(address), True
+
+
+def _ip_address(flag: str, value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    text = value.strip()
+    if text.lower() in _LOOPBACK_NAMES:
+        return ipaddress.ip_address(LOOPBACK)
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        raise UsageError(f"{flag} {value} is not an IP address; give one such as 127.0.0.1, ::1 or 0.0.0.0") from None
+
+
+# --- The command ----------------------------------------------------------------------------------
+
+
+def run_web(args: argparse.Namespace, words: Sequence[str], step: Callable[[argparse.Namespace], int], *,
+            out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """Serve the stepper until Ctrl-C; in a tab's process (``SMTPSTEP_WEB_TAB=1``), run the app itself.
+
+    ``words`` are the command-line words after ``web``, given to each tab as they are; ``step`` runs the
+    terminal app with parsed options (``smtpstep step``).
+    """
+    if os.environ.get(TAB_ENV) == "1":
+        return run_tab(args, step)
+    out = out or sys.stdout
+    err = err or sys.stderr
+    host, loopback = bind_address(args.host, args.listen)
+    if not loopback and args.user is not None and args.server is not None:
+        raise UsageError(
+            f"--listen with --user would hand the password for {args.user} to every browser that opens the "
+            "page (the reveal key shows it); keep the page on loopback, or use the built-in server's demo login"
+        )
+    settings = settings_from_args(args)  # every problem is found here, once, and a password asked for here
+    try:
+        import aiohttp  # noqa: F401
+        import textual_serve  # noqa: F401
+    except ImportError as error:
+        raise UsageError(f"smtpstep web needs textual-serve ({error}); install it with pip install textual-serve") from None
+
+    env = {TAB_ENV: "1"}
+    if args.user is not None and settings.password is not None:
+        env[PASSWORD_ENV] = settings.password  # a tab finds it where `smtpstep step` looks, and asks nobody
+    tab = TabCommand(argv=tab_argv(words), env=env)
+    server = WebServer(tab, host=host, port=args.port, loopback=loopback, max_tabs=args.max_tabs, out=out, err=err)
+    if not loopback:
+        _warn_listening(err, host, args.port, args.max_tabs)
+    return asyncio.run(server.run())
+
+
+def tab_argv(words: Sequence[str]) -> list[str]:
+    """The command a tab runs: this Python, with the project as installed (``-P``: not the working
+    directory, which may hold another ``app`` folder), and the same options."""
+    return [sys.executable, "-P", "-m", "smtpstep.app.cli", "web", *words]
+
+
+def _warn_listening(err: TextIO, host: str, port: int, max_tabs: int) -> None:
+    shown = f"[{host}]" if ":" in host else host
+    print(f"{PROG}: warning: serving on {shown}:{port}, not loopback: anyone who can reach this address can open "
+          f"the stepper, and every tab starts an app process on this machine (at most {max_tabs} at once, "
+          "--max-tabs). The built-in server's demo password is public.", file=err, flush=True)
+
+
+# --- A tab's own process --------------------------------------------------------------------------
+
+
+def run_tab(args: argparse.Namespace, step: Callable[[argparse.Namespace], int]) -> int:
+    """Run the app for one tab, and end it when the server goes away."""
+    end_when_stdin_hangs_up(ORPHAN_GRACE)
+    return step(args)
+
+
+def end_when_stdin_hangs_up(grace: float) -> threading.Thread | None:
+    """Ask the app to quit once the other end of stdin is gone (the server), and exit hard after ``grace``.
+
+    Textual's web driver only stops reading when its stdin ends; the app would go on running, writing to a
+    pipe nobody reads. ``poll`` reports the hang-up without reading, so the driver still gets every byte.
+    """
+    if not hasattr(select, "poll"):
+        return None
+
+    def watch() -> None:
+        poller = select.poll()
+        poller.register(0, 0)  # no events asked for: POLLHUP, POLLERR and POLLNVAL are reported anyway
+        while True:
+            try:
+                if poller.poll():
+                    break
+            except InterruptedError:
+                continue
+        os.kill(os.getpid(), signal.SIGTERM)  # the web driver turns SIGTERM into a clean exit
+        time.sleep(grace)
+        os._exit(1)
+
+    thread = threading.Thread(target=watch, name="smtpstep-web-orphan", daemon=True)
+    thread.start()
+    return thread
+
+
+# --- The page -------------------------------------------------------------------------------------
+
+_EXTERNAL_LINK = re.compile(r"<link\b[^>]*\bhref\s*=\s*[\"']?(?:https?:)?//[^>]*>", re.IGNORECASE | re.DOTALL)
+_EXTERNAL_SCRIPT = re.compile(r"<script\b[^>]*\bsrc\s*=\s*[\"']?(?:https?:)?//[^>]*>\s*</script>",
+                              re.IGNORECASE | re.DOTALL)
+
+FONT_FILES = {"normal": "RobotoMono-VariableFont_wght.ttf", "italic": "RobotoMono-Italic-VariableFont_wght.ttf"}
+"""textual-serve ships Roboto Mono in its static folder but links Google's copy instead."""
+
+_OFFLINE_HEAD = """
+    <!-- smtpstep: nothing from the network. textual-serve's own Roboto Mono, from this server; the
+         symbols it lacks (arrows, check marks, emoji) come from the browser's local fonts. -->
+    <link rel="preload" href="{{ config.static.url }}fonts/%(normal)s" as="font" type="font/ttf" crossorigin />
+    <style>
+      @font-face {
+        font-family: "Roboto Mono";
+        font-style: normal;
+        font-weight: 100 700;
+        font-display: block;
+        src: url("{{ config.static.url }}fonts/%(normal)s") format("truetype");
+      }
+      @font-face {
+        font-family: "Roboto Mono";
+        font-style: italic;
+        font-weight: 100 700;
+        font-display: block;
+        src: url("{{ config.static.url }}fonts/%(italic)s") format("truetype");
+      }
+    </style>
+    <script>
+      // xterm.js measures its cell size when the page has loaded: let the font arrive first, but not
+      // for long. textual.js has set window.onload by now.
+      (function () {
+        var start = window.onload;
+        if (typeof start !== "function" || !document.fonts) return;
+        window.onload = function (event) {
+          var fonts = Promise.all([
+            document.fonts.load("16px 'Roboto Mono'"),
+            document.fonts.load("bold 16px 'Roboto Mono'"),
+          ]);
+          var patience = new Promise(function (resolve) { setTimeout(resolve, 2000); });
+          Promise.race([fonts, patience]).catch(function () {}).then(function () {
+            start(event);
+            // Keys go to the stepper at once: nobody has to click into a projected page first.
+            var input = document.querySelector(".textual-terminal textarea");
+            if (input) input.focus();
+          });
+        };
+      })();
+    </script>
+  </head>""" % FONT_FILES
+
+
+def offline_page(template: str) -> str:
+    """textual-serve's page template without anything from the network, with the local font."""
+    text = _EXTERNAL_LINK.sub("", template)
+    text = _EXTERNAL_SCRIPT.sub("", text)
+    head_end = text.lower().rfind("</head>")
+    if head_end < 0:
+        raise ValueError("textual-serve's page template has no </head>")
+    return text[:head_end] + _OFFLINE_HEAD.strip("\n") + text[head_end + len("</head>"):]
+
+
+def textual_serve_folder() -> Path:
+    import textual_serve
+
+    return Path(textual_serve.__file__).resolve().parent
+
+
+@cache
+def page_template() -> str:
+    return offline_page((textual_serve_folder() / "templates" / "app_index.html").read_text(encoding="utf-8"))
+
+
+# --- Ending processes -----------------------------------------------------------------------------
+
+
+def signal_group(pgid: int, signum: int) -> bool:
+    """Send ``signum`` to a process group; False if nothing was left in it."""
+    try:
+        os.killpg(pgid, signum)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return False
+    return True
+
+
+async def _exited(process: asyncio.subprocess.Process, seconds: float) -> bool:
+    try:
+        await asyncio.wait_for(process.wait(), seconds)
+    except TimeoutError:
+        return False
+    return True
+
+
+async def end_process_group(process: asyncio.subprocess.Process, *, grace: float = QUIT_GRACE,
+                            term_grace: float = TERM_GRACE) -> str:
+    """Wait ``grace`` for ``process`` (a group leader) to exit, then SIGTERM its group, then SIGKILL it.
+
+    Whatever the leader left behind in its group is killed too. Returns how it ended: quit, terminated
+    or killed.
+    """
+    pgid = process.pid
+    how = "quit"
+    if not await _exited(process, grace):
+        how = "terminated"
+        signal_group(pgid, signal.SIGTERM)
+        if not await _exited(process, term_grace):
+            how = "killed"
+            signal_group(pgid, signal.SIGKILL)
+            await _exited(process, 10.0)
+    signal_group(pgid, signal.SIGKILL)
+    return how
+
+
+# --- The server -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TabCommand:
+    """How a tab's app process is started."""
+
+    argv: list[str]
+    """Program and arguments; run without a shell."""
+    env: dict[str, str] = field(repr=False)
+    """Added to textual-serve's environment for the app (it may hold the password)."""
+
+
+@cache
+def _tab_service_type() -> type:
+    """textual-serve's ``AppService``, made to start its app in a process group and to end it for sure."""
+    from textual_serve.app_service import AppService
+
+    class TabService(AppService):  # type: ignore[misc, valid-type]
+        """One tab's app process."""
+
+        def __init__(self, tab: TabCommand, **kwargs: Any) -> None:
+            super().__init__(shlex.join(tab.argv), **kwargs)
+            self._tab = tab
+            self._ending: asyncio.Future[str] | None = None
+            self._tmp: str | None = None
+            """The app's own TMPDIR, removed once its group has ended, however it ended."""
+
+        @property
+        def pid(self) -> int | None:
+            return None if self._process is None else self._process.pid
+
+        @property
+        def returncode(self) -> int | None:
+            return None if self._process is None else self._process.returncode
+
+        async def _open_app_process(self, width: int = 80, height: int = 24) -> asyncio.subprocess.Process:
+            env = self._build_environment(width=width, height=height)
+            env.update(self._tab.env)
+            # The built-in server keeps its CA and keys in a temporary folder, which an app that is killed
+            # (or that quits while the server is still starting) leaves behind; this one is removed for it.
+            self._tmp = env["TMPDIR"] = tempfile.mkdtemp(prefix="smtpstep-web-tab-")
+            self._process = process = await asyncio.create_subprocess_exec(
+                *self._tab.argv,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env=env,
+                start_new_session=True,  # a group of its own: Ctrl-C in the terminal is the server's alone
+            )
+            self._stdin = process.stdin
+            return process
+
+        async def stop(self) -> None:
+            await self.end()
+
+        async def end(self) -> str:
+            """Quit the app, and end its process group for sure; how it ended. Safe to call again."""
+            if self._ending is None:
+                self._ending = asyncio.ensure_future(self._end())
+            return await asyncio.shield(self._ending)
+
+        async def _end(self) -> str:
+            try:
+                return await self._end_process()
+            finally:
+                if self._tmp is not None:
+                    shutil.rmtree(self._tmp, ignore_errors=True)
+
+        async def _end_process(self) -> str:
+            process = self._process
+            if process is None:
+                return "never started"
+            if self._task is not None and process.returncode is None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self._download_manager.cancel_app_downloads(
+                        app_service_id=self.app_service_id), 1.0)
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self.send_meta({"type": "quit"}), 1.0)
+            how = await end_process_group(process)
+            if self._stdin is not None:
+                self._stdin.close()
+            if self._task is not None:
+                try:
+                    await asyncio.wait_for(asyncio.shield(self._task), 2.0)
+                except (TimeoutError, Exception):
+                    self._task.cancel()
+            return how
+
+    return TabService
+
+
+class WebServer:
+    """The HTTP and WebSocket server: the page, textual-serve's static files, one app process per tab."""
+
+    def __init__(self, tab: TabCommand, *, host: str, port: int, loopback: bool, max_tabs: int,
+                 out: TextIO, err: TextIO) -> None:
+        self.tab = tab
+        self.host = host
+        self.port = port
+        self.loopback = loopback
+        """Only loopback host names may ask for the page (no DNS rebinding)."""
+        self.max_tabs = max_tabs
+        self.out = out
+        self.err = err
+        self.tabs: dict[int, Any] = {}
+        """Open tabs by number: their ``TabService``."""
+        self._numbers = itertools.count(1)
+        self._stopping = False
+        self._sockets: set[web.WebSocketResponse] = set()
+        self._helper: Any = None
+
+    # Plumbing shared with textual-serve's own server: its message loop and downloads.
+    def _textual_serve(self) -> Any:
+        if self._helper is None:
+            from textual_serve.server import Server
+
+            self._helper = Server(shlex.join(self.tab.argv), host=self.host, port=self.port, title="smtpstep")
+        return self._helper
+
+    def _say(self, text: str) -> None:
+        print(text, file=self.out, flush=True)
+
+    def make_app(self) -> web.Application:
+        import aiohttp_jinja2
+        import jinja2
+        from aiohttp import web
+
+        @web.middleware
+        async def guard(request: web.Request, handler: Any) -> web.StreamResponse:
+            if not self.host_allowed(request.host):
+                raise web.HTTPForbidden(text="smtpstep web answers only to a loopback address such as 127.0.0.1\n")
+            if request.path == "/ws" and not self.origin_allowed(request.headers.get("Origin"), request.host):
+                raise web.HTTPForbidden(text="smtpstep web: this connection does not come from its page\n")
+            return await handler(request)
+
+        app = web.Application(middlewares=[guard])
+        aiohttp_jinja2.setup(app, loader=jinja2.DictLoader({"app_index.html": page_template()}), autoescape=True)
+        static = textual_serve_folder() / "static"
+        app.add_routes([
+            web.get("/", self._index, name="index"),
+            web.get("/ws", self._websocket, name="websocket"),
+            web.get("/download/{key}", self._textual_serve().handle_download, name="download"),
+            web.static("/static", static, show_index=False, name="static"),
+        ])
+        app.on_shutdown.append(self._close_sockets)
+        return app
+
+    async def run(self) -> int:
+        """Serve until SIGINT, SIGTERM or SIGHUP; then end every tab's app. The exit code."""
+        from aiohttp import web
+
+        runner = web.AppRunner(self.make_app(), handle_signals=False, access_log=None, shutdown_timeout=2.0)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port)
+        try:
+            await site.start()
+        except OSError as error:
+            await runner.cleanup()
+            shown = f"[{self.host}]" if ":" in self.host else self.host
+            reason = "it is in use" if error.errno in (98, 48, 10048) else (error.strerror or str(error))
+            print(f"{PROG}: cannot serve on {shown}:{self.port}: {reason}; pick another port with --port "
+                  "(0 picks a free one).", file=self.err, flush=True)
+            return 1
+        port = runner.addresses[0][1]
+        self._say(f"{PROG}: open {self._url(port)} in a browser; each tab gets its own stepper "
+                  "(and its own built-in server).")
+        self._say("Ctrl-C stops the server and every tab's app.")
+        self._say("ready")
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(signum, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            self._stopping = True
+            await self.end_tabs()
+            await runner.cleanup()
+            await self.end_tabs()  # a tab whose handler was cancelled during clean-up
+        self._say(f"{PROG}: stopped")
+        return 0
+
+    def _url(self, port: int) -> str:
+        host = self.host
+        if ipaddress.ip_address(host).is_unspecified:
+            host = "THIS-MACHINE"
+        elif ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{port}/"
+
+    async def end_tabs(self) -> None:
+        """End every tab's app, all at once."""
+        services = list(self.tabs.values())
+        if services:
+            await asyncio.gather(*(service.end() for service in services), return_exceptions=True)
+
+    async def _close_sockets(self, app: web.Application) -> None:
+        from aiohttp import WSCloseCode
+
+        for socket in list(self._sockets):
+            with contextlib.suppress(Exception):
+                await socket.close(code=WSCloseCode.GOING_AWAY, message=b"smtpstep web stopped")
+
+    # --- Requests ---
+
+    def host_allowed(self, host: str | None) -> bool:
+        """On loopback, the Host header must name loopback: a rebound DNS name must not reach a tab."""
+        if not self.loopback:
+            return True
+        if not host:
+            return False
+        name = urlsplit(f"//{host}").hostname or ""
+        if name.lower() in _LOOPBACK_NAMES:
+            return True
+        try:
+            return ipaddress.ip_address(name).is_loopback
+        except ValueError:
+            return False
+
+    @staticmethod
+    def origin_allowed(origin: str | None, host: str | None) -> bool:
+        """A WebSocket must come from a page this server served: no other site may drive a tab."""
+        if not origin or not host:
+            return False
+        parts = urlsplit(origin)
+        return parts.scheme in ("http", "https") and parts.netloc.lower() == host.lower()
+
+    async def _index(self, request: web.Request) -> web.StreamResponse:
+        import aiohttp_jinja2
+
+        origin = f"{request.scheme}://{request.host}"
+        websocket = ("wss" if request.scheme == "https" else "ws") + f"://{request.host}/ws"
+        context = {
+            "font_size": _clamp(request.query.get("fontsize"), 16, 6, 64),
+            "app_websocket_url": websocket,
+            "config": {"static": {"url": f"{origin}/static/"}},
+            "application": {"name": "smtpstep"},
+        }
+        response = aiohttp_jinja2.render_template("app_index.html", request, context)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    async def _websocket(self, request: web.Request) -> web.StreamResponse:
+        from aiohttp import web
+
+        if self._stopping:
+            raise web.HTTPServiceUnavailable(text="smtpstep web is stopping\n")
+        if len(self.tabs) >= self.max_tabs:
+            self._say(f"tab refused: {len(self.tabs)} tabs are open already (--max-tabs {self.max_tabs})")
+            raise web.HTTPServiceUnavailable(text=f"smtpstep web: {self.max_tabs} tabs are open already\n")
+        width = _clamp(request.query.get("width"), 80, 10, 1000)
+        height = _clamp(request.query.get("height"), 24, 5, 500)
+        socket = web.WebSocketResponse(heartbeat=HEARTBEAT)
+        await socket.prepare(request)
+        number = next(self._numbers)
+        service = _tab_service_type()(
+            self.tab,
+            write_bytes=socket.send_bytes,
+            write_str=socket.send_str,
+            close=socket.close,
+            download_manager=self._textual_serve().download_manager,
+        )
+        self.tabs[number] = service
+        self._sockets.add(socket)
+        try:
+            await service.start(width, height)
+            self._say(f"tab {number}: app process {service.pid} started for {request.remote}")
+            await self._textual_serve()._process_messages(socket, service)
+        except asyncio.CancelledError:
+            pass
+        except Exception as error:  # noqa: BLE001 - a broken tab must not stop the others
+            self._say(f"tab {number}: {type(error).__name__}: {error}")
+        finally:
+            began = time.monotonic()
+            how = await service.end()
+            self.tabs.pop(number, None)
+            self._sockets.discard(socket)
+            with contextlib.suppress(Exception):
+                await socket.close()
+            if service.pid is not None:
+                code = service.returncode
+                self._say(f"tab {number}: app process {service.pid} ended ({how}, exit {code}, "
+                          f"{time.monotonic() - began:.1f} s)")
+        return socket
+
+
+def _clamp(text: str | None, default: int, low: int, high: int) -> int:
+    try:
+        value = int(text) if text is not None else default
+    except ValueError:
+        value = default
+    return max(low, min(high, value))

@@ -1,0 +1,441 @@
+"""Transcript exports of a recorded session, chosen by file extension, and the step captions they share.
+
+``.txt``: the transcript in textbook (``C:``/``S:``) or swaks style, as ``smtpstep run`` prints it.
+``.md``: one section per step ("Step 8 of 12 — MAIL FROM: 250 sender accepted"), its lines in a
+fenced block and the explanation with its RFC section. ``.html`` and ``.svg``: the captioned
+transcript in a smtpstep theme's colours, made by Rich's console export; the SVG goes through
+``offline_svg`` (no web font, ligatures off), so it renders the same anywhere. ``.json``: the recording.
+
+Rules:
+- every format holds every step of the recording;
+- secrets are absent unless asked: secret spans are masked by ``Transcript`` and the password and
+  its base64 forms are blanked in every piece of text, whatever the recording holds;
+- no Textual: the themes' colours are read from ``themes`` (Textual's ``Theme`` values, not the
+  app), and Rich and the themes are imported only for ``.html`` and ``.svg``, so that ``smtpstep
+  run --transcript x.md`` stays light.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from smtpstep.app.session.narration import Block, narrate, step_key
+from smtpstep.app.session.recording import Recording, RecordingError
+from smtpstep.app.session.settings import TRANSCRIPT_SUFFIXES
+from smtpstep.app.session.stepper import SessionView
+from smtpstep.app.session.transcript import SECRET_MASK, Transcript, TranscriptLine
+from smtpstep.protocol.commands import Verb
+from smtpstep.protocol.explanations import explain_step
+from smtpstep.protocol.transport.wire import Direction, WireChunk
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+SUFFIXES = (".txt", ".md", ".html", ".svg", ".json")
+"""The formats, by file extension."""
+assert set(SUFFIXES) == set(TRANSCRIPT_SUFFIXES), "smtpstep.app.session.settings lists the formats --transcript accepts"
+
+TLS_GUTTER = "▌"
+"""Marks lines that travelled inside TLS (as in the wire log): meaning never rests on colour alone."""
+
+MAX_WIDTH = 132
+"""Widest line of an HTML or SVG export; longer lines fold."""
+
+_FAILURE_WORDS = {
+    "resolve": "the host name was not found",
+    "refused": "the connection was refused",
+    "connect": "the connection failed",
+    "timeout": "no reply in time",
+    "closed": "the connection closed",
+    "tls": "the TLS handshake or certificate check failed",
+    "protocol": "the server broke the protocol",
+    "not-allowed": "not sent: it does not fit the session now",
+    "policy": "not sent: no password over clear text",
+}
+"""A failed step in a few words, for captions (the explanation has the whole sentence)."""
+
+_NARRATED = ("halt", "error", "warning", "step", "reply")
+"""The explanation blocks an export shows; digits, enhanced codes and EHLO keywords stay in the app."""
+
+
+class ExportError(Exception):
+    """The export cannot be made or written; ``str(error)`` says why in one plain sentence."""
+
+
+# --- Captions -----------------------------------------------------------------------------------------
+
+
+def step_title(view: SessionView) -> str:
+    """What the step did, in the catalog's words: "MAIL FROM", "EHLO again after STARTTLS"."""
+    if view.last is None:
+        return "before the first step"
+    return explain_step(step_key(view.last.commands[-1], view)).title
+
+
+def step_outcome(view: SessionView) -> str:
+    """What came of the step, in a few words: "250 sender accepted", "TLS is on (TLSv1.3)", ""."""
+    result = view.last
+    if result is None:
+        return ""
+    if result.failure is not None:
+        return _FAILURE_WORDS.get(result.failure.kind, "it failed")
+    if result.answers:
+        reply = result.answers[-1].reply
+        meaning = next((b.title for b in narrate(view) if b.kind == "reply"), "")
+        meaning = re.sub(r"^\d{3}:\s*", "", meaning)
+        return f"{reply.code} {meaning}".strip()
+    verb = result.commands[-1].verb
+    if verb == Verb.CONNECT:
+        return "connected"
+    if verb == Verb.TLS_HANDSHAKE and result.snapshot.tls is not None and result.snapshot.tls.version:
+        return f"TLS is on ({result.snapshot.tls.version})"
+    return ""
+
+
+def step_caption(view: SessionView, total: int, number: int | None = None) -> str:
+    """"Step 8 of 12 — MAIL FROM: 250 sender accepted" for the view after step 8 (step 0: the start).
+
+    ``number`` is the step's place in a recording; by default the count of steps the view has taken.
+    """
+    number = view.steps_done if number is None else number
+    if view.last is None or number == 0:
+        return f"Before the first step (0 of {total})"
+    outcome = step_outcome(view)
+    return f"Step {number} of {total} — {step_title(view)}" + (f": {outcome}" if outcome else "")
+
+
+def step_slug(view: SessionView) -> str:
+    """A file-name word for the step: "connect", "greeting", "ehlo-after-starttls", "mail"."""
+    if view.last is None:
+        return "start"
+    return re.sub(r"[^a-z0-9]+", "-", step_key(view.last.commands[-1], view).lower()).strip("-") or "step"
+
+
+# --- The steps of a recording, ready to render --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExportStep:
+    """One step as every format shows it."""
+
+    number: int
+    caption: str
+    lines: tuple[TranscriptLine, ...]
+    blocks: tuple[Block, ...]
+
+
+class _Blank:
+    """Blanks the password and its base64 forms in text (unless secrets are shown)."""
+
+    def __init__(self, recording: Recording, show_secrets: bool) -> None:
+        self.forms = () if show_secrets else recording.hide
+
+    def __call__(self, text: str) -> str:
+        for form in self.forms:
+            text = text.replace(form, SECRET_MASK)
+        return text
+
+
+def export_steps(recording: Recording, *, style: str = "textbook", show_secrets: bool = False,
+                 crlf_marks: bool = False) -> list[ExportStep]:
+    """Every step of the recording: its caption, its transcript lines and its explanation."""
+    transcript = Transcript(style=style, show_secrets=show_secrets, crlf_marks=crlf_marks)
+    total = recording.steps
+    steps = []
+    for number in range(1, total + 1):
+        chunks = recording.chunks_of(number)
+        if number == total:
+            chunks += recording.chunks[recording.view_at(number).snapshot.wire_count:]
+        lines: list[TranscriptLine] = []
+        for chunk in chunks:
+            lines += transcript.feed(chunk)
+        lines += transcript.flush()
+        view = recording.view_at(number)
+        blocks = tuple(b for b in narrate(view) if b.kind in _NARRATED)
+        steps.append(ExportStep(number, step_caption(view, total, number), tuple(lines), blocks))
+    return steps
+
+
+def _header(recording: Recording, show_secrets: bool) -> list[str]:
+    meta = recording.meta
+    target = str(meta.get("target") or "an SMTP server")
+    created = _when(str(meta.get("created") or ""))
+    version = str(meta.get("smtpstep") or "")
+    secrets = "secrets shown" if show_secrets and not recording.redacted else f"secrets redacted as {SECRET_MASK}"
+    facts = [f"recorded {created}" if created else "", f"smtpstep {version}" if version else "",
+             plural(recording.steps, "step"), secrets]
+    return [f"smtpstep session: {target}", ", ".join(f for f in facts if f)]
+
+
+# --- Formats ------------------------------------------------------------------------------------------
+
+
+def render_txt(recording: Recording, *, style: str = "textbook", show_secrets: bool = False, **_: object) -> str:
+    """The transcript, one line per wire line, as ``smtpstep run`` prints it (with a header note)."""
+    blank = _Blank(recording, show_secrets)
+    transcript = Transcript(style=style, show_secrets=show_secrets)
+    lines: list[TranscriptLine] = []
+    for text in _header(recording, show_secrets):
+        lines += transcript.feed(WireChunk(Direction.NOTE, b"", False, 0.0, 0, note=text))
+    lines += transcript.feed_all(recording.chunks)
+    return "".join(blank(line.plain()) + "\n" for line in lines)
+
+
+def render_md(recording: Recording, *, style: str = "textbook", show_secrets: bool = False, **_: object) -> str:
+    """Markdown: a section per step with its caption, its lines in a fenced block and its explanation."""
+    blank = _Blank(recording, show_secrets)
+    title, facts = _header(recording, show_secrets)
+    facts = md_escape(blank(facts[:1].upper() + facts[1:])).replace(md_escape(SECRET_MASK), f"`{SECRET_MASK}`")
+    out = [f"# {md_escape(blank(title))}", "", facts + ".", ""]
+    for step in export_steps(recording, style=style, show_secrets=show_secrets):
+        out += [f"## {md_escape(blank(step.caption))}", ""]
+        if step.lines:
+            text = "\n".join(blank(line.plain()) for line in step.lines)
+            fence = "`" * max(3, _longest_run(text, "`") + 1)
+            out += [f"{fence}text", text, fence, ""]
+        for block in step.blocks:
+            rfc = f" *({md_escape(block.rfc)})*" if block.rfc else ""
+            body = f" {md_escape(blank(block.text))}" if block.text else ""
+            out += [f"**{md_escape(blank(as_sentence(block.title)))}**{body}{rfc}", ""]
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+def render_html(recording: Recording, *, style: str = "textbook", show_secrets: bool = False,
+                theme: str | None = None, **_: object) -> str:
+    """A standalone HTML page: the captioned transcript in the theme's colours (Rich's export)."""
+    colours = theme_colours(theme)
+    console = _console(recording, style=style, show_secrets=show_secrets, colours=colours)
+    title = html.escape(_Blank(recording, show_secrets)(_header(recording, show_secrets)[0]))
+    page = _HTML.replace("{title}", title.replace("{", "{{").replace("}", "}}"))
+    return console.export_html(theme=colours.terminal_theme(), code_format=page, inline_styles=True)
+
+
+def render_svg(recording: Recording, *, style: str = "textbook", show_secrets: bool = False,
+               theme: str | None = None, **_: object) -> str:
+    """An SVG image of the captioned transcript in the theme's colours, with no web font."""
+    colours = theme_colours(theme)
+    console = _console(recording, style=style, show_secrets=show_secrets, colours=colours, heading=False)
+    title = _Blank(recording, show_secrets)(_header(recording, show_secrets)[0])
+    return offline(console.export_svg(title=title, theme=colours.terminal_theme()))
+
+
+def render_json(recording: Recording, *, show_secrets: bool = False, **_: object) -> str:
+    """The recording itself (``smtpstep replay`` opens it)."""
+    return recording.to_json(show_secrets=show_secrets)
+
+
+RENDERERS: dict[str, Callable[..., str]] = {
+    ".txt": render_txt, ".md": render_md, ".html": render_html, ".svg": render_svg, ".json": render_json,
+}
+assert tuple(RENDERERS) == SUFFIXES
+
+
+def render(recording: Recording, suffix: str, *, style: str = "textbook", show_secrets: bool = False,
+           theme: str | None = None) -> str:
+    """The export in the format of ``suffix`` (".md", ...); ``ExportError`` for an unknown one."""
+    renderer = RENDERERS.get(suffix.lower())
+    if renderer is None:
+        raise ExportError(f"smtpstep writes transcripts as {', '.join(SUFFIXES)} files, not “{suffix}”")
+    try:
+        return renderer(recording, style=style, show_secrets=show_secrets, theme=theme)
+    except RecordingError as error:
+        raise ExportError(str(error)) from None
+
+
+def export(recording: Recording, path: Path, *, style: str = "textbook", show_secrets: bool = False,
+           theme: str | None = None) -> None:
+    """Write the export that ``path``'s extension names; ``ExportError`` in plain words on failure."""
+    path = Path(path)
+    text = render(recording, path.suffix, style=style, show_secrets=show_secrets, theme=theme)
+    try:
+        path.write_text(text, encoding="utf-8", newline="\n")
+    except OSError as error:
+        raise ExportError(f"{path} cannot be written ({error.strerror or error})") from None
+
+
+# --- Themes and Rich ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Colours:
+    """The colours an export uses, from one smtpstep theme."""
+
+    name: str
+    background: str
+    foreground: str
+    heading: str
+    kinds: dict[str, str]
+    """Transcript line kind (client, server, tls, note, error, secret) to colour."""
+
+    def terminal_theme(self):  # type: ignore[no-untyped-def]
+        from rich.color import Color
+        from rich.terminal_theme import DEFAULT_TERMINAL_THEME, TerminalTheme
+
+        def rgb(value: str) -> tuple[int, int, int]:
+            triplet = Color.parse(value).get_truecolor()
+            return (triplet.red, triplet.green, triplet.blue)
+
+        palette = DEFAULT_TERMINAL_THEME.ansi_colors
+        ansi = [(c.red, c.green, c.blue) for c in (palette[i] for i in range(16))]
+        return TerminalTheme(rgb(self.background), rgb(self.foreground), ansi[:8], ansi[8:])
+
+
+def theme_names() -> tuple[str, ...]:
+    """The names of smtpstep's themes (imports ``themes``, hence ``textual.theme``)."""
+    from smtpstep.themes import THEMES
+
+    return tuple(theme.name for theme in THEMES)
+
+
+def theme_colours(name: str | None = None) -> Colours:
+    """The colours of theme ``name``; None means the theme the user chose last, else the default."""
+    from smtpstep.themes import APP_VARIABLES, DEFAULT_THEME, THEMES
+
+    if name is None:
+        from smtpstep.app import config
+
+        name = str(config.load().get("theme") or DEFAULT_THEME)
+    by_name = {theme.name: theme for theme in THEMES}
+    theme = by_name.get(name)
+    if theme is None:
+        raise ExportError(f"there is no theme “{name}”; smtpstep has {', '.join(by_name)}")
+    variables = {**APP_VARIABLES, **(theme.variables or {})}
+    dark = theme.dark
+    background = theme.background or ("#000000" if dark else "#ffffff")
+    foreground = theme.foreground or ("#ffffff" if dark else "#000000")
+    return Colours(
+        name=theme.name,
+        background=background,
+        foreground=foreground,
+        heading=theme.primary or foreground,
+        kinds={
+            "client": variables["wire-client"], "server": variables["wire-server"],
+            "tls": variables["tls-boundary"], "note": variables["wire-note"],
+            "error": theme.error or variables["reply-permanent"], "secret": variables["secret"],
+        },
+    )
+
+
+def _console(recording: Recording, *, style: str, show_secrets: bool, colours: Colours,
+             heading: bool = True) -> Console:
+    import io
+
+    from rich.console import Console
+    from rich.style import Style
+    from rich.text import Text
+
+    blank = _Blank(recording, show_secrets)
+    steps = export_steps(recording, style=style, show_secrets=show_secrets)
+    header = _header(recording, show_secrets)
+    widest = max([len(line.plain()) + 2 for step in steps for line in step.lines]
+                 + [len(step.caption) for step in steps] + [len(h) for h in header] + [40])
+    console = Console(record=True, width=min(widest, MAX_WIDTH), file=io.StringIO(), force_terminal=True,
+                      color_system="truecolor", legacy_windows=False, emoji=False, highlight=False,
+                      markup=False, soft_wrap=False)
+    base = Style(color=colours.foreground, bgcolor=colours.background)
+    kind = {k: base + Style(color=v) for k, v in colours.kinds.items()}
+    if heading:  # an SVG has it as its title
+        console.print(Text(blank(header[0]), style=base + Style(color=colours.heading, bold=True)))
+    console.print(Text(blank(header[1]), style=kind["note"]))
+    for step in steps:
+        console.print(Text(""))
+        console.print(Text(blank(step.caption), style=base + Style(color=colours.heading, bold=True)))
+        for line in step.lines:
+            text = Text(overflow="fold", no_wrap=False)
+            wire = line.kind in ("client", "server")
+            text.append(TLS_GUTTER if line.tls and wire else " ", style=kind["tls"])
+            line_style = kind.get(line.kind, base)
+            text.append(f"{line.prefix} ", style=line_style + Style(bold=wire))
+            body = blank(line.text)
+            parts = body.split(SECRET_MASK) if line.secret or SECRET_MASK in body else [body]
+            for index, part in enumerate(parts):
+                if index:
+                    text.append(SECRET_MASK, style=kind["secret"])
+                text.append(part, style=line_style)
+            console.print(text)
+    return console
+
+
+_HTML = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="UTF-8">
+<title>{title}</title>
+<style>
+{stylesheet}
+body {{
+    color: {foreground};
+    background-color: {background};
+}}
+pre, code {{
+    font-family: "DejaVu Sans Mono", "Liberation Mono", "Noto Sans Mono", Menlo, Consolas, monospace;
+    font-variant-ligatures: none;
+    font-feature-settings: "liga" 0, "calt" 0;
+}}
+</style>
+</head>
+<body>
+<pre><code>{code}</code></pre>
+</body>
+</html>
+"""
+"""Rich's HTML page, with a title, a language and ligatures off (``..`` must stay two dots)."""
+
+
+# --- Small helpers ------------------------------------------------------------------------------------
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#|])")
+
+
+def _when(created: str) -> str:
+    """An ISO date as "2026-11-28 09:00 UTC" (or as given, if it is no ISO date)."""
+    import datetime
+
+    try:
+        moment = datetime.datetime.fromisoformat(created)
+    except ValueError:
+        return created
+    offset = moment.utcoffset()
+    if offset is None:
+        return f"{moment:%Y-%m-%d %H:%M}"
+    return f"{moment:%Y-%m-%d %H:%M} UTC" if not offset else f"{moment:%Y-%m-%d %H:%M %z}"
+
+
+def offline(svg: str) -> str:
+    """``offline_svg``, and no emoji font in the stack: librsvg (rsvg-convert, Pango) draws digits and
+    ``*`` from a listed emoji font, spread over two cells each; DejaVu Sans Mono has them all."""
+    from smtpstep.app.output.svg import offline_svg
+
+    return _EMOJI_FONTS.sub("", offline_svg(svg))
+
+
+_EMOJI_FONTS = re.compile(r',\s*"(?:Noto Color Emoji|Apple Color Emoji|Segoe UI Emoji)"')
+
+
+def plural(count: int, word: str) -> str:
+    """"1 step", "12 steps"."""
+    return f"{count} {word}" + ("" if count == 1 else "s")
+
+
+def md_escape(text: str) -> str:
+    """Text that Markdown shows as written (``<CRLF>`` would otherwise vanish as an HTML tag)."""
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def _longest_run(text: str, char: str) -> int:
+    runs = re.findall(f"{re.escape(char)}+", text)
+    return max((len(run) for run in runs), default=0)
+
+
+def as_sentence(text: str) -> str:
+    text = text.strip()
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."

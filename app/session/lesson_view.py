@@ -1,0 +1,108 @@
+"""What a lesson adds to the screen: its words for the step just taken, and the server's side.
+
+Plain helpers shared by the terminal app, ``smtpstep run --lesson`` and screenshots:
+- ``lesson_narration(lesson, view)``: the lesson's sentence or two for the step a ``SessionView``
+  shows last, or None when the session has left the lesson's path (an edited queue);
+- ``lesson_intro(lesson, part)``: what to show before a part's first step;
+- ``server_lines(record)``: what the built-in server received and stored for one message, bare CR
+  and LF made visible (the smuggling lesson is about them). Only the lines shown are decoded and the
+  rest is counted in C, and the result is kept per message: a 25 MB message is not walked again on
+  every publish.
+No Textual here, and nothing is parsed: the stepper and the server hand over finished values.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from smtpstep.app.session.stepper import SessionView
+    from smtpstep.protocol.lessons.model import Lesson
+    from smtpstep.protocol.server.facts import ReceivedMessage
+
+MAX_SERVER_LINES = 80
+"""Lines of one stored message shown before the rest is counted instead."""
+
+_KEPT = 8
+"""How many messages' server lines are remembered (the pane shows the latest three). Each entry
+refers to its message weakly: this cache never keeps a 25 MB message alive."""
+_kept: dict[tuple[str, int], tuple[weakref.ref[ReceivedMessage], tuple[ServerLine, ...]]] = {}
+
+
+def lesson_narration(lesson: Lesson, view: SessionView, part: int = 0) -> str | None:
+    """The narration for the step ``view`` shows last (``view.last``), or None before the first step
+    and when the step is not the one the lesson expected there."""
+    if view.last is None or view.steps_done < 1:
+        return None
+    return lesson.narration_for(view.steps_done - 1, view.last.commands, part)
+
+
+def lesson_intro(lesson: Lesson, part: int = 0, *, first: bool = True) -> list[str]:
+    """Paragraphs to show before a part's first step: the lesson's title and goal (unless ``first`` is
+    False: they were shown before an earlier part), then the part's title and intro."""
+    paragraphs = [f"Lesson {lesson.name}: {lesson.title}", lesson.goal.strip()] if first else []
+    chosen = lesson.part(part)
+    if len(lesson.parts) > 1:
+        paragraphs.append(f"Part {part + 1} of {len(lesson.parts)}: {chosen.title}")
+    if chosen.intro:
+        paragraphs.append(chosen.intro.strip())
+    return [" ".join(p.split()) for paragraph in paragraphs for p in paragraph.split("\n\n")]
+
+
+@dataclass(frozen=True)
+class ServerLine:
+    """One line of the server's side."""
+
+    kind: str
+    """heading, envelope, header (a trace field the server added) or content (what the client sent)."""
+    text: str
+
+
+def server_lines(record: ReceivedMessage, *, limit: int = MAX_SERVER_LINES) -> list[ServerLine]:
+    """What the built-in server received and stored for ``record``: the envelope, then the message as
+    stored in the Maildir, with the Return-Path and Received fields the server put on top (RFC 5321
+    §4.4). Lines are split at CRLF only; a bare LF shows as ␊ and a bare CR as ␍, where they were."""
+    tls = " under TLS" if record.tls else " without TLS"
+    login = f", logged in as {record.auth_user}" if record.auth_user else ""
+    lines = [
+        ServerLine("heading", f"The built-in server accepted a message over its {record.listener} listener"
+                              f"{tls}{login}, and stored it as new/{record.key}:"),
+        ServerLine("envelope", f"envelope: MAIL FROM:<{record.mail_from.strip('<>')}> "
+                               + " ".join(f"RCPT TO:<{rcpt}>" for rcpt in record.rcpt_tos)),
+    ]
+    cached = _kept.get((record.key, limit))
+    if cached is not None and cached[0]() is record:
+        return lines + list(cached[1])
+    trace = len(record.stored) - len(record.original_content)
+    stored = [ServerLine("header" if offset < trace else "content", text)
+              for offset, text in _visible_lines(record.stored, limit)]
+    total = _line_count(record.stored)
+    if total > max(limit, 0):
+        stored.append(ServerLine("heading", f"… {total - limit:,} more lines"))
+    if len(_kept) >= _KEPT:
+        del _kept[next(iter(_kept))]
+    _kept[(record.key, limit)] = (weakref.ref(record), tuple(stored))
+    return lines + stored
+
+
+def _visible_lines(data: bytes, limit: int) -> list[tuple[int, str]]:
+    """The first ``limit`` lines of ``data`` (split at CRLF only) with their offsets, bare CR and LF
+    made visible. Each line is decoded alone: CR and LF are bytes no UTF-8 sequence contains, so the
+    text is the same as that of the whole message decoded and split."""
+    lines: list[tuple[int, str]] = []
+    start, size = 0, len(data)
+    while start < size and len(lines) < limit:
+        end = data.find(b"\r\n", start)
+        if end < 0:
+            end = size
+        text = data[start:end].decode("utf-8", "replace")
+        lines.append((start, text.replace("\n", "␊").replace("\r", "␍")))
+        start = end + 2
+    return lines
+
+
+def _line_count(data: bytes) -> int:
+    """Lines split at CRLF, a final CRLF ending the last line rather than starting an empty one."""
+    return data.count(b"\r\n") + (0 if not data or data.endswith(b"\r\n") else 1)

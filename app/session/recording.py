@@ -1,0 +1,413 @@
+"""A recorded session: the view before the first step and after each step, and every wire chunk.
+
+Holds ``Recording`` (made from a live ``Stepper``, saved as JSON, loaded for ``smtpstep replay`` and
+exports), ``SessionRecorder`` (the same views for a session driven without a stepper, as ``smtpstep
+run`` does) and ``record_session`` (a whole planned session, headless, for ``smtpstep shots`` and tests).
+
+Rules:
+- secrets are redacted on the way out unless asked: every wire chunk's secret spans become ********
+  (the spans are kept, so renderers still know where a secret was), ``Auth.password`` and AUTH
+  answers in commands become ******** too, and the password and the base64 strings that carry it are
+  blanked wherever else they appear (a server echoing them, a hand-typed AUTH line);
+- the session plan, which holds the password, is never stored;
+- reading a broken, foreign or newer file raises ``RecordingError`` with one plain sentence: no
+  traceback, and no class is made that is not in ``smtpstep.app.session.codec``'s registry;
+- no Textual here: the replay screen and the exports render what this holds.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from smtpstep.app.session.codec import CodecError, decode, encode
+from smtpstep.app.session.settings import password_forms
+from smtpstep.app.session.stepper import _FAILURE_KEYS, SessionView, Stepper
+from smtpstep.app.session.transcript import SECRET_MASK
+from smtpstep.protocol.commands import Auth, AuthResponse, Raw, Verb
+from smtpstep.protocol.planner import SessionPlan, propose
+from smtpstep.protocol.transport.engine import StepEngine
+from smtpstep.protocol.transport.wire import StepResult, WireChunk
+
+if TYPE_CHECKING:
+    from smtpstep.app.session.settings import SessionSettings
+    from smtpstep.protocol.server.server import LocalServer
+
+FORMAT = "smtpstep recording"
+"""The value of the file's ``format`` key: what tells a recording from any other JSON."""
+
+VERSION = 1
+"""The file layout's version; a newer one is refused with a plain sentence."""
+
+MAX_STEPS = 100
+"""A bound on a recorded session's steps (``smtpstep run`` has the same)."""
+
+MAX_FILE_SIZE = 256 * 1024 * 1024
+"""Larger files are refused before reading: a recording of a normal session is well under 1 MB."""
+
+
+class RecordingError(Exception):
+    """A recording cannot be read (or written); ``str(error)`` says why in one plain sentence."""
+
+
+@dataclass
+class Recording:
+    """One session as it was, step by step."""
+
+    meta: dict[str, Any]
+    """smtpstep version, created (ISO date), target (a description), security, redacted, steps."""
+    views: list[SessionView]
+    """The view before the first step, then one after each step: ``views[n]`` is "after step n"."""
+    chunks: list[WireChunk]
+    """The whole wire record of the session."""
+    hide: tuple[str, ...] = field(default=(), repr=False, compare=False)
+    """The password and the base64 forms that carry it, to blank on the way out; never saved."""
+
+    # -- making ----------------------------------------------------------------------------------
+
+    @classmethod
+    def from_stepper(cls, stepper: Stepper, views: Sequence[SessionView],
+                     meta: dict[str, Any] | None = None) -> Recording:
+        """The stepper's current session (its transport's wire record) with the views taken of it."""
+        if not views:
+            raise ValueError("a recording needs at least the view before the first step")
+        plan = stepper.plan
+        full = new_meta(target=stepper.target.address, security=stepper.target.security)
+        full.update(meta or {})
+        full["steps"] = len(views) - 1
+        return cls(full, list(views), list(stepper.transport.record.chunks),
+                   hide=password_forms(plan.username, plan.password))
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    @property
+    def steps(self) -> int:
+        """How many steps were taken (the views are one more)."""
+        return len(self.views) - 1
+
+    @property
+    def redacted(self) -> bool:
+        """True when the secrets were blanked before this recording was saved."""
+        return bool(self.meta.get("redacted", False))
+
+    def view_at(self, step: int) -> SessionView:
+        """The view after ``step`` (0: before the first step)."""
+        if not 0 <= step < len(self.views):
+            raise IndexError(f"step {step} is not in this recording (it has steps 0 to {self.steps})")
+        return self.views[step]
+
+    def chunks_until(self, step: int) -> list[WireChunk]:
+        """The wire chunks recorded up to the view after ``step``."""
+        return self.chunks[: self.view_at(step).snapshot.wire_count]
+
+    def chunks_of(self, step: int) -> list[WireChunk]:
+        """The wire chunks of ``step`` alone (none for step 0)."""
+        start = self.view_at(step - 1).snapshot.wire_count if step > 0 else 0
+        return self.chunks[start: self.view_at(step).snapshot.wire_count]
+
+    # -- saving ----------------------------------------------------------------------------------
+
+    def to_json(self, *, show_secrets: bool = False) -> str:
+        """The recording as JSON text; secrets redacted unless ``show_secrets``."""
+        meta = dict(self.meta)
+        meta["redacted"] = self.redacted or not show_secrets
+        meta["steps"] = self.steps
+        transform = None if show_secrets else _Redactor(self.hide)
+        try:
+            document = {
+                "format": FORMAT,
+                "version": VERSION,
+                "meta": _plain(meta, transform),
+                "views": encode(list(self.views), transform=transform)["$list"],
+                "chunks": encode(list(self.chunks), transform=transform)["$list"],
+            }
+        except CodecError as error:
+            raise RecordingError(f"the session cannot be saved: {error}") from None
+        return json.dumps(document, ensure_ascii=False, indent=1) + "\n"
+
+    def save(self, path: Path, *, show_secrets: bool = False) -> None:
+        """Write the recording to ``path``; ``RecordingError`` when that fails."""
+        text = self.to_json(show_secrets=show_secrets)
+        try:
+            Path(path).write_text(text, encoding="utf-8")
+        except OSError as error:
+            raise RecordingError(f"{path} cannot be written ({error.strerror or error})") from None
+
+    # -- loading ---------------------------------------------------------------------------------
+
+    @classmethod
+    def from_json(cls, text: str) -> Recording:
+        """The recording in ``text``; ``RecordingError`` for anything that is not one."""
+        try:
+            document = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise RecordingError(
+                f"it is not a smtpstep recording: it is not valid JSON (line {error.lineno}, column {error.colno})"
+            ) from None
+        except RecursionError:
+            raise RecordingError("it is not a smtpstep recording: its JSON nests too deeply") from None
+        if not isinstance(document, dict) or document.get("format") != FORMAT:
+            raise RecordingError("it is JSON, but not a smtpstep recording")
+        version = document.get("version")
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise RecordingError("the recording does not say which version of the format it uses")
+        if version > VERSION:
+            raise RecordingError(f"the recording was made by a newer smtpstep (format {version}; this one reads "
+                                 f"up to {VERSION}): update smtpstep to open it")
+        meta, views, chunks = document.get("meta"), document.get("views"), document.get("chunks")
+        if not isinstance(meta, dict) or not isinstance(views, list) or not isinstance(chunks, list):
+            raise RecordingError("the recording is damaged: it lacks its meta data, views or wire chunks")
+        try:
+            views_ = [decode(item) for item in views]
+            chunks_ = [decode(item) for item in chunks]
+        except CodecError as error:
+            raise RecordingError(f"the recording is damaged: {error}") from None
+        except RecursionError:
+            raise RecordingError("the recording is damaged: it nests too deeply") from None
+        if not views_ or not all(isinstance(v, SessionView) for v in views_):
+            raise RecordingError("the recording is damaged: its views are not session views")
+        if not all(isinstance(c, WireChunk) for c in chunks_):
+            raise RecordingError("the recording is damaged: its wire record holds something else than chunks")
+        counts = [v.snapshot.wire_count for v in views_]
+        if any(b < a for a, b in zip(counts, counts[1:])) or counts[-1] > len(chunks_) or counts[0] < 0:
+            raise RecordingError("the recording is damaged: its views point at wire chunks it does not hold")
+        return cls(meta, views_, chunks_, hide=_hide_from(views_))
+
+    @classmethod
+    def load(cls, path: Path) -> Recording:
+        """Read a recording file; ``RecordingError`` names the file and the problem."""
+        path = Path(path)
+        try:
+            if path.is_dir():
+                raise RecordingError(f"{path} is a folder, not a recording")
+            if path.stat().st_size > MAX_FILE_SIZE:
+                raise RecordingError(f"{path} is too large to be a smtpstep recording")
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise RecordingError(f"{path}: there is no such file") from None
+        except OSError as error:
+            raise RecordingError(f"{path} cannot be read ({error.strerror or error})") from None
+        except UnicodeDecodeError:
+            raise RecordingError(f"{path} is not a smtpstep recording: it is not UTF-8 text") from None
+        try:
+            return cls.from_json(text)
+        except RecordingError as error:
+            raise RecordingError(f"{path}: {error}") from None
+
+
+def _hide_from(views: Sequence[SessionView]) -> tuple[str, ...]:
+    """The password forms to blank in a recording saved with its secrets (from its AUTH commands)."""
+    forms: set[str] = set()
+    for view in views:
+        commands = [p.command for p in view.queue] + list(view.last.commands if view.last else ())
+        for command in commands:
+            if isinstance(command, Auth) and command.password != SECRET_MASK:
+                forms.update(password_forms(command.username, command.password))
+    return tuple(sorted(forms, key=len, reverse=True))
+
+
+def new_meta(*, target: str, security: str, created: datetime.datetime | None = None) -> dict[str, Any]:
+    """The meta data of a new recording: smtpstep's version, the date, the target and its security."""
+    moment = created or datetime.datetime.now(datetime.timezone.utc)
+    return {
+        "smtpstep": _version(),
+        "created": moment.isoformat(timespec="seconds"),
+        "target": target,
+        "security": security,
+        "redacted": False,
+    }
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("smtpstep")
+    except PackageNotFoundError:
+        return "(not installed)"
+
+
+def _plain(meta: dict[str, Any], transform: Callable[[Any], Any] | None) -> dict[str, Any]:
+    """Meta data as plain JSON (strings, numbers, booleans), blanked like everything else."""
+    out: dict[str, Any] = {}
+    for key, value in meta.items():
+        if not isinstance(value, (str, int, float, bool)) and value is not None:
+            value = str(value)
+        out[str(key)] = transform(value) if transform is not None else value
+    return out
+
+
+# --- Redaction --------------------------------------------------------------------------------------
+
+
+class _Redactor:
+    """The codec's transform that takes every secret out of a value on its way to the file."""
+
+    def __init__(self, hide: Sequence[str]) -> None:
+        self.hide = tuple(h for h in hide if h)
+        self.hide_bytes = tuple(h.encode() for h in self.hide)
+
+    def __call__(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self._text(value)
+        if isinstance(value, bytes):
+            return self._bytes(value)
+        if isinstance(value, WireChunk):
+            return self._chunk(value)
+        if isinstance(value, Auth) and value.password:
+            return replace(value, password=SECRET_MASK)
+        if isinstance(value, AuthResponse) and value.secret and value.payload:
+            return replace(value, payload=SECRET_MASK)
+        if isinstance(value, Raw) and value.acts_as == Verb.AUTH:
+            out = value.render()
+            if out.secrets:
+                return Raw(out.redacted(SECRET_MASK.encode()).decode("utf-8", "replace").rstrip("\r\n"))
+        return value
+
+    def _text(self, text: str) -> str:
+        for form in self.hide:
+            text = text.replace(form, SECRET_MASK)
+        return text
+
+    def _bytes(self, data: bytes) -> bytes:
+        for form in self.hide_bytes:
+            data = data.replace(form, SECRET_MASK.encode())
+        return data
+
+    def _chunk(self, chunk: WireChunk) -> WireChunk:
+        """The secret spans replaced by the mask (new spans point at the masks), the rest blanked."""
+        if not chunk.secrets:
+            return chunk  # its data and note are blanked when the codec reaches them
+        out, spans, last = bytearray(), [], 0
+        for start, end in sorted(chunk.secrets):
+            out += self._bytes(chunk.data[last:start])
+            spans.append((len(out), len(out) + len(SECRET_MASK)))
+            out += SECRET_MASK.encode()
+            last = max(last, end)
+        out += self._bytes(chunk.data[last:])
+        return replace(chunk, data=bytes(out), secrets=tuple(spans))
+
+
+# --- Views of a session driven without a stepper ----------------------------------------------------
+
+
+class SessionRecorder:
+    """Takes the views a ``Stepper`` would have shown, for a session driven step by step elsewhere.
+
+    ``smtpstep run`` drives the transport itself (its planner loop is its contract); this keeps the
+    same ``SessionView`` after each step, for exports and recordings. It follows the planner as an
+    unedited stepper does.
+    """
+
+    def __init__(self, plan: SessionPlan, transport: StepEngine, meta: dict[str, Any] | None = None) -> None:
+        self.plan = plan
+        self.transport = transport
+        self.meta = new_meta(target=transport.target.address, security=transport.target.security)
+        self.meta.update(meta or {})
+        self.history: list[StepResult] = []
+        self.views: list[SessionView] = []
+        self.halt: str | None = None
+        self.explanation_key: str | None = None
+        self.views.append(self._view(after_step=False))
+
+    def add(self, result: StepResult) -> None:
+        """One step was taken: remember the view after it."""
+        self.history.append(result)
+        if result.failure is not None and result.failure.kind not in ("not-allowed", "policy"):
+            self.explanation_key = _FAILURE_KEYS.get(result.failure.kind)
+        if result.failure is not None:
+            self.halt = result.failure.message
+        self.views.append(self._view(after_step=True, replan=result.failure is None))
+
+    def _view(self, *, after_step: bool, replan: bool = True) -> SessionView:
+        last = next((r.answers[-1] for r in reversed(self.history) if r.answers), None)
+        proposal = propose(self.plan, self.transport.client.view(), last)
+        if replan and proposal.halt:
+            self.halt, self.explanation_key = proposal.halt, proposal.explanation_key
+        elif replan and self.transport.failure is None:
+            self.explanation_key = None
+        return SessionView(
+            snapshot=self.transport.snapshot(),
+            queue=proposal.steps,
+            steps_done=len(self.history),
+            last=self.history[-1] if self.history else None,
+            halt=self.halt,
+            explanation_key=self.explanation_key,
+            edited=False,
+            history=tuple(
+                (r.commands[-1].label, r.answers[-1].reply.code if r.answers else None, r.failure is None)
+                for r in self.history
+            ),
+            last_was_step=after_step,
+        )
+
+    def recording(self) -> Recording:
+        meta = dict(self.meta, steps=len(self.views) - 1)
+        return Recording(meta, list(self.views), list(self.transport.record.chunks),
+                         hide=password_forms(self.plan.username, self.plan.password))
+
+
+# --- A whole planned session ------------------------------------------------------------------------
+
+
+async def record_session(
+    settings: SessionSettings,
+    server: LocalServer | None = None,
+    *,
+    now: datetime.datetime | None = None,
+    message_id: str | None = None,
+    listener: Callable[[WireChunk], None] | None = None,
+) -> Recording:
+    """Run the planned session to its end with a ``Stepper`` and return its recording.
+
+    With the built-in server and no ``server`` given, one is started for the session and stopped
+    after. ``now`` and ``message_id`` fix the message's Date and Message-ID (for lecture notes and
+    tests). The session stops where a person pressing "step" would have to decide: a command the
+    session does not allow, or AUTH in clear text that needs consent.
+    """
+    own = None
+    if settings.builtin and server is None:
+        from smtpstep.protocol.server.server import LocalServer  # aiosmtpd and trustme: only for the built-in server
+
+        own = server = LocalServer()
+        await server.start()
+    try:
+        stepper = Stepper(settings.target(server), plan_for(settings, now=now, message_id=message_id),
+                          listener=listener)
+        views = [stepper.view()]
+        try:
+            while stepper.head is not None and len(views) <= MAX_STEPS:
+                if stepper.check_head() is not None:
+                    break
+                result = await stepper.step()
+                views.append(stepper.view(after_step=True))
+                if result is None or (result.failure is not None and result.failure.kind in ("not-allowed", "policy")):
+                    break
+        finally:
+            await stepper.close()
+        described = settings.describe(server)
+        return Recording.from_stepper(stepper, views, new_meta(target=described, security=settings.security,
+                                                               created=now))
+    finally:
+        if own is not None:
+            await own.stop()
+
+
+def plan_for(settings: SessionSettings, *, now: datetime.datetime | None = None,
+             message_id: str | None = None) -> SessionPlan:
+    """The session plan with a Date and Message-ID, fixed when given (deterministic output)."""
+    import email.utils
+
+    from smtpstep.protocol.message import format_date
+
+    moment = now or datetime.datetime.now(datetime.timezone.utc)
+    return settings.plan(date=format_date(moment),
+                         message_id=message_id or email.utils.make_msgid(domain="client.smtpstep.test"))
+
+
+__all__ = ["FORMAT", "VERSION", "Recording", "RecordingError", "SessionRecorder", "new_meta", "plan_for",
+           "record_session"]

@@ -1,0 +1,394 @@
+"""Reading lessons: the shipped catalog (``files/*.toml``) and a user's own file, with a clear error
+(``LessonError``) that names the file, the line and the field for anything wrong.
+
+The format is documented in ``docs/lessons.md``. The only I/O is reading the lesson file asked for,
+or the catalog shipped with the package.
+"""
+
+
+from __future__ import annotations
+
+import re
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+from smtpstep.protocol.commands import InvalidCommand, MessageBody, check_address, check_field
+from smtpstep.protocol.lessons.model import (
+    AUTH_CHOICES,
+    FAILURE_KINDS,
+    MITM_MODES,
+    STEP_KINDS,
+    Lesson,
+    LessonError,
+    Part,
+    SessionSpec,
+    StepNote,
+)
+
+CATALOG_PACKAGE_DIR = "files"
+"""Where the shipped lessons live inside this package."""
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+_EXPECT = re.compile(r"^[2-5][0-9][0-9]( [245]\.[0-9]{1,3}\.[0-9]{1,3})?$")
+_HOST = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+_SUMMARY_LIMIT = 100
+from smtpstep.protocol.planner import PHASES, SECURITIES
+
+# --- Loading ------------------------------------------------------------------------------------
+
+
+def catalog_names() -> list[str]:
+    """The names of the shipped lessons, in catalog order."""
+    return [lesson.name for lesson in catalog()]
+
+
+def catalog() -> list[Lesson]:
+    """Every shipped lesson, in catalog order (``order``, then name)."""
+    folder = resources.files(__package__).joinpath(CATALOG_PACKAGE_DIR)
+    lessons = [
+        parse(entry.read_bytes(), name=entry.name[: -len(".toml")], source=f"{CATALOG_PACKAGE_DIR}/{entry.name}")
+        for entry in folder.iterdir()
+        if entry.name.endswith(".toml")
+    ]
+    return sorted(lessons, key=lambda lesson: (lesson.order, lesson.name))
+
+
+def load(name_or_path: str | Path) -> Lesson:
+    """A shipped lesson by name ("starttls"), or a lesson file by path; ``LessonError`` if it cannot be."""
+    text = str(name_or_path)
+    looks_like_path = isinstance(name_or_path, Path) or text.endswith(".toml") or "/" in text or "\\" in text
+    if looks_like_path:
+        path = Path(text).expanduser()
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise LessonError("there is no such lesson file", source=text) from None
+        except IsADirectoryError:
+            raise LessonError("this is a folder; give a lesson file ending in .toml", source=text) from None
+        except OSError as error:
+            raise LessonError(f"the file cannot be read ({error.strerror or error})", source=text) from None
+        stem = path.name[: -len(".toml")] if path.name.endswith(".toml") else path.name
+        return parse(data, name=stem, source=text)
+    if not _NAME.match(text):
+        raise LessonError("a lesson name is lower-case letters, digits and hyphens (or give a path to a .toml file)",
+                          source=text)
+    entry = resources.files(__package__).joinpath(CATALOG_PACKAGE_DIR, f"{text}.toml")
+    if not entry.is_file():
+        known = ", ".join(catalog_names())
+        raise LessonError(f"there is no lesson of that name; `smtpstep lessons` lists them: {known}",
+                          source=text)
+    return parse(entry.read_bytes(), name=text, source=f"{CATALOG_PACKAGE_DIR}/{text}.toml")
+
+
+def parse(data: bytes, *, name: str, source: str) -> Lesson:
+    """A lesson from the bytes of its TOML file; ``source`` names the file in errors."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise LessonError("the file is not UTF-8 text", source=source, line=line) from None
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise _syntax_error(error, source, text) from None
+    return _Reader(text, source).lesson(document, name)
+
+
+def _syntax_error(error: tomllib.TOMLDecodeError, source: str, text: str) -> LessonError:
+    said = str(error)
+    match = re.search(r"\(at line (\d+), column (\d+)\)$", said)
+    if match:
+        problem = said[: match.start()].strip()
+        return LessonError(f"this is not valid TOML: {problem} (column {match.group(2)})", source=source,
+                           line=int(match.group(1)))
+    match = re.search(r"\(at end of document\)$", said)
+    problem = said[: match.start()].strip() if match else said
+    return LessonError(f"this is not valid TOML: {problem} (at the end of the file)", source=source,
+                       line=text.count("\n") + 1 if match else None)
+
+
+# --- Checking -----------------------------------------------------------------------------------
+
+_LESSON_KEYS = {"title", "summary", "goal", "scenario", "order", "session", "step", "part", "exit"}
+_PART_KEYS = {"title", "intro", "session", "step", "exit"}
+_STEP_KEYS = {"kind", "say", "expect", "failure"}
+_SESSION_KEYS = {
+    "security": "security", "auth": "auth", "user": "user", "password": "password", "helo": "helo",
+    "from": "mail_from", "to": "rcpt_tos", "subject": "subject", "body": "body", "body_repeat": "body_repeat",
+    "raw_message": "raw_message", "exact": "exact", "pipelining": "pipelining", "declare_size": "declare_size",
+    "allow_cleartext_auth": "allow_cleartext_auth", "sni": "sni", "mitm": "mitm", "quit_after": "quit_after",
+}
+"""Keys of a ``[session]`` table, and the ``SessionSpec`` field each one sets."""
+_SESSION_TYPES: dict[str, type] = {
+    "body_repeat": int, "exact": bool, "pipelining": bool, "declare_size": bool, "allow_cleartext_auth": bool,
+    "to": list,
+}
+"""Keys whose value is not a string."""
+_TYPE_WORDS = {int: "a whole number", bool: "true or false", list: "a list of addresses", str: "a string"}
+
+_T = TypeVar("_T")
+Path_ = tuple[Any, ...]
+
+
+class _Reader:
+    """Turns the parsed TOML into a ``Lesson``, naming the line and field of the first problem."""
+
+    def __init__(self, text: str, source: str) -> None:
+        self.source = source
+        self.lines = _Locator(text)
+
+    def fail(self, path: Path_, problem: str) -> LessonError:
+        return LessonError(problem, source=self.source, line=self.lines.find(path), where=_where(path))
+
+    # -- tables ------------------------------------------------------------------------------------
+
+    def lesson(self, doc: dict[str, Any], name: str) -> Lesson:
+        self.known(doc, (), _LESSON_KEYS)
+        title = self.text(doc, (), "title")
+        summary = self.text(doc, (), "summary")
+        if "\n" in summary.strip() or len(summary) > _SUMMARY_LIMIT:
+            raise self.fail(("summary",), f"the summary is the one line `smtpstep lessons` shows: at most "
+                                          f"{_SUMMARY_LIMIT} characters, no line break")
+        goal = self.text(doc, (), "goal")
+        scenario = self.text(doc, (), "scenario", default="normal")
+        if not _NAME.match(scenario):
+            raise self.fail(("scenario",), f"“{scenario}” is not a scenario name (lower-case words with hyphens, "
+                                           "as `smtpstep serve --scenario` takes)")
+        order = self.integer(doc, (), "order", default=1000, low=0, high=100_000)
+        shared = self.table(doc, (), "session")
+        self.known(shared, ("session",), set(_SESSION_KEYS))
+        if "part" in doc:
+            for key in ("step", "exit"):
+                if key in doc:
+                    raise self.fail((key,), f"with [[part]] tables, “{key}” belongs inside each part")
+            parts_raw = doc["part"]
+            if not isinstance(parts_raw, list) or not parts_raw or not all(isinstance(p, dict) for p in parts_raw):
+                raise self.fail(("part",), "“part” must be one or more [[part]] tables")
+            parts = tuple(self.part(raw, ("part", index), shared) for index, raw in enumerate(parts_raw))
+        else:
+            parts = (self.part({k: doc[k] for k in ("step", "exit") if k in doc}, (), shared, title=title),)
+        return Lesson(name=name, title=title, summary=summary.strip(), goal=goal, scenario=scenario,
+                      parts=parts, source=self.source, order=order)
+
+    def part(self, raw: dict[str, Any], path: Path_, shared: dict[str, Any], *, title: str = "") -> Part:
+        if path:
+            self.known(raw, path, _PART_KEYS)
+            title = self.text(raw, path, "title")
+        intro = self.text(raw, path, "intro", default="") if path else ""
+        own = self.table(raw, path, "session") if path else {}
+        if path:
+            self.known(own, path + ("session",), set(_SESSION_KEYS))
+        origin = {key: ("session", key) for key in shared}
+        origin.update({key: path + ("session", key) for key in own})
+        spec = self.session({**shared, **own}, origin)
+        steps_raw = raw.get("step")
+        if not isinstance(steps_raw, list) or not steps_raw or not all(isinstance(s, dict) for s in steps_raw):
+            raise self.fail(path + ("step",) if "step" in raw else path or ("step",),
+                            "a lesson needs a [[step]] table for every step its session takes"
+                            if not path else "each part needs a [[part.step]] table for every step its session takes")
+        steps = tuple(self.step(s, path + ("step", index)) for index, s in enumerate(steps_raw))
+        exit_code = self.integer(raw, path, "exit", default=None, low=0, high=255)
+        return Part(title=title, intro=intro, session=spec, steps=steps, exit=exit_code)
+
+    def step(self, raw: dict[str, Any], path: Path_) -> StepNote:
+        self.known(raw, path, _STEP_KEYS)
+        kind = self.text(raw, path, "kind")
+        for piece in kind.split("+"):
+            if piece not in STEP_KINDS.values():
+                raise self.fail(path + ("kind",), f"“{piece}” is not a kind of step; use one of "
+                                                  f"{', '.join(STEP_KINDS.values())} (a pipelined group joins "
+                                                  "several with +, as in mail+rcpt+data)")
+        say = self.text(raw, path, "say")
+        expect_raw = raw.get("expect", [])
+        expect = (expect_raw,) if isinstance(expect_raw, str) else expect_raw
+        if not isinstance(expect, list | tuple) or not all(isinstance(e, str) for e in expect):
+            raise self.fail(path + ("expect",), "“expect” is a reply such as \"250\" or \"550 5.1.1\", or a list "
+                                                "of them for a pipelined group")
+        for wanted in expect:
+            if not _EXPECT.match(wanted):
+                raise self.fail(path + ("expect",), f"“{wanted}” is not a reply code: write three digits, "
+                                                    "optionally a space and an enhanced code (\"550 5.1.1\")")
+        if len(expect) > len(kind.split("+")):
+            raise self.fail(path + ("expect",), f"{len(expect)} replies expected for a step of "
+                                                f"{len(kind.split('+'))} command(s)")
+        failure = raw.get("failure")
+        if failure is not None and failure not in FAILURE_KINDS:
+            raise self.fail(path + ("failure",), f"“{failure}” is not a failure kind; use one of "
+                                                 f"{', '.join(FAILURE_KINDS)}")
+        return StepNote(kind=kind, say=" ".join(say.split()), expect=tuple(expect), failure=failure)
+
+    def session(self, raw: dict[str, Any], origin: dict[str, Path_]) -> SessionSpec:
+        def fail(key: str, problem: str) -> LessonError:
+            return self.fail(origin.get(key, ("session", key)), problem)
+
+        values: dict[str, Any] = {}
+        for key, value in raw.items():
+            wanted = _SESSION_TYPES.get(key, str)
+            if (isinstance(value, bool) and wanted is int) or not isinstance(value, wanted):
+                raise fail(key, f"this must be {_TYPE_WORDS[wanted]}")
+            values[_SESSION_KEYS[key]] = value
+        if values.get("security", "starttls") not in SECURITIES:
+            raise fail("security", f"“{values['security']}” is not a security setting; use one of "
+                                   f"{', '.join(SECURITIES)}")
+        if "auth" in values:
+            values["auth"] = "none" if values["auth"].lower() == "none" else values["auth"].upper()
+            if values["auth"] not in AUTH_CHOICES:
+                raise fail("auth", f"“{raw['auth']}” is not a choice; use one of {', '.join(AUTH_CHOICES)}")
+        for key in ("user", "password", "subject"):
+            if key in raw:
+                self._field(fail, key, raw[key])
+        if "helo" in raw:
+            self._field(fail, "helo", raw["helo"])
+            if not raw["helo"] or any(c.isspace() for c in raw["helo"]):
+                raise fail("helo", "the EHLO name is one word, such as client.example.test (RFC 5321 §4.1.1.1)")
+        if "from" in raw:
+            self._address(fail, "from", raw["from"], allow_null=True)
+        if "to" in raw:
+            if not raw["to"] or not all(isinstance(a, str) for a in raw["to"]):
+                raise fail("to", "this must be a list of one or more addresses")
+            for address in raw["to"]:
+                self._address(fail, "to", address)
+            values["rcpt_tos"] = tuple(raw["to"])
+        if "\0" in raw.get("body", ""):
+            raise fail("body", "the body contains a NUL byte, which a mail message cannot carry")
+        if not 1 <= raw.get("body_repeat", 1) <= 100_000:
+            raise fail("body_repeat", "this must be from 1 to 100000")
+        if raw.get("quit_after", PHASES[0]) not in PHASES:
+            raise fail("quit_after", f"“{raw['quit_after']}” is not a phase; use one of {', '.join(PHASES)}")
+        if raw.get("mitm", MITM_MODES[0]) not in MITM_MODES:
+            raise fail("mitm", f"“{raw['mitm']}” is not a man in the middle smtpstep has; use one of "
+                               f"{', '.join(MITM_MODES)}")
+        if "sni" in raw and not _HOST.match(raw["sni"]):
+            raise fail("sni", f"“{raw['sni']}” is not a host name")
+        if raw.get("exact"):
+            if "raw_message" not in raw:
+                raise fail("exact", "“exact = true” sends raw_message as given: give raw_message too")
+            try:
+                MessageBody(raw["raw_message"].encode("utf-8"), exact=True)
+            except InvalidCommand as error:
+                raise fail("raw_message", str(error)) from None
+        return SessionSpec(**values)
+
+    @staticmethod
+    def _field(fail: Any, key: str, value: str) -> None:
+        try:
+            check_field(f"“{key}”", value)
+        except InvalidCommand as error:
+            raise fail(key, str(error)) from None
+
+    @staticmethod
+    def _address(fail: Any, key: str, value: str, *, allow_null: bool = False) -> None:
+        try:
+            check_address(f"“{key}”", value, allow_null=allow_null)
+        except InvalidCommand as error:
+            raise fail(key, str(error)) from None
+
+    # -- values ------------------------------------------------------------------------------------
+
+    def known(self, table: dict[str, Any], path: Path_, keys: set[str]) -> None:
+        for key in table:
+            if key not in keys:
+                close = ", ".join(sorted(keys))
+                raise self.fail(path + (key,), f"unknown field; this table takes {close}")
+
+    def text(self, table: dict[str, Any], path: Path_, key: str, default: str | None = None) -> str:
+        if key not in table:
+            if default is not None:
+                return default
+            raise self.fail(path, f"the field “{key}” is missing")
+        value = table[key]
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(path + (key,), "this must be a non-empty string")
+        return value
+
+    def integer(self, table: dict[str, Any], path: Path_, key: str, *, default: _T, low: int, high: int) -> int | _T:
+        if key not in table:
+            return default
+        value = table[key]
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise self.fail(path + (key,), f"this must be a whole number from {low} to {high}")
+        return value
+
+    def table(self, parent: dict[str, Any], path: Path_, key: str) -> dict[str, Any]:
+        value = parent.get(key, {})
+        if not isinstance(value, dict):
+            raise self.fail(path + (key,), f"“{key}” must be a table ([{'.'.join(map(str, path + (key,)))}])")
+        return value
+
+
+def _where(path: Path_) -> str:
+    """A field path for people: ``("part", 1, "step", 2, "kind")`` is ``part 2, step 3, “kind”``."""
+    words: list[str] = []
+    index = 0
+    while index < len(path):
+        item = path[index]
+        if index + 1 < len(path) and isinstance(path[index + 1], int):
+            words.append(f"{item} {path[index + 1] + 1}")
+            index += 2
+            continue
+        words.append(f"[{item}]" if item == "session" and index + 1 < len(path) else f"“{item}”")
+        index += 1
+    return ", ".join(words)
+
+
+class _Locator:
+    """Finds the line of a table or key in TOML text, for error messages (best effort).
+
+    It follows ``[table]`` and ``[[array]]`` headers, counting array elements as TOML does, and skips
+    multi-line strings; keys in inline tables are found by their table's line.
+    """
+
+    _ARRAY = re.compile(r"^\s*\[\[\s*([A-Za-z0-9_.\- ]+?)\s*\]\]")
+    _TABLE = re.compile(r"^\s*\[\s*([A-Za-z0-9_.\- ]+?)\s*\]")
+    _KEY = re.compile(r"^\s*([A-Za-z0-9_\-]+|\"[^\"]*\")\s*=")
+
+    def __init__(self, text: str) -> None:
+        self.headers: dict[Path_, int] = {(): 1}
+        self.keys: dict[Path_, int] = {}
+        arrays: dict[Path_, int] = {}
+        current: Path_ = ()
+        in_string: str | None = None
+        for number, line in enumerate(text.splitlines(), 1):
+            if in_string is not None:
+                if line.count(in_string) % 2 == 1:
+                    in_string = None
+                continue
+            if (match := self._ARRAY.match(line)) is not None:
+                parent = self._resolve(match.group(1).split(".")[:-1], arrays)
+                array = parent + (match.group(1).split(".")[-1].strip(),)
+                arrays[array] = arrays.get(array, 0) + 1
+                current = array + (arrays[array] - 1,)
+                self.headers[current] = number
+                continue
+            if (match := self._TABLE.match(line)) is not None:
+                current = self._resolve(match.group(1).split("."), arrays)
+                self.headers[current] = number
+                continue
+            if (match := self._KEY.match(line)) is not None:
+                self.keys.setdefault(current + (match.group(1).strip('"'),), number)
+                rest = line[match.end():]
+                for quote in ('"""', "'''"):
+                    if rest.count(quote) % 2 == 1:
+                        in_string = quote
+                        break
+
+    @staticmethod
+    def _resolve(names: list[str], arrays: dict[Path_, int]) -> Path_:
+        path: Path_ = ()
+        for name in names:
+            path += (name.strip(),)
+            if path in arrays:
+                path += (arrays[path] - 1,)
+        return path
+
+    def find(self, path: Path_) -> int | None:
+        """The line of the key at ``path``, else of its nearest enclosing table."""
+        while path:
+            if path in self.keys:  # a key, or an inline table holding the field
+                return self.keys[path]
+            if path in self.headers:
+                return self.headers[path]
+            path = path[:-1]
+        return None

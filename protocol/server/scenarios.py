@@ -1,0 +1,182 @@
+"""The scenarios that lessons use to make the built-in server depart from plain, correct behaviour.
+
+Each ``Scenario`` subclass is registered by name in ``SCENARIOS`` (``smtpstep serve --scenario NAME``,
+a lesson's ``scenario = "NAME"``). The hooks get aiosmtpd's session and envelope, but this module
+imports aiosmtpd only for type checking, so that the names can be listed without loading the server.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    from aiosmtpd.smtp import Envelope, Session
+
+class Scenario:
+    """How the server departs from plain, correct behaviour for a lesson.
+
+    Each hook returns a reply line to send instead of the normal one, or None to carry on. Hooks run
+    after the normal policy has accepted (a greylisted recipient is a valid one) and on the
+    server's event loop, so a scenario's state needs no lock. Register subclasses with
+    ``@register_scenario``; the server makes one instance per ``LocalServer`` (or per
+    ``set_scenario`` call), shared by all three listeners. ``session.ssl`` is not None once the
+    session runs under TLS, by STARTTLS or implicitly.
+    """
+
+    name: ClassVar[str] = "normal"
+    """Registry key, as given to ``LocalServer(scenario=...)``."""
+    summary: ClassVar[str] = "a correct server: accepts mail for test domains"
+    """One line for ``describe()`` and the UI."""
+
+    def ehlo(self, lines: list[str]) -> list[str]:
+        """The EHLO reply lines (``250-name``, ``250-SIZE n``, ... ``250 HELP``) to send."""
+        return lines
+
+    def mail(self, session: Session, address: str, options: list[str]) -> str | None:
+        """Reply to ``MAIL FROM:<address> options`` instead of ``250 2.1.0 OK``."""
+        return None
+
+    def rcpt(self, session: Session, envelope: Envelope, address: str) -> str | None:
+        """Reply to an acceptable ``RCPT TO:<address>`` instead of ``250 2.1.5 OK``."""
+        return None
+
+    def data(self, session: Session, envelope: Envelope) -> str | None:
+        """Reply to the final dot instead of storing the message."""
+        return None
+
+    def certificate(self, server_name: str | None) -> str | None:
+        """The certificate variant (``CERTIFICATE_VARIANTS``) to present to a client that asked for
+        ``server_name`` by SNI (RFC 6066 §3), or None for the server's own certificate."""
+        return None
+
+
+SCENARIOS: dict[str, type[Scenario]] = {}
+"""Scenario classes by name."""
+
+
+def register_scenario(cls: type[Scenario]) -> type[Scenario]:
+    """Class decorator: make ``cls`` available by ``cls.name``."""
+    SCENARIOS[cls.name] = cls
+    return cls
+
+
+@register_scenario
+class NormalScenario(Scenario):
+    """No surprises."""
+
+
+@register_scenario
+class GreylistingScenario(Scenario):
+    """Refuse each new (client IP, sender, recipient) once with a 4xx, accept the retry (RFC 6647).
+
+    A real greylister also wants a minimum delay before the retry; this one accepts the very next
+    attempt, so a lesson can show the retry without waiting. A client that treats 451 as final
+    loses the message; one that queues and retries (RFC 5321 §4.5.4.1) gets it through.
+    """
+
+    name = "greylisting"
+    summary = "greylisting: the first RCPT for each sender and recipient gets 451 4.7.1"
+
+    def __init__(self) -> None:
+        self._seen: set[tuple[str, str, str]] = set()
+
+    def rcpt(self, session: Session, envelope: Envelope, address: str) -> str | None:
+        peer = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer)
+        triplet = (peer, (envelope.mail_from or "").lower(), address.lower())
+        if triplet in self._seen:
+            return None
+        self._seen.add(triplet)
+        return f"451 4.7.1 <{address}>: greylisted, please try again later"
+
+
+@register_scenario
+class SizeLimitScenario(Scenario):
+    """Advertise a small SIZE and refuse anything bigger, at MAIL or at the final dot (RFC 1870)."""
+
+    name = "size-limit"
+    summary = "size limit: advertises SIZE 10000 and refuses bigger messages with 552 5.3.4"
+    limit: ClassVar[int] = 10_000
+    """Bytes of message data accepted."""
+
+    def _refusal(self) -> str:
+        # RFC 1870 §6: 552 for a message over the fixed maximum; RFC 3463 §3.5: X.3.4 too big.
+        return f"552 5.3.4 Message size exceeds fixed maximum message size ({self.limit} bytes)"
+
+    def ehlo(self, lines: list[str]) -> list[str]:
+        return [
+            f"{line[:4]}SIZE {self.limit}" if line[4:].upper().startswith("SIZE") else line
+            for line in lines
+        ]
+
+    def mail(self, session: Session, address: str, options: list[str]) -> str | None:
+        for option in options:
+            keyword, _, value = option.partition("=")
+            if keyword.upper() == "SIZE" and value.isdigit() and int(value) > self.limit:
+                return self._refusal()
+        return None
+
+    def data(self, session: Session, envelope: Envelope) -> str | None:
+        if len(envelope.original_content or b"") > self.limit:
+            return self._refusal()
+        return None
+
+
+@register_scenario
+class PipeliningScenario(Scenario):
+    """Advertise PIPELINING (RFC 2920), so a client may send MAIL, RCPT... and DATA in one write.
+
+    aiosmtpd reads one line at a time and answers in order, so it already copes with a group; it
+    only does not say so in its EHLO reply.
+    """
+
+    name = "pipelining"
+    summary = "pipelining: advertises PIPELINING (RFC 2920); replies come back in command order"
+
+    def ehlo(self, lines: list[str]) -> list[str]:
+        if any(line[4:].strip().upper() == "PIPELINING" for line in lines) or len(lines) < 2:
+            return lines
+        return lines[:-1] + [f"{lines[0][:3]}-PIPELINING"] + lines[-1:]
+
+
+@register_scenario
+class MustStartTlsScenario(Scenario):
+    """Refuse MAIL with 530 5.7.0 until TLS is on, on every listener (RFC 3207 §4, RFC 3463 X.7.0).
+
+    The submission listener already refuses everything but EHLO, NOOP, STARTTLS and QUIT before TLS,
+    with aiosmtpd's bare "530 Must issue a STARTTLS command first"; this one adds the enhanced code
+    and applies to the plain listener too, where a client that skipped STARTTLS gets as far as MAIL.
+    """
+
+    name = "must-starttls"
+    summary = "TLS required: MAIL before STARTTLS gets 530 5.7.0 on every listener"
+
+    def mail(self, session: Session, address: str, options: list[str]) -> str | None:
+        if session.ssl is None:
+            return "530 5.7.0 Must issue a STARTTLS command first"
+        return None
+
+
+TLS_FAILURE_NAMES = {"untrusted": "untrusted", "expired": "expired", "wrong-host": "wrong-host"}
+"""tls-failures scenario: the first label of the SNI name, and the certificate variant it gets."""
+
+
+@register_scenario
+class TlsFailuresScenario(Scenario):
+    """Present a bad certificate chosen by the name the client asks for (SNI, RFC 6066 §3).
+
+    ``untrusted.<anything>`` gets a certificate for that name from a CA nobody trusts,
+    ``expired.<anything>`` one from the server's CA that expired yesterday, and
+    ``wrong-host.<anything>`` one from the server's CA for wrong.example only. Each fails the
+    client's check in one way, and every other name gets the valid certificate. The choice depends
+    on the name alone, so each case is reproducible in any order (``swaks --tls-sni``,
+    ``openssl s_client -servername``).
+    """
+
+    name = "tls-failures"
+    summary = ("TLS failures by SNI name: untrusted.*, expired.* and wrong-host.* get a certificate "
+               "that fails one check each")
+
+    def certificate(self, server_name: str | None) -> str | None:
+        if not server_name:
+            return None
+        return TLS_FAILURE_NAMES.get(server_name.split(".", 1)[0].lower())

@@ -1,0 +1,291 @@
+"""aiosmtpd glue: the handler that applies the server's policy and scenario to each command, and the
+SMTP session class with smtpstep's limits and its faster set-up.
+
+Everything here runs on the server's event loop. Storage and facts live in ``server.LocalServer``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import re
+import secrets
+from collections.abc import Callable
+from types import MethodType
+from typing import TYPE_CHECKING, Any
+
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from smtpstep.protocol.server.facts import BANNER_NAME, DEMO_PASSWORD, DEMO_USER
+from smtpstep.protocol.server.policy import recipient_policy
+
+if TYPE_CHECKING:
+    from smtpstep.protocol.server.server import LocalServer
+
+log = logging.getLogger("smtpstep.local_server")
+
+class ListenerHandler:
+    """aiosmtpd handler for one listener; policy lives here and storage in ``LocalServer``.
+
+    aiosmtpd finds ``handle_*`` hooks and ``auth_*`` mechanisms on this object by name, so it must
+    have no other attributes that start with those prefixes.
+    """
+
+    def __init__(self, server: LocalServer, listener: str) -> None:
+        self._server = server
+        self.listener = listener
+
+    async def handle_EHLO(
+        self, smtp: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]
+    ) -> list[str]:
+        # With an EHLO hook, aiosmtpd leaves recording the client's name to the hook.
+        session.host_name = hostname
+        return self._server.hooks.ehlo(list(responses))
+
+    async def handle_MAIL(
+        self, smtp: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        refusal = self._server.hooks.mail(session, address, options)
+        if refusal:
+            return refusal
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 2.1.0 OK"  # RFC 3463 §3.2: X.1.0 other address status
+
+    async def handle_RCPT(
+        self, smtp: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        refusal = recipient_policy(address) or self._server.hooks.rcpt(session, envelope, address)
+        if refusal:
+            return refusal
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(options)
+        return "250 2.1.5 OK"  # RFC 3463 §3.2: X.1.5 destination address valid
+
+    async def handle_DATA(self, smtp: SMTP, session: Session, envelope: Envelope) -> str:
+        refusal = self._server.hooks.data(session, envelope)
+        if refusal:
+            return refusal
+        return await self._server.accept(self.listener, smtp, session, envelope)
+
+    async def handle_RSET(self, smtp: SMTP, session: Session, envelope: Envelope) -> str:
+        return "250 2.0.0 OK"
+
+    async def handle_NOOP(self, smtp: SMTP, session: Session, envelope: Envelope, arg: str) -> str:
+        return "250 2.0.0 OK"
+
+    async def handle_QUIT(self, smtp: SMTP, session: Session, envelope: Envelope) -> str:
+        return "221 2.0.0 Bye"
+
+    async def handle_exception(self, error: Exception) -> str:
+        # aiosmtpd's default logs a traceback at ERROR level. A client hanging up during the TLS
+        # handshake (the usual way a client rejects the certificate) lands here too.
+        log.debug("session error", exc_info=error)
+        return f"451 4.3.0 Local server error: {type(error).__name__}"
+
+    async def auth_CRAM__MD5(self, smtp: SMTP, args: list[str]) -> AuthResult:
+        """AUTH CRAM-MD5 (RFC 2195); aiosmtpd turns the ``__`` in the name into ``-``."""
+        if len(args) != 1:
+            # RFC 2195 has the server speak first, so there is no initial response (RFC 4954 §4).
+            await smtp.push("501 5.5.2 CRAM-MD5 takes no initial response")
+            return AuthResult(success=False, handled=True)
+        challenge = f"<{secrets.randbelow(10**12)}.{secrets.token_hex(4)}@{BANNER_NAME}>".encode()
+        response = await smtp.challenge_auth(challenge)
+        if response is MISSING:
+            return AuthResult(success=False, handled=True)  # challenge_auth already replied 501
+        assert isinstance(response, bytes)
+        user, _, digest = response.rpartition(b" ")
+        expected = hmac.new(DEMO_PASSWORD.encode(), challenge, "md5").hexdigest().encode()
+        if hmac.compare_digest(user, DEMO_USER.encode()) & hmac.compare_digest(digest.lower(), expected):
+            return AuthResult(success=True, auth_data=DEMO_USER)
+        return AuthResult(success=False, handled=False)  # handled=True would leave the client hanging
+
+
+MAX_UNENDED_LINE = 1024 * 1024
+"""Most octets a client may send without a line end before the server hangs up (421). RFC 5321
+§4.5.3.1.6 allows 1000 per line, and aiosmtpd answers a longer one with 500, but only once its CRLF
+arrives; in DATA it keeps every byte of the line until then, whatever the size limit. Without this
+cap one endless line fills the teacher's memory (found by issue 6's load tests)."""
+
+
+class SmtpSession(SMTP):
+    """aiosmtpd's SMTP protocol, plus hanging up at once on a connection that arrives while the
+    server stops (accepted just before the listener closed, set up just after), and on a line that
+    never ends (``MAX_UNENDED_LINE``).
+
+    Given a ``SessionTemplate``, a new session copies the set-up aiosmtpd's ``SMTP.__init__``
+    worked out once for its listener instead of working it out again (about 0.1 ms a connection,
+    a sixth of the event loop's busy time under a class's load). It also reads the common
+    ``<local@domain>`` address without the e-mail header parser (``_getaddr``).
+    """
+
+    def __init__(self, handler: Any, *, is_stopping: Callable[[], bool],
+                 template: SessionTemplate | None = None, **kwargs: Any) -> None:
+        if template is not None and template.fast:
+            template.apply(self)
+        else:
+            super().__init__(handler, **kwargs)
+        self._is_stopping = is_stopping
+        self._unended = 0
+        """Octets received since the last line feed (plaintext or, after TLS, decrypted)."""
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        # aiosmtpd parses every MAIL and RCPT address with email's header parser, building a token
+        # tree and, on each call, a typing.Protocol class: an eighth of the loop's busy time
+        # under load. A plain <dot-atom@dot-atom> (RFC 5321 §4.1.2 Mailbox, without quoted
+        # strings, address literals or comments) gives the same result read directly; anything
+        # else goes to aiosmtpd's parser. test_local_server_concurrency.py checks they agree.
+        match = _SIMPLE_ANGLE_ADDRESS.match(arg)
+        if match is None or self.local_part_limit:
+            return super()._getaddr(arg)
+        rest = arg[match.end():]
+        if rest[:1] in (" ", "\t"):
+            rest = rest.lstrip()  # the header parser drops folding white space (all of str.isspace)
+        if rest[:1] == "(":
+            return super()._getaddr(arg)  # a comment (CFWS, RFC 5322 §3.2.2): the parser drops it
+        return match.group(1), rest
+
+    def data_received(self, data: bytes) -> None:
+        end = data.rfind(b"\n")
+        self._unended = len(data) - end - 1 if end >= 0 else self._unended + len(data)
+        if self._unended > MAX_UNENDED_LINE:
+            if self.transport is not None and not self.transport.is_closing():
+                # RFC 5321 §3.8: 421 before the server closes the connection on its own.
+                self.transport.write(b"421 4.5.0 A line without an end, over 1 MiB; closing the connection\r\n")
+                self.transport.close()
+            return
+        super().data_received(data)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        if self._is_stopping():
+            transport.abort()
+            return
+        if getattr(type(transport), "max_size", None) == _ASYNCIO_RECV_SIZE:
+            # asyncio's socket transport reads with recv(256 KiB): above glibc's mmap threshold,
+            # so every read mapped, shrank and unmapped a fresh buffer (three system calls, six
+            # reads per message). A smaller read fits the heap; a longer message takes more reads.
+            transport.max_size = RECV_SIZE  # type: ignore[attr-defined]
+        ssl_object = transport.get_extra_info("ssl_object")
+        if self.session is not None and self.session.ssl is None and ssl_object is not None:
+            # aiosmtpd fills session.ssl only after STARTTLS; implicit TLS (RFC 8314 §3.3) is TLS too,
+            # and scenarios ask session.ssl whether the session is protected.
+            self.session.ssl = {"ssl_object": ssl_object, "cipher": ssl_object.cipher()}
+
+
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_SIMPLE_ANGLE_ADDRESS = re.compile(rf"<({_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)>")
+"""``<local@domain>`` with a dot-atom local part (RFC 5322 §3.2.3) and a dot-separated domain."""
+
+_SHAREABLE_TYPES = (str, bytes, int, float, bool, type(None), frozenset, tuple)
+_SHARED_SESSION_FIELDS = frozenset({
+    "event_handler",  # the listener's handler, shared by its sessions by design
+    "loop",
+    "tls_context",  # one context for every session, as aiosmtpd is normally used
+    "_authenticator",
+    "_auth_callback",
+    "_handle_hooks",  # the handler's bound hooks; aiosmtpd only reads this dict after __init__
+    "_call_limit_base",  # read-only after __init__
+})
+"""Fields of a new aiosmtpd session that may be shared by all sessions of a listener, besides
+immutable values. ``SessionTemplate`` refuses to copy any other field."""
+
+
+RECV_SIZE = 64 * 1024
+"""Most octets one socket read takes (asyncio's default is 256 KiB)."""
+_ASYNCIO_RECV_SIZE = 256 * 1024
+READ_HIGH_WATER = 64 * 1024
+"""Octets a session buffers before it stops reading from its socket (flow control)."""
+
+
+class _SessionReader(asyncio.StreamReader):
+    """asyncio's ``StreamReader``, pausing the socket only past ``READ_HIGH_WATER`` buffered octets.
+
+    aiosmtpd gives the reader its line limit (1001 octets, RFC 5321 §4.5.3.1.6) so that
+    ``readuntil`` refuses longer lines, and asyncio also pauses reading once twice that limit is
+    buffered: every 5 KB message stopped and restarted reading (two ``epoll_ctl`` calls and a
+    trip through the transport) while DATA took it line by line. Line limits are unchanged; a
+    session still buffers at most about ``READ_HIGH_WATER`` plus one socket read.
+    """
+
+    def feed_data(self, data: bytes) -> None:
+        # StreamReader.feed_data as in Python 3.11, with READ_HIGH_WATER in place of 2 * limit;
+        # _maybe_resume_transport still resumes once the buffer is down to the limit.
+        assert not self._eof, "feed_data after feed_eof"
+        if not data:
+            return
+        self._buffer.extend(data)
+        self._wakeup_waiter()
+        if self._transport is not None and not self._paused and len(self._buffer) > READ_HIGH_WATER:
+            try:
+                self._transport.pause_reading()
+            except NotImplementedError:
+                self._transport = None  # cannot be paused: buffer everything, as asyncio does
+            else:
+                self._paused = True
+
+
+class SessionTemplate:
+    """What aiosmtpd's ``SMTP.__init__`` works out for a listener, worked out once.
+
+    ``SMTP.__init__`` lists the class's and the handler's methods with ``inspect.getmembers`` and
+    ``dir`` and reads the EHLO hook's signature, for every connection; the result is the same for
+    every session of a listener. The template builds one session the normal way (the prototype),
+    keeps its fields, and ``apply`` gives a new session the same fields, with the ``smtp_*`` and
+    built-in ``auth_*`` methods bound to the new session. asyncio's own protocol fields are made
+    fresh by ``StreamReaderProtocol.__init__``, as ``SMTP.__init__`` makes them.
+
+    If the prototype has a field that is neither immutable nor known to be shared
+    (``_SHARED_SESSION_FIELDS``), say from a newer aiosmtpd, ``fast`` is False and every session
+    runs ``SMTP.__init__`` itself: slower, never wrong.
+    """
+
+    def __init__(self, handler: Any, loop: asyncio.AbstractEventLoop, **settings: Any) -> None:
+        prototype = SmtpSession(handler, is_stopping=lambda: False, loop=loop, **settings)
+        stream = asyncio.StreamReaderProtocol(asyncio.StreamReader(loop=loop), lambda r, w: None, loop=loop)
+        stream_fields = set(vars(stream)) | {"_is_stopping", "_unended"}
+        fields = {name: value for name, value in vars(prototype).items() if name not in stream_fields}
+        smtp_methods = fields.pop("_smtp_methods", None)
+        auth_methods = fields.pop("_auth_methods", None)
+        self.loop = loop
+        self.fields = fields
+        """Field values every new session starts with."""
+        unsafe = [name for name, value in fields.items()
+                  if name not in _SHARED_SESSION_FIELDS and not isinstance(value, _SHAREABLE_TYPES)]
+        self.fast = (not unsafe and isinstance(smtp_methods, dict) and isinstance(auth_methods, dict)
+                     and all(getattr(m, "__self__", None) is prototype for m in smtp_methods.values()))
+        """Whether sessions are set up from this template (False: by ``SMTP.__init__`` each time)."""
+        self._smtp_functions = {name: m.__func__ for name, m in (smtp_methods or {}).items()} if self.fast else {}
+        self._auth_methods = auth_methods or {}
+        self._builtin_auth = {name: (type(attr), attr.method.__func__)
+                              for name, attr in self._auth_methods.items() if attr.is_builtin}
+        """AUTH mechanisms aiosmtpd implements on the session itself: their record type and function."""
+
+    def apply(self, session: SmtpSession) -> None:
+        """Give ``session`` what ``SMTP.__init__`` would have given it."""
+        asyncio.StreamReaderProtocol.__init__(
+            session,
+            _SessionReader(loop=self.loop, limit=session.line_length_limit),
+            client_connected_cb=session._cb_client_connected,
+            loop=self.loop,
+        )
+        session.__dict__.update(self.fields)
+        session._smtp_methods = {name: MethodType(f, session) for name, f in self._smtp_functions.items()}
+        auth_methods = dict(self._auth_methods)  # the handler's own mechanisms stay bound to it
+        for name, (record, function) in self._builtin_auth.items():
+            auth_methods[name] = record(MethodType(function, session), True)
+        session._auth_methods = auth_methods
+
+
+def authenticate(
+    smtp: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
+) -> AuthResult:
+    """aiosmtpd authenticator for AUTH PLAIN and LOGIN."""
+    if isinstance(auth_data, LoginPassword):
+        user_ok = hmac.compare_digest(auth_data.login, DEMO_USER.encode())
+        password_ok = hmac.compare_digest(auth_data.password, DEMO_PASSWORD.encode())
+        if user_ok & password_ok:
+            return AuthResult(success=True, auth_data=DEMO_USER)
+    # handled=False makes aiosmtpd send "535 5.7.8"; with True it sends nothing and the client hangs.
+    return AuthResult(success=False, handled=False)

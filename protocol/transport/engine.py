@@ -1,0 +1,531 @@
+"""What both transports do between their reads and writes: one step, as a generator of I/O requests.
+
+``StepEngine`` holds the session's ``SmtpClient``, its ``WireRecord`` and TLS facts, and takes a step
+(a command and its reply, a pipelined group, the greeting, a handshake) as a generator that yields
+``IoRequest`` tuples and is sent what each request produced, or has the I/O error thrown into it at
+the ``yield``. The two drivers differ only in how they carry the requests out: ``asyncio_driver.AsyncioTransport``
+awaits them on asyncio (the TUI), ``blocking_transport.BlockingTransport`` runs them on a plain socket
+(``smtpstep run``, which then never imports asyncio). So policy, plain-words failures, the record and
+the TLS facts are written once. The generator never raises for what a server or the network does.
+
+Policy enforced here (because only the transport knows the target):
+- TLS verification is on unless the user chose ``insecure`` (then every snapshot says so);
+- ``server_hostname`` is always passed, so the host name is checked and SNI is sent;
+- AUTH is never written on a plaintext connection to a server other than the built-in one, unless
+  the target allows it explicitly.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import ssl
+import time
+from collections.abc import Generator, Sequence
+from typing import Any
+
+from smtpstep.protocol.client import Answer, CommandNotAllowed, Discarded, SmtpClient
+from smtpstep.protocol.commands import Command, Connect, Raw, Verb
+from smtpstep.protocol.replies import ProtocolError
+from smtpstep.protocol.transport.certificates import (
+    CertInfo,
+    TlsInfo,
+    cert_info,
+    cert_info_of,
+    chain_from_certificate_message,
+    verify_words,
+)
+from smtpstep.protocol.transport.wire import (
+    CONNECT_TIMEOUT,
+    DEFAULT_STEP_TIMEOUT,
+    STEP_TIMEOUTS,
+    Direction,
+    Failure,
+    Snapshot,
+    StepResult,
+    Target,
+    WireChunk,
+    WireRecord,
+)
+
+QUICKACK_WINDOW = 0.1
+"""Seconds at the start of each wait for a reply during which the driver keeps ACKs quick (see ``quickack``)."""
+
+IoRequest = tuple[Any, ...]
+"""What the step generator asks its driver to do, and what the driver sends back:
+
+- ``("connect", host, port, timeout)`` → the peer's address; raises ``socket.gaierror``, ``OSError``
+  (``ConnectionRefusedError`` preferred when several addresses fail) or ``TimeoutError``;
+- ``("write", data, timeout)`` → None;
+- ``("read", deadline, since)`` → up to ``READ_SIZE`` bytes (b"" at end of stream); ``deadline`` and
+  ``since`` (when the wait for this reply began) are ``time.monotonic()`` values; raises ``TimeoutError``;
+- ``("unread",)`` → plaintext that arrived but was not read yet (taken out of the way);
+- ``("starttls", context, server_hostname, timeout)`` → the ``SSLObject``/``SSLSocket``;
+- ``("close",)`` → None: the driver closes the connection (``close()``).
+"""
+
+Steps = Generator[IoRequest, Any, Any]
+
+_HANDSHAKE_NAMES = {
+    1: "ClientHello", 2: "ServerHello", 4: "NewSessionTicket", 5: "EndOfEarlyData", 8: "EncryptedExtensions",
+    11: "Certificate", 12: "ServerKeyExchange", 13: "CertificateRequest", 14: "ServerHelloDone",
+    15: "CertificateVerify", 16: "ClientKeyExchange", 20: "Finished", 24: "KeyUpdate",
+}
+
+
+def quickack(sock: socket.socket | None) -> None:
+    """Ask Linux to ACK at once instead of delaying the ACK (no-op elsewhere).
+
+    Why: a TLS 1.3 server sends its session ticket just after the handshake; if EHLO crosses it,
+    the kernel delays the ACK for the ticket by ~40 ms, and a server with Nagle on (Postfix) holds
+    its reply until that ACK comes: a 40 ms stall on every EHLO after STARTTLS
+    (benchmarks/results/starttls_stall.md). QUICKACK is not sticky, hence re-armed while waiting
+    (the first ``QUICKACK_WINDOW`` of every wait for a reply).
+    """
+    if sock is not None and hasattr(socket, "TCP_QUICKACK"):
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
+        except OSError:
+            pass
+
+
+def resolve_words(host: str, error: BaseException) -> str:
+    # strerror, not str(error): "[Errno -2] Name or service not known" is Python's text, not plain words.
+    said = getattr(error, "strerror", None) or str(error)
+    return f"the host name “{host}” could not be resolved; check its spelling ({said})"
+
+
+_SOCKET_WORDS: tuple[tuple[type[BaseException], str], ...] = (
+    (ConnectionResetError, "the server reset the connection"),
+    (BrokenPipeError, "the server had already closed the connection"),
+    (ConnectionAbortedError, "the connection was aborted"),
+)
+
+
+def socket_words(error: BaseException) -> str:
+    """An ``OSError`` or ``ssl.SSLError`` in plain words, without Python's class names and errno
+    brackets (the Failure message is shown to a student as is; the style guide wants no Python text)."""
+    if isinstance(error, ssl.SSLError):
+        return f"TLS error {error.reason}" if error.reason else "a TLS error"
+    for kind, words in _SOCKET_WORDS:
+        if isinstance(error, kind):
+            return words
+    said = getattr(error, "strerror", None) or str(error)
+    return said[:1].lower() + said[1:] if said else "an error of the operating system"
+
+
+class StepEngine:
+    """The session a transport runs: the client, the record, the TLS facts, and the steps themselves."""
+
+    def __init__(self, target: Target, *, listener=None) -> None:  # type: ignore[no-untyped-def]
+        self.target = target
+        self.client = SmtpClient()
+        self.record = WireRecord(listener)
+        self.tls: TlsInfo | None = None
+        self.tls_history: tuple[TlsInfo, ...] = ()
+        self.steps = 0
+        self.last: Answer | None = None
+        self.failure: Failure | None = None
+        self._t0 = time.monotonic()
+
+    @property
+    def connected(self) -> bool:
+        raise NotImplementedError
+
+    def snapshot(self) -> Snapshot:
+        return Snapshot(
+            target=self.target,
+            client=self.client.view(),
+            tls=self.tls,
+            tls_history=self.tls_history,
+            step=self.steps,
+            wire_count=len(self.record),
+            last=self.last,
+            failure=self.failure,
+            connected=self.connected,
+        )
+
+    # -- the step, as requests to the driver -------------------------------------------------------
+
+    def _step(self, commands: Command | Sequence[Command], force: bool) -> Steps:
+        """One step; returns its ``StepResult``."""
+        group = (commands,) if isinstance(commands, Command) else tuple(commands)
+        start, wire_start = time.monotonic(), len(self.record)
+        self.steps += 1
+        self.failure = None
+        answers: list[Answer] = []
+        discarded: list[Discarded] = []
+        failure = yield from self._run(group, force, answers, discarded)
+        if failure is not None:
+            self.failure = failure
+            self._note(failure.message, Direction.ERROR)
+        return StepResult(
+            commands=group,
+            answers=tuple(answers),
+            discarded=tuple(discarded),
+            failure=failure,
+            snapshot=self.snapshot(),
+            elapsed=time.monotonic() - start,
+            wire_start=wire_start,
+            wire_end=len(self.record),
+        )
+
+    def _now(self) -> float:
+        return time.monotonic() - self._t0
+
+    def _note(self, text: str, direction: str = Direction.NOTE) -> None:
+        self.record.append(WireChunk(direction, b"", self._tls_on(), self._now(), self.steps, note=text))
+
+    def _tls_on(self) -> bool:
+        return self.client.session.tls
+
+    def _timeout(self, verb: Verb) -> float:
+        if self.target.timeout is not None:
+            return self.target.timeout
+        return STEP_TIMEOUTS.get(verb, DEFAULT_STEP_TIMEOUT)
+
+    def _policy(self, command: Command) -> Failure | None:
+        verb = command.acts_as if isinstance(command, Raw) else command.verb
+        if verb in (Verb.AUTH, Verb.AUTH_RESPONSE) and not self.client.session.tls:
+            if not (self.target.builtin or self.target.allow_cleartext_auth):
+                return Failure(
+                    "policy",
+                    "AUTH was not sent: the connection is not encrypted, and AUTH PLAIN/LOGIN put the password "
+                    "on the wire in base64 that anyone can decode; allow clear-text AUTH explicitly to send it",
+                )
+        return None
+
+    def _run(self, group: tuple[Command, ...], force: bool, answers: list[Answer],
+             discarded: list[Discarded]) -> Steps:
+        first = group[0]
+        if isinstance(first, Connect):
+            try:
+                self.client.send(first, force=force)
+            except CommandNotAllowed as refusal:
+                return Failure("not-allowed", str(refusal))
+            return (yield from self._connect())
+        if first.verb == Verb.TLS_HANDSHAKE:
+            try:
+                self.client.send(first, force=force)
+            except CommandNotAllowed as refusal:
+                return Failure("not-allowed", str(refusal))
+            return (yield from self._handshake(discarded))
+        # Build the whole group first: nothing is written unless every command may go.
+        parts: list[bytes] = []
+        size = 0
+        secrets: list[tuple[int, int]] = []
+        for command in group:
+            blocked = self._policy(command)
+            if blocked is not None:
+                self.client.withdraw(len(parts))
+                return blocked
+            try:
+                out = self.client.send(command, force=force)
+            except CommandNotAllowed as refusal:
+                self.client.withdraw(len(parts))
+                return Failure("not-allowed", str(refusal))
+            secrets.extend((s + size, e + size) for s, e in out.secrets)
+            parts.append(bytes(out.data))
+            size += len(out.data)
+        if not self.connected:
+            self.client.connection_lost()
+            return Failure("closed", "there is no connection; reconnect to start a new session")
+        # One bytes object for the record and the write: a 25 MB message is not copied again.
+        outgoing = parts[0] if len(parts) == 1 else b"".join(parts)
+        del parts
+        if outgoing:
+            self.record.append(
+                WireChunk(Direction.CLIENT, outgoing, self._tls_on(), self._now(), self.steps, tuple(secrets))
+            )
+            timeout = self._timeout(group[-1].verb)
+            try:
+                yield ("write", outgoing, timeout)
+            except TimeoutError:
+                yield from self._lost()
+                return Failure("timeout", f"the server did not take the data within {timeout:g} s")
+            except OSError as error:
+                yield from self._lost()
+                return Failure("closed", f"the connection broke while sending ({socket_words(error)})")
+        return (yield from self._read_replies(answers, discarded, group[-1].verb))
+
+    def _read_replies(self, answers: list[Answer], discarded: list[Discarded], verb: Verb) -> Steps:
+        timeout = self._timeout(verb)
+        # One deadline for the whole reply, not a fresh timeout per read: a server that drips one
+        # byte just before each timeout (or an endless multi-line reply) would otherwise hold the
+        # step forever. RFC 5321 §4.5.3.2 times the wait for the reply, not for each segment.
+        since = time.monotonic()
+        deadline = since + timeout
+        while self.client.pending:
+            try:
+                data = yield ("read", deadline, since)
+            except TimeoutError:
+                waited = _awaited(self.client.pending[0])
+                yield from self._lost()
+                return Failure(
+                    "timeout",
+                    f"no complete {waited} within {timeout:g} s; the server may be stalled "
+                    "(RFC 5321 §4.5.3.2 sets the client's timeouts)",
+                )
+            except OSError as error:
+                yield from self._lost()
+                return Failure("closed", f"the connection broke ({socket_words(error)})")
+            if not data:
+                waiting = _awaited(self.client.pending[0]) if self.client.pending else "reply"
+                yield from self._lost()
+                return Failure("closed", f"the server closed the connection while the client waited for the "
+                                         f"{waiting}")
+            self.record.append(WireChunk(Direction.SERVER, data, self._tls_on(), self._now(), self.steps))
+            try:
+                events = self.client.receive_data(data)
+            except ProtocolError as error:
+                yield from self._lost()
+                return Failure("protocol", str(error), error.raw)
+            for event in events:
+                if isinstance(event, Answer):
+                    answers.append(event)
+                    self.last = event
+                else:
+                    discarded.append(event)
+                    self._note(event.reason)
+        if self.client.settled.name == "CLOSED":
+            yield from self._lost(note="the connection is closed")
+        return None
+
+    def _lost(self, note: str | None = None) -> Steps:
+        if note:
+            self._note(note)
+        yield ("close",)
+
+    def _connect(self) -> Steps:
+        target = self.target
+        timeout = target.timeout if target.timeout is not None else CONNECT_TIMEOUT
+        self._note(f"connecting to {target.address} over TCP")
+        try:
+            peer = yield ("connect", target.host, target.port, timeout)
+        except socket.gaierror as error:
+            self.client.connection_lost()
+            return Failure("resolve", resolve_words(target.host, error))
+        except ConnectionRefusedError:
+            self.client.connection_lost()
+            return Failure("refused", f"nothing is listening on {target.address} (connection refused)")
+        except TimeoutError:
+            self.client.connection_lost()
+            return Failure("timeout", f"no answer from {target.address} within {timeout:g} s")
+        except OSError as error:
+            self.client.connection_lost()
+            return Failure("connect", f"could not connect to {target.address}: {socket_words(error)}")
+        self.client.connection_made(implicit_tls=target.security == "tls")
+        shown = f"[{peer[0]}]" if ":" in str(peer[0]) else peer[0]
+        self._note(f"connected to {shown}:{peer[1]} (TCP handshake done)")
+        return None
+
+    def _context(self, handshake: list[str], certificates: list[bytes]) -> ssl.SSLContext:
+        # The system's roots are looked up lazily by hash in their directory: create_default_context()
+        # reads the whole bundle (~140 roots, 20-40 ms) on every handshake (benchmarks/results/
+        # headless_session.md). The built-in server is trusted through its own CA only.
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies the chain and the host name
+        if not (self.target.builtin and self.target.ca_pem and self.target.ca_file is None):
+            _load_system_roots(ctx)
+        if self.target.ca_file is not None:
+            ctx.load_verify_locations(cafile=str(self.target.ca_file))
+        if self.target.ca_pem:
+            ctx.load_verify_locations(cadata=self.target.ca_pem.decode("ascii"))
+        if self.target.insecure:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+
+        def on_message(conn, direction, version, content_type, msg_type, data):  # type: ignore[no-untyped-def]
+            if int(content_type) != 22:  # handshake messages only; skip record headers
+                return
+            name = _HANDSHAKE_NAMES.get(int(msg_type), f"handshake message {int(msg_type)}")
+            handshake.append(("→ " if direction == "write" else "← ") + name)
+            if int(msg_type) == 11 and direction == "read":
+                certificates[:] = chain_from_certificate_message(bytes(data), int(version) >= 0x0304)
+
+        try:
+            ctx._msg_callback = on_message  # type: ignore[attr-defined]  # documented in its docstring
+        except (AttributeError, TypeError):
+            pass
+        return ctx
+
+    def _handshake(self, discarded: list[Discarded]) -> Steps:
+        target = self.target
+        mode = "tls" if self.client.session.implicit_tls and self.client.session.greeting is None else "starttls"
+        if not self.connected:
+            self.client.connection_lost()
+            return Failure("closed", "there is no connection to start TLS on")
+        unread = yield ("unread",)
+        self._discard_plaintext(unread, discarded, mode)
+        handshake: list[str] = []
+        certificates: list[bytes] = []
+        ctx = self._context(handshake, certificates)
+        self.record.append(WireChunk(Direction.TLS, b"", False, self._now(), self.steps, note="TLS handshake starts"))
+        timeout = target.timeout if target.timeout is not None else CONNECT_TIMEOUT
+        try:
+            ssl_object = yield ("starttls", ctx, target.sni, timeout)
+        except ssl.SSLCertVerificationError as error:
+            chain = _parse_chain(certificates)
+            words = verify_words(error.verify_code, error.verify_message)
+            self._tls_failed(mode, handshake, chain, words, error.verify_code)
+            yield from self._lost()
+            return Failure("tls", f"the server's certificate was not accepted: {words}", verify_code=error.verify_code)
+        except ssl.SSLError as error:
+            reason = error.reason or str(error)
+            hint = (
+                "; the server did not answer with TLS (it may have sent plain text)"
+                if reason in ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG",
+                              "HTTP_REQUEST", "UNEXPECTED_RECORD")
+                else ""
+            )
+            self._tls_failed(mode, handshake, _parse_chain(certificates), f"handshake failed: {reason}{hint}", None)
+            yield from self._lost()
+            return Failure("tls", f"the TLS handshake failed ({reason}){hint}")
+        except TimeoutError:
+            self._tls_failed(mode, handshake, (), "the handshake timed out", None)
+            yield from self._lost()
+            return Failure("timeout", f"the TLS handshake did not finish within {timeout:g} s")
+        except OSError as error:
+            self._tls_failed(mode, handshake, (), f"the connection broke: {socket_words(error)}", None)
+            yield from self._lost()
+            return Failure("closed", f"the connection broke during the TLS handshake ({socket_words(error)})")
+        chain = _peer_chain(ssl_object) or _parse_chain(certificates)
+        cipher = ssl_object.cipher() if ssl_object else None
+        if target.insecure:
+            verification = "NOT VERIFIED: verification was switched off on purpose (--insecure)"
+        else:
+            issuer = chain[-1].issuer if chain else "a trusted authority"
+            verification = f"trusted: the chain ends at {issuer}, and the name {target.sni} matches"
+        info = TlsInfo(
+            mode=mode,
+            sni=_sni_sent(target.sni),
+            version=ssl_object.version() if ssl_object else None,
+            cipher=cipher[0] if cipher else None,
+            cipher_bits=cipher[2] if cipher else None,
+            chain=chain,
+            verified=not target.insecure,
+            verification=verification,
+            insecure=target.insecure,
+            handshake=tuple(handshake),
+        )
+        self.tls = info
+        self.tls_history += (info,)
+        self.client.tls_established()
+        for name in handshake:
+            self.record.append(WireChunk(Direction.TLS, b"", True, self._now(), self.steps, note=name))
+        self.record.append(
+            WireChunk(Direction.TLS, b"", True, self._now(), self.steps,
+                      note=f"TLS established: {info.version}, {info.cipher}")
+        )
+        return None
+
+    def _discard_plaintext(self, data: bytes, discarded: list[Discarded], mode: str) -> None:
+        """Throw away plaintext that arrived before the TLS handshake but was never read.
+
+        ``SmtpClient`` discards what came in the same read as the 220. Bytes that came later (say,
+        while a student paused before the handshake step) wait in the driver's buffer or the
+        socket's, and the handshake would leave them there: the first read after the handshake
+        would return them as if they had come under TLS, and an attacker's "250" would answer the
+        next EHLO (RFC 3207 §4.2; CVE-2011-0411). The driver's ``unread`` request takes them out.
+        """
+        if not data:
+            return
+        self.record.append(WireChunk(Direction.SERVER, data, False, self._now(), self.steps))
+        if mode == "starttls":
+            reason = ("the server sent more plaintext after its 220 to STARTTLS; it could come from an attacker, "
+                      "so it is thrown away unread (RFC 3207 §4.2; the client side of CVE-2011-0411)")
+        else:
+            reason = ("the server sent plaintext before the TLS handshake, where implicit TLS expects none "
+                      "(RFC 8314 §3.3; is this a plain SMTP port?); it is thrown away unread")
+        event = Discarded(data, reason)
+        discarded.append(event)
+        self._note(event.reason)
+
+    def _tls_failed(self, mode: str, handshake: list[str], chain: tuple[CertInfo, ...], words: str,
+                    code: int | None) -> None:
+        info = TlsInfo(mode=mode, sni=_sni_sent(self.target.sni), chain=chain, verified=False, verification=words,
+                       verify_code=code, handshake=tuple(handshake))
+        self.tls = info
+        self.tls_history += (info,)
+        for name in handshake:
+            self.record.append(WireChunk(Direction.TLS, b"", False, self._now(), self.steps, note=name))
+
+
+def _load_system_roots(ctx: ssl.SSLContext) -> None:
+    """Trust the system's roots as ``create_default_context`` does, but through the hashed directory
+    when there is one: OpenSSL then reads a root only when a chain needs it, where a bundle file is
+    parsed whole at once (20-40 ms). A bundle named in ``SSL_CERT_FILE`` is read as well, unless it
+    is the system's own bundle, which holds the same roots as the directory."""
+    paths = ssl.get_default_verify_paths()
+    named = os.environ.get(paths.openssl_cafile_env)
+    own_bundle = not named or os.path.realpath(named) == os.path.realpath(paths.openssl_cafile)
+    if own_bundle and paths.capath and _has_hashed_roots(paths.capath):
+        ctx.load_verify_locations(capath=paths.capath)
+    else:
+        ctx.load_default_certs()
+
+
+def _has_hashed_roots(capath: str) -> bool:
+    """Whether the directory holds OpenSSL's hash links (``5ad8a5d6.0``), not just loose PEM files."""
+    try:
+        with os.scandir(capath) as entries:
+            return any(len(e.name) == 10 and e.name[8] == "." and e.name[9].isdigit() for e in entries)
+    except OSError:
+        return False
+
+
+def _peer_chain(ssl_object: Any) -> tuple[CertInfo, ...]:
+    """The chain the peer presented: the verified chain when there is one, else the unverified one."""
+    if ssl_object is None:
+        return ()
+    sslobj = getattr(ssl_object, "_sslobj", ssl_object)
+    for name in ("get_verified_chain", "get_unverified_chain"):  # public from Python 3.13, private on 3.11
+        getter = getattr(ssl_object, name, None) or getattr(sslobj, name, None)
+        try:
+            certs = list(getter() or ()) if getter is not None else []
+        except Exception:  # noqa: BLE001 - fall back to the next source
+            certs = []
+        chain = tuple(info for info in (_info_of(cert) for cert in certs) if info is not None)
+        if chain:
+            return chain
+    leaf = ssl_object.getpeercert(binary_form=True)
+    return _parse_chain([leaf] if leaf else [])
+
+
+def _info_of(cert: Any) -> CertInfo | None:
+    try:
+        return cert_info_of(cert) if not isinstance(cert, bytes) else cert_info(cert)
+    except Exception:  # noqa: BLE001 - a certificate we cannot parse is shown as missing, not a crash
+        return None
+
+
+def _awaited(command: Command) -> str:
+    """What the client waits for, in words: "reply to EHLO client.test", "220 greeting".
+
+    Pseudo-steps have labels in parentheses ("(wait for the 220 greeting)"), which read badly after
+    "the reply to" in a failure sentence (issue 6: one plain sentence on stderr).
+    """
+    if command.verb == Verb.GREETING:
+        return "220 greeting"
+    if command.verb == Verb.MESSAGE:
+        return "reply to the final dot of the message"
+    return f"reply to {command.label}"
+
+
+def _sni_sent(name: str) -> str | None:
+    """The SNI actually sent: none for an IP address (RFC 6066 §3), which is still checked against the certificate."""
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return name
+    return None
+
+
+def _parse_chain(ders: list[bytes]) -> tuple[CertInfo, ...]:
+    chain = []
+    for der in ders:
+        try:
+            chain.append(cert_info(der))
+        except Exception:  # noqa: BLE001 - a certificate we cannot parse is shown as missing, not a crash
+            continue
+    return tuple(chain)

@@ -1,0 +1,154 @@
+"""What a transport hands out: the target, the wire record, failures, snapshots and step results.
+
+Plain values shared by both transports (``transport.py`` on asyncio for the TUI, ``blocking_transport.py``
+on a plain socket for ``smtpstep run``) and by everything that renders them. Importing this module
+loads no event loop, no TLS and no sockets, so that a renderer or the headless path pays only for
+what it uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from smtpstep.protocol.client import Answer, ClientView, Discarded
+from smtpstep.protocol.commands import Command, Outgoing, Verb
+
+# Imported at run time although only the annotations use them: the recording codec resolves these
+# dataclasses' type hints to check what it decodes.
+from smtpstep.protocol.transport.certificates import TlsInfo
+
+DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
+"""Submission with STARTTLS (RFC 6409), submissions with implicit TLS (RFC 8314 §3.3), relay (RFC 5321)."""
+
+STEP_TIMEOUTS = {
+    Verb.GREETING: 300.0,
+    Verb.MAIL: 300.0,
+    Verb.RCPT: 300.0,
+    Verb.DATA: 120.0,
+    Verb.MESSAGE: 600.0,
+}
+"""RFC 5321 §4.5.3.2: greeting 5 min, MAIL 5, RCPT 5, DATA 2, after the final dot 10; others 5."""
+
+DEFAULT_STEP_TIMEOUT = 300.0
+CONNECT_TIMEOUT = 30.0
+READ_SIZE = 65536
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where and how to connect."""
+
+    host: str
+    port: int
+    security: str = "starttls"
+    server_hostname: str | None = None
+    """The name to verify the certificate against and to send as SNI; defaults to ``host``."""
+    ca_file: Path | None = None
+    ca_pem: bytes | None = field(default=None, repr=False)
+    """Extra trusted CA certificates (the built-in server's CA)."""
+    insecure: bool = False
+    timeout: float | None = None
+    """One timeout for every step and the connect; None uses RFC 5321's per-command values."""
+    builtin: bool = False
+    """True for smtpstep's own local server."""
+    allow_cleartext_auth: bool = False
+
+    @property
+    def sni(self) -> str:
+        return self.server_hostname or self.host
+
+    @property
+    def address(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+class Direction:
+    CLIENT = "client"
+    SERVER = "server"
+    TLS = "tls"
+    """A TLS handshake message or a TLS boundary."""
+    NOTE = "note"
+    """Something that happened without bytes: connected, closed."""
+    ERROR = "error"
+    """A failure, in plain words."""
+
+
+@dataclass(frozen=True, slots=True)
+class WireChunk:
+    """One chunk that crossed the wire, or a note about the connection.
+
+    Slotted: a long session holds one per chunk, and a slotted instance is one object for the
+    garbage collector to walk instead of two (instance and ``__dict__``).
+    """
+
+    direction: str
+    data: bytes
+    tls: bool
+    time: float
+    """Seconds since the session started (monotonic)."""
+    step: int
+    secrets: tuple[tuple[int, int], ...] = ()
+    note: str = ""
+
+    def redacted(self, mask: bytes = b"********") -> bytes:
+        return Outgoing(self.data, self.secrets).redacted(mask)
+
+
+class WireRecord:
+    """Every chunk of a session, append-only, with an optional listener for live display."""
+
+    def __init__(self, listener: Callable[[WireChunk], None] | None = None) -> None:
+        self.chunks: list[WireChunk] = []
+        self.listener = listener
+
+    def append(self, chunk: WireChunk) -> None:
+        self.chunks.append(chunk)
+        if self.listener is not None:
+            self.listener(chunk)
+
+    def __len__(self) -> int:
+        return len(self.chunks)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why a step did not complete, in one plain sentence, with the bytes at fault."""
+
+    kind: str
+    """One of: resolve, refused, connect, timeout, closed, tls, protocol, not-allowed, policy."""
+    message: str
+    raw: bytes = b""
+    verify_code: int | None = None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The whole session as of one step: immutable, safe to hand to a renderer."""
+
+    target: Target
+    client: ClientView
+    tls: TlsInfo | None
+    tls_history: tuple[TlsInfo, ...]
+    step: int
+    wire_count: int
+    last: Answer | None
+    failure: Failure | None
+    connected: bool
+
+
+@dataclass(frozen=True)
+class StepResult:
+    commands: tuple[Command, ...]
+    answers: tuple[Answer, ...]
+    discarded: tuple[Discarded, ...]
+    failure: Failure | None
+    snapshot: Snapshot
+    elapsed: float
+    wire_start: int
+    wire_end: int
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None

@@ -1,6 +1,0 @@
-"""The lesson tests import ``helpers.py`` from this folder."""
-
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).parent))

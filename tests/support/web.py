@@ -1,0 +1,221 @@
+"""A running ``smtpstep web`` for tests, and what the operating system says about its processes.
+
+``start_web`` runs the real command as a subprocess on loopback with a free port and throwaway XDG
+folders. Process facts come from ``/proc``, not from what the server prints: a tab's app has ended when
+no live process is left in its process group.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.support.env import REPO
+
+CLEANUP_SECONDS = 12.0
+"""More than the server's quit, SIGTERM and SIGKILL waits together (3 + 2 + a little)."""
+
+
+def environment(tmp: Path, **extra: str) -> dict[str, str]:
+    values = {k: v for k, v in os.environ.items() if k != "SMTPSTEP_PASSWORD"}
+    values.update(
+        XDG_DATA_HOME=str(tmp / "data"), XDG_STATE_HOME=str(tmp / "state"), XDG_CONFIG_HOME=str(tmp / "config"),
+        XDG_CACHE_HOME=str(tmp / "cache"), XDG_RUNTIME_DIR=str(tmp / "runtime"), PYTHONPATH=str(REPO),
+        TMPDIR=str(tmp / "tmp"),
+    )
+    values.update(extra)
+    for folder in ("runtime", "tmp"):
+        (tmp / folder).mkdir(mode=0o700, parents=True, exist_ok=True)
+    return values
+
+
+def leftovers(tmp: Path) -> list[str]:
+    """What the tabs' apps left in their temporary folder (each built-in server makes one and removes it)."""
+    return sorted(path.name for path in (tmp / "tmp").iterdir())
+
+
+@dataclass
+class Web:
+    """A running ``smtpstep web`` and every line it printed so far."""
+
+    process: subprocess.Popen[bytes]
+    port: int = 0
+    lines: list[str] = field(default_factory=list)
+    err_lines: list[str] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def wait_for_line(self, pattern: str, timeout: float = 20.0, start: int = 0) -> re.Match[str]:
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in self.lines[start:]:
+                if match := regex.search(line):
+                    return match
+            time.sleep(0.05)
+        raise AssertionError(f"smtpstep web never printed /{pattern}/; it printed:\n" + "\n".join(self.lines)
+                             + "\nstderr:\n" + "\n".join(self.err_lines))
+
+    def tab_pids(self) -> list[int]:
+        return [int(pid) for pid in re.findall(r"^tab \d+: app process (\d+) started", "\n".join(self.lines), re.M)]
+
+    def wait_for_tabs(self, count: int, timeout: float = 20.0) -> list[int]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if len(pids := self.tab_pids()) >= count:
+                return pids
+            time.sleep(0.05)
+        raise AssertionError(f"expected {count} tabs; smtpstep web printed:\n" + "\n".join(self.lines))
+
+    def stop(self, sig: int = signal.SIGINT, timeout: float = 20.0) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise AssertionError("smtpstep web did not stop in time") from None
+
+
+def start_web(tmp: Path, *args: str, env: dict[str, str] | None = None,
+              stdin: int | None = subprocess.DEVNULL) -> Web:
+    """``smtpstep web --port 0 ARGS`` on loopback; returns once it printed ``ready``."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "smtpstep.app.cli", "web", "--port", "0", *args],
+        cwd=tmp, env=env or environment(tmp), stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    web = Web(process)
+    for stream, lines in ((process.stdout, web.lines), (process.stderr, web.err_lines)):
+        threading.Thread(target=_collect, args=(stream, lines), daemon=True).start()
+    match = web.wait_for_line(r"open http://127\.0\.0\.1:(\d+)/")
+    web.port = int(match.group(1))
+    web.wait_for_line(r"^ready$")
+    return web
+
+
+def _collect(stream, lines: list[str]) -> None:  # type: ignore[no-untyped-def]
+    for raw in iter(stream.readline, b""):
+        lines.append(raw.decode("utf-8", "replace").rstrip("\n"))
+
+
+# --- Processes ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Proc:
+    pid: int
+    ppid: int
+    pgid: int
+    state: str
+    cmdline: str
+
+
+def processes() -> list[Proc]:
+    """Every live process (zombies are not running anything and are left out)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as stat:
+                text = stat.read().decode("utf-8", "replace")
+            with open(f"/proc/{entry}/cmdline", "rb") as cmd:
+                cmdline = cmd.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()
+        except OSError:
+            continue
+        fields = text[text.rindex(")") + 2:].split()
+        if fields[0] in ("Z", "X"):
+            continue
+        found.append(Proc(int(entry), int(fields[1]), int(fields[2]), fields[0], cmdline))
+    return found
+
+
+def group_members(pgid: int) -> list[Proc]:
+    return [proc for proc in processes() if proc.pgid == pgid]
+
+
+def descendants(pid: int) -> list[Proc]:
+    every = processes()
+    children: dict[int, list[Proc]] = {}
+    for proc in every:
+        children.setdefault(proc.ppid, []).append(proc)
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child.pid)
+    return found
+
+
+def wait_until(condition: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return condition()
+
+
+def ps_listing() -> str:
+    """``ps`` as a person would run it, for failure messages and the record."""
+    result = subprocess.run(["ps", "-eo", "pid,pgid,ppid,stat,etime,args"], capture_output=True, text=True)
+    return "\n".join(line for line in result.stdout.splitlines() if "smtpstep.app.cli" in line or "PID" in line)
+
+
+def assert_groups_end(pgids: Sequence[int], timeout: float = CLEANUP_SECONDS) -> float:
+    """Every process group in ``pgids`` empties within ``timeout``; returns the seconds it took."""
+    started = time.monotonic()
+    ended = wait_until(lambda: not any(group_members(pgid) for pgid in pgids), timeout)
+    assert ended, f"app processes left after {timeout:g} s:\n{ps_listing()}"
+    return time.monotonic() - started
+
+
+# --- A tab without a browser ----------------------------------------------------------------------
+
+
+def open_tab(port: int, origin: str | None = "auto", host: str | None = None) -> tuple[socket.socket, str]:
+    """A WebSocket handshake to ``/ws`` as a browser page would make it; the socket and the status line."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    host = host or f"127.0.0.1:{port}"
+    origin = f"http://{host}" if origin == "auto" else origin
+    headers = [
+        "GET /ws?width=100&height=30 HTTP/1.1", f"Host: {host}", "Upgrade: websocket", "Connection: Upgrade",
+        "Sec-WebSocket-Key: c210cHN0ZXAgdGFiIGtleQ==", "Sec-WebSocket-Version: 13",
+    ]
+    if origin is not None:
+        headers.append(f"Origin: {origin}")
+    sock.sendall(("\r\n".join(headers) + "\r\n\r\n").encode())
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        answer += chunk
+    return sock, answer.split(b"\r\n", 1)[0].decode()
+
+
+def drop(sock: socket.socket) -> None:
+    """Close with a TCP reset and no WebSocket close frame: a browser that vanished."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+def kill_quietly(pids: Sequence[int]) -> None:
+    for pid in pids:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            pass
