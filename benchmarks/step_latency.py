@@ -210,7 +210,7 @@ async def smtpstep_block(server: LocalServer | None, presses: int, out: dict[str
         assert app.stepper is not None
         for _ in range(presses):
             app.stepper.insert(0, "NOOP")
-            app._publish()
+            app.publish()
             await pilot.pause()
             CLOCK.arm()
             await pilot.press("space")

@@ -17,6 +17,7 @@ import enum
 import functools
 import re
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from smtpstep.protocol import sasl
 
@@ -127,6 +128,9 @@ class Command:
     """Base of every step the client can take; ``verb`` keys the state table."""
 
     verb: Verb
+    editable: ClassVar[bool] = True
+    """Whether a person may change the line this step sends (pseudo-steps, the message and anything that
+    carries a secret may not: the line shown is not the line sent)."""
 
     def render(self) -> Outgoing:
         raise NotImplementedError
@@ -147,6 +151,7 @@ class Connect(Command):
     """Open the TCP connection (and, for implicit TLS, the handshake right after)."""
 
     verb = Verb.CONNECT
+    editable = False
 
     def render(self) -> Outgoing:
         return Outgoing(b"")
@@ -161,6 +166,7 @@ class ReadGreeting(Command):
     """Wait for the server's greeting (RFC 5321 §3.1); nothing is sent."""
 
     verb = Verb.GREETING
+    editable = False
 
     def render(self) -> Outgoing:
         return Outgoing(b"")
@@ -175,6 +181,7 @@ class TlsHandshake(Command):
     """Run the TLS handshake after a 220 reply to STARTTLS (RFC 3207 §4); nothing SMTP is sent."""
 
     verb = Verb.TLS_HANDSHAKE
+    editable = False
 
     def render(self) -> Outgoing:
         return Outgoing(b"")
@@ -230,6 +237,7 @@ class Auth(Command):
     username: str
     password: str = field(repr=False)
     verb = Verb.AUTH
+    editable = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mechanism", self.mechanism.upper())
@@ -261,6 +269,7 @@ class AuthResponse(Command):
     placeholder: bool = False
     """A preview of an answer not yet computable (the challenge has not come): never sent."""
     verb = Verb.AUTH_RESPONSE
+    editable = False
 
     def __post_init__(self) -> None:
         check_field("the AUTH response", self.payload)
@@ -348,6 +357,7 @@ class MessageBody(Command):
     exact: bool = False
     """Send ``content`` as given (a lesson's deliberately malformed message); see above."""
     verb = Verb.MESSAGE
+    editable = False
 
     def __post_init__(self) -> None:
         if self.exact and not self.content.endswith(b"\r\n.\r\n"):
@@ -530,6 +540,11 @@ class Raw(Command):
         if not self.line.strip():
             raise InvalidCommand("the line is empty")
         self._check_length()
+
+    @property
+    def editable(self) -> bool:  # type: ignore[override]
+        """A typed line may be edited again, unless it carries a secret (a hand-typed AUTH)."""
+        return not self.render().secrets
 
     @property
     def acts_as(self) -> Verb:

@@ -125,7 +125,7 @@ def _failure(plan: SessionPlan, view: ClientView, last: Answer | None) -> Propos
     session, state = view.session, view.settled
     closed = state == State.CLOSED
     if last is not None and last.reply.code == 421:
-        return _quit(f"the server is closing the connection: “{last.reply.first_line}”", _phase_of(last.command),
+        return _quit(f"the server is closing the connection: “{last.reply.first_line}”", phase_of(last.command),
                      closed=True)
     if closed or view.pending:
         return None
@@ -297,9 +297,14 @@ def _cut(steps: list[Planned], phase: str) -> list[Planned]:
     return kept + [Planned(Quit(), "quit")]
 
 
-def _phase_of(command: Command) -> str:
-    return {
-        Verb.CONNECT: "connect", Verb.GREETING: "greeting", Verb.EHLO: "ehlo", Verb.HELO: "ehlo",
-        Verb.STARTTLS: "tls", Verb.TLS_HANDSHAKE: "tls", Verb.AUTH: "auth", Verb.AUTH_RESPONSE: "auth",
-        Verb.MAIL: "mail", Verb.RCPT: "rcpt", Verb.DATA: "data", Verb.MESSAGE: "data",
-    }.get(command.verb, "quit")
+PHASE_OF_VERB = {
+    Verb.CONNECT: "connect", Verb.GREETING: "greeting", Verb.EHLO: "ehlo", Verb.HELO: "ehlo",
+    Verb.STARTTLS: "tls", Verb.TLS_HANDSHAKE: "tls", Verb.AUTH: "auth", Verb.AUTH_RESPONSE: "auth",
+    Verb.MAIL: "mail", Verb.RCPT: "rcpt", Verb.DATA: "data", Verb.MESSAGE: "data",
+}
+"""The phase (``PHASES``) each kind of step belongs to; other steps (RSET, NOOP, QUIT...) belong to none."""
+
+
+def phase_of(command: Command) -> str:
+    """The phase of ``command``, or "quit" for a step outside the phases."""
+    return PHASE_OF_VERB.get(command.verb, "quit")

@@ -1,11 +1,9 @@
 """``smtpstep run``: one whole SMTP session without the TUI, its transcript printed as it happens.
 
-Holds the session driver (planner proposes, transport steps, until the queue is empty), the printer
-that turns wire chunks into transcript lines on stdout and in the ``--transcript`` file, and the exit
-codes, which are a contract (issue 2): other tools rely on them. With ``--lesson`` it also runs the
-lesson: the built-in server in the lesson's scenario (and the stripping relay where a part asks for
-it), one session per part, the lesson's narration after each step, and the server's side at the end
-of each part; the exit code is the last part's.
+Holds the session loop (the stepper, on the blocking transport, follows the planner until the queue
+is empty) and the exit codes, which are a contract: other tools rely on them. The printer
+(``session/printer.py``) turns wire chunks into transcript lines; ``run_lesson.py`` runs a lesson, one
+session per part, with its narration.
 
 Rules:
 - it parses no SMTP and decides no protocol policy: the planner says what comes next and when to
@@ -22,29 +20,24 @@ Rules:
 
 from __future__ import annotations
 
-import datetime
-import email.utils
 import ipaddress
 import sys
-import textwrap
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
 
-from smtpstep.app.session.settings import SessionSettings, UsageError, password_forms
-from smtpstep.app.session.transcript import SECRET_MASK, Transcript
-from smtpstep.protocol.commands import Command, InvalidCommand, Quit, Verb
-from smtpstep.protocol.message import format_date
-from smtpstep.protocol.planner import PHASES, SessionPlan, next_group, propose
+from smtpstep.app.session.printer import Printer
+from smtpstep.app.session.settings import SessionSettings, UsageError, plan_for
+from smtpstep.app.session.stepper import MAX_STEPS, SessionView, Stepper
+from smtpstep.app.session.transcript import SECRET_MASK
+from smtpstep.protocol.commands import InvalidCommand, Quit, Verb
+from smtpstep.protocol.planner import PHASE_OF_VERB, PHASES, Planned
 from smtpstep.protocol.transport.blocking_driver import BlockingTransport
 from smtpstep.protocol.transport.certificates import TlsInfo
-from smtpstep.protocol.transport.engine import StepEngine
-from smtpstep.protocol.transport.wire import Direction, StepResult, Target, WireChunk
+from smtpstep.protocol.transport.wire import Direction, StepResult, Target
 
 if TYPE_CHECKING:
-    from smtpstep.app.session.recording import SessionRecorder
-    from smtpstep.protocol.lessons.model import Lesson
-    from smtpstep.protocol.server.facts import ReceivedMessage
+    from smtpstep.app.commands.run_lesson import LessonReport
     from smtpstep.protocol.server.server import LocalServer
 
 EXIT_OK = 0
@@ -78,19 +71,6 @@ EXIT_HELP = "\n".join(
 )
 """The exit codes as ``--help`` shows them."""
 
-EMIT_BATCH = 256 * 1024
-"""Characters of transcript printed per write: a long message goes out in blocks, not a line at a time."""
-
-MAX_STEPS = 100
-"""A bound on one session's steps, so that no planner surprise can loop for ever."""
-
-_VERB_PHASE = {
-    Verb.CONNECT: "connect", Verb.GREETING: "greeting", Verb.TLS_HANDSHAKE: "tls", Verb.EHLO: "ehlo",
-    Verb.HELO: "ehlo", Verb.STARTTLS: "tls", Verb.AUTH: "auth", Verb.AUTH_RESPONSE: "auth", Verb.MAIL: "mail",
-    Verb.RCPT: "rcpt", Verb.DATA: "data", Verb.MESSAGE: "data",
-}
-"""The phase a failed step counts against. A failed handshake is a TLS failure even for implicit TLS,
-where the planner files it under "connect"."""
 
 
 @dataclass(frozen=True)
@@ -99,104 +79,6 @@ class Outcome:
 
     code: int
     message: str | None = None
-
-
-class Printer:
-    """Wire chunks in, transcript lines out: to the terminal as they come and to the transcript file.
-
-    A ``.txt`` transcript gets exactly the printed lines. Any other format (``.md``, ``.html``,
-    ``.svg``, ``.json``) is an export of the session's recording, written when the session ends.
-    """
-
-    def __init__(self, settings: SessionSettings, out: TextIO, file: TextIO | None) -> None:
-        self.transcript = Transcript(style=settings.style, show_secrets=settings.show_secrets)
-        self.out = out
-        self.settings = settings
-        suffix = settings.transcript.suffix.lower() if settings.transcript is not None else ".txt"
-        self.file = file if suffix == ".txt" else None
-        self.export_file = file if suffix != ".txt" else None
-        """The --transcript file of another format than .txt: the export is written into it at the end."""
-        self.recorder: SessionRecorder | None = None
-        self.hide = () if settings.show_secrets else password_forms(settings.user, settings.password)
-        self.tls = False
-        self.last_error: str | None = None
-        """The last failure the transport reported, so that the closing line does not repeat it."""
-
-    def chunk(self, chunk: WireChunk) -> None:
-        """The transport's listener."""
-        self.tls = chunk.tls
-        if chunk.direction == Direction.ERROR:
-            self.last_error = chunk.note
-        self._emit(self.transcript.iter_plain(chunk))
-
-    def note(self, text: str, direction: str = Direction.NOTE) -> None:
-        """A line of smtpstep's own (header, timing, TLS facts), styled like the transport's notes."""
-        self.chunk_note(WireChunk(direction, b"", self.tls, 0.0, 0, note=text))
-
-    def chunk_note(self, chunk: WireChunk) -> None:
-        self._emit(self.transcript.iter_plain(chunk))
-
-    def say(self, text: str, prefix: str = "  »", *, wrap: bool = True) -> None:
-        """A lesson's words (narration, the server's side), each line after ``prefix``.
-
-        Not redacted: the text comes from the lesson file, whose demo password is public on purpose
-        (the AUTH lessons decode it), or from the server's stored message, which holds no password.
-        """
-        self.flush()
-        width = max(40, 100 - len(prefix))
-        lines = (textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False) if wrap else [text]) or [""]
-        for line in lines:
-            text = f"{prefix} {line}".rstrip()
-            print(text, file=self.out, flush=True)
-            if self.file is not None:
-                self.file.write(text + "\n")
-
-    def flush(self) -> None:
-        self._emit(line.plain() for line in self.transcript.flush())
-
-    def begin(self, plan: SessionPlan, transport: StepEngine, target: str) -> None:
-        """The session starts: record its views if the transcript is an export."""
-        if self.export_file is not None:
-            from smtpstep.app.session.recording import SessionRecorder
-
-            self.recorder = SessionRecorder(plan, transport, {"target": target, "security": self.settings.security})
-
-    def stepped(self, result: StepResult) -> None:
-        if self.recorder is not None:
-            self.recorder.add(result)
-
-    def write_export(self) -> None:
-        """Write the export of what was recorded (also of a session cut short) into the transcript file."""
-        if self.export_file is None or self.recorder is None or self.settings.transcript is None:
-            return
-        from smtpstep.app.output.exports import render
-
-        self.export_file.write(render(self.recorder.recording(), self.settings.transcript.suffix,
-                                      style=self.settings.style, show_secrets=self.settings.show_secrets))
-
-    def _emit(self, texts: Iterable[str]) -> None:
-        """Print transcript lines in their plain form (and write them to the transcript file), a batch
-        per write and flush. ``Transcript.iter_plain`` hands a long message over in blocks of lines,
-        made with string methods; one ``print`` per line made a 25 MB message (330,000 lines) take seconds."""
-        batch: list[str] = []
-        size = 0
-        for text in texts:
-            batch.append(text)
-            size += len(text) + 1
-            if size >= EMIT_BATCH:
-                self._write(batch)
-                batch, size = [], 0
-        if batch:
-            self._write(batch)
-
-    def _write(self, texts: list[str]) -> None:
-        block = "\n".join(texts) + "\n"
-        for form in self.hide:  # no form holds a line end, so a block hides what its lines would
-            block = block.replace(form, SECRET_MASK)
-        self.out.write(block)
-        self.out.flush()
-        if self.file is not None:
-            self.file.write(block)
 
 
 def run(settings: SessionSettings, *, out: TextIO | None = None, err: TextIO | None = None,
@@ -218,19 +100,18 @@ def run(settings: SessionSettings, *, out: TextIO | None = None, err: TextIO | N
         outcome = _run(settings, printer, report)
     finally:
         printer.flush()
-        try:
-            printer.write_export()
-        finally:
-            if file is not None:
-                file.close()
+        if file is not None:
+            file.close()
     if outcome.message:
-        print(f"smtpstep: {_sentence(outcome.message)}", file=err, flush=True)
+        print(f"smtpstep: {sentence(outcome.message)}", file=err, flush=True)
     return outcome.code
 
 
 def _run(settings: SessionSettings, printer: Printer, report: LessonReport | None = None) -> Outcome:
     if settings.lesson is not None:
-        return _run_lesson(settings, printer, report if report is not None else LessonReport(settings.lesson))
+        from smtpstep.app.commands.run_lesson import LessonReport, run_lesson
+
+        return run_lesson(settings, printer, report if report is not None else LessonReport(settings.lesson))
     if not settings.builtin:
         return Session(settings, printer, None).run()
     from smtpstep.protocol.server.server import LocalServer  # aiosmtpd and trustme: only for the built-in server
@@ -239,16 +120,20 @@ def _run(settings: SessionSettings, printer: Printer, report: LessonReport | Non
     try:
         server.start_in_thread()
     except OSError as error:
-        where = f" ({error.filename})" if error.filename else ""
-        return Outcome(EXIT_OTHER, f"the built-in server could not start: {error.strerror or error}{where}")
+        return Outcome(EXIT_OTHER, server_start_words(error))
     try:
         return Session(settings, printer, server).run()
     finally:
         server.stop_thread()
 
 
+def server_start_words(error: OSError) -> str:
+    where = f" ({error.filename})" if error.filename else ""
+    return f"the built-in server could not start: {error.strerror or error}{where}"
+
+
 class Session:
-    """One headless session: ask the planner, take the step, print, repeat."""
+    """One headless session: the stepper takes the planned steps, the printer prints, until the end."""
 
     def __init__(self, settings: SessionSettings, printer: Printer, server: LocalServer | None, *,
                  target: Target | None = None, after_step: Callable[[int, StepResult], None] | None = None) -> None:
@@ -258,12 +143,17 @@ class Session:
         self.target = target or settings.target(server)
         self.after_step = after_step
         """Called after every step with its index (0 for the first) and result: a lesson's narration."""
-        self.transport = BlockingTransport(self.target, listener=printer.chunk)
+        self.stepper = Stepper(self.target, plan_for(settings), transport=BlockingTransport, listener=printer.chunk)
+        self.views: list[SessionView] = [self.stepper.view()]
+        """The view before the first step and after each one: what an export of the session holds."""
         self.accepted: str | None = None
         """The reply to the final dot, once it was positive."""
         self.refused_rcpts: list[tuple[str, str]] = []
         self.quit_sent = False
-        self.steps = 0
+
+    @property
+    def steps(self) -> int:
+        return len(self.stepper.history)
 
     def run(self) -> Outcome:
         settings, printer = self.settings, self.printer
@@ -274,57 +164,62 @@ class Session:
                          + ("shown (--show-secrets)" if settings.show_secrets else "redacted as " + SECRET_MASK))
         if settings.insecure:
             printer.note("certificate verification is OFF (--insecure): anyone in between could read this session")
-        moment = datetime.datetime.now().astimezone()
-        domain = settings.mail_from.rpartition("@")[2].strip(">") or "client.smtpstep.test"
-        plan = settings.plan(date=format_date(moment), message_id=email.utils.make_msgid(domain=domain))
-        printer.begin(plan, self.transport, settings.describe(self.server))
         try:
-            outcome = self._drive(plan)
+            outcome = self._drive()
         except InvalidCommand as error:
             raise UsageError(str(error)) from None
         finally:
-            self.transport.close()
-        printer.flush()
+            self.stepper.transport.close()
+            printer.flush()
+            self._export()
         if outcome.code == EXIT_OK:
             printer.note(self._summary())
-        elif outcome.message and _sentence(outcome.message) != _sentence(printer.last_error or ""):
-            printer.note(_sentence(outcome.message), Direction.ERROR)
+        elif outcome.message and sentence(outcome.message) != sentence(printer.last_error or ""):
+            printer.note(sentence(outcome.message), Direction.ERROR)
         return outcome
 
-    def _drive(self, plan: SessionPlan) -> Outcome:
-        transport = self.transport
-        last = None
-        while self.steps < MAX_STEPS:
-            proposal = propose(plan, transport.client.view(), last)
-            if proposal.halt is not None:
-                self._quit_if_open(proposal.commands)
-                if _beyond(proposal.failed_phase, plan.quit_after):
-                    break  # the planner objects to a phase the user asked not to reach
-                return Outcome(PHASE_EXIT.get(proposal.failed_phase or "", EXIT_OTHER), proposal.halt)
-            if not proposal.steps:
+    def _export(self) -> None:
+        """Write the session (also one cut short) into a ``--transcript`` file of another format than .txt."""
+        settings, file = self.settings, self.printer.export_file
+        if file is None or settings.transcript is None:
+            return
+        from smtpstep.app.output.exports import render
+        from smtpstep.app.session.recording import Recording, new_meta
+
+        meta = new_meta(target=settings.describe(self.server), security=settings.security)
+        recording = Recording.from_stepper(self.stepper, self.views, meta)
+        file.write(render(recording, settings.transcript.suffix, style=settings.style,
+                          show_secrets=settings.show_secrets))
+
+    def _drive(self) -> Outcome:
+        stepper, plan = self.stepper, self.stepper.plan
+        while True:
+            if stepper.halt is not None:  # the planner objects to going on
+                self._quit_if_open()
+                if _beyond(stepper.failed_phase, plan.quit_after):
+                    break  # ...to a phase the user asked not to reach
+                return Outcome(PHASE_EXIT.get(stepper.failed_phase or "", EXIT_OTHER), stepper.halt)
+            if stepper.head is None:
                 break
-            group = next_group(plan, transport.client.view(), proposal.steps)  # pipelining (RFC 2920)
-            planned = group[0]
-            command = planned.command
-            result = self._step(command if len(group) == 1 else tuple(p.command for p in group))
-            if result.answers:
-                last = result.answers[-1]
+            if self.steps >= MAX_STEPS:
+                self._quit_if_open()
+                return Outcome(EXIT_OTHER, f"the session took more than {MAX_STEPS} steps and was stopped")
+            planned = stepper.queue[0]
+            result = self._step()
             if result.failure is not None:
-                if command.verb == Verb.QUIT:
+                if planned.command.verb == Verb.QUIT:
                     break  # QUIT was written (or the connection was gone); the end is judged below
-                phase = "tls" if result.failure.kind == "tls" else _VERB_PHASE.get(command.verb, planned.phase)
-                self._quit_if_open((Quit(),))
+                phase = "tls" if result.failure.kind == "tls" else PHASE_OF_VERB.get(planned.command.verb,
+                                                                                      planned.phase)
+                self._quit_if_open()
                 return Outcome(PHASE_EXIT.get(phase, EXIT_OTHER), result.failure.message)
-        else:
-            self._quit_if_open((Quit(),))
-            return Outcome(EXIT_OTHER, f"the session took more than {MAX_STEPS} steps and was stopped")
         return self._judge(plan.quit_after)
 
-    def _step(self, commands: Command | tuple[Command, ...]) -> StepResult:
-        command = commands if isinstance(commands, Command) else commands[-1]
-        self.steps += 1
-        result = self.transport.step(commands)
-        self.printer.stepped(result)
+    def _step(self) -> StepResult:
+        stepper = self.stepper
+        result = stepper.step_now()
+        assert result is not None
+        self.views.append(stepper.view(after_step=True))
         self.printer.flush()
         for answer in result.answers:
             verb, reply = answer.command.verb, answer.reply
@@ -332,29 +227,30 @@ class Session:
                 self.accepted = reply.first_line
             elif verb == Verb.RCPT and not reply.positive:
                 self.refused_rcpts.append((getattr(answer.command, "address", "?"), reply.first_line))
-        if command.verb == Verb.QUIT and any(
-            c.direction == Direction.CLIENT for c in self.transport.record.chunks[result.wire_start:result.wire_end]
-        ):
+        command = result.commands[-1]
+        chunks = stepper.transport.record.chunks[result.wire_start:result.wire_end]
+        if command.verb == Verb.QUIT and any(c.direction == Direction.CLIENT for c in chunks):
             self.quit_sent = True
         if command.verb == Verb.TLS_HANDSHAKE and result.snapshot.tls is not None:
             for line in tls_facts(result.snapshot.tls, result.snapshot.target.sni):
                 self.printer.note(line, Direction.TLS)
         label = "the message" if command.verb == Verb.MESSAGE else command.verb.value
-        if not isinstance(commands, Command):
-            label = f"the pipelined group of {len(commands)} commands"
+        if len(result.commands) > 1:
+            label = f"the pipelined group of {len(result.commands)} commands"
         self.printer.note(f"{label} took {_ms(result.elapsed)}")
         if self.after_step is not None:
             self.after_step(self.steps - 1, result)
         return result
 
-    def _quit_if_open(self, commands: Sequence[Command]) -> None:
-        if not self.transport.connected or self.quit_sent:
+    def _quit_if_open(self) -> None:
+        """At a failure, QUIT while the connection is open (RFC 5321 §4.1.1.10)."""
+        stepper = self.stepper
+        if not stepper.transport.connected or self.quit_sent:
             return
-        if not any(isinstance(c, Quit) for c in commands):
+        if Verb.QUIT not in stepper.transport.client.view().allowed:
             return
-        if Verb.QUIT not in self.transport.client.view().allowed:
-            return
-        self._step(Quit())
+        stepper.queue = [Planned(Quit(), "quit")]
+        self._step()
 
     def _judge(self, quit_after: str | None) -> Outcome:
         if quit_after is not None and quit_after != "data":
@@ -456,136 +352,10 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f} ms" if seconds < 10 else f"{seconds:.1f} s"
 
 
-def _sentence(text: str) -> str:
+def sentence(text: str) -> str:
     text = " ".join(text.split())
     return text if text.endswith((".", "!", "?")) else text + "."
 
 
 # --- Lessons --------------------------------------------------------------------------------------
 
-
-@dataclass(frozen=True)
-class LessonStep:
-    """One step of a lesson part as it happened, and what the lesson says about it."""
-
-    index: int
-    """0 for the part's first step."""
-    kind: str
-    """``lessons.step_kind`` of the step: "ehlo", or "mail+rcpt+data" for a pipelined group."""
-    replies: tuple[tuple[int, str | None], ...]
-    """Each reply's code and enhanced status code, in order."""
-    failure: str | None
-    """The step's ``Failure.kind``, if it failed."""
-    narration: str | None
-    """The lesson's words for the step; None when the step is not the one the lesson has there."""
-    problem: str | None
-    """How the step differs from what the lesson expects (its ``expect`` and ``failure``), or None."""
-
-
-@dataclass
-class PartReport:
-    """One part (one session) of a lesson as it ran."""
-
-    part: int
-    outcome: Outcome
-    steps: list[LessonStep] = field(default_factory=list)
-    tampering: list[str] = field(default_factory=list)
-    """What the man in the middle changed, if the part had one."""
-    stored: list[ReceivedMessage] = field(default_factory=list)
-    """What the built-in server accepted during this part."""
-
-
-@dataclass
-class LessonReport:
-    """A whole ``smtpstep run --lesson``: filled in as the parts run (tests read it)."""
-
-    lesson: Lesson
-    parts: list[PartReport] = field(default_factory=list)
-
-
-def _run_lesson(settings: SessionSettings, printer: Printer, report: LessonReport) -> Outcome:
-    """Start the built-in server in the lesson's scenario and run each part, narrating every step."""
-    from smtpstep.protocol.server.scenarios import SCENARIOS
-    from smtpstep.protocol.server.server import LocalServer
-
-    lesson = settings.lesson
-    assert lesson is not None
-    if lesson.scenario not in SCENARIOS:
-        return Outcome(EXIT_USAGE, f"the lesson {lesson.name} needs the server scenario “{lesson.scenario}”, which "
-                                   f"the built-in server does not have (it has {', '.join(SCENARIOS)})")
-    server = LocalServer(scenario=lesson.scenario)
-    try:
-        server.start_in_thread()
-    except OSError as error:
-        where = f" ({error.filename})" if error.filename else ""
-        return Outcome(EXIT_OTHER, f"the built-in server could not start: {error.strerror or error}{where}")
-    outcome = Outcome(EXIT_OTHER, "the lesson has no parts")
-    try:
-        for part in range(len(lesson.parts)):
-            outcome = _lesson_part(lesson.apply(settings, part), printer, server, report)
-            if len(lesson.parts) > 1 and part < len(lesson.parts) - 1:
-                printer.say(f"Part {part + 1} of {len(lesson.parts)} ended with exit code {outcome.code}.", "  ##")
-    finally:
-        server.stop_thread()
-    return outcome
-
-
-def _lesson_part(settings: SessionSettings, printer: Printer, server: LocalServer,
-                       report: LessonReport) -> Outcome:
-    from smtpstep.app.session.lesson_view import lesson_intro, server_lines
-    from smtpstep.protocol.lessons.model import step_kind
-
-    lesson, index = settings.lesson, settings.lesson_part
-    assert lesson is not None
-    spec = lesson.part(index).session
-    target = settings.target(server)
-    proxy = None
-    if spec.mitm == "strip-starttls":
-        from smtpstep.protocol.server.relay import StartTlsStripper
-
-        proxy = StartTlsStripper(target.host, target.port)
-        proxy.start_in_thread()
-        target = lesson.target(target, index, port=proxy.port)
-    record = PartReport(index, Outcome(EXIT_OTHER))
-    report.parts.append(record)
-    for paragraph in lesson_intro(lesson, index, first=index == 0):  # title and goal once, before part 1
-        printer.say(paragraph, "  ##")
-    if proxy is not None:
-        printer.say(f"A man in the middle listens on 127.0.0.1:{proxy.port} and relays to the server on port "
-                    f"{proxy.upstream[1]}; the client connects to it as if it were the server.", "  ##")
-    before = len(server.received)
-
-    def stepped(step: int, result: StepResult) -> None:
-        if proxy is not None:
-            for line in proxy.tampering[len(record.tampering):]:
-                record.tampering.append(line)
-                printer.say(line, "  !!")
-        note = lesson.note_for(step, result.commands, index)
-        replies = tuple((a.reply.code, a.reply.enhanced) for a in result.answers)
-        failure = result.failure.kind if result.failure is not None else None
-        problem = (note.unexpected(replies, failure) if note is not None
-                   else "the lesson has no narration for this step here")
-        record.steps.append(LessonStep(step, step_kind(result.commands), replies, failure,
-                                       note.say if note is not None else None, problem))
-        if note is not None:
-            printer.say(note.say)
-        if problem is not None:
-            printer.say(f"(this step did not go as the lesson expects: {problem})", "  !!")
-
-    try:
-        outcome = Session(settings, printer, server, target=target, after_step=stepped).run()
-    finally:
-        if proxy is not None:
-            proxy.stop_thread()
-    record.outcome = outcome
-    record.stored = server.received[before:]
-    for stored in record.stored:
-        for line in server_lines(stored):
-            if line.kind in ("heading", "envelope"):
-                printer.say(line.text, "  server:")
-            else:
-                printer.say(line.text, "  server|", wrap=False)
-    if lesson.part(index).exit is not None and outcome.code != lesson.part(index).exit:
-        printer.say(f"(the lesson expects this part to end with exit code {lesson.part(index).exit}, "
-                    f"not {outcome.code})", "  !!")
-    return outcome

@@ -48,7 +48,7 @@ FIXED_PORTS = {"plain_port": 12525, "submission_port": 12587, "submissions_port"
 
 DEFAULT_SIZE = (100, 30)
 DEFAULT_THEME = "print"
-MAX_STEPS = 100
+
 SETTLE_MARGIN = 30.0
 """Seconds to wait for a step's screen beyond the step's own timeout (RFC 5321's 10 minutes at most)."""
 
@@ -202,6 +202,7 @@ async def _shoot(settings: SessionSettings, out: Path, *, theme: str, size: tupl
                  progress: Callable[[str], None] | None) -> Shots:
     from smtpstep.app.output.exports import offline, step_caption, step_slug
     from smtpstep.app.session.recording import Recording, new_meta
+    from smtpstep.app.session.stepper import MAX_STEPS, REFUSED_BEFORE_SENDING
     from smtpstep.app.stepper_app import SmtpStepApp
 
     lesson = settings.lesson
@@ -237,8 +238,7 @@ async def _shoot(settings: SessionSettings, out: Path, *, theme: str, size: tupl
                 views.append(view)
                 taken.append((part, view, app.export_screenshot(title=f"smtpstep — step {view.steps_done}")))
                 result = view.last
-                if result is not None and result.failure is not None and result.failure.kind in ("not-allowed",
-                                                                                                  "policy"):
+                if result is not None and result.failure is not None and result.failure.kind in REFUSED_BEFORE_SENDING:
                     break  # the app asks the user now (e.g. consent to AUTH in clear text): the shot shows it
             meta = new_meta(target=app.settings.describe(app.server), security=app.settings.security, created=now)
             if lesson is not None:

@@ -40,7 +40,8 @@ class HelpScreen(ModalScreen[None]):
             table.add_row(title, Text(text))  # Text: "[brackets]" is not markup here
         table.add_row("", "")
         table.add_row(Text("Keys", style="bold underline"), "")
-        for binding in self.app.BINDINGS:
+        screens = [screen for screen in self.app.screen_stack if screen is not self]
+        for binding in [*self.app.BINDINGS, *(b for screen in screens[:1] for b in screen.BINDINGS)]:
             if isinstance(binding, Binding):
                 keys = self.app.get_key_display(binding)
                 table.add_row(Text(keys), Text(binding.description))

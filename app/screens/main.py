@@ -1,17 +1,24 @@
 """The main screen: every pane of one SMTP session on one screen.
 
 It holds the one reactive ``view`` and hands it to the panes by data binding; it lays them out and
-switches between the wide layout (all panes) and the narrow one (TLS details on demand).
+switches between the wide layout (all panes) and the narrow one (TLS details on demand). The keys that
+change only how the panes show the session (line-end marks, wire style, folding, secrets, which pane,
+presentation mode) are its own; the app keeps the keys that act on the session.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Footer
 
+from smtpstep.app.screens.dialogs import ConfirmScreen
+from smtpstep.app.session.settings import SessionSettings
 from smtpstep.app.session.stepper import SessionView
 from smtpstep.app.widgets.command_queue import CommandQueue
 from smtpstep.app.widgets.explanation import ExplanationPane
@@ -22,12 +29,25 @@ from smtpstep.app.widgets.state_pane import StatePane
 from smtpstep.app.widgets.tls_status import TlsStatus
 from smtpstep.app.widgets.wire_log import WireLog
 
+if TYPE_CHECKING:
+    from smtpstep.protocol.server.facts import ReceivedMessage
+
 NARROW_WIDTH = 110
 """Below this width the TLS pane shares its place with the explanation (toggle with L)."""
 
 
 class MainScreen(Screen):
     # Styles: main.tcss beside this file, listed in the app's CSS_PATH (read once at start).
+
+    BINDINGS = [
+        Binding("v", "reveal", "Secrets", id="reveal-secrets", show=False),
+        Binding("l", "crlf", "CRLF marks", id="crlf-marks", show=False),
+        Binding("w", "wire_style", "C:/S: ↔ swaks", id="wire-style", show=False),
+        Binding("z", "fold", "Fold/expand", id="fold", show=False),
+        Binding("L", "toggle_tls", "TLS pane", id="tls-pane", show=False),
+        Binding("o", "toggle_server", "Server side", id="server-side", show=False),
+        Binding("P", "present", "Present", id="present", show=False),
+    ]
 
     view: reactive[SessionView | None] = reactive(None, always_update=True)
     """The session as of the last step; every pane renders from it."""
@@ -88,6 +108,7 @@ class MainScreen(Screen):
 
     def watch_presenting(self, presenting: bool) -> None:
         self.set_class(presenting, "-present")
+        self._show_stage()
 
     def watch_show_server(self, show: bool) -> None:
         self.set_class(show, "-show-server")
@@ -96,6 +117,10 @@ class MainScreen(Screen):
         self.set_class(show, "-show-tls")
 
     def watch_view(self, view: SessionView | None) -> None:
+        self._show_wire_settings()
+        self._show_stage()
+
+    def _show_wire_settings(self) -> None:
         wire = self.query_one(WireLog)
         secrets = " ⚠ secrets shown" if wire.show_secrets else ""
         subtitle = f"{wire.style_name}{' · CRLF marks' if wire.crlf_marks else ''}{secrets}"
@@ -104,3 +129,86 @@ class MainScreen(Screen):
             wire.border_subtitle = subtitle
 
     _wire_subtitle: str | None = None
+
+    def _show_stage(self) -> None:
+        view = self.view
+        if view is None or not self.presenting:
+            return  # the stage is hidden: finding a step's lines walks the wire log
+        self.query_one(PresentationStage).lines = self.query_one(WireLog).lines_of_step(view.steps_done)
+
+    def show_past(self, view: SessionView) -> None:
+        """Show the session as it was after an earlier step (the live one stays where it is)."""
+        self.query_one(WireLog).show_until(view.snapshot.wire_count)
+        self.viewing = view.steps_done
+        self.warning = None
+        self.view = view
+
+    def show_live(self) -> None:
+        """Stop looking back: the wire log shows every line again (the app publishes the live view)."""
+        self.viewing = None
+        self.query_one(WireLog).show_until(None)
+
+    def show_lesson(self, view: SessionView, settings: SessionSettings, received: list[ReceivedMessage]) -> None:
+        """The lesson's words for the step ``view`` shows, and what the built-in server received."""
+        from smtpstep.app.session.lesson_view import lesson_intro, lesson_narration
+
+        if settings.builtin:
+            pane = self.query_one(ServerView)
+            if [m.key for m in received] != [m.key for m in pane.messages]:  # walking 25 MB costs time
+                pane.messages = tuple(received)
+        lesson, part = settings.lesson, settings.lesson_part
+        if lesson is None:
+            self.lesson_note = None
+            return
+        note = " ".join(lesson_intro(lesson, part, first=part == 0)) if view.last is None else \
+            lesson_narration(lesson, view, part)
+        if view.finished and part + 1 < len(lesson.parts):
+            note = (note or "") + (f"  ▶ Press space for part {part + 2} of {len(lesson.parts)}: "
+                                   f"{lesson.part(part + 1).title}.")
+        self.lesson_note = note
+
+    # -- keys that change how the panes show the session -------------------------------------------
+
+    def action_reveal(self) -> None:
+        wire = self.query_one(WireLog)
+        if wire.show_secrets:
+            wire.show_secrets = self.secrets_shown = False
+            self._show_wire_settings()
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                wire.show_secrets = self.secrets_shown = True
+                self._show_wire_settings()
+                self._show_stage()
+
+        self.app.push_screen(ConfirmScreen(
+            "Show secrets?",
+            "The wire log will show AUTH payloads (base64 of the user name and password) as they were sent. "
+            "Anyone who can see the screen can decode them. A marker stays on screen while they are shown.",
+            "Show secrets"), answered)
+
+    def action_crlf(self) -> None:
+        wire = self.query_one(WireLog)
+        wire.crlf_marks = not wire.crlf_marks
+        self._show_wire_settings()
+        self._show_stage()
+
+    def action_wire_style(self) -> None:
+        wire = self.query_one(WireLog)
+        wire.style_name = "swaks" if wire.style_name == "textbook" else "textbook"
+        self._show_wire_settings()
+        self._show_stage()
+
+    def action_fold(self) -> None:
+        wire = self.query_one(WireLog)
+        wire.expanded = not wire.expanded
+
+    def action_toggle_tls(self) -> None:
+        self.show_tls = not self.show_tls
+
+    def action_toggle_server(self) -> None:
+        self.show_server = not self.show_server
+
+    def action_present(self) -> None:
+        self.presenting = not self.presenting

@@ -1,8 +1,7 @@
 """A recorded session: the view before the first step and after each step, and every wire chunk.
 
-Holds ``Recording`` (made from a live ``Stepper``, saved as JSON, loaded for ``smtpstep replay`` and
-exports), ``SessionRecorder`` (the same views for a session driven without a stepper, as ``smtpstep
-run`` does) and ``record_session`` (a whole planned session, headless, for ``smtpstep shots`` and tests).
+Holds ``Recording`` (made from a ``Stepper`` and the views taken of it, saved as JSON, loaded for
+``smtpstep replay`` and exports) and ``record_session`` (a whole planned session, headless, for tests).
 
 Rules:
 - secrets are redacted on the way out unless asked: every wire chunk's secret spans become ********
@@ -25,13 +24,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from smtpstep.app.session.codec import CodecError, decode, encode
-from smtpstep.app.session.settings import password_forms
-from smtpstep.app.session.stepper import _FAILURE_KEYS, SessionView, Stepper
+from smtpstep.app.session.settings import password_forms, plan_for
+from smtpstep.app.session.stepper import MAX_STEPS, REFUSED_BEFORE_SENDING, SessionView, Stepper
 from smtpstep.app.session.transcript import SECRET_MASK
 from smtpstep.protocol.commands import Auth, AuthResponse, Raw, Verb
-from smtpstep.protocol.planner import SessionPlan, propose
-from smtpstep.protocol.transport.engine import StepEngine
-from smtpstep.protocol.transport.wire import StepResult, WireChunk
+from smtpstep.protocol.transport.wire import WireChunk
 
 if TYPE_CHECKING:
     from smtpstep.app.session.settings import SessionSettings
@@ -42,9 +39,6 @@ FORMAT = "smtpstep recording"
 
 VERSION = 1
 """The file layout's version; a newer one is refused with a plain sentence."""
-
-MAX_STEPS = 100
-"""A bound on a recorded session's steps (``smtpstep run`` has the same)."""
 
 MAX_FILE_SIZE = 256 * 1024 * 1024
 """Larger files are refused before reading: a recording of a normal session is well under 1 MB."""
@@ -292,65 +286,6 @@ class _Redactor:
         return replace(chunk, data=bytes(out), secrets=tuple(spans))
 
 
-# --- Views of a session driven without a stepper ----------------------------------------------------
-
-
-class SessionRecorder:
-    """Takes the views a ``Stepper`` would have shown, for a session driven step by step elsewhere.
-
-    ``smtpstep run`` drives the transport itself (its planner loop is its contract); this keeps the
-    same ``SessionView`` after each step, for exports and recordings. It follows the planner as an
-    unedited stepper does.
-    """
-
-    def __init__(self, plan: SessionPlan, transport: StepEngine, meta: dict[str, Any] | None = None) -> None:
-        self.plan = plan
-        self.transport = transport
-        self.meta = new_meta(target=transport.target.address, security=transport.target.security)
-        self.meta.update(meta or {})
-        self.history: list[StepResult] = []
-        self.views: list[SessionView] = []
-        self.halt: str | None = None
-        self.explanation_key: str | None = None
-        self.views.append(self._view(after_step=False))
-
-    def add(self, result: StepResult) -> None:
-        """One step was taken: remember the view after it."""
-        self.history.append(result)
-        if result.failure is not None and result.failure.kind not in ("not-allowed", "policy"):
-            self.explanation_key = _FAILURE_KEYS.get(result.failure.kind)
-        if result.failure is not None:
-            self.halt = result.failure.message
-        self.views.append(self._view(after_step=True, replan=result.failure is None))
-
-    def _view(self, *, after_step: bool, replan: bool = True) -> SessionView:
-        last = next((r.answers[-1] for r in reversed(self.history) if r.answers), None)
-        proposal = propose(self.plan, self.transport.client.view(), last)
-        if replan and proposal.halt:
-            self.halt, self.explanation_key = proposal.halt, proposal.explanation_key
-        elif replan and self.transport.failure is None:
-            self.explanation_key = None
-        return SessionView(
-            snapshot=self.transport.snapshot(),
-            queue=proposal.steps,
-            steps_done=len(self.history),
-            last=self.history[-1] if self.history else None,
-            halt=self.halt,
-            explanation_key=self.explanation_key,
-            edited=False,
-            history=tuple(
-                (r.commands[-1].label, r.answers[-1].reply.code if r.answers else None, r.failure is None)
-                for r in self.history
-            ),
-            last_was_step=after_step,
-        )
-
-    def recording(self) -> Recording:
-        meta = dict(self.meta, steps=len(self.views) - 1)
-        return Recording(meta, list(self.views), list(self.transport.record.chunks),
-                         hide=password_forms(self.plan.username, self.plan.password))
-
-
 # --- A whole planned session ------------------------------------------------------------------------
 
 
@@ -376,8 +311,10 @@ async def record_session(
         own = server = LocalServer()
         await server.start()
     try:
+        from smtpstep.protocol.transport.asyncio_driver import AsyncioTransport
+
         stepper = Stepper(settings.target(server), plan_for(settings, now=now, message_id=message_id),
-                          listener=listener)
+                          transport=AsyncioTransport, listener=listener)
         views = [stepper.view()]
         try:
             while stepper.head is not None and len(views) <= MAX_STEPS:
@@ -385,7 +322,7 @@ async def record_session(
                     break
                 result = await stepper.step()
                 views.append(stepper.view(after_step=True))
-                if result is None or (result.failure is not None and result.failure.kind in ("not-allowed", "policy")):
+                if result is None or (result.failure is not None and result.failure.kind in REFUSED_BEFORE_SENDING):
                     break
         finally:
             await stepper.close()
@@ -397,17 +334,4 @@ async def record_session(
             await own.stop()
 
 
-def plan_for(settings: SessionSettings, *, now: datetime.datetime | None = None,
-             message_id: str | None = None) -> SessionPlan:
-    """The session plan with a Date and Message-ID, fixed when given (deterministic output)."""
-    import email.utils
-
-    from smtpstep.protocol.message import format_date
-
-    moment = now or datetime.datetime.now(datetime.timezone.utc)
-    return settings.plan(date=format_date(moment),
-                         message_id=message_id or email.utils.make_msgid(domain="client.smtpstep.test"))
-
-
-__all__ = ["FORMAT", "VERSION", "Recording", "RecordingError", "SessionRecorder", "new_meta", "plan_for",
-           "record_session"]
+__all__ = ["FORMAT", "VERSION", "Recording", "RecordingError", "new_meta", "record_session"]

@@ -16,6 +16,9 @@ Rules:
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import datetime
+import email.utils
 import getpass
 import ipaddress
 import os
@@ -26,9 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from smtpstep.app.session.transcript import STYLES
 from smtpstep.protocol import sasl
 from smtpstep.protocol.commands import InvalidCommand, check_address, check_field
-from smtpstep.protocol.message import build_message
+from smtpstep.protocol.message import build_message, format_date
 from smtpstep.protocol.planner import PHASES, SECURITIES, SessionPlan
 from smtpstep.protocol.server.facts import DEMO_PASSWORD, DEMO_USER
 from smtpstep.protocol.transport.wire import DEFAULT_PORTS, Target
@@ -41,8 +45,6 @@ PASSWORD_ENV = "SMTPSTEP_PASSWORD"
 """The environment variable that holds the password for ``--user``."""
 
 
-STYLES = ("textbook", "swaks")
-"""Transcript styles: ``C:``/``S:`` as in RFC 5321's examples, or swaks' arrows."""
 
 TRANSCRIPT_SUFFIXES = (".txt", ".md", ".html", ".svg", ".json")
 """File types ``--transcript`` can write, chosen by extension (``smtpstep.app.output.exports`` writes them)."""
@@ -188,6 +190,34 @@ class SessionSettings:
             allow_cleartext_auth=self.allow_cleartext_auth,
         )
 
+    def for_lesson(self, lesson: Lesson, part: int = 0) -> SessionSettings:
+        """These settings set up for ``part`` of ``lesson``: the lesson decides everything about the session
+        (security, login, envelope and message); output options (style, transcript, timeout, showing
+        secrets) stay the user's. Raises ``LessonError`` for a real server: lessons run on the built-in
+        one only."""
+        from smtpstep.protocol.lessons.model import LessonError
+
+        if self.server is not None:
+            raise LessonError("lessons run on smtpstep's built-in server only; leave out --server", source=lesson.name)
+        spec = lesson.part(part).session
+        login = spec.auth != "none"
+        return dataclasses.replace(
+            self,
+            security=spec.security,
+            user=spec.user if login else None,
+            password=spec.password if login else None,
+            helo=spec.helo,
+            mail_from=spec.mail_from,
+            rcpt_tos=spec.rcpt_tos,
+            subject=spec.subject,
+            body=spec.body * spec.body_repeat,
+            quit_after=spec.quit_after,
+            allow_cleartext_auth=spec.allow_cleartext_auth,
+            insecure=False,  # a lesson about certificate checks must not have them switched off
+            lesson=lesson,
+            lesson_part=part,
+        )
+
     def describe(self, server: LocalServer | None = None) -> str:
         """One line for headers, e.g. "smtp.example.com:587 STARTTLS"; never the password."""
         words = SECURITY_WORDS[self.security]
@@ -197,6 +227,15 @@ class SessionSettings:
         host, port = self.host_port()
         shown = f"[{host}]" if ":" in host else host
         return f"{shown}:{port} {words}"
+
+
+def plan_for(settings: SessionSettings, *, now: datetime.datetime | None = None,
+             message_id: str | None = None) -> SessionPlan:
+    """The session plan with a Date and Message-ID: now and a fresh one, or fixed ones when given (lecture
+    notes and tests want the same message every time). The Message-ID's domain is the sender's."""
+    moment = now or datetime.datetime.now().astimezone()
+    domain = settings.mail_from.rpartition("@")[2].strip(">") or DEFAULT_HELO
+    return settings.plan(date=format_date(moment), message_id=message_id or email.utils.make_msgid(domain=domain))
 
 
 # --- Parsing --------------------------------------------------------------------------------------
@@ -404,7 +443,7 @@ def _with_lesson(settings: SessionSettings, name_or_path: str | None) -> Session
         raise UsageError("--lesson runs on smtpstep's built-in server, whose scenarios the lesson needs; "
                          "leave out --server")
     try:
-        return load(name_or_path).apply(settings)
+        return settings.for_lesson(load(name_or_path))
     except LessonError as error:
         raise UsageError(f"--lesson {error}") from None
 

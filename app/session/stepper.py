@@ -1,22 +1,38 @@
-"""The stepper: one SMTP session driven one step at a time, with an editable queue of next steps.
+"""The stepper: the one session runner. It drives a session a step at a time, with an editable queue.
 
 It holds the transport, the plan and the queue, and answers the user's intents (step, edit, insert,
-delete, skip, restart). It knows nothing of Textual: the app renders the ``SessionView`` it returns.
-The queue follows the planner until the user edits it; from then on the user's queue is kept, and
-only previews that cannot be known in advance (answers to AUTH challenges) are filled in.
+delete, skip, restart). The queue follows the planner until the user edits it; from then on the
+user's queue is kept, and only previews that cannot be known in advance (answers to AUTH challenges)
+are filled in. ``SessionView`` is what every renderer shows.
+
+The same runner serves the terminal app (``step`` on the asyncio transport), ``smtpstep run`` and
+the recordings it exports (``step_now`` on the blocking transport), and ``smtpstep shots``. It knows
+nothing of Textual, and it imports no transport itself: the caller says which one to use, so that
+``smtpstep run`` never loads asyncio.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any, Protocol
 
 from smtpstep.protocol.client import CommandNotAllowed
 from smtpstep.protocol.commands import AuthResponse, Command, InvalidCommand, parse_command
 from smtpstep.protocol.planner import Planned, SessionPlan, next_group, propose
 from smtpstep.protocol.states import State
-from smtpstep.protocol.transport.asyncio_driver import AsyncioTransport
+from smtpstep.protocol.transport.engine import StepEngine
 from smtpstep.protocol.transport.wire import Snapshot, StepResult, Target, WireChunk
+
+MAX_STEPS = 100
+"""A bound on one session's steps, so that no planner surprise can loop for ever (``smtpstep run``,
+recordings and shots stop there)."""
+
+REFUSED_BEFORE_SENDING = ("not-allowed", "policy")
+"""Failure kinds of a step that was never written: the queue keeps it, for the user to decide."""
+
+FAILURE_KEYS = {"tls": "tls-verify-failed", "closed": "closed", "policy": "cleartext-auth-refused"}
+"""Failure kinds with a step explanation of their own in the catalog."""
 
 
 @dataclass(frozen=True)
@@ -50,25 +66,31 @@ class SessionView:
         return self.snapshot.client.state
 
 
-_FAILURE_KEYS = {"tls": "tls-verify-failed", "closed": "closed", "policy": "cleartext-auth-refused"}
-"""Failure kinds with a step explanation of their own in the catalog."""
+class TransportFactory(Protocol):
+    """A transport class: ``AsyncioTransport`` for the terminal app, ``BlockingTransport`` for ``run``."""
+
+    def __call__(self, target: Target, *, listener: Callable[[WireChunk], None] | None = None) -> Any: ...
 
 
 class Stepper:
     """Drives one session (and its restarts) against one target."""
 
-    def __init__(self, target: Target, plan: SessionPlan, *,
+    def __init__(self, target: Target, plan: SessionPlan, *, transport: TransportFactory,
                  listener: Callable[[WireChunk], None] | None = None) -> None:
         self.target = target
         self.plan = plan
         self.listener = listener
-        self.transport = AsyncioTransport(target, listener=listener)
+        self._transport_factory = transport
+        self.transport: StepEngine = transport(target, listener=listener)
+        """The session's transport (an asyncio or a blocking one)."""
         self.history: list[StepResult] = []
         self.queue: list[Planned] = []
         self.edited = False
         self.halt: str | None = None
+        """Why the session cannot go on as planned: a failure, or the planner's objection."""
         self.explanation_key: str | None = None
         self.failed_phase: str | None = None
+        """The phase (``planner.PHASES``) the session failed in, once it did."""
         self._replan()
 
     # -- views -----------------------------------------------------------------------------------
@@ -102,28 +124,44 @@ class Stepper:
     # -- stepping --------------------------------------------------------------------------------
 
     async def step(self, *, force: bool = False) -> StepResult | None:
-        """Send the head of the queue and wait for its reply. None when the queue is empty."""
-        if not self.queue:
+        """Send the head of the queue on an asyncio transport and wait for its reply (None: queue empty)."""
+        group = self._next(force)
+        if not group:
             return None
+        result = await self.transport.step(self._commands(group), force=force)
+        return self._took(group, result)
+
+    def step_now(self, *, force: bool = False) -> StepResult | None:
+        """The same step on a blocking transport (``smtpstep run``)."""
+        group = self._next(force)
+        if not group:
+            return None
+        result = self.transport.step(self._commands(group), force=force)
+        return self._took(group, result)
+
+    def _next(self, force: bool) -> tuple[Planned, ...]:
+        if not self.queue:
+            return ()
         # RFC 2920: with a plan that pipelines and a server that offers it, MAIL, RCPT... DATA go as one step.
         group = next_group(self.plan, self.transport.client.view(), tuple(self.queue)) if not force else ()
-        group = group or (self.queue[0],)
-        planned = group[0]
-        commands = [p.command for p in group]
-        result = await self.transport.step(commands if len(commands) > 1 else commands[0], force=force)
+        return group or (self.queue[0],)
+
+    @staticmethod
+    def _commands(group: tuple[Planned, ...]) -> Command | list[Command]:
+        return group[0].command if len(group) == 1 else [p.command for p in group]
+
+    def _took(self, group: tuple[Planned, ...], result: StepResult) -> StepResult:
         self.history.append(result)
-        refused_before_sending = result.failure is not None and result.failure.kind in ("not-allowed", "policy")
-        if not refused_before_sending:
-            del self.queue[: len(group)]
-        if refused_before_sending:
-            assert result.failure is not None
-            self.halt = result.failure.message
+        failure = result.failure
+        if failure is not None and failure.kind in REFUSED_BEFORE_SENDING:
+            self.halt = failure.message
             return result
-        if result.failure is not None:
-            self.halt = result.failure.message
-            self.explanation_key = _FAILURE_KEYS.get(result.failure.kind)
-            self.failed_phase = self.failed_phase or planned.phase
-            self.queue = self._proposal_steps()
+        del self.queue[: len(group)]
+        if failure is not None:
+            self.halt = failure.message
+            self.explanation_key = FAILURE_KEYS.get(failure.kind)
+            self.failed_phase = self.failed_phase or group[0].phase
+            self.queue = list(self._proposal().steps)
             self.edited = False
             return result
         if self.edited:
@@ -132,18 +170,17 @@ class Stepper:
             self._replan()
         return result
 
-    def _proposal_steps(self) -> list[Planned]:
-        proposal = propose(self.plan, self.transport.client.view(), self._last_answer())
-        return list(proposal.steps)
-
     def _last_answer(self):  # type: ignore[no-untyped-def]
         for result in reversed(self.history):
             if result.answers:
                 return result.answers[-1]
         return None
 
+    def _proposal(self):  # type: ignore[no-untyped-def]
+        return propose(self.plan, self.transport.client.view(), self._last_answer())
+
     def _replan(self) -> None:
-        proposal = propose(self.plan, self.transport.client.view(), self._last_answer())
+        proposal = self._proposal()
         self.queue = list(proposal.steps)
         if proposal.halt:
             self.halt = proposal.halt
@@ -159,7 +196,7 @@ class Stepper:
             self.queue = []
             return
         if client.settled == State.AUTH_CHALLENGED:
-            planned = [p for p in self._proposal_steps() if isinstance(p.command, AuthResponse)]
+            planned = [p for p in self._proposal().steps if isinstance(p.command, AuthResponse)]
             if planned and self.queue and isinstance(self.queue[0].command, AuthResponse):
                 self.queue[0] = planned[0]
 
@@ -203,12 +240,10 @@ class Stepper:
 
     # -- lifecycle -------------------------------------------------------------------------------
 
-    async def restart(self, target: Target | None = None, plan: SessionPlan | None = None) -> None:
-        """Close the connection and start a fresh session (optionally on a new target or plan)."""
-        await self.transport.close()
+    def _reset(self, target: Target | None, plan: SessionPlan | None) -> None:
         self.target = target or self.target
         self.plan = plan or self.plan
-        self.transport = AsyncioTransport(self.target, listener=self.listener)
+        self.transport = self._transport_factory(self.target, listener=self.listener)
         self.history = []
         self.edited = False
         self.halt = None
@@ -216,7 +251,10 @@ class Stepper:
         self.failed_phase = None
         self._replan()
 
+    async def restart(self, target: Target | None = None, plan: SessionPlan | None = None) -> None:
+        """Close the connection and start a fresh session (optionally on a new target or plan)."""
+        await self.transport.close()
+        self._reset(target, plan)
+
     async def close(self) -> None:
         await self.transport.close()
-
-

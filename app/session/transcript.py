@@ -20,6 +20,7 @@ from typing import NamedTuple
 from smtpstep.protocol.transport.wire import Direction, WireChunk
 
 STYLES = ("textbook", "swaks")
+"""Transcript styles: ``C:``/``S:`` as in RFC 5321's examples, or swaks' arrows."""
 
 SECRET_MASK = "********"
 

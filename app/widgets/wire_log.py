@@ -10,7 +10,7 @@ Lines are kept as plain tuples of str, int, float and bool, which the cycle coll
 100,000 lines then add nothing to every full collection (as dataclasses they made 90 ms pauses while
 scrolling; a NamedTuple, being a tuple subclass, would stay tracked too). The chunks are the session's
 own objects, shared with its record: the log keeps no copy of them. It sets no process-wide policy: the
-app moves long-lived objects out of the collector's way (``SmtpStepApp._freeze_heap``).
+app moves long-lived objects out of the collector's way (``app/process_settings.py``).
 
 The log follows its end while lines come, until the user scrolls up; scrolling back to the end makes it
 follow again.
@@ -30,9 +30,15 @@ from textual.geometry import Size
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
+from textual.timer import Timer
 
 from smtpstep.app.session.transcript import Transcript, TranscriptLine
 from smtpstep.protocol.transport.wire import WireChunk
+
+HOLD_COMMAND_CHUNK = 0.05
+"""Seconds a command's chunk may wait for its reply before the log shows it alone. A reply usually comes
+within a millisecond: then both lines arrive as one burst and one frame, and no frame for the command
+alone is drawn while the reply waits to be read."""
 
 FOLD_LINES = 40
 """A client chunk longer than this (a big message) is folded to its first lines and a count."""
@@ -108,6 +114,9 @@ class WireLog(ScrollView, can_focus=True):
         self._width = 0
         self._limit: int | None = None
         self._transcript = self._new_transcript()
+        self._held: list[WireChunk] = []
+        """Command chunks waiting for their reply (see ``add_chunk``)."""
+        self._hold_timer: Timer | None = None
 
     # -- data ------------------------------------------------------------------------------------
 
@@ -124,7 +133,28 @@ class WireLog(ScrollView, can_focus=True):
         return Transcript(style=self.style_name, show_secrets=self.show_secrets, crlf_marks=self.crlf_marks,
                           fold_lines=None if self.expanded else FOLD_LINES)
 
-    def add_chunk(self, chunk: WireChunk) -> None:
+    def add_chunk(self, chunk: WireChunk, *, hold: bool = False) -> None:
+        """Add a chunk's lines. With ``hold``, a command's chunk waits up to ``HOLD_COMMAND_CHUNK`` for its
+        reply, so that both arrive as one burst and one frame (coalescing, as toolong's ``can_replace``);
+        any later chunk, ``release``, or the timer lets it through, in order."""
+        if hold:
+            self._held.append(chunk)
+            if self._hold_timer is None:
+                self._hold_timer = self.set_timer(HOLD_COMMAND_CHUNK, self.release)
+            return
+        self.release()
+        self._add(chunk)
+
+    def release(self) -> None:
+        """Put the held chunks in the log (their reply came, the step ended, or they waited enough)."""
+        if self._hold_timer is not None:
+            self._hold_timer.stop()
+            self._hold_timer = None
+        held, self._held = self._held, []
+        for chunk in held:
+            self._add(chunk)
+
+    def _add(self, chunk: WireChunk) -> None:
         """Append one chunk (called for every chunk as it crosses the wire)."""
         self._chunks.append(chunk)
         if self._limit is None:
@@ -152,6 +182,7 @@ class WireLog(ScrollView, can_focus=True):
         self._extend(self._transcript.flush() + [self._timing_line(step, elapsed)])
 
     def clear(self) -> None:
+        self.release()
         self._chunks = []
         self._timings = {}
         self._limit = None

@@ -15,7 +15,9 @@ from typing import Any
 
 from smtpstep.protocol import sasl
 from smtpstep.protocol.commands import Command, Raw, Verb
+from smtpstep.protocol.planner import SessionPlan
 from smtpstep.protocol.server.facts import DEMO_PASSWORD, DEMO_USER
+from smtpstep.protocol.transport.wire import Target
 
 STEP_KINDS: Mapping[Verb, str] = {
     Verb.CONNECT: "connect", Verb.GREETING: "greeting", Verb.TLS_HANDSHAKE: "tls-handshake", Verb.EHLO: "ehlo",
@@ -169,39 +171,9 @@ class Lesson:
 
     # -- what a session needs ----------------------------------------------------------------------
 
-    def apply(self, settings: Any, part: int = 0) -> Any:
-        """``settings`` (an ``smtpstep.app.session.settings.SessionSettings``) set up for ``part``.
-
-        The lesson decides everything about the session: security, login, envelope and message.
-        Output options (style, transcript, timeout, showing secrets) stay the user's. Raises
-        ``LessonError`` for a real server: lessons run on the built-in one only.
-        """
-        if getattr(settings, "server", None) is not None:
-            raise LessonError("lessons run on smtpstep's built-in server only; leave out --server",
-                              source=self.name)
-        spec = self.part(part).session
-        login = spec.auth != "none"
-        values: dict[str, Any] = {
-            "security": spec.security,
-            "user": spec.user if login else None,
-            "password": spec.password if login else None,
-            "helo": spec.helo,
-            "mail_from": spec.mail_from,
-            "rcpt_tos": spec.rcpt_tos,
-            "subject": spec.subject,
-            "body": spec.body * spec.body_repeat,
-            "quit_after": spec.quit_after,
-            "allow_cleartext_auth": spec.allow_cleartext_auth,
-            "insecure": False,  # a lesson about certificate checks must not have them switched off
-            "lesson": self,
-            "lesson_part": part,
-        }
-        names = {f.name for f in dataclasses.fields(settings)}
-        return dataclasses.replace(settings, **{k: v for k, v in values.items() if k in names})
-
-    def plan(self, plan: Any, part: int = 0) -> Any:
-        """``plan`` (a ``planner.SessionPlan`` made from the applied settings) with the lesson's
-        protocol choices: the AUTH mechanism, pipelining, SIZE, and a message given as is."""
+    def plan(self, plan: SessionPlan, part: int = 0) -> SessionPlan:
+        """``plan`` (made from settings set up for this part) with the lesson's protocol choices: the
+        AUTH mechanism, pipelining, SIZE, and a message given as is."""
         spec = self.part(part).session
         values: dict[str, Any] = {
             "mechanism": None if spec.auth == "none" else spec.auth,
@@ -213,9 +185,9 @@ class Lesson:
             values["message"] = spec.raw_message.encode("utf-8")
         return dataclasses.replace(plan, **values)
 
-    def target(self, target: Any, part: int = 0, *, port: int | None = None) -> Any:
-        """``target`` (a ``transport.Target`` for the built-in server) with the part's server name,
-        and ``port`` instead of the server's when a man in the middle relays the connection."""
+    def target(self, target: Target, part: int = 0, *, port: int | None = None) -> Target:
+        """``target`` (the built-in server's) with the part's server name, and ``port`` instead of the
+        server's when a man in the middle relays the connection."""
         spec = self.part(part).session
         values: dict[str, Any] = {}
         if spec.sni:

@@ -16,7 +16,7 @@ BASE = SessionSettings(server=None, security="starttls", ca_file=None, insecure=
 
 
 def _lesson(name: str) -> SessionSettings:
-    return load(name).apply(BASE, 0)
+    return BASE.for_lesson(load(name), 0)
 
 
 async def _run_to_end(pilot, app: SmtpStepApp) -> None:  # type: ignore[no-untyped-def]
@@ -31,7 +31,7 @@ async def _run_to_end(pilot, app: SmtpStepApp) -> None:  # type: ignore[no-untyp
         await pilot.press("space")
         for _ in range(300):
             await pilot.pause()
-            if not app._busy:  # noqa: SLF001
+            if not app.busy:  # noqa: SLF001
                 break
             await asyncio.sleep(0.01)
 
@@ -48,10 +48,10 @@ async def test_a_lesson_narrates_every_step_and_shows_the_server_side() -> None:
         assert explanation.startswith("Lesson")
         assert screen.lesson_note  # narration for the last step (QUIT)
         assert len(screen.query_one(ServerView).messages) == 1
-        for index in range(1, len(app._views)):  # noqa: SLF001 - every step had its narration
+        for index in range(1, len(app.timeline.views)):  # noqa: SLF001 - every step had its narration
             from smtpstep.app.session.lesson_view import lesson_narration
 
-            assert lesson_narration(app.settings.lesson, app._views[index], 0), index  # noqa: SLF001
+            assert lesson_narration(app.settings.lesson, app.timeline.views[index], 0), index  # noqa: SLF001
 
 
 async def test_a_two_part_lesson_moves_to_its_second_part_with_one_key() -> None:
@@ -78,9 +78,9 @@ async def test_the_stripping_lesson_runs_through_its_man_in_the_middle() -> None
     app = SmtpStepApp(_lesson("starttls-stripping"))
     async with app.run_test(size=(120, 36)) as pilot:
         await _run_to_end(pilot, app)
-        assert app._proxy is not None  # noqa: SLF001
+        assert app.lab.relay is not None  # noqa: SLF001
         sent = [c.data for c in app.stepper.transport.record.chunks if c.direction == "client"]
         assert not any(data.upper().startswith(b"AUTH") for data in sent)
         assert app.stepper.transport.client.state == State.CLOSED
         assert app.stepper.halt and "STARTTLS" in app.stepper.halt
-    assert app._proxy is None  # noqa: SLF001 - stopped on exit
+    assert app.lab.relay is None  # noqa: SLF001 - stopped on exit

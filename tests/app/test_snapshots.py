@@ -46,7 +46,7 @@ async def _wait_idle(pilot) -> None:  # type: ignore[no-untyped-def]
     app = pilot.app
     for _ in range(300):
         await pilot.pause()
-        if not app._busy:  # noqa: SLF001
+        if not app.busy:  # noqa: SLF001
             return
         await asyncio.sleep(0.01)
 

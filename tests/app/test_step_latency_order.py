@@ -17,9 +17,10 @@ from textual.app import App, ComposeResult
 from textual.strip import Strip
 
 from smtpstep.app.session.settings import SessionSettings
-from smtpstep.app.stepper_app import BUSY_SHOWN_AFTER, HOLD_COMMAND_CHUNK, SmtpStepApp
+from smtpstep.app.stepper_app import SmtpStepApp
+from smtpstep.app.stepping import BUSY_SHOWN_AFTER
 from smtpstep.app.widgets.state_pane import StatePane
-from smtpstep.app.widgets.wire_log import WireLog
+from smtpstep.app.widgets.wire_log import HOLD_COMMAND_CHUNK, WireLog
 from smtpstep.protocol.transport.wire import Direction, WireChunk
 from tests.support.stalling_server import stalls_after_greeting
 
@@ -30,25 +31,25 @@ BUILTIN = SessionSettings(server=None, security="starttls", ca_file=None, insecu
 def _record_order(app: SmtpStepApp) -> list[tuple[str, object]]:
     """Wrap the app's publish and its wire listener (before the stepper exists) to log their order."""
     events: list[tuple[str, object]] = []
-    publish, on_chunk = app._publish, app._on_chunk  # noqa: SLF001 - the order of the app's own work is the subject
+    publish, on_chunk = app.publish, app.take_chunk  # noqa: SLF001 - the order of the app's own work is the subject
 
     def recording_publish(*, after_step: bool = False) -> None:
-        events.append(("publish", app._busy))  # noqa: SLF001
+        events.append(("publish", app.busy))  # noqa: SLF001
         publish(after_step=after_step)
 
     def recording_on_chunk(chunk: WireChunk) -> None:
         events.append(("chunk", chunk.direction))
         on_chunk(chunk)
 
-    app._publish = recording_publish  # type: ignore[method-assign]  # noqa: SLF001
-    app._on_chunk = recording_on_chunk  # type: ignore[method-assign]  # noqa: SLF001
+    app.publish = recording_publish  # type: ignore[method-assign]  # noqa: SLF001
+    app.take_chunk = recording_on_chunk  # type: ignore[method-assign]  # noqa: SLF001
     return events
 
 
 async def _settle(pilot, app: SmtpStepApp) -> None:  # type: ignore[no-untyped-def]
     for _ in range(300):
         await pilot.pause()
-        if not app._busy:  # noqa: SLF001
+        if not app.busy:  # noqa: SLF001
             return
         await asyncio.sleep(0.01)
     raise AssertionError("the step did not finish")
@@ -93,8 +94,8 @@ async def test_a_slow_step_is_marked_busy_and_shows_its_command_while_it_waits()
             await pilot.press("space")  # EHLO: the server never answers
             await asyncio.sleep(0.4)
             await pilot.pause()
-            assert app._busy  # noqa: SLF001
-            assert ("publish", app._busy) in events  # noqa: SLF001 - the busy view was published after the delay
+            assert app.busy  # noqa: SLF001
+            assert ("publish", app.busy) in events  # noqa: SLF001 - the busy view was published after the delay
             assert events[0] == ("chunk", Direction.CLIENT), events
             assert any(line.startswith("C: EHLO") for line in app.wire_log.plain_lines())
             title = app.screen.query_one(StatePane).content.renderables[0]  # the pane's first line

@@ -12,6 +12,7 @@ from dataclasses import replace
 import pytest
 from textual.worker import Worker, WorkerState
 
+from smtpstep.app import process_settings
 from smtpstep.app import stepper_app as tui
 from smtpstep.app.screens.dialogs import ConfirmScreen, LineInputScreen
 from smtpstep.app.screens.main import MainScreen
@@ -30,7 +31,7 @@ async def _settle(pilot, app: SmtpStepApp) -> None:  # type: ignore[no-untyped-d
     """Wait until no step is running."""
     for _ in range(200):
         await pilot.pause()
-        if not app._busy:  # noqa: SLF001 - the test watches the app's own busy flag
+        if not app.busy:  # noqa: SLF001 - the test watches the app's own busy flag
             return
         await asyncio.sleep(0.01)
     raise AssertionError("the step did not finish")
@@ -456,7 +457,7 @@ async def test_the_export_key_saves_a_recording_that_replays_every_step(local_se
 
 async def test_the_app_moves_what_lives_long_out_of_the_collectors_way_and_gives_it_back_on_quit(
         local_server, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setattr(tui, "FREEZE_EVERY_STEPS", 2)
+    monkeypatch.setattr(process_settings, "FREEZE_EVERY_STEPS", 2)
     gc.unfreeze()
     app = SmtpStepApp(BUILTIN, server=local_server)
     async with app.run_test(size=(120, 36)) as pilot:

@@ -290,12 +290,13 @@ async def test_the_app_shows_the_password_nowhere_until_revealed(
         assert any(line.startswith(f"C: AUTH {mechanism}") for line in app.wire_log.plain_lines())
         # Every way of redrawing the wire log (keys w, l, z, L; actions called directly, as pressing a key
         # waits for the whole process to go idle): still redacted.
-        for toggle in (app.action_wire_style, app.action_crlf, app.action_fold, app.action_toggle_tls):
+        screen = app.main_screen
+        for toggle in (screen.action_wire_style, screen.action_crlf, screen.action_fold, screen.action_toggle_tls):
             toggle()
             await pilot.pause(0.01)
             assert not leaks(what_the_app_shows(app))
         app.action_screenshot()
-        app.action_reveal()  # key v: reveal, on purpose, after a question
+        screen.action_reveal()  # key v: reveal, on purpose, after a question
         await pilot.pause(0.01)
         assert isinstance(app.screen, ConfirmScreen) and not leaks("\n".join(app.wire_log.plain_lines()))
         app.screen.dismiss(True)

@@ -14,7 +14,7 @@ async def settle(pilot, app: SmtpStepApp) -> None:  # type: ignore[no-untyped-de
     to a second while the in-process server is busy.
     """
     for _ in range(2000):
-        if not app._busy:  # noqa: SLF001 - the app's own busy flag is the truth here
+        if not app.busy:  # noqa: SLF001 - the app's own busy flag is the truth here
             break
         await asyncio.sleep(0.005)
     else:

@@ -5,9 +5,12 @@ Sessions run against the built-in server (``local_server``); the clock and Messa
 
 from __future__ import annotations
 
+import asyncio
 import datetime
+import io
 import json
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,15 +18,13 @@ import pytest
 
 from smtpstep.app.session.codec import Codec, CodecError, codec, decode, encode
 from smtpstep.app.session.narration import narrate
-from smtpstep.app.session.recording import Recording, RecordingError, SessionRecorder, plan_for, record_session
+from smtpstep.app.session.recording import Recording, RecordingError, record_session
 from smtpstep.app.session.settings import SessionSettings
 from smtpstep.app.session.transcript import Transcript
 from smtpstep.protocol import commands
 from smtpstep.protocol.commands import Command, Verb
-from smtpstep.protocol.planner import SessionPlan, propose
+from smtpstep.protocol.planner import SessionPlan
 from smtpstep.protocol.states import State
-from smtpstep.protocol.transport.asyncio_driver import AsyncioTransport
-from smtpstep.protocol.transport.wire import Direction
 
 if TYPE_CHECKING:
     from smtpstep.protocol.server.server import LocalServer
@@ -234,45 +235,50 @@ async def test_view_at_and_chunks_until_follow_the_wire_count(local_server: Loca
         recording.view_at(recording.steps + 1)
 
 
-# --- Views without a stepper (smtpstep run) -------------------------------------------------------
+# --- smtpstep run records with the same stepper ----------------------------------------------------
 
 
 def _shape(recording: Recording) -> list[tuple[object, ...]]:
-    return [(v.steps_done, tuple(p.command.label for p in v.queue), v.halt, v.explanation_key, v.history,
-             v.snapshot.client.state) for v in recording.views]
+    """What a view says about the session, leaving out what differs between two runs (ports, dates, the
+    Message-ID and so the message's size)."""
+    return [(v.steps_done, tuple(p.command.verb for p in v.queue), v.halt, v.explanation_key,
+             tuple((code, ok) for _, code, ok in v.history), v.snapshot.client.state) for v in recording.views]
 
 
-async def _drive(server: LocalServer, settings: SessionSettings) -> Recording:
-    """A session driven the way `smtpstep run` drives it: the planner's first step, until none is left."""
-    plan = plan_for(settings, now=NOW, message_id=MESSAGE_ID)
-    transport = AsyncioTransport(settings.target(server))
-    recorder = SessionRecorder(plan, transport)
-    last = None
+def _run_export(server: LocalServer, tmp_path: Path) -> Recording:
+    """`smtpstep run --transcript session.json` against ``server``, on the blocking transport."""
+    from smtpstep.app.commands.run import run
+
+    out = tmp_path / "session.json"
+    settings = replace(SETTINGS, server=f"127.0.0.1:{server.ports['submission']}", ca_file=server.ca_path,
+                       transcript=out)
+    run(settings, out=io.StringIO(), err=io.StringIO())
+    return Recording.load(out)
+
+
+def test_smtpstep_run_records_the_views_the_terminal_app_shows(threaded_server: LocalServer,
+                                                              tmp_path: Path) -> None:
+    ran = _run_export(threaded_server, tmp_path)
+    stepped = asyncio.run(record_session(replace(SETTINGS, server=f"127.0.0.1:{threaded_server.ports['submission']}",
+                                                 ca_file=threaded_server.ca_path), None, now=NOW,
+                                         message_id=MESSAGE_ID))
+
+    assert ran.steps == 12
+    assert _shape(ran) == _shape(stepped)
+
+
+def test_smtpstep_run_records_a_failed_handshake_as_the_terminal_app_does(tmp_path: Path) -> None:
+    from smtpstep.protocol.server.server import LocalServer
+
+    server = LocalServer(certificate="expired", maildir=tmp_path / "maildir", state_dir=tmp_path / "state")
+    server.start_in_thread()
     try:
-        for _ in range(30):
-            proposal = propose(plan, transport.client.view(), last)
-            if not proposal.steps or transport.client.check(proposal.steps[0].command) is not None:
-                break
-            result = await transport.step(proposal.steps[0].command)
-            recorder.add(result)
-            last = result.answers[-1] if result.answers else last
-            if result.failure is not None and result.failure.kind == "not-allowed":
-                break
+        ran = _run_export(server, tmp_path)
+        stepped = asyncio.run(record_session(replace(SETTINGS, server=f"127.0.0.1:{server.ports['submission']}",
+                                                     ca_file=server.ca_path), None, now=NOW,
+                                             message_id=MESSAGE_ID))
     finally:
-        await transport.close()
-    return recorder.recording()
+        server.stop_thread()
 
-
-async def test_the_session_recorder_takes_the_views_a_stepper_takes(local_server: LocalServer) -> None:
-    assert _shape(await _drive(local_server, SETTINGS)) == _shape(await _record(local_server))
-
-
-async def test_the_session_recorder_follows_a_failed_handshake_like_the_stepper(
-        local_server_factory: ServerFactory) -> None:
-    server = await local_server_factory(certificate="expired")
-
-    driven, stepped = await _drive(server, SETTINGS), await _record(server)
-
-    assert _shape(driven) == _shape(stepped)
-    assert any(v.explanation_key == "tls-verify-failed" for v in stepped.views)
-    assert any(c.direction == Direction.ERROR for c in stepped.chunks)
+    assert _shape(ran) == _shape(stepped)
+    assert any(v.explanation_key == "tls-verify-failed" for v in ran.views)

@@ -152,7 +152,7 @@ def test_apply_sets_the_session_and_refuses_a_real_server():
     plan = settings.plan(date="Mon, 1 Jan 2024 00:00:00 +0000", message_id="<x@y>")
     assert plan.mechanism == "PLAIN"
     with pytest.raises(LessonError, match="built-in server only"):
-        settings.lesson.apply(__import__("dataclasses").replace(settings, server="smtp.example.com"))
+        __import__("dataclasses").replace(settings, server="smtp.example.com").for_lesson(settings.lesson)
 
 
 def test_the_documented_example_is_a_valid_lesson():

@@ -1,0 +1,63 @@
+"""Playing a session at a set pace: a step every few seconds until the end or an error.
+
+``Playback`` owns the timer and the pace; on each tick it calls the app's ``tick`` callback, which
+takes the next step (or, in a replay, shows the next recorded one) and says whether it could.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from textual.app import App
+from textual.timer import Timer
+
+PACES = (0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 8.0)
+"""Play speeds, seconds per step."""
+
+
+class Playback:
+    """Play and pause, faster and slower."""
+
+    def __init__(self, app: App, tick: Callable[[], bool], shown: Callable[[float | None], None]) -> None:
+        self._app = app
+        self._tick = tick
+        """Takes the next step; False when there is none to take (playing stops)."""
+        self._shown = shown
+        """Told the pace while playing, and None once stopped (the header shows it)."""
+        self._index = PACES.index(1.5)
+        self._timer: Timer | None = None
+
+    @property
+    def pace(self) -> float:
+        """Seconds per step."""
+        return PACES[self._index]
+
+    @property
+    def playing(self) -> bool:
+        return self._timer is not None
+
+    def toggle(self) -> None:
+        if self.playing:
+            self.stop()
+        else:
+            self._timer = self._app.set_interval(self.pace, self._on_tick)
+            self._shown(self.pace)
+            self._on_tick()
+
+    def stop(self) -> None:
+        timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.stop()
+            self._shown(None)
+
+    def change(self, delta: int) -> float:
+        """Step the pace by ``delta`` (negative: faster); return the new pace."""
+        self._index = max(0, min(len(PACES) - 1, self._index + delta))
+        if self.playing:
+            self.stop()
+            self.toggle()
+        return self.pace
+
+    def _on_tick(self) -> None:
+        if not self._tick():
+            self.stop()
