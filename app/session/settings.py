@@ -1,6 +1,6 @@
 """The session options shared by ``smtpstep run`` and ``smtpstep step``, checked and turned into settings.
 
-Holds ``add_session_options`` (the flags of the ``run`` contract, issue 2), ``settings_from_args``
+Holds ``add_session_options`` (the flags of ``smtpstep run``, which ``step``, ``web`` and ``shots`` share), ``settings_from_args``
 (flags plus environment into a frozen ``SessionSettings``) and ``UsageError``. Each problem with the
 user's options is one plain sentence, raised before any connection is made.
 
@@ -285,7 +285,7 @@ def parse_server(text: str, security: str) -> tuple[str, int]:
 
 
 def add_session_options(parser: argparse.ArgumentParser) -> None:
-    """The flags of ``smtpstep run`` (issue 2's contract), plus ``--allow-cleartext-auth``."""
+    """The flags of ``smtpstep run``, in the groups ``--help`` shows (also those of ``step``, ``web``, ``shots``)."""
     where = parser.add_argument_group("server")
     where.add_argument("--server", metavar="HOST[:PORT]",
                        help="a real server; without it smtpstep starts and uses its built-in local server. "
@@ -341,10 +341,15 @@ def add_session_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _number(text: str) -> float:
+    """``--timeout``'s type; its complaint reads like the range check's (the parser puts the flag first)."""
     try:
         return float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"“{text}” is not a number of seconds") from None
+        raise argparse.ArgumentTypeError(_timeout_rule(f"“{text}”")) from None
+
+
+def _timeout_rule(shown: str) -> str:
+    return f"must be a number of seconds more than 0 and at most {MAX_TIMEOUT:g}, not {shown}"
 
 
 # --- Checking -------------------------------------------------------------------------------------
@@ -381,7 +386,7 @@ def settings_from_args(
 
     timeout = get("timeout")
     if timeout is not None and not (0 < timeout <= MAX_TIMEOUT):
-        raise UsageError(f"--timeout must be more than 0 and at most {MAX_TIMEOUT:g} seconds, not {timeout:g}")
+        raise UsageError(f"--timeout {_timeout_rule(f'{timeout:g}')}")
 
     ca_file = _ca_file(get("ca_file"))
     insecure = bool(get("insecure", False))
@@ -490,6 +495,8 @@ def _body(body: str | None, body_file: str | None) -> str:
         raise UsageError("give either --body or --body-file, not both")
     if body_file is not None:
         path = Path(body_file).expanduser()
+        if path.is_dir():
+            raise UsageError(f"--body-file {body_file} is a directory; give the file that holds the message text")
         if not path.is_file():
             raise UsageError(f"--body-file {body_file}: there is no such file")
         try:

@@ -349,7 +349,7 @@ BAD_OPTIONS = [
     (["--ca", "{not-pem}"], "no PEM certificate"),
     (["--ca", "{broken-pem}"], "cannot be loaded"),
     (["--body-file", "{missing}"], "no such file"),
-    (["--body-file", "{folder}"], "no such file"),
+    (["--body-file", "{folder}"], "is a directory"),
     (["--body-file", "{latin1}"], "not UTF-8"),
     (["--lesson", "{missing}"], "no such lesson file"),
     (["--lesson", "{folder}"], "folder"),

@@ -54,12 +54,18 @@ async def smtpstep(*args: str, env: dict[str, str], limit: float = 30.0) -> Run:
 _QUOTED = re.compile(r"“[^”]*”|\([^()]*\)|\"[^\"]*\"")
 
 
+_VOICE = re.compile(r"smtpstep(?: (?:step|run|serve|lessons|web|replay|shots))?: ")
+"""How a line of smtpstep's starts: ``smtpstep: ``, or ``smtpstep run: `` for a problem with run's options."""
+
+
 def assert_one_plain_sentence(err: str) -> str:
-    """stderr is exactly one line, ``smtpstep: <one sentence>.``, with no Python text in it."""
+    """stderr is exactly one line, ``smtpstep: <one sentence>.`` (or ``smtpstep run: ...``), with no Python
+    text in it."""
     assert err.endswith("\n") and err.count("\n") == 1, repr(err)
     line = err.rstrip("\n")
-    assert line.startswith("smtpstep: "), line
-    sentence = line[len("smtpstep: "):]
+    voice = _VOICE.match(line)
+    assert voice is not None, line
+    sentence = line[voice.end():]
     assert sentence[:1].islower() or sentence[:1] in "“-", sentence  # a sentence in the tool's voice
     assert sentence.endswith((".", "!", "?")), sentence
     for words in PYTHON_WORDS:

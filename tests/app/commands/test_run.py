@@ -264,7 +264,7 @@ def test_a_usage_error_exits_2_before_connecting(env: dict[str, str]) -> None:
 
     assert run.code == 2
     assert run.out == ""
-    assert run.err.startswith("smtpstep: ") and "not-an-address" in run.err
+    assert run.err.startswith("smtpstep run: ") and "not-an-address" in run.err
 
 
 def test_a_transcript_with_an_unknown_extension_is_refused(env: dict[str, str], tmp_path: Path) -> None:

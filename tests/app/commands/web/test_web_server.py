@@ -93,7 +93,7 @@ def test_listen_with_a_login_to_a_real_server_is_refused(monkeypatch, capsys):
 
 def test_host_and_listen_do_not_go_together(capsys):
     assert cli.main(["web", "--host", "127.0.0.1", "--listen", "0.0.0.0"]) == 2
-    assert "not allowed with argument" in capsys.readouterr().err
+    assert "give either --host or --listen, not both" in capsys.readouterr().err
 
 
 def test_web_takes_every_option_of_step():
