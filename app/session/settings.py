@@ -109,7 +109,7 @@ class SessionSettings:
     transcript: Path | None = None
     """Where ``--transcript`` writes the whole transcript (.txt, .md, .html, .svg or .json), or None."""
     lesson: Lesson | None = None
-    """The lesson this session follows (``--lesson``); ``Lesson.apply`` set the session fields above."""
+    """The lesson this session follows (``--lesson``); ``for_lesson`` set the session fields above."""
     lesson_part: int = 0
     """Which part of the lesson this session is (0 for the first); each part is one session."""
 

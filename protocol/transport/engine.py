@@ -544,7 +544,7 @@ def _awaited(command: Command) -> str:
     """What the client waits for, in words: "reply to EHLO client.test", "220 greeting".
 
     Pseudo-steps have labels in parentheses ("(wait for the 220 greeting)"), which read badly after
-    "the reply to" in a failure sentence (issue 6: one plain sentence on stderr).
+    "the reply to" in a failure sentence (one plain sentence on stderr).
     """
     if command.verb == Verb.GREETING:
         return "220 greeting"

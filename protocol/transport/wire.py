@@ -1,6 +1,6 @@
 """What a transport hands out: the target, the wire record, failures, snapshots and step results.
 
-Plain values shared by both transports (``transport.py`` on asyncio for the TUI, ``blocking_transport.py``
+Plain values shared by both transports (``asyncio_driver.py`` for the TUI, ``blocking_driver.py``
 on a plain socket for ``smtpstep run``) and by everything that renders them. Importing this module
 loads no event loop, no TLS and no sockets, so that a renderer or the headless path pays only for
 what it uses.

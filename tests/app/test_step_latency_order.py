@@ -1,4 +1,4 @@
-"""The order of work in a step (issue 8, item 4): the command goes out before the screen changes.
+"""The order of work in a step: the command goes out before the screen changes.
 
 A press must write the command before anything is published: a publish re-renders panes and the
 reply would wait behind that frame. A step that answers at once is published once, after its reply;

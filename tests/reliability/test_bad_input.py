@@ -1,4 +1,4 @@
-"""Bad input, from the server and from the user (issue 6).
+"""Bad input, from the server and from the user.
 
 - Property tests: every command builder raises only ``InvalidCommand``, the reply parser only
   ``ProtocolError``, SASL only ``SaslError``, and the client nothing at all (a broken reply is a
@@ -8,7 +8,7 @@
   connection). So are text that is not UTF-8, bad addresses, ports, timeouts, files and lesson files.
 
 (The gaps this suite first found, lone surrogates, a NUL in --body-file and OpenSSL's text for a broken
---ca file, are fixed at their source: commands.check_field and app/options.py.)
+--ca file, are fixed at their source: ``commands.check_field`` and ``app/session/settings.py``.)
 """
 
 from __future__ import annotations

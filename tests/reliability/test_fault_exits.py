@@ -1,4 +1,4 @@
-"""Every fault of issue 6, met by ``smtpstep run`` as a user runs it: a subprocess against a server
+"""Every fault a server or the network can cause, met by ``smtpstep run`` as a user runs it: a subprocess against a server
 that misbehaves on purpose.
 
 For each: a non-zero exit code (the failing phase's, from ``smtpstep run --help``), exactly one plain
@@ -6,7 +6,7 @@ sentence on stderr, no traceback anywhere, and an end within the ``--timeout`` p
 starting Python (a hang would blow far past it). The server that drips every byte, and the one
 that injects plaintext after STARTTLS, are correct or survivable: there the exit code is 0.
 
-Servers: ``HostileServer`` (tests/protocol/hostile.py) for the protocol faults, the built-in
+Servers: ``HostileServer`` (``tests/support/hostile_server.py``) for the protocol faults, the built-in
 ``LocalServer`` with a bad certificate addressed as a stranger (``--server``, ``--ca``) for TLS.
 """
 

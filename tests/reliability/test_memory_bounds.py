@@ -1,4 +1,4 @@
-"""Memory stays bounded whatever a server sends (issue 6).
+"""Memory stays bounded whatever a server sends.
 
 A server may send megabytes without a line end, a multi-line reply that never ends, or a flood of
 replies nobody asked for. The client must refuse each after a bounded amount and keep nothing more.

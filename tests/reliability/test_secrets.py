@@ -1,4 +1,4 @@
-"""The password never leaks (issue 6): not in any output of ``smtpstep run``, the stepper app, its
+"""The password never leaks: not in any output of ``smtpstep run``, the stepper app, its
 screenshots or its logs, unless the user reveals it on purpose.
 
 Sessions authenticate with AUTH PLAIN, LOGIN and CRAM-MD5 against the built-in server addressed as a

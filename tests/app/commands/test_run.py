@@ -3,7 +3,7 @@
 The built-in server is started by the command itself. Servers that misbehave on purpose are played
 by ``ScriptedServer``, a plain socket server in a thread that answers from a script and records
 every line the client sent, so a test can check what was (and was not) sent. The runs against
-``smtpstep serve`` are in ``test_cli_serve.py``.
+``smtpstep serve`` are in ``test_serve.py``.
 """
 
 from __future__ import annotations

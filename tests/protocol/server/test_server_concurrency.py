@@ -1,6 +1,6 @@
 """The built-in server under concurrency: many writers, many sessions, one Maildir, nothing lost.
 
-Issue 8 item 7 made deliveries run on several writer threads (``MAILDIR_WRITERS``) with the store's
+Deliveries run on several writer threads (``MAILDIR_WRITERS``) with the store's
 own thread-safe names, set sessions up from a per-listener template, and read simple addresses
 without the e-mail header parser. These tests fail if any of that loses or mixes up a message,
 serializes the writers again, or makes a session differ from one aiosmtpd would have made.

@@ -1,4 +1,4 @@
-"""The built-in server under a class's load, at CI size (issue 6); ``benchmarks/load_server.py`` runs the
+"""The built-in server under a class's load, at CI size; ``benchmarks/load_server.py`` runs the
 same code at full size against ``smtpstep serve``.
 
 - 20 concurrent sessions x 5 messages, half plain, half STARTTLS + AUTH: every accepted message is in
