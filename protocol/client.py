@@ -1,8 +1,12 @@
 """The sans-I/O SMTP client: bytes in, events out; commands in, bytes out.
 
 ``SmtpClient`` checks each command against the state table (``states.py``) and returns the exact
-bytes to write; ``receive_data`` parses what the server sent and returns the ``Answer`` events now
-complete. It keeps two separate lifetimes, as RFC 5321 and RFC 3207 do:
+bytes to write; ``receive_data`` parses what the server sent and returns the events now complete
+(h11's bytes-in, events-out): an ``Answer`` per reply, ``Discarded`` bytes it would not read, a
+``ServerClosing`` for a 421 nobody asked for, and a ``ProtocolViolation`` after the answers it could
+still apply when the server broke the protocol. A violation leaves the client in
+``State.PROTOCOL_ERROR``, which allows nothing but closing the connection; ``receive_data`` never
+raises for what a server sends. It keeps two separate lifetimes, as RFC 5321 and RFC 3207 do:
 - ``Session``: the greeting, EHLO capabilities, TLS and AUTH. STARTTLS throws all of it away
   (RFC 3207 §4.2); the facts from before TLS are kept in ``Session.before_tls`` for display only.
 - ``Envelope``: MAIL FROM and the RCPT TOs. RSET, a new EHLO or the end of DATA clear it
@@ -30,8 +34,8 @@ from smtpstep.protocol.commands import (
     RcptTo,
     Verb,
 )
-from smtpstep.protocol.replies import ProtocolError, Reply, ReplyParser
-from smtpstep.protocol.states import ALLOWED, AWAITS, NO_REPLY, PIPELINE_LAST, READS_COMMANDS, State, after_reply
+from smtpstep.protocol.replies import ProtocolError, Reply, ReplyParser, printable
+from smtpstep.protocol.states import ALLOWED, AWAITS, IDLE, NO_REPLY, PIPELINE_LAST, READS_COMMANDS, State, after_reply
 
 
 class CommandNotAllowed(Exception):
@@ -98,6 +102,29 @@ class Discarded:
 
 
 @dataclass(frozen=True)
+class ServerClosing:
+    """The server announced, unasked, that it closes the session (a 421, RFC 5321 §3.8); the client is closed."""
+
+    reply: Reply
+
+
+@dataclass(frozen=True)
+class ProtocolViolation:
+    """The server broke the protocol; the client is now in ``State.PROTOCOL_ERROR``.
+
+    ``message`` is one plain sentence (untrusted text in it is escaped and cut short); ``raw`` holds the
+    bytes at fault.
+    """
+
+    message: str
+    raw: bytes = b""
+
+
+Event = Answer | Discarded | ServerClosing | ProtocolViolation
+"""What ``SmtpClient.receive_data`` returns, in the order the bytes gave them."""
+
+
+@dataclass(frozen=True)
 class Transaction:
     """A finished DATA: the envelope as it was and the server's reply to the final dot."""
 
@@ -137,6 +164,13 @@ _ORDER_HINTS: dict[Verb, str] = {
     "(RFC 3207 §4, RFC 8314 §3)",
     Verb.CONNECT: "the client is already connected",
 }
+
+_AFTER_THE_END = {
+    State.CLOSED: "the session is over (after a 421 or the reply to QUIT the server closes, RFC 5321 §3.8, "
+                  "§4.1.1.10), so the client reads nothing more",
+    State.PROTOCOL_ERROR: "the server broke the protocol, so the client reads nothing more from it",
+}
+"""Why ``receive_data`` throws bytes away unread once the session is over."""
 
 _HARD = frozenset({Verb.CONNECT, Verb.GREETING, Verb.TLS_HANDSHAKE, Verb.MESSAGE, Verb.AUTH_RESPONSE})
 """Steps that can never be forced out of order: they are not lines a server could judge."""
@@ -211,6 +245,12 @@ class SmtpClient:
                                      forceable=False)
         if self._settled == State.CLOSED:
             return CommandNotAllowed("the connection is closed; reconnect to start a new session", forceable=False)
+        if self._settled == State.PROTOCOL_ERROR:
+            return CommandNotAllowed(
+                "the server broke the protocol, so no reply can be matched to a command any more; the "
+                "connection can only be closed (RFC 5321 §4.2, §3.8)",
+                forceable=False,
+            )
         forceable = verb not in _HARD and self._next_line_is_a_command()
         if self._pending:
             last = self._effective(self._pending[-1])
@@ -322,32 +362,53 @@ class SmtpClient:
         self._pending.clear()
         self._settled = State.CLOSED
 
-    def receive_data(self, data: bytes) -> list[Answer | Discarded]:
-        """Feed bytes from the server; return the answers (and discards) they complete.
+    @property
+    def idle(self) -> bool:
+        """Whether the server owes the client nothing now: whatever it sends is unsolicited (``IDLE``)."""
+        return not self._pending and self._settled in IDLE
 
-        Bytes that arrive while the TLS handshake is due are returned as one ``Discarded``, unparsed.
-        Raises ``ProtocolError`` for a malformed reply or one that nothing asked for.
+    def receive_data(self, data: bytes) -> list[Event]:
+        """Feed bytes from the server; return the events they complete, in order. Never raises.
+
+        - an ``Answer`` for each reply, applied to the state in the order the commands were sent;
+        - ``Discarded`` for bytes that must not be read: plaintext while the TLS handshake is due, or
+          anything after the session closed or broke;
+        - ``ServerClosing`` for a 421 that no command is waiting for (RFC 5321 §3.8): the client closes;
+        - ``ProtocolViolation`` for a malformed reply or one nobody asked for, after the answers that
+          came before it: the client moves to ``State.PROTOCOL_ERROR`` and reads nothing more.
         """
-        events: list[Answer | Discarded] = []
+        if self._settled in (State.CLOSED, State.PROTOCOL_ERROR):
+            return [Discarded(data, _AFTER_THE_END[self._settled])] if data else []
         if self._settled == State.AWAITING_TLS_HANDSHAKE or (self._pending and self._pending[0].verb in NO_REPLY):
             # No SMTP reply may come before the TLS handshake (RFC 3207 §4.2; RFC 8314 §3.3 for implicit
             # TLS): bytes now would be read as if TLS had protected them.
             return [Discarded(data, "the server sent plaintext while the client waited for the TLS handshake; it "
                                     "could come from an attacker, so it is thrown away unread (RFC 3207 §4.2)")]
+        events: list[Event] = []
         self._parser.add(data)
-        while (reply := self._parser.next()) is not None:
+        while True:
+            try:
+                reply = self._parser.next()
+            except ProtocolError as error:
+                events.append(self._violation(str(error), error.raw))
+                break
+            if reply is None:
+                break
             if not self._pending:
                 if reply.code == 421:  # RFC 5321 §3.8: the server may announce shutdown at any time
-                    self._settled = State.CLOSED
-                    continue
-                raise ProtocolError(
-                    f"the server sent a reply nobody asked for: “{reply.first_line[:60]}”", reply.to_bytes()
-                )
+                    self._close_reading()
+                    events.append(ServerClosing(reply))
+                else:
+                    events.append(self._violation(
+                        f"the server sent a reply nobody asked for: “{printable(reply.first_line)}”",
+                        reply.to_bytes(),
+                    ))
+                break
             command = self._pending.popleft()
             events.append(self._answer(command, reply))
             if self._settled == State.CLOSED:
                 # RFC 5321 §3.8: after 421 (or QUIT's reply) the server closes; nothing else will be answered.
-                self._pending.clear()
+                self._close_reading()
                 break
             if self._settled == State.AWAITING_TLS_HANDSHAKE:
                 rest = self._parser.pending
@@ -362,6 +423,21 @@ class SmtpClient:
                     )
                 break
         return events
+
+    def _close_reading(self) -> None:
+        """The session is over (421, QUIT's reply): nothing pending will be answered, nothing more is read."""
+        self._pending.clear()
+        self._settled = State.CLOSED
+        self._parser = ReplyParser()
+
+    def _violation(self, message: str, raw: bytes) -> ProtocolViolation:
+        """Enter ``PROTOCOL_ERROR`` (as h11's ERROR state): replies can no longer be matched to commands."""
+        self._pending.clear()
+        self._settled = State.PROTOCOL_ERROR
+        self._parser = ReplyParser()  # let go of whatever the peer sent after the fault
+        self._auth = None
+        self.challenge = None
+        return ProtocolViolation(message, raw)
 
     def _answer(self, command: Command, reply: Reply) -> Answer:
         verb = self._effective(command)
@@ -456,7 +532,10 @@ __all__ = [
     "CommandNotAllowed",
     "Discarded",
     "Envelope",
+    "Event",
     "MessageBody",
+    "ProtocolViolation",
+    "ServerClosing",
     "Session",
     "SmtpClient",
     "Transaction",

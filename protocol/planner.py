@@ -123,7 +123,7 @@ def propose(plan: SessionPlan, view: ClientView, last: Answer | None = None) -> 
 
 def _failure(plan: SessionPlan, view: ClientView, last: Answer | None) -> Proposal | None:
     session, state = view.session, view.settled
-    closed = state == State.CLOSED
+    closed = state in (State.CLOSED, State.PROTOCOL_ERROR)
     if last is not None and last.reply.code == 421:
         return _quit(f"the server is closing the connection: “{last.reply.first_line}”", phase_of(last.command),
                      closed=True)
@@ -183,8 +183,8 @@ def _remaining_rcpts(plan: SessionPlan, view: ClientView) -> list[str]:
 def _happy_path(plan: SessionPlan, view: ClientView) -> list[Planned]:
     """The rest of the session's script: every step whose work is not done yet, in order."""
     session, state, envelope = view.session, view.settled, view.envelope
-    if state in (State.CLOSED,):
-        return []
+    if state in (State.CLOSED, State.PROTOCOL_ERROR):
+        return []  # after a protocol error only closing is left (states.ALLOWED)
     if state == State.SERVER_REFUSED or (view.transactions and state == State.READY_FOR_MAIL):
         return [Planned(Quit(), "quit")]
     starttls, implicit = plan.security == "starttls", plan.security == "tls"

@@ -87,10 +87,15 @@ def enhanced_code(code: int, text: str) -> str | None:
     return match.group(0)
 
 
+def printable(text: str, limit: int = 60) -> str:
+    """Server text for a message: at most ``limit`` characters, anything not printable (controls, escape
+    sequences, bidirectional overrides) as a visible escape such as ``\\x1b``."""
+    shown = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text[:limit])
+    return shown + ("…" if len(text) > limit else "")
+
+
 def _printable(raw: bytes, limit: int = 60) -> str:
-    text = raw[:limit].decode("utf-8", "replace")
-    shown = text.encode("unicode_escape").decode("ascii")
-    return shown + ("…" if len(raw) > limit else "")
+    return printable(raw[:limit].decode("utf-8", "replace"), limit) + ("…" if len(raw) > limit else "")
 
 
 class ReplyParser:

@@ -5,8 +5,15 @@ Three tables say everything the client knows about order (RFC 5321 §3.3, §4.1.
 - ``AWAITS``: once a verb is sent, which state says what the client is waiting for;
 - ``ON_REPLY``: given the verb and the reply's first digit, the settled state that follows.
 
-``SAME`` means "stay where the client was"; ``ENVELOPE_RESET`` means "back to READY_FOR_MAIL if a
-transaction was open, else stay". No code here runs I/O or decides policy; ``client.py`` applies it.
+Where the table's target depends on where the client was, it names a ``Relative`` member instead of a
+``State``: ``SAME`` ("stay where the client was") or ``ENVELOPE_RESET`` ("back to READY_FOR_MAIL if a
+transaction was open, else stay").
+
+``PROTOCOL_ERROR`` is where a broken reply leaves the client (as h11's ERROR state): it allows no
+command at all, not even QUIT, and the only way out is closing the connection, which is the
+transport's act, not a command (see ``ALLOWED``).
+
+No code here runs I/O or decides policy; ``client.py`` applies the tables.
 """
 
 from __future__ import annotations
@@ -39,11 +46,19 @@ class State(enum.Enum):
     AWAITING_MESSAGE_RESULT = "awaiting end-of-data reply"
     AWAITING_REPLY = "awaiting reply"
     AWAITING_QUIT_REPLY = "awaiting QUIT reply"
+    PROTOCOL_ERROR = "out of step with the server after a protocol error"
     CLOSED = "closed"
 
 
-SAME = "same"
-ENVELOPE_RESET = "envelope reset"
+class Relative(enum.Enum):
+    """A target of ``ON_REPLY`` that depends on the settled state the reply found."""
+
+    SAME = "stay where the client was"
+    ENVELOPE_RESET = "back to READY_FOR_MAIL if a transaction was open, else stay"
+
+
+SAME = Relative.SAME
+ENVELOPE_RESET = Relative.ENVELOPE_RESET
 
 _ANYTIME = {Verb.RSET, Verb.NOOP, Verb.VRFY, Verb.HELP, Verb.QUIT, Verb.RAW}
 """RFC 5321 §4.1.4: NOOP, HELP, EXPN, VRFY and RSET may be used at any time; QUIT ends any session."""
@@ -59,6 +74,13 @@ ALLOWED: dict[State, frozenset[Verb]] = {
     State.READY_FOR_DATA: frozenset({Verb.EHLO, Verb.HELO, Verb.RCPT, Verb.DATA} | _ANYTIME),
     State.READY_FOR_MESSAGE: frozenset({Verb.MESSAGE}),
     State.AUTH_CHALLENGED: frozenset({Verb.AUTH_RESPONSE}),
+    # RFC 5321 §4.1.1.10 wants QUIT, and its reply awaited, before the client closes. But replies keep
+    # client and server in step only because every command gets exactly one (§4.2), matched in order
+    # (RFC 2920 §3.1); after a reply that breaks the protocol the client can no longer tell which reply
+    # answers which command, so it could not recognise QUIT's 221, and a peer that answers in something
+    # other than SMTP may be no SMTP server at all. Closing is all that is left; §3.8 has the client
+    # treat such a failure, beyond its control, as a 451.
+    State.PROTOCOL_ERROR: frozenset(),
     State.CLOSED: frozenset(),
 }
 """Settled state -> verbs the client may send. States missing here wait for a reply and allow nothing."""
@@ -87,7 +109,7 @@ AWAITS: dict[Verb, State] = {
 }
 """Verb just sent -> the state that says what the client now waits for."""
 
-ON_REPLY: dict[Verb, dict[int, State | str]] = {
+ON_REPLY: dict[Verb, dict[int, State | Relative]] = {
     # RFC 5321 §3.1: 220 opens the session; 554 (or any failure) means no service: QUIT is all that is left.
     Verb.GREETING: {2: State.READY_FOR_HELLO, 3: State.SERVER_REFUSED, 4: State.SERVER_REFUSED, 5: State.SERVER_REFUSED},
     # RFC 5321 §4.1.1.1: a successful EHLO/HELO opens (or resets) the session; a failure leaves things as they were.
@@ -128,6 +150,11 @@ PIPELINE_LAST = frozenset({Verb.EHLO, Verb.HELO, Verb.DATA, Verb.VRFY, Verb.NOOP
                            Verb.AUTH_RESPONSE, Verb.MESSAGE, Verb.CONNECT, Verb.GREETING, Verb.TLS_HANDSHAKE})
 """RFC 2920 §3.1 (and RFC 3207 §4, RFC 4954 §4): commands after which the client must wait for replies."""
 
+IDLE = READS_COMMANDS | {State.AUTH_CHALLENGED, State.READY_FOR_MESSAGE}
+"""Settled states in which the server owes the client nothing: every command has had its reply, and
+the server waits for the client's next line. Whatever it sends now is unsolicited, either a 421
+announcing that it closes the session (RFC 5321 §3.8) or a break of the protocol."""
+
 IN_TRANSACTION = frozenset({State.READY_FOR_RCPT, State.READY_FOR_DATA})
 
 
@@ -135,10 +162,10 @@ def after_reply(verb: Verb, code: int, settled: State) -> State:
     """The settled state after ``verb`` got a reply with ``code``, starting from ``settled``."""
     if code == 421:
         return State.CLOSED
-    target = ON_REPLY[verb][code // 100]
-    if target == SAME:
-        return settled
-    if target == ENVELOPE_RESET:
-        return State.READY_FOR_MAIL if settled in IN_TRANSACTION else settled
-    assert isinstance(target, State)
-    return target
+    match ON_REPLY[verb][code // 100]:
+        case Relative.SAME:
+            return settled
+        case Relative.ENVELOPE_RESET:
+            return State.READY_FOR_MAIL if settled in IN_TRANSACTION else settled
+        case State() as target:
+            return target

@@ -1,4 +1,5 @@
-"""Fixtures shared by every test directory: the built-in SMTP server, started three ways.
+"""Fixtures shared by every test directory: the built-in SMTP server, started three ways, and the check
+that a library's code is still what smtpstep leans on (``assert_upstream_unchanged``).
 
 ``smtpstep.protocol.server.server`` (aiosmtpd, trustme, cryptography) is imported inside the fixtures, so
 tests that never ask for a server do not pay for it.
@@ -6,6 +7,11 @@ tests that never ask for a server do not pay for it.
 
 from __future__ import annotations
 
+import ast
+import hashlib
+import importlib
+import inspect
+import textwrap
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -83,3 +89,53 @@ def _private_user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: py
     base = tmp_path_factory.mktemp("xdg")
     for name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME"):
         monkeypatch.setenv(name, str(base / name.lower()))
+
+
+class _WithoutDocstrings(ast.NodeTransformer):
+    def visit_Expr(self, node: ast.Expr) -> ast.AST:
+        # A bare string (a docstring, an attribute's docstring) does nothing: it must not count.
+        if isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+            return ast.Pass()
+        return node
+
+
+def _upstream(dotted: str) -> Any:
+    parts = dotted.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        try:
+            found: Any = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for name in parts[cut:]:
+            found = getattr(found, name)
+        return found
+    raise LookupError(dotted)
+
+
+def _code_fingerprint(dotted: str) -> str:
+    tree = _WithoutDocstrings().visit(ast.parse(textwrap.dedent(inspect.getsource(_upstream(dotted)))))
+    return hashlib.sha256(ast.unparse(tree).encode()).hexdigest()[:16]
+
+
+def _assert_upstream_unchanged(upstream: str, *, ours: str, recheck: str, fingerprints: frozenset[str],
+                               installed: str, table: str) -> None:
+    found = _code_fingerprint(upstream)
+    if found not in fingerprints:
+        pytest.fail(
+            f"{upstream} is not the code smtpstep was written against (installed: {installed}; fingerprint "
+            f"{found}). Depending on it: {ours}. Re-check {recheck}; then add {found!r} to its fingerprints "
+            f"in {table}.",
+            pytrace=False,
+        )
+
+
+@pytest.fixture(scope="session")
+def assert_upstream_unchanged() -> Callable[..., None]:
+    """``assert_upstream_unchanged("package.module.Class.method", ours=..., recheck=..., fingerprints=...,
+    installed=..., table=...)`` fails, naming the upstream code, ours that depends on it (``ours``) and what
+    to re-check, unless that code's fingerprint is one of ``fingerprints``.
+
+    The fingerprint is a short hash of the code as ``ast.unparse`` writes it, docstrings left out: it
+    changes when the code changes, not with a comment, a docstring or the layout, so that a dependency
+    check fails only when there is something to re-check."""
+    return _assert_upstream_unchanged

@@ -360,11 +360,20 @@ def _tab_service_type() -> type:
     from textual_serve.app_service import AppService
 
     class TabService(AppService):  # type: ignore[misc, valid-type]
-        """One tab's app process."""
+        """One tab's app process.
+
+        textual-serve offers no public way to start the process differently, so this replaces
+        ``_open_app_process`` and sets the ``_process`` and ``_stdin`` that ``AppService.run`` and
+        ``stdin`` read, calls ``_build_environment``, and ends the process through ``_task``
+        instead of ``stop``. textual-serve is pinned below 1.2 for this, and
+        ``tests/app/commands/web/test_dependencies.py`` fails, naming the function, when the installed
+        code differs from what this was written against.
+        """
 
         def __init__(self, tab: TabCommand, **kwargs: Any) -> None:
             super().__init__(shlex.join(tab.argv), **kwargs)
             self._tab = tab
+            self._downloads = kwargs["download_manager"]
             self._ending: asyncio.Future[str] | None = None
             self._tmp: str | None = None
             """The app's own TMPDIR, removed once its group has ended, however it ended."""
@@ -416,7 +425,7 @@ def _tab_service_type() -> type:
                 return "never started"
             if self._task is not None and process.returncode is None:
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(self._download_manager.cancel_app_downloads(
+                    await asyncio.wait_for(self._downloads.cancel_app_downloads(
                         app_service_id=self.app_service_id), 1.0)
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(self.send_meta({"type": "quit"}), 1.0)
@@ -453,7 +462,8 @@ class WebServer:
         self._sockets: set[web.WebSocketResponse] = set()
         self._helper: Any = None
 
-    # Plumbing shared with textual-serve's own server: its message loop and downloads.
+    # Plumbing shared with textual-serve's own server: its message loop (the private ``_process_messages``,
+    # checked by tests/app/commands/web/test_dependencies.py) and downloads.
     def _textual_serve(self) -> Any:
         if self._helper is None:
             from textual_serve.server import Server

@@ -296,6 +296,8 @@ class LocalServer:
         await self._finish_deliveries()
         handler_tasks = []
         for smtp in list(self._sessions):
+            # aiosmtpd keeps each session's task only in this private field (no public handle; checked by
+            # tests/protocol/server/test_dependencies.py). Without it, stop would not wait for the tasks.
             task = getattr(smtp, "_handler_coroutine", None)
             if task is not None:
                 handler_tasks.append(task)

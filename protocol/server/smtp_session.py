@@ -2,6 +2,15 @@
 SMTP session class with smtpstep's limits and its faster set-up.
 
 Everything here runs on the server's event loop. Storage and facts live in ``server.LocalServer``.
+
+aiosmtpd's documented extension points are used where they exist: the handler's ``handle_*`` hooks and
+``auth_*`` mechanisms, the ``authenticator``, and ``SMTP`` as a subclass (``data_received`` and
+``connection_made`` are asyncio's public protocol methods, extended with ``super()``). Two fast paths
+have no such point and lean on aiosmtpd's internals: ``SessionTemplate`` (the fields ``SMTP.__init__``
+sets) and ``SmtpSession._getaddr``; ``_SessionReader`` leans on asyncio's ``StreamReader.feed_data``.
+aiosmtpd is pinned below 1.5 for them, and ``tests/protocol/server/test_dependencies.py`` fails, naming
+the upstream function and what to re-check, when the installed code differs from what they were written
+against. Nothing here may copy more of aiosmtpd without an entry there.
 """
 
 from __future__ import annotations
@@ -210,20 +219,18 @@ class _SessionReader(asyncio.StreamReader):
     """
 
     def feed_data(self, data: bytes) -> None:
-        # StreamReader.feed_data as in Python 3.11, with READ_HIGH_WATER in place of 2 * limit;
-        # _maybe_resume_transport still resumes once the buffer is down to the limit.
-        assert not self._eof, "feed_data after feed_eof"
-        if not data:
-            return
-        self._buffer.extend(data)
-        self._wakeup_waiter()
-        if self._transport is not None and not self._paused and len(self._buffer) > READ_HIGH_WATER:
-            try:
-                self._transport.pause_reading()
-            except NotImplementedError:
-                self._transport = None  # cannot be paused: buffer everything, as asyncio does
-            else:
-                self._paused = True
+        # asyncio's own feed_data pauses past 2 * _limit; for that one call the limit is half the
+        # high-water mark. Readers (and _maybe_resume_transport, which resumes once the buffer is
+        # down to the limit) see the line limit, since nothing else runs during the call.
+        # tests/protocol/server/test_dependencies.py fails if asyncio's feed_data changes.
+        line_limit, self._limit = self._limit, READ_HIGH_WATER // 2
+        try:
+            _stream_feed_data(self, data)  # super().feed_data, looked up once: it runs for every socket read
+        finally:
+            self._limit = line_limit
+
+
+_stream_feed_data = asyncio.StreamReader.feed_data
 
 
 class SessionTemplate:

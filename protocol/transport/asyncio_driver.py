@@ -1,9 +1,10 @@
 """The asyncio transport: runs the session's steps on asyncio sockets, for the TUI (which has its loop).
 
-``AsyncioTransport`` carries out what ``StepEngine``'s step generator asks for (connect, write, read, start
-TLS, close) with asyncio streams and ``asyncio.timeout`` deadlines; everything else (policy, failures
-in plain words, the wire record, TLS facts) is ``step_engine``'s, shared with the blocking transport
-that ``smtpstep run`` uses. It never raises for what a server or the network does.
+``AsyncioTransport`` carries out the I/O requests of ``StepEngine``'s step generator (``io_requests``:
+connect, write, read, take what is buffered, start TLS, close) with asyncio streams and
+``asyncio.timeout`` deadlines; everything else (policy, failures in plain words, the wire record, TLS
+facts) is ``engine``'s, shared with the blocking transport that ``smtpstep run`` uses. It never raises
+for what a server or the network does.
 
 The values it hands out live in ``wire.py`` and are re-exported here for the callers that take them
 from the transport.
@@ -19,7 +20,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from smtpstep.protocol.commands import Command
-from smtpstep.protocol.transport.engine import QUICKACK_WINDOW, IoRequest, StepEngine, Steps, quickack
+from smtpstep.protocol.states import State
+from smtpstep.protocol.transport.engine import QUICKACK_WINDOW, StepEngine, Steps, quickack
+from smtpstep.protocol.transport.io_requests import Close, IoRequest, OpenConnection, Read, Unread, WrapTls, Write
 from smtpstep.protocol.transport.wire import (  # noqa: F401 - re-exported: the transport's values
     CONNECT_TIMEOUT,
     DEFAULT_PORTS,
@@ -75,7 +78,7 @@ class AsyncioTransport(StepEngine):
                     await writer.wait_closed()
             except (OSError, TimeoutError, ssl.SSLError):
                 pass
-        if self.client.settled.name != "DISCONNECTED":
+        if self.client.settled is not State.DISCONNECTED:
             self.client.connection_lost()
 
     # -- the driver --------------------------------------------------------------------------------
@@ -95,31 +98,31 @@ class AsyncioTransport(StepEngine):
                 error = failed
 
     async def _perform(self, request: IoRequest) -> Any:
-        kind = request[0]
-        if kind == "read":
-            return await self._read(request[1], request[2])
-        if kind == "write":
-            return await self._write(request[1], request[2])
-        if kind == "connect":
-            async with asyncio.timeout(request[3]):
-                self._reader, self._writer = await _open(request[1], request[2])
-            return self._writer.get_extra_info("peername")
-        if kind == "unread":
-            # StreamReader has no public way to take its buffer without waiting, hence ``_buffer``, guarded.
-            buffer = getattr(self._reader, "_buffer", None)
-            if not isinstance(buffer, bytearray) or not buffer:
-                return b""
-            data = bytes(buffer)
-            buffer.clear()
-            return data
-        if kind == "starttls":
-            assert self._writer is not None
-            async with asyncio.timeout(request[3]):
-                await self._writer.start_tls(request[1], server_hostname=request[2])
-            return self._writer.get_extra_info("ssl_object")
-        if kind == "close":
-            return await self.close()
-        raise ValueError(f"unknown I/O request {kind!r}")
+        match request:
+            case Read(deadline, since):
+                return await self._read(deadline, since)
+            case Write(data, timeout):
+                return await self._write(data, timeout)
+            case OpenConnection(host, port, timeout):
+                async with asyncio.timeout(timeout):
+                    self._reader, self._writer = await _open(host, port)
+                return self._writer.get_extra_info("peername")
+            case Unread(limit):
+                # StreamReader has no public way to take its buffer without waiting, hence ``_buffer``, guarded.
+                buffer = getattr(self._reader, "_buffer", None)
+                if not isinstance(buffer, bytearray) or not buffer:
+                    return b""
+                data = bytes(buffer[:limit])
+                del buffer[:len(data)]
+                return data
+            case WrapTls(context, server_hostname, timeout):
+                assert self._writer is not None
+                async with asyncio.timeout(timeout):
+                    await self._writer.start_tls(context, server_hostname=server_hostname)
+                return self._writer.get_extra_info("ssl_object")
+            case Close():
+                return await self.close()
+        raise TypeError(f"unknown I/O request {request!r}")
 
     async def _write(self, data: bytes, timeout: float) -> None:
         assert self._writer is not None

@@ -16,7 +16,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from smtpstep.protocol.commands import Command
-from smtpstep.protocol.transport.engine import QUICKACK_WINDOW, IoRequest, StepEngine, Steps, quickack
+from smtpstep.protocol.states import State
+from smtpstep.protocol.transport.engine import QUICKACK_WINDOW, StepEngine, Steps, quickack
+from smtpstep.protocol.transport.io_requests import Close, IoRequest, OpenConnection, Read, Unread, WrapTls, Write
 from smtpstep.protocol.transport.wire import READ_SIZE, StepResult, Target, WireChunk
 
 QUICKACK_EVERY = 0.002
@@ -51,7 +53,7 @@ class BlockingTransport(StepEngine):
                 sock.close()
             except OSError:
                 pass
-        if self.client.settled.name != "DISCONNECTED":
+        if self.client.settled is not State.DISCONNECTED:
             self.client.connection_lost()
 
     # -- the driver --------------------------------------------------------------------------------
@@ -71,34 +73,33 @@ class BlockingTransport(StepEngine):
                 error = failed
 
     def _perform(self, request: IoRequest) -> Any:
-        kind = request[0]
-        if kind == "read":
-            return self._read(request[1], request[2])
-        if kind == "write":
-            assert self._sock is not None
-            self._sock.settimeout(request[2])
-            self._sock.sendall(request[1])
-            return None
-        if kind == "connect":
-            self._sock = _open(request[1], request[2], request[3])
-            return self._sock.getpeername()
-        if kind == "unread":
-            return self._unread()
-        if kind == "starttls":
-            assert self._sock is not None
-            context, server_hostname, timeout = request[1], request[2], request[3]
-            self._sock.settimeout(timeout)
-            # wrap_socket takes over the socket: on failure the plain one must still be closed.
-            plain, self._sock = self._sock, None
-            try:
-                self._sock = context.wrap_socket(plain, server_hostname=server_hostname)
-            except BaseException:
-                plain.close()
-                raise
-            return self._sock
-        if kind == "close":
-            return self.close()
-        raise ValueError(f"unknown I/O request {kind!r}")
+        match request:
+            case Read(deadline, since):
+                return self._read(deadline, since)
+            case Write(data, timeout):
+                assert self._sock is not None
+                self._sock.settimeout(timeout)
+                self._sock.sendall(data)
+                return None
+            case OpenConnection(host, port, timeout):
+                self._sock = _open(host, port, timeout)
+                return self._sock.getpeername()
+            case Unread(limit):
+                return self._unread(limit)
+            case WrapTls(context, server_hostname, timeout):
+                assert self._sock is not None
+                self._sock.settimeout(timeout)
+                # wrap_socket takes over the socket: on failure the plain one must still be closed.
+                plain, self._sock = self._sock, None
+                try:
+                    self._sock = context.wrap_socket(plain, server_hostname=server_hostname)
+                except BaseException:
+                    plain.close()
+                    raise
+                return self._sock
+            case Close():
+                return self.close()
+        raise TypeError(f"unknown I/O request {request!r}")
 
     def _read(self, deadline: float, since: float) -> bytes:
         """Up to ``READ_SIZE`` bytes before ``deadline``; in the first ``QUICKACK_WINDOW`` of the wait,
@@ -123,24 +124,27 @@ class BlockingTransport(StepEngine):
             except ssl.SSLWantReadError:  # a TLS record only partly arrived within the slice
                 continue
 
-    def _unread(self) -> bytes:
-        """Plaintext already waiting in the socket, taken without waiting (before a handshake only)."""
+    def _unread(self, limit: int | None) -> bytes:
+        """Bytes already waiting in the socket, at most ``limit`` of them (None: all), taken without waiting."""
         sock = self._sock
         assert sock is not None
         parts: list[bytes] = []
+        left = limit
         # Non-blocking for the look: with a timeout set, Python waits for data before every recv
         # (MSG_DONTWAIT would not stop that wait).
         sock.settimeout(0)
-        while True:
+        while left is None or left > 0:
             try:
-                data = sock.recv(READ_SIZE)
+                data = sock.recv(READ_SIZE if left is None else min(left, READ_SIZE))
             except (BlockingIOError, InterruptedError):
                 break
-            except OSError:
-                break  # a broken connection shows itself in the handshake that comes next
+            except OSError:  # ssl.SSLWantReadError too: no whole TLS record waiting
+                break  # a broken connection shows itself in the step that comes next
             if not data:
                 break
             parts.append(data)
+            if left is not None:
+                left -= len(data)
         return b"".join(parts)
 
 

@@ -2,11 +2,14 @@
 
 ``StepEngine`` holds the session's ``SmtpClient``, its ``WireRecord`` and TLS facts, and takes a step
 (a command and its reply, a pipelined group, the greeting, a handshake) as a generator that yields
-``IoRequest`` tuples and is sent what each request produced, or has the I/O error thrown into it at
-the ``yield``. The two drivers differ only in how they carry the requests out: ``asyncio_driver.AsyncioTransport``
-awaits them on asyncio (the TUI), ``blocking_transport.BlockingTransport`` runs them on a plain socket
-(``smtpstep run``, which then never imports asyncio). So policy, plain-words failures, the record and
-the TLS facts are written once. The generator never raises for what a server or the network does.
+I/O requests (``io_requests``: ``OpenConnection``, ``Write``, ``Read``, ``Unread``, ``WrapTls``,
+``Close``) and is sent what each request produced, or has the I/O error thrown into it at the
+``yield``. The two drivers differ only in how they carry the requests out:
+``asyncio_driver.AsyncioTransport`` awaits them on asyncio (the TUI), ``blocking_driver.BlockingTransport``
+runs them on a plain socket (``smtpstep run``, which then never imports asyncio). So policy,
+plain-words failures, the record and the TLS facts are written once. The generator never raises for
+what a server or the network does: the client's events (``client.Event``) become the step's answers,
+its discarded bytes, or its ``Failure`` (a protocol violation, or the server closing the session).
 
 Policy enforced here (because only the transport knows the target):
 - TLS verification is on unless the user chose ``insecure`` (then every snapshot says so);
@@ -25,9 +28,18 @@ import time
 from collections.abc import Generator, Sequence
 from typing import Any
 
-from smtpstep.protocol.client import Answer, CommandNotAllowed, Discarded, SmtpClient
+from smtpstep.protocol.client import (
+    Answer,
+    CommandNotAllowed,
+    Discarded,
+    Event,
+    ProtocolViolation,
+    ServerClosing,
+    SmtpClient,
+)
 from smtpstep.protocol.commands import Command, Connect, Raw, Verb
-from smtpstep.protocol.replies import ProtocolError
+from smtpstep.protocol.replies import printable
+from smtpstep.protocol.states import State
 from smtpstep.protocol.transport.certificates import (
     CertInfo,
     TlsInfo,
@@ -36,9 +48,11 @@ from smtpstep.protocol.transport.certificates import (
     chain_from_certificate_message,
     verify_words,
 )
+from smtpstep.protocol.transport.io_requests import Close, IoRequest, OpenConnection, Read, Unread, WrapTls, Write
 from smtpstep.protocol.transport.wire import (
     CONNECT_TIMEOUT,
     DEFAULT_STEP_TIMEOUT,
+    READ_SIZE,
     STEP_TIMEOUTS,
     Direction,
     Failure,
@@ -52,20 +66,8 @@ from smtpstep.protocol.transport.wire import (
 QUICKACK_WINDOW = 0.1
 """Seconds at the start of each wait for a reply during which the driver keeps ACKs quick (see ``quickack``)."""
 
-IoRequest = tuple[Any, ...]
-"""What the step generator asks its driver to do, and what the driver sends back:
-
-- ``("connect", host, port, timeout)`` → the peer's address; raises ``socket.gaierror``, ``OSError``
-  (``ConnectionRefusedError`` preferred when several addresses fail) or ``TimeoutError``;
-- ``("write", data, timeout)`` → None;
-- ``("read", deadline, since)`` → up to ``READ_SIZE`` bytes (b"" at end of stream); ``deadline`` and
-  ``since`` (when the wait for this reply began) are ``time.monotonic()`` values; raises ``TimeoutError``;
-- ``("unread",)`` → plaintext that arrived but was not read yet (taken out of the way);
-- ``("starttls", context, server_hostname, timeout)`` → the ``SSLObject``/``SSLSocket``;
-- ``("close",)`` → None: the driver closes the connection (``close()``).
-"""
-
 Steps = Generator[IoRequest, Any, Any]
+"""A step: yields ``IoRequest`` values (``io_requests``), is sent what each produced, returns its result."""
 
 _HANDSHAKE_NAMES = {
     1: "ClientHello", 2: "ServerHello", 4: "NewSessionTicket", 5: "EndOfEarlyData", 8: "EncryptedExtensions",
@@ -211,6 +213,10 @@ class StepEngine:
             except CommandNotAllowed as refusal:
                 return Failure("not-allowed", str(refusal))
             return (yield from self._handshake(discarded))
+        if self.connected and self.client.idle:
+            failure = yield from self._read_unsolicited(answers, discarded)
+            if failure is not None:
+                return failure
         # Build the whole group first: nothing is written unless every command may go.
         parts: list[bytes] = []
         size = 0
@@ -240,7 +246,7 @@ class StepEngine:
             )
             timeout = self._timeout(group[-1].verb)
             try:
-                yield ("write", outgoing, timeout)
+                yield Write(outgoing, timeout)
             except TimeoutError:
                 yield from self._lost()
                 return Failure("timeout", f"the server did not take the data within {timeout:g} s")
@@ -258,7 +264,7 @@ class StepEngine:
         deadline = since + timeout
         while self.client.pending:
             try:
-                data = yield ("read", deadline, since)
+                data = yield Read(deadline, since)
             except TimeoutError:
                 waited = _awaited(self.client.pending[0])
                 yield from self._lost()
@@ -276,33 +282,68 @@ class StepEngine:
                 return Failure("closed", f"the server closed the connection while the client waited for the "
                                          f"{waiting}")
             self.record.append(WireChunk(Direction.SERVER, data, self._tls_on(), self._now(), self.steps))
-            try:
-                events = self.client.receive_data(data)
-            except ProtocolError as error:
+            failure = self._apply(self.client.receive_data(data), answers, discarded)
+            if failure is not None:
                 yield from self._lost()
-                return Failure("protocol", str(error), error.raw)
-            for event in events:
-                if isinstance(event, Answer):
-                    answers.append(event)
-                    self.last = event
-                else:
-                    discarded.append(event)
-                    self._note(event.reason)
-        if self.client.settled.name == "CLOSED":
+                return failure
+        if self.client.settled is State.CLOSED:
             yield from self._lost(note="the connection is closed")
         return None
+
+    def _read_unsolicited(self, answers: list[Answer], discarded: list[Discarded]) -> Steps:
+        """Before writing to a server that owes nothing, read what it sent meanwhile (without waiting).
+
+        RFC 5321 §3.8 lets a server announce at any time that it closes the session (421). Unread, that
+        421 would be taken as the reply to the next command; read now, it ends the step before anything
+        is written. Anything else a server sends unasked is a protocol error. One read's worth at most:
+        the first reply decides.
+        """
+        try:
+            data = yield Unread(READ_SIZE)
+        except OSError:
+            return None  # a broken connection shows itself on the write and read that follow
+        if not data:
+            return None
+        self.record.append(WireChunk(Direction.SERVER, data, self._tls_on(), self._now(), self.steps))
+        failure = self._apply(self.client.receive_data(data), answers, discarded)
+        if failure is not None:
+            yield from self._lost()
+        return failure
+
+    def _apply(self, events: list[Event], answers: list[Answer], discarded: list[Discarded]) -> Failure | None:
+        """Keep the client's events in the step; the failure that ends the step, if one does.
+
+        Answers that came before a protocol error or a 421 are kept: they were complete replies.
+        """
+        failure = None
+        for event in events:
+            match event:
+                case Answer():
+                    answers.append(event)
+                    self.last = event
+                case Discarded(reason=reason):
+                    discarded.append(event)
+                    self._note(reason)
+                case ServerClosing(reply=reply):
+                    self._note("the server announced that it closes the session: a 421 no command asked for "
+                               "(RFC 5321 §3.8)")
+                    failure = Failure("closed", f"the server closed the session: {printable(reply.first_line)}",
+                                      reply.to_bytes())
+                case ProtocolViolation(message=message, raw=raw):
+                    failure = Failure("protocol", message, raw)
+        return failure
 
     def _lost(self, note: str | None = None) -> Steps:
         if note:
             self._note(note)
-        yield ("close",)
+        yield Close()
 
     def _connect(self) -> Steps:
         target = self.target
         timeout = target.timeout if target.timeout is not None else CONNECT_TIMEOUT
         self._note(f"connecting to {target.shown} over TCP")
         try:
-            peer = yield ("connect", target.host, target.port, timeout)
+            peer = yield OpenConnection(target.host, target.port, timeout)
         except socket.gaierror as error:
             self.client.connection_lost()
             return Failure("resolve", resolve_words(target.host, error))
@@ -355,7 +396,7 @@ class StepEngine:
         if not self.connected:
             self.client.connection_lost()
             return Failure("closed", "there is no connection to start TLS on")
-        unread = yield ("unread",)
+        unread = yield Unread()
         self._discard_plaintext(unread, discarded, mode)
         handshake: list[str] = []
         certificates: list[bytes] = []
@@ -363,7 +404,7 @@ class StepEngine:
         self.record.append(WireChunk(Direction.TLS, b"", False, self._now(), self.steps, note="TLS handshake starts"))
         timeout = target.timeout if target.timeout is not None else CONNECT_TIMEOUT
         try:
-            ssl_object = yield ("starttls", ctx, target.sni, timeout)
+            ssl_object = yield WrapTls(ctx, target.sni, timeout)
         except ssl.SSLCertVerificationError as error:
             chain = _parse_chain(certificates)
             words = verify_words(error.verify_code, error.verify_message)

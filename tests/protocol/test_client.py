@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from smtpstep.protocol import sasl
-from smtpstep.protocol.client import Answer, CommandNotAllowed, Discarded, SmtpClient
+from smtpstep.protocol.client import (
+    Answer,
+    CommandNotAllowed,
+    Discarded,
+    ProtocolViolation,
+    ServerClosing,
+    SmtpClient,
+)
 from smtpstep.protocol.commands import (
     Auth,
     AuthResponse,
@@ -25,7 +32,7 @@ from smtpstep.protocol.commands import (
     TlsHandshake,
     Verb,
 )
-from smtpstep.protocol.replies import ProtocolError
+from smtpstep.protocol.replies import Reply
 from smtpstep.protocol.states import State
 from tests.support.recorded_sessions import (
     CLIENT_NAME,
@@ -192,23 +199,96 @@ def test_implicit_tls_reads_the_greeting_after_the_handshake_and_keeps_it():
     assert client.session.greeting is not None and client.session.before_tls is None
 
 
-# -- replies nobody asked for, 421 ---------------------------------------------------------------------------
+# -- protocol errors (h11's ERROR state), replies nobody asked for, 421 ----------------------------------------
 
-def test_a_reply_nobody_asked_for_is_a_protocol_error():
+UNASKED = b"250 ok\r\n250 unasked\r\n"
+"""A NOOP's reply, then a second reply that no command asked for."""
+
+
+def _assert_only_closing_is_left(client: SmtpClient) -> None:
+    assert client.state == client.settled == State.PROTOCOL_ERROR
+    assert client.pending == () and client.allowed() == frozenset()
+    for command in (Noop(), Quit(), Rset(), Ehlo(CLIENT_NAME)):
+        with pytest.raises(CommandNotAllowed) as refused:
+            client.send(command, force=True)
+        assert not refused.value.forceable and "protocol" in str(refused.value)
+    assert client.pending == ()
+
+
+@pytest.mark.parametrize("offset", range(len(UNASKED) + 1))
+def test_a_reply_nobody_asked_for_returns_the_answer_before_it_then_the_violation(offset):
+    client = client_in(State.AWAITING_REPLY)  # NOOP sent
+    events = client.receive_data(UNASKED[:offset]) + client.receive_data(UNASKED[offset:])
+    answer, violation = events
+    assert isinstance(answer, Answer)
+    assert answer.command == Noop() and answer.reply.lines == ("ok",) and answer.state == State.READY_FOR_MAIL
+    assert violation == ProtocolViolation("the server sent a reply nobody asked for: “250 unasked”",
+                                          b"250 unasked\r\n")
+    _assert_only_closing_is_left(client)
+
+
+def test_a_malformed_reply_after_good_ones_keeps_them_and_moves_to_the_error_state():
+    client = _pipelining_client()
+    for command in (MailFrom(SENDER), RcptTo(RCPT_OK), Data()):
+        client.send(command)
+    events = client.receive_data(b"250 2.1.0 Ok\r\nHTTP/1.1 400 Bad Request\r\n354 go ahead\r\n")
+    answer, violation = events
+    assert isinstance(answer, Answer) and answer.command.verb == Verb.MAIL
+    assert client.envelope.mail_from == SENDER  # the answer before the fault was applied
+    assert isinstance(violation, ProtocolViolation) and "not an SMTP reply" in violation.message
+    assert violation.raw == b"HTTP/1.1 400 Bad Request\r\n"
+    _assert_only_closing_is_left(client)
+
+
+def test_after_a_protocol_error_bytes_are_thrown_away_unread():
     client = client_in(State.READY_FOR_MAIL)
-    with pytest.raises(ProtocolError, match="nobody asked for"):
-        client.receive_data(b"250 surprise\r\n")
+    (violation,) = client.receive_data(b"250 surprise\r\n")
+    assert isinstance(violation, ProtocolViolation) and "nobody asked for" in violation.message
+    (discarded,) = client.receive_data(b"250 more\r\n")
+    assert isinstance(discarded, Discarded) and discarded.data == b"250 more\r\n"
+    assert client.receive_data(b"") == []
+    _assert_only_closing_is_left(client)
 
 
-def test_a_malformed_reply_is_a_protocol_error():
+def test_a_violation_escapes_control_characters_and_is_bounded():
+    client = client_in(State.READY_FOR_MAIL)
+    (violation,) = client.receive_data(b"250 \x1b[2Jcleared " + b"x" * 200 + b"\r\n")
+    assert "\x1b" not in violation.message and "\\x1b[2J" in violation.message
+    assert len(violation.message) < 120 and violation.message.endswith("…”")
+
+
+def test_closing_the_connection_after_a_protocol_error_closes_the_client():
+    client = client_in(State.READY_FOR_MAIL)
+    client.receive_data(b"250 surprise\r\n")
+    client.connection_lost()
+    assert client.state == State.CLOSED
+
+
+def test_a_malformed_reply_is_a_protocol_violation():
     client = client_in(State.AWAITING_REPLY)
-    with pytest.raises(ProtocolError, match="not an SMTP reply"):
-        client.receive_data(b"HTTP/1.1 400 Bad Request\r\n")
+    (violation,) = client.receive_data(b"HTTP/1.1 400 Bad Request\r\n")
+    assert isinstance(violation, ProtocolViolation) and "not an SMTP reply" in violation.message
+    _assert_only_closing_is_left(client)
 
 
-def test_an_unsolicited_421_closes_the_session():
+CLOSING = b"421 4.4.2 mail.example.test Error: timeout exceeded\r\n"
+
+
+@pytest.mark.parametrize("offset", range(len(CLOSING) + 1))
+def test_an_unsolicited_421_is_an_event_and_closes_the_session(offset):
     client = client_in(State.READY_FOR_MAIL)
-    assert client.receive_data(b"421 4.4.2 mail.example.test Error: timeout exceeded\r\n") == []
+    events = client.receive_data(CLOSING[:offset]) + client.receive_data(CLOSING[offset:])
+    assert events == [ServerClosing(Reply(421, ("4.4.2 mail.example.test Error: timeout exceeded",), "4.4.2"))]
+    assert client.state == State.CLOSED
+    refusal = client.check(Noop())
+    assert refusal is not None and not refusal.forceable
+
+
+def test_a_421_after_the_answer_it_follows_is_an_event_after_that_answer():
+    client = client_in(State.AWAITING_REPLY)  # NOOP sent
+    answer, closing = client.receive_data(b"250 ok\r\n" + CLOSING + b"250 never read\r\n")
+    assert isinstance(answer, Answer) and answer.reply.code == 250
+    assert isinstance(closing, ServerClosing) and closing.reply.code == 421
     assert client.state == State.CLOSED
 
 

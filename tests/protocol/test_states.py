@@ -10,21 +10,35 @@ from smtpstep.protocol.commands import Verb
 from smtpstep.protocol.states import (
     ALLOWED,
     AWAITS,
+    IDLE,
     NO_REPLY,
     ON_REPLY,
     PIPELINE_LAST,
-    SAME,
     SETTLED,
+    Relative,
     State,
     after_reply,
 )
-from tests.support.recorded_sessions import SAMPLE_COMMANDS, STATE_SCRIPTS, client_in
+from tests.support.recorded_sessions import SAMPLE_COMMANDS, STATE_SCRIPTS, Receive, replay
+
+SCRIPTS = {
+    State.PROTOCOL_ERROR: STATE_SCRIPTS[State.AWAITING_REPLY] + [Receive(b"250 ok\r\n250 unasked\r\n")],
+    **STATE_SCRIPTS,
+}
+"""A script per state; a NOOP answered twice (the second reply unasked) leaves the client in PROTOCOL_ERROR."""
+
+
+def client_in(state: State):  # type: ignore[no-untyped-def]
+    client = replay(SCRIPTS[state]).client
+    assert client.state == state, (client.state, state)
+    return client
+
 
 PAIRS = [(state, verb) for state in State for verb in Verb]
 
 
 def test_every_state_and_every_verb_has_a_sample():
-    assert set(STATE_SCRIPTS) == set(State)
+    assert set(SCRIPTS) == set(State)
     assert set(SAMPLE_COMMANDS) == {verb.value for verb in Verb}
     assert all(SAMPLE_COMMANDS[verb.value].verb == verb for verb in Verb)
 
@@ -48,6 +62,11 @@ def test_an_allowed_verb_reaches_the_awaited_state_and_a_forbidden_one_changes_n
             client.send(command)
         assert str(refused.value)
         assert (client.state, client.settled, client.pending, client.session, client.envelope) == before
+        if state in (State.PROTOCOL_ERROR, State.CLOSED):  # nothing may be forced either: only closing is left
+            assert not refused.value.forceable
+            with pytest.raises(CommandNotAllowed):
+                client.send(command, force=True)
+            assert (client.state, client.settled, client.pending, client.session, client.envelope) == before
 
 
 ANYTIME = {"RSET", "NOOP", "VRFY", "HELP", "QUIT", "raw"}
@@ -62,6 +81,7 @@ EXPECTED_ALLOWED = {
     State.READY_FOR_DATA: {"EHLO", "HELO", "RCPT", "DATA"} | ANYTIME,
     State.READY_FOR_MESSAGE: {"message"},  # after 354 every line is message text
     State.AUTH_CHALLENGED: {"AUTH response"},  # RFC 4954 §4: a 334 wants an answer (or "*")
+    State.PROTOCOL_ERROR: set(),  # replies no longer match commands (RFC 5321 §4.2): only closing is left
     State.CLOSED: set(),
 }
 """The order RFC 5321 §3.3 and §4.1.4, RFC 3207 §4 and RFC 4954 §4 impose, written out independently of
@@ -116,7 +136,8 @@ def test_on_reply_covers_every_verb_that_awaits_a_reply_for_every_first_digit():
     for verb, table in ON_REPLY.items():
         assert set(table) == {2, 3, 4, 5}, verb
         for target in table.values():
-            assert target in SETTLED or target in (SAME, "envelope reset"), (verb, target)
+            assert target in SETTLED or isinstance(target, Relative), (verb, target)
+        assert State.PROTOCOL_ERROR not in table.values()  # only a broken reply leads there, never a reply code
 
 
 @pytest.mark.parametrize("verb", list(ON_REPLY), ids=lambda v: v.name)
@@ -159,3 +180,15 @@ def test_commands_that_must_end_a_pipelined_group_include_rfc_2920s_list():
     # RFC 2920 §3.1: EHLO, DATA, VRFY, EXPN, TURN, QUIT and NOOP may only be last; STARTTLS and AUTH too.
     assert {Verb.EHLO, Verb.HELO, Verb.DATA, Verb.VRFY, Verb.NOOP, Verb.QUIT, Verb.STARTTLS, Verb.AUTH} <= PIPELINE_LAST
     assert not {Verb.MAIL, Verb.RCPT, Verb.RSET} & PIPELINE_LAST
+
+
+def test_the_server_owes_nothing_only_in_settled_states_that_wait_for_the_client():
+    assert IDLE <= SETTLED
+    assert not IDLE & {State.DISCONNECTED, State.AWAITING_GREETING, State.AWAITING_TLS_HANDSHAKE,
+                       State.PROTOCOL_ERROR, State.CLOSED}
+    assert {State.READY_FOR_MAIL, State.AUTH_CHALLENGED, State.READY_FOR_MESSAGE} <= IDLE
+
+
+@pytest.mark.parametrize("state", sorted(SETTLED, key=lambda s: s.name), ids=lambda s: s.name)
+def test_the_client_is_idle_exactly_in_the_idle_states(state):
+    assert client_in(state).idle == (state in IDLE)

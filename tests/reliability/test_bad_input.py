@@ -1,8 +1,8 @@
 """Bad input, from the server and from the user (issue 6).
 
-- Property tests: every command builder raises only ``InvalidCommand``, the reply parser and the
-  client only ``ProtocolError``, SASL only ``SaslError``; never another exception, whatever text or
-  bytes they get.
+- Property tests: every command builder raises only ``InvalidCommand``, the reply parser only
+  ``ProtocolError``, SASL only ``SaslError``, and the client nothing at all (a broken reply is a
+  ``ProtocolViolation`` event); never another exception, whatever text or bytes they get.
 - ``smtpstep run``: CR or LF in any field that reaches a command line or a header is refused with
   exit 2 and one sentence naming the option, before anything is sent (a listening socket sees no
   connection). So are text that is not UTF-8, bad addresses, ports, timeouts, files and lesson files.
@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from smtpstep.protocol import sasl
 from smtpstep.protocol.capabilities import Capabilities
-from smtpstep.protocol.client import CommandNotAllowed, SmtpClient
+from smtpstep.protocol.client import CommandNotAllowed, ProtocolViolation, SmtpClient
 from smtpstep.protocol.commands import (
     Auth,
     AuthResponse,
@@ -44,6 +44,7 @@ from smtpstep.protocol.commands import (
 )
 from smtpstep.protocol.message import build_message
 from smtpstep.protocol.replies import ProtocolError, Reply, ReplyParser
+from smtpstep.protocol.states import State
 from tests.support.cli import assert_one_plain_sentence, smtpstep
 
 FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -150,15 +151,16 @@ def _client_waiting_for(commands: Iterator[Command]) -> SmtpClient:
 
 @FUZZ
 @given(data=st.lists(st.binary(max_size=2000), max_size=10), ehlo=st.booleans())
-def test_the_client_raises_only_protocol_error_whatever_the_server_sends(data: list[bytes], ehlo: bool) -> None:
+def test_the_client_never_raises_whatever_the_server_sends(data: list[bytes], ehlo: bool) -> None:
     commands = [ReadGreeting()] + ([Ehlo("client.test")] if ehlo else [])
     client = _client_waiting_for(iter(commands))
     for chunk in data:
-        try:
-            client.receive_data(chunk)
-        except ProtocolError:
-            break
+        events = client.receive_data(chunk)
         client.view()  # a snapshot of whatever state this left
+        violations = [e for e in events if isinstance(e, ProtocolViolation)]
+        if violations:
+            assert events[-1] is violations[0] and violations[0].message  # the last event, and said in words
+            assert client.state == State.PROTOCOL_ERROR and client.pending == ()
 
 
 @FUZZ

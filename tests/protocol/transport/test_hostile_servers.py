@@ -15,7 +15,18 @@ import time
 
 import pytest
 
-from smtpstep.protocol.commands import Connect, Ehlo, ReadGreeting, StartTls, TlsHandshake
+from smtpstep.protocol.commands import (
+    Connect,
+    Data,
+    Ehlo,
+    MailFrom,
+    Noop,
+    RcptTo,
+    ReadGreeting,
+    StartTls,
+    TlsHandshake,
+    Verb,
+)
 from smtpstep.protocol.planner import SessionPlan
 from smtpstep.protocol.replies import MAX_LINE
 from smtpstep.protocol.states import State
@@ -23,7 +34,7 @@ from smtpstep.protocol.transport.asyncio_driver import AsyncioTransport
 from smtpstep.protocol.transport.wire import READ_SIZE, Direction, Target
 from tests.support.both_transports import use_both_transports
 from tests.support.driver import drive, run_session
-from tests.support.hostile_server import HUGE_LINE_BYTES, INJECTED, HostileServer
+from tests.support.hostile_server import HUGE_LINE_BYTES, INJECTED, SCRIPTS, HostileServer, Peer, correct_session
 
 transport_kind, pytest_generate_tests = use_both_transports(globals())
 """Every test here runs against the asyncio transport and the blocking one (``both_transports.py``)."""
@@ -199,6 +210,81 @@ async def test_a_421_at_rcpt_closes_the_session_without_quit() -> None:
     assert_closed(transport)
 
 
+# --- Replies nobody asked for ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("unasked", "kind", "message"), [
+    pytest.param(b"421 4.3.2 hostile.test shutting down\r\n", "closed",
+                 "the server closed the session: 421 4.3.2 hostile.test shutting down", id="421"),
+    pytest.param(b"250 2.0.0 nobody asked\r\n", "protocol",
+                 "the server sent a reply nobody asked for: “250 2.0.0 nobody asked”", id="250"),
+])
+async def test_a_reply_sent_while_the_client_is_idle_ends_the_next_step_before_it_writes(
+    monkeypatch: pytest.MonkeyPatch, unasked: bytes, kind: str, message: str
+) -> None:
+    idle = asyncio.Event()
+    """Set by the test once the client has its NOOP reply: only then does the server speak unasked."""
+
+    async def noop_then_speak_unasked(peer: Peer, line: bytes) -> bool:
+        await peer.write(b"250 2.0.0 OK\r\n")
+        await idle.wait()
+        await peer.write(unasked)  # RFC 5321 §3.8: a server may send 421 at any time, then close
+        return False
+
+    monkeypatch.setitem(SCRIPTS, "speaks-unasked-when-idle",
+                        lambda peer: correct_session(peer, starttls=False, hooks={b"NOOP": noop_then_speak_unasked}))
+    async with HostileServer("speaks-unasked-when-idle") as server:
+        transport = make_transport(server, "none")
+        for command in (Connect(), ReadGreeting(), Ehlo("client.smtpstep.test"), Noop()):
+            assert (await transport.step(command)).ok
+        idle.set()
+        await asyncio.wait_for(server.closed.wait(), TIMEOUT)  # sent and hung up: the bytes wait at the client
+        wire_before = len(transport.record)
+        result = await transport.step(MailFrom("a@example.test"))
+
+    assert result.failure is not None and result.failure.kind == kind
+    assert result.failure.message == message and result.failure.raw == unasked
+    assert_plain(result.failure.message)
+    assert result.answers == ()
+    chunks = transport.record.chunks[wire_before:]
+    assert [c.data for c in chunks if c.direction == Direction.SERVER] == [unasked]
+    assert not any(c.direction == Direction.CLIENT for c in chunks)  # MAIL FROM was never written
+    assert chunks[-1].direction == Direction.ERROR and chunks[-1].note == message
+    if kind == "closed":
+        assert any("RFC 5321 §3.8" in c.note for c in chunks if c.direction == Direction.NOTE)
+    assert server.commands[-1] == b"NOOP\r\n"
+    assert_closed(transport)
+
+
+async def test_a_protocol_error_mid_group_keeps_the_answers_before_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def mail_then_garbage(peer: Peer, line: bytes) -> bool:
+        # MAIL's reply and a broken line in one segment: one read, one receive_data call.
+        await peer.write(b"250 2.1.0 OK\r\nthis is not a reply\r\n")
+        await peer.until_closed()
+        return False
+
+    monkeypatch.setitem(SCRIPTS, "garbage-after-mail", lambda peer: correct_session(
+        peer, starttls=False, pipelining=True, hooks={b"MAIL": mail_then_garbage}))
+    async with HostileServer("garbage-after-mail") as server:
+        transport = make_transport(server, "none")
+        for command in (Connect(), ReadGreeting(), Ehlo("client.smtpstep.test")):
+            assert (await transport.step(command)).ok
+        result = await transport.step((MailFrom("a@example.test"), RcptTo("b@example.test"), Data()))
+        await asyncio.wait_for(server.closed.wait(), TIMEOUT)  # the client hung up
+
+    failure = result.failure
+    assert failure is not None and failure.kind == "protocol" and "not an SMTP reply" in failure.message
+    assert failure.raw == b"this is not a reply\r\n"
+    assert_plain(failure.message)
+    ((verb, code),) = [(a.command.verb, a.reply.code) for a in result.answers]
+    assert (verb, code) == (Verb.MAIL, 250)
+    assert result.snapshot.last == result.answers[0]
+    assert transport.record.chunks[-1].direction == Direction.ERROR
+    assert "client closed the connection" in server.events
+    assert server.messages == []
+    assert_closed(transport)
+
+
 # --- Servers that are odd but correct --------------------------------------------------------------
 
 
@@ -245,7 +331,7 @@ async def test_plaintext_injected_after_the_starttls_reply_is_discarded_before_t
     assert handshake.ok and [d.data for d in handshake.discarded] == [INJECTED]
     assert rest.failure is None
     assert all("injected" not in line for a in rest.answers for line in a.reply.lines)
-    assert rest.answers[0].command.verb.value == "EHLO" and "SIZE" in rest.answers[0].reply.text
+    assert rest.answers[0].command.verb == Verb.EHLO and "SIZE" in rest.answers[0].reply.text
     assert server.messages == [MESSAGE]
     # The discarded bytes are in the wire record, as plaintext from the server.
     chunk = next(c for c in transport.record.chunks if c.data == INJECTED)

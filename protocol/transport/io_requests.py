@@ -1,0 +1,77 @@
+"""The I/O requests a step yields to its driver: one small frozen class per thing to do.
+
+``engine.StepEngine`` takes a step as a generator of these; ``asyncio_driver`` and ``blocking_driver``
+each carry them out (``match`` on the class) and send back what the request produced, or throw the
+``OSError`` it raised (``TimeoutError`` and ``ssl.SSLError`` included) into the generator. Plain values:
+this module imports no event loop, no socket and no TLS, and it decides nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class OpenConnection:
+    """Open a TCP connection within ``timeout`` seconds → the peer's address.
+
+    Raises ``socket.gaierror``, ``OSError`` (``ConnectionRefusedError`` preferred when several addresses
+    fail) or ``TimeoutError``.
+    """
+
+    host: str
+    port: int
+    timeout: float
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    """Write every byte of ``data`` within ``timeout`` seconds → None."""
+
+    data: bytes
+    timeout: float
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    """Up to ``wire.READ_SIZE`` bytes (b"" at the end of the stream) before ``deadline``.
+
+    ``deadline`` and ``since`` (when the wait for this reply began) are ``time.monotonic()`` values.
+    Raises ``TimeoutError``.
+    """
+
+    deadline: float
+    since: float
+
+
+@dataclass(frozen=True, slots=True)
+class Unread:
+    """What arrived but was not read yet, taken without waiting → bytes (b"" when there is none).
+
+    ``limit``: at most this many bytes (None: all of it, as before a TLS handshake, where nothing
+    may be left behind to be read later as if TLS had protected it).
+    """
+
+    limit: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WrapTls:
+    """Run the TLS handshake on the open connection within ``timeout`` → its ``SSLObject``/``SSLSocket``.
+
+    ``server_hostname`` is always given: it is the name checked against the certificate and sent as SNI.
+    """
+
+    context: Any  # ssl.SSLContext; typed loosely so that this module imports no ssl
+    server_hostname: str
+    timeout: float
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    """Close the connection (the driver's ``close()``) → None."""
+
+
+IoRequest = OpenConnection | Write | Read | Unread | WrapTls | Close
+"""Anything a step may ask its driver to do."""
