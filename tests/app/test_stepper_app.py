@@ -47,7 +47,8 @@ async def test_a_whole_session_steps_through_the_built_in_server(local_server) -
         assert view is not None and view.state == State.DISCONNECTED
         planned = view.total
         assert planned == 12
-        await step(pilot)  # connect
+        connected = await step(pilot)  # connect
+        assert connected.steps_done == 1 and connected.state == State.AWAITING_GREETING
         assert app.session_view.state == State.AWAITING_GREETING
         await step(pilot)  # greeting
         assert any(line.startswith("S: 220 mail.smtpstep.test") for line in _wire(app))
