@@ -16,7 +16,7 @@ import asyncio
 import dataclasses
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -109,7 +109,8 @@ class SmtpStepApp(App[int]):
 
     class StepFinished(Message):
         """A step (or a restart, or the start) is done and the screen shows its result. Tests, benchmarks
-        and tools wait on this message rather than on the clock."""
+        and tools wait on this message rather than on the clock (``next_step_finished`` from outside the
+        app's widgets)."""
 
         def __init__(self, view: SessionView) -> None:
             super().__init__()
@@ -138,6 +139,8 @@ class SmtpStepApp(App[int]):
         self.sessions = SessionControl(self, now=now, message_id=message_id)
         """Start, restart and switch sessions."""
         self.playback = Playback(self, self._play_tick, self._show_pace)
+        self._step_waiters: list[asyncio.Future[SessionView]] = []
+        """Callers of ``next_step_finished`` waiting for the next StepFinished."""
         self._process = ProcessSettings(switch_interval=UI_SWITCH_INTERVAL, freeze=True)
         self._requested_theme = theme
         self._choose_theme()
@@ -251,8 +254,28 @@ class SmtpStepApp(App[int]):
             screen.view = view
         if after_step:
             self.post_message(self.StepFinished(view))
+            for waiter in self._step_waiters:
+                if not waiter.done():
+                    waiter.set_result(view)
             if self._process.step_done():
                 self.freeze_heap_after_frame()  # after the step's frame, not before it
+
+    async def next_step_finished(self, cause: Awaitable[object] | None = None) -> SessionView:
+        """Await ``cause`` (a key press, an action), then the next StepFinished; its view, once the app has
+        handled the message. For code outside the app's widgets (``smtpstep shots``, tests, benchmarks); no
+        timeout of its own: the caller bounds the wait."""
+        waiter: asyncio.Future[SessionView] = asyncio.get_running_loop().create_future()
+        self._step_waiters.append(waiter)
+        try:
+            if cause is not None:
+                await cause
+            view = await waiter
+        finally:
+            self._step_waiters.remove(waiter)
+        handled = asyncio.Event()
+        if self.call_later(handled.set):  # queued behind the StepFinished message
+            await handled.wait()
+        return view
 
     def take_chunk(self, chunk: WireChunk) -> None:
         self.wire_log.add_chunk(chunk, hold=chunk.direction == Direction.CLIENT and self.busy is not None)

@@ -205,7 +205,7 @@ async def smtpstep_block(server: LocalServer | None, presses: int, out: dict[str
     async with app.run_test(size=(120, 36)) as pilot:
         for _ in range(3):  # connect, greeting, EHLO
             await pilot.press("space")
-            while app._busy:
+            while app.busy:
                 await pilot.pause(0.01)
         assert app.stepper is not None
         for _ in range(presses):
@@ -216,7 +216,7 @@ async def smtpstep_block(server: LocalServer | None, presses: int, out: dict[str
             await pilot.press("space")
             if await wait_for_frame(pilot):
                 record(out)
-            while app._busy:
+            while app.busy:
                 await pilot.pause(0.005)
         await app.stepper.close()
 

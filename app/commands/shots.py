@@ -214,26 +214,22 @@ async def _shoot(settings: SessionSettings, out: Path, *, theme: str, size: tupl
     """(part, view after the step, SVG) for every step."""
     recordings: list[Recording] = []
     async with app.run_test(size=size) as pilot:
-        await _settle(pilot, lambda: app.stepper is not None, step_wait)
+        if app.stepper is None:  # the start is a StepFinished too, once the stepper exists
+            await _settle(pilot, app, None, step_wait)
         if settings.style != "textbook":
             app.wire_log.style_name = settings.style
         if prepare is not None:
             await prepare(app)
         for part in range(parts):
             if part:  # the step key moves a finished lesson part on to the next, as for a person
-                await app.run_action("step")
-                await _settle(pilot, lambda: app.settings.lesson_part == part and app.stepper is not None
-                              and not app.stepper.history and app.stepper.head is not None, step_wait)
+                await _settle(pilot, app, app.run_action("step"), step_wait)
             stepper = app.stepper
             assert stepper is not None
             views = [stepper.view()]
             while stepper.head is not None and len(views) <= MAX_STEPS:
                 if stepper.check_head() is not None:
                     break  # a person would have to decide whether to force it
-                done = len(stepper.history)
-                await app.run_action("step")
-                await _settle(pilot, lambda: len(stepper.history) > done and app.session_view is not None
-                              and app.session_view.busy is None, step_wait)
+                await _settle(pilot, app, app.run_action("step"), step_wait)
                 view = stepper.view(after_step=True)
                 views.append(view)
                 taken.append((part, view, app.export_screenshot(title=f"smtpstep — step {view.steps_done}")))
@@ -267,14 +263,12 @@ async def _shoot(settings: SessionSettings, out: Path, *, theme: str, size: tupl
     return shots
 
 
-async def _settle(pilot: Any, ready: Callable[[], bool], timeout: float = SETTLE_MARGIN) -> None:
-    """Let the app run until ``ready()`` holds and the screen is drawn."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not ready():
-        if loop.time() > deadline:
-            raise ShotsError(f"the app did not finish a step within {timeout:g} s; no screenshots were written")
-        await pilot.pause(0.02)
+async def _settle(pilot: Any, app: SmtpStepApp, cause: Awaitable[object] | None, timeout: float) -> None:
+    """Start ``cause`` (the step key's action), wait for the app's next StepFinished, then for the screen."""
+    try:
+        await asyncio.wait_for(app.next_step_finished(cause), timeout)
+    except TimeoutError:
+        raise ShotsError(f"the app did not finish a step within {timeout:g} s; no screenshots were written") from None
     await pilot.pause()
 
 

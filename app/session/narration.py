@@ -90,7 +90,7 @@ def narrate(view: SessionView) -> list[Block]:
         first = view.queue[0].command if view.queue else None
         blocks.append(Block(
             "hint", "Ready",
-            f"Press space to take the first step: open a TCP connection to {target.address}. Each press sends "
+            f"Press space to take the first step: open a TCP connection to {target.shown}. Each press sends "
             "one command (or waits for one reply) and shows every byte in the wire log.",
         ))
         if first is not None:

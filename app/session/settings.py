@@ -112,6 +112,10 @@ class SessionSettings:
     """The lesson this session follows (``--lesson``); ``for_lesson`` set the session fields above."""
     lesson_part: int = 0
     """Which part of the lesson this session is (0 for the first); each part is one session."""
+    display_name: str | None = None
+    """What the header, the connection notes and the explanation call the server in place of its address
+    (host:port), e.g. "localhost": screenshots that stay the same whatever port the server got. None shows
+    the address."""
 
     @property
     def builtin(self) -> bool:
@@ -177,6 +181,7 @@ class SessionSettings:
                 timeout=self.timeout,
                 builtin=True,
                 allow_cleartext_auth=self.allow_cleartext_auth,
+                label=self.display_name,
             )
             return self.lesson.target(target, self.lesson_part) if self.lesson is not None else target
         host, port = self.host_port()
@@ -188,6 +193,7 @@ class SessionSettings:
             insecure=self.insecure,
             timeout=self.timeout,
             allow_cleartext_auth=self.allow_cleartext_auth,
+            label=self.display_name,
         )
 
     def for_lesson(self, lesson: Lesson, part: int = 0) -> SessionSettings:
@@ -223,7 +229,9 @@ class SessionSettings:
         words = SECURITY_WORDS[self.security]
         if self.builtin:
             where = f" 127.0.0.1:{server.port_for(self.security)}" if server is not None else ""
-            return f"built-in server ({words}){where}"
+            return f"built-in server ({words}){f' {self.display_name}' if self.display_name else where}"
+        if self.display_name:
+            return f"{self.display_name} {words}"
         host, port = self.host_port()
         shown = f"[{host}]" if ":" in host else host
         return f"{shown}:{port} {words}"

@@ -54,6 +54,9 @@ class Target:
     builtin: bool = False
     """True for smtpstep's own local server."""
     allow_cleartext_auth: bool = False
+    label: str | None = None
+    """What the connection notes and explanations call the server instead of its address (screenshots that
+    must not change with a free port); None shows the address."""
 
     @property
     def sni(self) -> str:
@@ -62,6 +65,11 @@ class Target:
     @property
     def address(self) -> str:
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+    @property
+    def shown(self) -> str:
+        """The server as notes and explanations name it: its label, else its address."""
+        return self.label or self.address
 
 
 class Direction:

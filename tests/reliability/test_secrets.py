@@ -37,7 +37,7 @@ from smtpstep.protocol.server.scenarios import SCENARIOS, Scenario
 from smtpstep.protocol.server.server import LocalServer
 from tests.support.cli import assert_one_plain_sentence, smtpstep
 from tests.support.hostile_server import HostileServer
-from tests.support.pilot import settle
+from tests.support.waiting import started, wait_for_step
 
 PASSWORD = DEMO_PASSWORD
 """The only password the built-in server accepts ("classroom")."""
@@ -279,10 +279,10 @@ async def test_the_app_shows_the_password_nowhere_until_revealed(
     shots, revealed = tmp_path / "shots", tmp_path / "revealed"
     app = SmtpStepApp(settings, screenshot_dir=shots)
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.pause()
-        while app.session_view is not None and app.session_view.queue:
-            app.action_step()  # what space does; pressing it waits for a full repaint, which costs seconds here
-            await settle(pilot, app)
+        view = await started(app)
+        while view.queue:
+            # What space does; pressing it also waits for the process to go idle, which costs seconds here.
+            view = await wait_for_step(app, app.run_action("step"))
             assert not leaks(what_the_app_shows(app)), (app.session_view.steps_done, leaks(what_the_app_shows(app)))
             app.action_screenshot()  # after every step: what the audience saw
         assert app.session_view is not None and app.session_view.last is not None

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import re
 import sys
-import time
 from dataclasses import dataclass
 
 from tests.support.env import REPO
@@ -25,7 +24,6 @@ class Run:
     code: int
     out: str
     err: str
-    seconds: float
 
     def sent(self) -> list[str]:
         """The client lines of a textbook transcript (``C: ...``)."""
@@ -34,7 +32,6 @@ class Run:
 
 async def smtpstep(*args: str, env: dict[str, str], limit: float = 30.0) -> Run:
     """Run ``python -m smtpstep.app.cli ARGS`` to the end (killed after ``limit`` seconds: a hang fails the test)."""
-    start = time.monotonic()
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "smtpstep.app.cli", *args, cwd=REPO, env=env, stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
@@ -45,8 +42,7 @@ async def smtpstep(*args: str, env: dict[str, str], limit: float = 30.0) -> Run:
         process.kill()
         await process.wait()
         raise AssertionError(f"smtpstep {' '.join(args)} did not end within {limit} s") from None
-    run = Run(process.returncode or 0, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"),
-              time.monotonic() - start)
+    run = Run(process.returncode or 0, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
     assert "Traceback" not in run.out + run.err, run.err
     return run
 

@@ -15,7 +15,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +33,6 @@ class Run:
     code: int
     out: str
     err: str
-    seconds: float
 
     def lines(self, prefix: str) -> list[str]:
         return [line[len(prefix):].strip() for line in self.out.splitlines() if line.startswith(prefix)]
@@ -50,12 +48,12 @@ def env(tmp_path: Path) -> dict[str, str]:
 
 
 def smtpstep(*args: str, env: dict[str, str], timeout: float = 30) -> Run:
-    start = time.monotonic()
+    """``python -m smtpstep.app.cli ARGS`` to the end (killed after ``timeout`` seconds: a hang fails the test)."""
     done = subprocess.run(
         [sys.executable, "-m", "smtpstep.app.cli", *args], cwd=REPO, env=env, stdin=subprocess.DEVNULL,
         capture_output=True, text=True, encoding="utf-8", timeout=timeout,
     )
-    run = Run(done.returncode, done.stdout, done.stderr, time.monotonic() - start)
+    run = Run(done.returncode, done.stdout, done.stderr)
     assert "Traceback" not in run.err and "Traceback" not in run.out, run.err
     return run
 
@@ -453,12 +451,11 @@ def test_each_failing_phase_has_its_exit_code_and_still_sends_quit(env: dict[str
 
 
 def test_a_stalled_server_ends_within_the_timeout(env: dict[str, str], scripted) -> None:  # type: ignore[no-untyped-def]
-    server = scripted(greeting=None)
+    server = scripted(greeting=None)  # silent for 10 s: "within 1 s" says the run's own timeout ended the wait
     run = smtpstep("run", "--server", f"127.0.0.1:{server.port}", "--security", "none", "--timeout", "1", env=env)
 
     assert run.code == EXIT_CODES["greeting"]
     assert "within 1 s" in run.err
-    assert run.seconds < 6
 
 
 def test_ctrl_c_exits_130_quietly(env: dict[str, str], scripted) -> None:  # type: ignore[no-untyped-def]
