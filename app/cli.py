@@ -326,18 +326,13 @@ def _silence_stdout() -> None:
         pass
 
 
-def state_dir() -> Path:
-    """``$XDG_STATE_HOME/smtpstep``, or ``~/.local/state/smtpstep`` (a relative value is ignored)."""
-    base = os.environ.get("XDG_STATE_HOME", "")
-    root = Path(base) if base and os.path.isabs(base) else Path.home() / ".local" / "state"
-    return root / "smtpstep"
-
-
 def _log_unexpected(error: BaseException) -> Path | None:
     import datetime
     import traceback
 
     try:
+        from smtpstep.app.config import state_dir
+
         folder = state_dir()
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / "error.log"

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import os
 from collections.abc import Awaitable, Iterable
 from datetime import datetime
 from functools import partial
@@ -70,11 +69,6 @@ the built-in server in this process, its thread took a 25 MB message in 5 ms tur
 still for 180-380 ms; with 1 ms it drew every 55-80 ms (benchmarks/results/large_message.md)."""
 
 log = logging.getLogger("smtpstep")
-
-
-def state_dir() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
-    return Path(base) / "smtpstep"
 
 
 class SmtpStepApp(App[int]):
@@ -431,6 +425,8 @@ def run_tui_replay(recording: Recording, theme: str | None = None) -> int:
 def run_tui(settings: SessionSettings, theme: str | None = None, *, screenshot_dir: Path | None = None,
             present: bool = False) -> int:
     """Run the app until the user quits; the exit code for the shell."""
+    from smtpstep.app.config import state_dir
+
     directory = state_dir()
     try:
         directory.mkdir(parents=True, exist_ok=True)

@@ -27,10 +27,11 @@ from pathlib import Path
 
 import pytest
 
+from smtpstep.app.config import state_dir
 from smtpstep.app.screens.dialogs import ConfirmScreen
 from smtpstep.app.screens.main import MainScreen
 from smtpstep.app.session.settings import TRANSCRIPT_SUFFIXES, SessionSettings
-from smtpstep.app.stepper_app import SmtpStepApp, state_dir
+from smtpstep.app.stepper_app import SmtpStepApp
 from smtpstep.app.widgets.explanation import ExplanationPane
 from smtpstep.protocol.server.facts import DEMO_PASSWORD, DEMO_USER
 from smtpstep.protocol.server.scenarios import SCENARIOS, Scenario
