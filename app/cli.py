@@ -12,6 +12,9 @@ Rules:
   (``build_parser(command)``), so ``smtpstep run`` never imports the modules of the other subcommands;
   textual, asyncio, aiosmtpd, trustme and cryptography are imported only inside the subcommand that
   needs them, never here (``tests/app/commands/test_run_imports.py`` checks a whole ``smtpstep run``);
+- whatever a subcommand writes to stdout and stderr shows controls as visible escapes
+  (``smtpstep.app.terminal.shown_output``), and so does the error log: text from outside never drives
+  the terminal;
 - no traceback reaches the user: a problem with the options is one line on stderr that names the
   subcommand (``smtpstep run: --timeout must be ...``) and exit 2, argparse's own findings included;
   any other error is one plain sentence and a non-zero exit code, and an unexpected error's details go
@@ -34,6 +37,8 @@ from typing import NoReturn
 
 from smtpstep.app.commands.run import EXIT_HELP, EXIT_INTERRUPTED, EXIT_OTHER, EXIT_USAGE
 from smtpstep.app.session.settings import PASSWORD_ENV, UsageError, add_session_options, settings_from_args
+from smtpstep.app.terminal import shown_output
+from smtpstep.protocol.text import shown_lines
 
 PROG = "smtpstep"
 
@@ -191,6 +196,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     _tolerant_output()
     typed = args_list[0] if args_list and args_list[0] in COMMANDS else None
+    with shown_output():  # whatever reaches the terminal shows controls as visible escapes
+        return _boundary(args_list, typed)
+
+
+def _boundary(args_list: list[str], typed: str | None) -> int:
     try:
         return _main(args_list)
     except KeyboardInterrupt:
@@ -338,7 +348,7 @@ def _log_unexpected(error: BaseException) -> Path | None:
         path = folder / "error.log"
         with open(path, "a", encoding="utf-8") as log:
             log.write(f"--- {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M:%S %z} smtpstep {sys.argv[1:]!r}\n")
-            log.write("".join(traceback.format_exception(error)))
+            log.write(shown_lines("".join(traceback.format_exception(error))))
         return path
     except OSError:
         return None

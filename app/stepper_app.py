@@ -38,6 +38,7 @@ from smtpstep.app.session.stepper import SessionView, Stepper
 from smtpstep.app.session.timeline import Timeline
 from smtpstep.app.session_control import SessionControl
 from smtpstep.app.stepping import StepControl
+from smtpstep.app.terminal import guard_rich_text, log_to
 from smtpstep.app.widgets.command_queue import CommandQueue
 from smtpstep.app.widgets.wire_log import WireLog
 from smtpstep.protocol.transport.wire import Direction, WireChunk
@@ -115,6 +116,7 @@ class SmtpStepApp(App[int]):
                  screenshot_dir: Path | None = None, now: datetime | None = None,
                  message_id: str | None = None, server: LocalServer | None = None, timings: bool = True,
                  present: bool = False, replay: Recording | None = None) -> None:
+        guard_rich_text()  # every text drawn shows controls as visible escapes, whatever a pane forgets
         super().__init__()
         self.settings = settings
         self.screenshot_dir = screenshot_dir or Path.cwd()
@@ -427,13 +429,7 @@ def run_tui(settings: SessionSettings, theme: str | None = None, *, screenshot_d
     """Run the app until the user quits; the exit code for the shell."""
     from smtpstep.app.config import state_dir
 
-    directory = state_dir()
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        logging.basicConfig(filename=directory / "smtpstep.log", level=logging.INFO,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    except OSError:
-        logging.basicConfig(handlers=[logging.NullHandler()])
+    log_to(state_dir() / "smtpstep.log")
     app = SmtpStepApp(settings, theme=theme, screenshot_dir=screenshot_dir, present=present)
     result = app.run()
     return result if isinstance(result, int) else 0

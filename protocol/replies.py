@@ -17,6 +17,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from smtpstep.protocol.text import quoted, quoted_bytes
+
 MAX_LINE = 4096
 """Longest reply line accepted, in octets with CRLF: RFC 5321 §4.5.3.1.5 says 512, with slack for sloppy servers."""
 
@@ -87,15 +89,8 @@ def enhanced_code(code: int, text: str) -> str | None:
     return match.group(0)
 
 
-def printable(text: str, limit: int = 60) -> str:
-    """Server text for a message: at most ``limit`` characters, anything not printable (controls, escape
-    sequences, bidirectional overrides) as a visible escape such as ``\\x1b``."""
-    shown = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text[:limit])
-    return shown + ("…" if len(text) > limit else "")
-
-
-def _printable(raw: bytes, limit: int = 60) -> str:
-    return printable(raw[:limit].decode("utf-8", "replace"), limit) + ("…" if len(raw) > limit else "")
+printable = quoted
+"""Server text for a sentence (``smtpstep.protocol.text.quoted``, under the name the core knows it by)."""
 
 
 class ReplyParser:
@@ -164,7 +159,7 @@ class ReplyParser:
         if len(line) < 3 or not line[:3].isdigit() or (len(line) > 3 and line[3:4] not in (b" ", b"-")):
             self._reset()
             raise ProtocolError(
-                f"the server sent something that is not an SMTP reply: “{_printable(line)}” "
+                f"the server sent something that is not an SMTP reply: “{quoted_bytes(line)}” "
                 "(a reply starts with a three-digit code, RFC 5321 §4.2)",
                 raw_line,
             )

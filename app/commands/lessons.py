@@ -6,7 +6,7 @@ wrote: a problem names its line and field (``docs/lessons.md``), exit 2.
 
 Rules:
 - a lesson file is text from outside: ``lessons.loader`` checks and bounds it before anything here
-  prints it;
+  prints it, and every line printed is shown text (controls as visible escapes, ``protocol.text``);
 - aiosmtpd is never imported: the scenario's name is checked against the registry, which loads no
   server.
 """
@@ -27,13 +27,14 @@ def run_lessons(args: argparse.Namespace) -> int:
     """List the lessons, or show one; the exit code."""
     from smtpstep.protocol.lessons.loader import catalog, load
     from smtpstep.protocol.lessons.model import LessonError
+    from smtpstep.protocol.text import shown
 
     try:
         if args.lesson is None:
             shipped = catalog()
             width = max(len(lesson.name) for lesson in shipped)
             for lesson in shipped:
-                print(f"{lesson.name:<{width}}  {lesson.summary}")
+                print(shown(f"{lesson.name:<{width}}  {lesson.summary}"))
             print("\nFollow one with `smtpstep --lesson NAME` or `smtpstep run --lesson NAME`; "
                   "`smtpstep lessons NAME` shows its steps.")
             return 0
@@ -45,5 +46,5 @@ def run_lessons(args: argparse.Namespace) -> int:
     if lesson.scenario not in SCENARIOS:
         raise UsageError(f"{lesson.source}: the scenario “{lesson.scenario}” is not one the built-in server has "
                          f"({', '.join(SCENARIOS)})")
-    print("\n".join(lesson.describe()))
+    print("\n".join(shown(line) for line in lesson.describe()))
     return 0

@@ -11,6 +11,8 @@ Rules:
 - exit 0 only when the server accepted the message (2xx after the final dot) and QUIT was sent, or,
   with ``--quit-after``, when QUIT was sent after that phase; otherwise the failing phase's code;
 - at a failure, QUIT is still sent while the connection is open (RFC 5321 §4.1.1.10);
+- the server's words (its replies, its certificate) are shown with controls as visible escapes
+  (``smtpstep.protocol.text``) in every line this prints, as they are in the transcript;
 - secrets are redacted in every output unless ``--show-secrets``: the transcript redacts the spans
   that AUTH marks, and the printer also blanks the password and its base64 forms wherever they appear
   (a lesson's own words are printed as written: its demo password is public, and decoding it is the
@@ -32,6 +34,7 @@ from smtpstep.app.session.stepper import MAX_STEPS, SessionView, Stepper
 from smtpstep.app.session.transcript import SECRET_MASK
 from smtpstep.protocol.commands import InvalidCommand, Quit, Verb
 from smtpstep.protocol.planner import PHASE_OF_VERB, PHASES, Planned
+from smtpstep.protocol.text import quoted, shown
 from smtpstep.protocol.transport.blocking_driver import BlockingTransport
 from smtpstep.protocol.transport.certificates import TlsInfo
 from smtpstep.protocol.transport.wire import Direction, StepResult, Target
@@ -46,6 +49,9 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 PHASE_EXIT = {"connect": 3, "greeting": 4, "ehlo": 5, "tls": 6, "auth": 7, "mail": 8, "rcpt": 9, "data": 10}
 """The exit code for a session that failed in each phase of ``planner.PHASES``."""
+
+QUOTE_LIMIT = 200
+"""Characters of a reply or an address quoted in the closing line (a reply line may be 4096 octets)."""
 
 _PHASE_WORDS = {
     "connect": "connect: the host name could not be resolved, nothing listened, or the connect timed out",
@@ -103,7 +109,7 @@ def run(settings: SessionSettings, *, out: TextIO | None = None, err: TextIO | N
         if file is not None:
             file.close()
     if outcome.message:
-        print(f"smtpstep: {sentence(outcome.message)}", file=err, flush=True)
+        print(f"smtpstep: {shown(sentence(outcome.message))}", file=err, flush=True)
     return outcome.code
 
 
@@ -147,7 +153,7 @@ class Session:
         self.views: list[SessionView] = [self.stepper.view()]
         """The view before the first step and after each one: what an export of the session holds."""
         self.accepted: str | None = None
-        """The reply to the final dot, once it was positive."""
+        """The reply to the final dot, once it was positive (shown, and cut to ``QUOTE_LIMIT``)."""
         self.refused_rcpts: list[tuple[str, str]] = []
         self.quit_sent = False
 
@@ -224,9 +230,10 @@ class Session:
         for answer in result.answers:
             verb, reply = answer.command.verb, answer.reply
             if verb == Verb.MESSAGE and reply.positive:
-                self.accepted = reply.first_line
+                self.accepted = quoted(reply.first_line, QUOTE_LIMIT)
             elif verb == Verb.RCPT and not reply.positive:
-                self.refused_rcpts.append((getattr(answer.command, "address", "?"), reply.first_line))
+                self.refused_rcpts.append((quoted(getattr(answer.command, "address", "?"), QUOTE_LIMIT),
+                                           quoted(reply.first_line, QUOTE_LIMIT)))
         command = result.commands[-1]
         chunks = stepper.transport.record.chunks[result.wire_start:result.wire_end]
         if command.verb == Verb.QUIT and any(c.direction == Direction.CLIENT for c in chunks):
@@ -316,6 +323,7 @@ def tls_facts(info: TlsInfo, checked: str) -> list[str]:
     """What a TLS handshake established (or why not), as info lines; ``checked``: the name verified."""
     lines = [f"SNI: {info.sni}" if info.sni and not _is_ip(info.sni) else
              f"SNI: none sent (RFC 6066 §3 allows host names only); the certificate is checked against {checked}"]
+    # Every certificate field is the server's (a CN or a name may hold ESC ]52...): shown, not raw.
     for index, cert in enumerate(info.chain, 1):
         lines.append(f"certificate {index} of {len(info.chain)}: {cert.subject}")
         lines.append(f"  issuer:  {cert.issuer}")
@@ -330,7 +338,7 @@ def tls_facts(info: TlsInfo, checked: str) -> list[str]:
     if not info.version:
         verdict = f"FAILED: {verdict}"
     lines.append(f"verification: {verdict}")
-    return lines
+    return [shown(line) for line in lines]
 
 
 def _beyond(phase: str | None, quit_after: str | None) -> bool:

@@ -5,6 +5,8 @@ Holds the ``serve`` flags and the loop that runs ``LocalServer``. It prints how 
 line per accepted message.
 
 Rules:
+- a received message's addresses are the client's words: printed shown (controls as visible escapes,
+  ``smtpstep.protocol.text``) and bounded, so that no client can write to the teacher's terminal;
 - it binds loopback unless ``--listen`` names another address, and then it warns: the demo password
   is public and the server accepts mail from anyone who can reach it;
 - a port in use, or any other start-up problem, is one plain sentence and exit 1;
@@ -27,6 +29,7 @@ from typing import TYPE_CHECKING, TextIO
 from smtpstep.app.session.settings import UsageError
 from smtpstep.protocol.server.facts import DEMO_PASSWORD, DEMO_USER
 from smtpstep.protocol.server.scenarios import SCENARIOS  # names and summaries only: it loads no aiosmtpd
+from smtpstep.protocol.text import quoted
 
 if TYPE_CHECKING:
     from smtpstep.protocol.server.facts import ReceivedMessage
@@ -36,6 +39,12 @@ DEFAULT_PORTS = {"submission": 8587, "submissions": 8465, "plain": 8025}
 """Unprivileged stand-ins for 587, 465 and 25."""
 
 PORT_FLAGS = {"submission": "--port", "submissions": "--tls-port", "plain": "--plain-port"}
+
+ADDRESS_LIMIT = 100
+"""Characters of a client's address printed per received message (RFC 5321 §4.5.3.1.3 allows a path of 256)."""
+
+RECIPIENTS_SHOWN = 5
+"""Recipients printed per received message; the rest are counted."""
 
 LOOPBACK = "127.0.0.1"
 
@@ -63,6 +72,10 @@ def scenario_list() -> str:
     width = max(map(len, SCENARIOS))
     return "\n".join(["scenarios:"]
                      + [f"  {name:<{width}}  {kind.summary}" for name, kind in SCENARIOS.items()])
+
+
+def _more(count: int) -> str:
+    return f" and {count - RECIPIENTS_SHOWN} more" if count > RECIPIENTS_SHOWN else ""
 
 
 def _port(text: str) -> int:
@@ -110,9 +123,11 @@ def serve(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | 
               f"it mail, and the demo login {DEMO_USER} / {DEMO_PASSWORD} is public.", file=err, flush=True)
 
     def received(record: ReceivedMessage) -> None:
-        print(f"received: from <{record.mail_from}> to {', '.join(f'<{r}>' for r in record.rcpt_tos)} "
-              f"over {record.listener}{' (TLS)' if record.tls else ''}: {server.maildir_path / 'new' / record.key}",
-              file=out, flush=True)
+        # The addresses are the client's words, and with --listen any machine may be the client.
+        print(f"received: from <{quoted(record.mail_from, ADDRESS_LIMIT)}> to "
+              f"{', '.join(f'<{quoted(r, ADDRESS_LIMIT)}>' for r in record.rcpt_tos[:RECIPIENTS_SHOWN])}"
+              f"{_more(len(record.rcpt_tos))} over {record.listener}{' (TLS)' if record.tls else ''}: "
+              f"{server.maildir_path / 'new' / record.key}", file=out, flush=True)
 
     server = LocalServer(
         host=host,

@@ -31,6 +31,7 @@ from smtpstep.app.session.stepper import SessionView
 from smtpstep.app.session.transcript import SECRET_MASK, Transcript, TranscriptLine
 from smtpstep.protocol.commands import Verb
 from smtpstep.protocol.explanations import explain_step
+from smtpstep.protocol.text import shown
 from smtpstep.protocol.transport.wire import Direction, WireChunk
 
 if TYPE_CHECKING:
@@ -169,7 +170,8 @@ def _header(recording: Recording, show_secrets: bool) -> list[str]:
     secrets = "secrets shown" if show_secrets and not recording.redacted else f"secrets redacted as {SECRET_MASK}"
     facts = [f"recorded {created}" if created else "", f"smtpstep {version}" if version else "",
              plural(recording.steps, "step"), secrets]
-    return [f"smtpstep session: {target}", ", ".join(f for f in facts if f)]
+    # A recording's meta data is the file's word (a replayed file may come from anyone): shown.
+    return [shown(f"smtpstep session: {target}"), shown(", ".join(f for f in facts if f))]
 
 
 # --- Formats ------------------------------------------------------------------------------------------

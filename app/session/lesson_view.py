@@ -9,6 +9,9 @@ Plain helpers shared by the terminal app, ``smtpstep run --lesson`` and screensh
   rest is counted in C, and the result is kept per message: a 25 MB message is not walked again on
   every publish.
 No Textual here, and nothing is parsed: the stepper and the server hand over finished values.
+
+A lesson file and what a client sent the server are text from outside: everything these helpers
+return is shown text (``smtpstep.protocol.text.shown``), control characters as visible escapes.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from __future__ import annotations
 import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from smtpstep.protocol.text import shown
 
 if TYPE_CHECKING:
     from smtpstep.app.session.stepper import SessionView
@@ -36,7 +41,8 @@ def lesson_narration(lesson: Lesson, view: SessionView, part: int = 0) -> str | 
     and when the step is not the one the lesson expected there."""
     if view.last is None or view.steps_done < 1:
         return None
-    return lesson.narration_for(view.steps_done - 1, view.last.commands, part)
+    said = lesson.narration_for(view.steps_done - 1, view.last.commands, part)
+    return None if said is None else shown(said)
 
 
 def lesson_intro(lesson: Lesson, part: int = 0, *, first: bool = True) -> list[str]:
@@ -48,7 +54,7 @@ def lesson_intro(lesson: Lesson, part: int = 0, *, first: bool = True) -> list[s
         paragraphs.append(f"Part {part + 1} of {len(lesson.parts)}: {chosen.title}")
     if chosen.intro:
         paragraphs.append(chosen.intro.strip())
-    return [" ".join(p.split()) for paragraph in paragraphs for p in paragraph.split("\n\n")]
+    return [shown(" ".join(p.split())) for paragraph in paragraphs for p in paragraph.split("\n\n")]
 
 
 @dataclass(frozen=True)
@@ -67,10 +73,10 @@ def server_lines(record: ReceivedMessage, *, limit: int = MAX_SERVER_LINES) -> l
     tls = " under TLS" if record.tls else " without TLS"
     login = f", logged in as {record.auth_user}" if record.auth_user else ""
     lines = [
-        ServerLine("heading", f"The built-in server accepted a message over its {record.listener} listener"
-                              f"{tls}{login}, and stored it as new/{record.key}:"),
-        ServerLine("envelope", f"envelope: MAIL FROM:<{record.mail_from.strip('<>')}> "
-                               + " ".join(f"RCPT TO:<{rcpt}>" for rcpt in record.rcpt_tos)),
+        ServerLine("heading", shown(f"The built-in server accepted a message over its {record.listener} listener"
+                                    f"{tls}{login}, and stored it as new/{record.key}:")),
+        ServerLine("envelope", shown(f"envelope: MAIL FROM:<{record.mail_from.strip('<>')}> "
+                                     + " ".join(f"RCPT TO:<{rcpt}>" for rcpt in record.rcpt_tos))),
     ]
     cached = _kept.get((record.key, limit))
     if cached is not None and cached[0]() is record:
@@ -98,7 +104,7 @@ def _visible_lines(data: bytes, limit: int) -> list[tuple[int, str]]:
         if end < 0:
             end = size
         text = data[start:end].decode("utf-8", "replace")
-        lines.append((start, text.replace("\n", "␊").replace("\r", "␍")))
+        lines.append((start, shown(text.replace("\n", "␊").replace("\r", "␍"))))
         start = end + 2
     return lines
 

@@ -13,17 +13,29 @@ from smtpstep.app.session.stepper import SessionView
 from smtpstep.protocol.client import Answer
 from smtpstep.protocol.commands import Auth, Command, MessageBody, Raw, Verb
 from smtpstep.protocol.explanations import explain_keyword, explain_reply, explain_step
+from smtpstep.protocol.text import shown
 
 
 @dataclass(frozen=True)
 class Block:
-    """A paragraph of the explanation: a style key, a heading, text and the citation."""
+    """A paragraph of the explanation: a style key, a heading, text and the citation.
+
+    Its words are shown text (``smtpstep.protocol.text.shown``): a block may quote a server (an EHLO
+    keyword line, a failure, a halt) or a lesson file, and every renderer of it (the pane, the
+    presentation, .md, .html and .svg exports, lecture notes) gets the escaped form.
+    """
 
     kind: str
     """step, reply, keyword, error, warning, halt, hint."""
     title: str
     text: str = ""
     rfc: str = ""
+
+    def __post_init__(self) -> None:
+        for name in ("title", "text", "rfc"):
+            value = getattr(self, name)
+            if not value.isprintable():
+                object.__setattr__(self, name, shown(value))
 
 
 def step_key(command: Command, view: SessionView | None = None) -> str:

@@ -1,6 +1,10 @@
 """The transcript printer of ``smtpstep run``: wire chunks in, transcript lines out, to the terminal as
 they come and to the ``--transcript`` file.
 
+Every line it writes is shown text (``smtpstep.protocol.text``): the transcript's lines and notes are
+escaped by ``Transcript``, a lesson's words here, so the terminal and the transcript file get the same
+visible escapes for any control character a server, a certificate or a lesson file holds.
+
 Secrets are redacted unless the user asked to see them: the transcript masks the spans AUTH marks, and
 the printer also blanks the password and its base64 forms wherever they appear. No Textual here.
 """
@@ -13,6 +17,7 @@ from typing import TextIO
 
 from smtpstep.app.session.settings import SessionSettings, password_forms
 from smtpstep.app.session.transcript import SECRET_MASK, Transcript
+from smtpstep.protocol.text import shown
 from smtpstep.protocol.transport.wire import Direction, WireChunk
 
 EMIT_BATCH = 256 * 1024
@@ -63,7 +68,7 @@ class Printer:
         width = max(40, 100 - len(prefix))
         lines = (textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False) if wrap else [text]) or [""]
         for line in lines:
-            text = f"{prefix} {line}".rstrip()
+            text = shown(f"{prefix} {line}".rstrip())
             print(text, file=self.out, flush=True)
             if self.file is not None:
                 self.file.write(text + "\n")

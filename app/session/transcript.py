@@ -4,6 +4,10 @@ Shared by ``smtpstep run`` (printed lines), the wire log pane and exports. It re
 arrived in pieces (a server may drip a reply byte by byte), redacts secret spans unless asked not to,
 and can show line ends as visible marks. It parses no SMTP: it only splits bytes into lines.
 
+Every line's text is shown text (``smtpstep.protocol.text.shown``): a control character a server or a
+client sent, and any in a note, is a visible escape such as ``\\x1b``, so that no renderer of a line
+(the terminal, a file, an export) can pass it on raw.
+
 A chunk can be a whole 25 MB message (330,000 lines). ``iter_feed`` makes its lines as they are
 read, a block of bytes at a time, so a printer never holds them all; with ``fold_lines`` set, only the
 lines shown are made and the rest is counted in C (``bytes.count``), never split. A line is a
@@ -17,6 +21,7 @@ from collections.abc import Iterable, Iterator
 from itertools import chain
 from typing import NamedTuple
 
+from smtpstep.protocol.text import shown
 from smtpstep.protocol.transport.wire import Direction, WireChunk
 
 STYLES = ("textbook", "swaks")
@@ -61,10 +66,6 @@ _TRAILING_BLANKS = re.compile(r"[ \t]+$", re.MULTILINE)
 """What ``str.rstrip`` takes off a printable line (after escaping, its only blanks are spaces and tabs)."""
 
 
-def _escape(text: str) -> str:
-    return "".join(ch if ch.isprintable() or ch == "\t" else f"\\x{ord(ch):02x}" for ch in text)
-
-
 class Transcript:
     """Feeds wire chunks, returns complete lines. One instance per session view."""
 
@@ -104,8 +105,9 @@ class Transcript:
             return chain(before, lines) if before else iter(lines)
         before = self.flush()
         kind = {Direction.TLS: "tls", Direction.ERROR: "error"}.get(chunk.direction, "note")
-        before.append(TranscriptLine(kind, self._prefix(kind, chunk.tls), chunk.note, chunk.tls, chunk.step,
-                                     chunk.time))
+        # A note may quote a server (a failure) or a certificate (TLS facts): shown, like the wire lines.
+        before.append(TranscriptLine(kind, self._prefix(kind, chunk.tls), shown(chunk.note), chunk.tls,
+                                     chunk.step, chunk.time))
         return iter(before)
 
     def iter_plain(self, chunk: WireChunk) -> Iterator[str]:
@@ -203,8 +205,7 @@ class Transcript:
                 cr = text[-1:] == "\r"
                 if cr:
                     text = text[:-1]
-                if not text.isprintable():  # the common case skips the character-by-character escaping
-                    text = _escape(text)
+                text = shown(text)
                 if marks:
                     text += "␍␊" if cr else "␊ (bare LF)"
                 yield TranscriptLine(kind, prefix, text, tls, step, when, secret)
@@ -215,9 +216,7 @@ class Transcript:
         cr = body.endswith(b"\r")
         if cr:
             body = body[:-1]
-        text = body.decode("utf-8", "replace")
-        if not text.isprintable():  # the common case skips the character-by-character escaping
-            text = _escape(text)
+        text = shown(body.decode("utf-8", "replace"))
         if self.crlf_marks:
             if complete:
                 text += "␍␊" if cr else "␊ (bare LF)"
