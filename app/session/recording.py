@@ -121,7 +121,10 @@ class Recording:
             }
         except CodecError as error:
             raise RecordingError(f"the session cannot be saved: {error}") from None
-        return json.dumps(document, ensure_ascii=False, indent=1) + "\n"
+        # ensure_ascii=False keeps any language readable; what JSON leaves raw that a terminal must not
+        # see (DEL, C1 controls, bidirectional overrides...) is \u-escaped too: the file stays exact
+        # and `cat` shows no control sequence.
+        return json.dumps(document, ensure_ascii=False, indent=1).translate(_JSON_ESCAPES) + "\n"
 
     def save(self, path: Path, *, show_secrets: bool = False) -> None:
         """Write the recording to ``path``; ``RecordingError`` when that fails."""
@@ -191,6 +194,27 @@ class Recording:
             return cls.from_json(text)
         except RecordingError as error:
             raise RecordingError(f"{path}: {error}") from None
+
+
+class _JsonEscapes(dict[int, str]):
+    """``str.translate`` table for JSON text: a character that is not printable (but the line feeds of
+    the layout) as a ``\\uXXXX`` escape (a surrogate pair above U+FFFF), the others as they are. Inside
+    a JSON string any character may be written so (RFC 8259 §7); outside strings there are none."""
+
+    def __missing__(self, code: int) -> str:
+        char = chr(code)
+        if char.isprintable() or char == "\n":
+            value = char
+        elif code < 0x10000:
+            value = f"\\u{code:04x}"
+        else:
+            high, low = divmod(code - 0x10000, 0x400)
+            value = f"\\u{0xD800 + high:04x}\\u{0xDC00 + low:04x}"
+        self[code] = value
+        return value
+
+
+_JSON_ESCAPES = _JsonEscapes()
 
 
 def _hide_from(views: Sequence[SessionView]) -> tuple[str, ...]:

@@ -7,7 +7,13 @@ under test. The server records what it saw (command lines, messages, SNI, whethe
 up) so tests can check what the client did and did not send.
 
 Reused by the transport tests here and, later, by CLI and app tests: it imports nothing from
-``protocol`` and nothing but the standard library and trustme. It must never print.
+``protocol`` and nothing but the standard library, trustme and (for the hostile certificate only)
+cryptography. It must never print.
+
+The hostile-text scripts put ``HOSTILE_TEXT`` (terminal control sequences, BEL, NUL, a bidirectional
+override, Rich markup) into the greeting, the EHLO reply (with a line far over RFC 5321's 512 octets),
+every reply to come and, for ``hostile-text-refuses-PHASE``, the refusal at that phase; with
+``hostile_certificate=True`` the server's certificate carries the same in its CN, O and SAN.
 
     async with HostileServer("garbage-greeting") as server:
         Target("127.0.0.1", server.port, "none", timeout=2)
@@ -17,9 +23,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import ssl
+import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
 
 GREETING = b"220 hostile.test ESMTP smtpstep scripted server\r\n"
 """The greeting of every script that greets normally (RFC 5321 §4.2)."""
@@ -29,6 +39,22 @@ HUGE_LINE_BYTES = 8 * 1024 * 1024
 HUGE_LINE_CHUNK = 64 * 1024
 INJECTED = b"250 injected\r\n"
 """The plaintext line the STARTTLS-injection scripts smuggle in after their 220 (CVE-2011-0411)."""
+
+OSC52 = "\x1b]52;c;cm0gLXJmIH4=\x07"
+"""OSC 52: put ``rm -rf ~`` (base64) into the terminal's clipboard."""
+OSC0 = "\x1b]0;PWNED-TITLE\x07"
+"""OSC 0: set the window title."""
+HOSTILE_TEXT = f"{OSC52}{OSC0}\x1b[2J\x1b[?1049h\x07\x00\u202e[bold red]markup[/]\x9b31m\x7f end"
+"""What a hostile peer puts into every piece of text it controls: OSC 52 (clipboard), OSC 0 (title), CSI 2J
+(clear), CSI ?1049h (other screen), BEL, NUL, U+202E (right-to-left override), Rich markup, a C1 CSI
+(U+009B) and DEL."""
+HOSTILE_BYTES = HOSTILE_TEXT.encode("utf-8")
+RAW_CONTROLS = ("\x1b", "\x07", "\x00", "\x9b", "\u202e", "\x7f")
+"""Characters of ``HOSTILE_TEXT`` that must never reach a terminal, a log or a transcript raw."""
+ESCAPED_OSC52 = "\\x1b]52;c;cm0gLXJmIH4=\\x07"
+"""How ``OSC52`` looks once shown: the visible escape, as text."""
+REFUSING_PHASES = ("greeting", "ehlo", "starttls", "auth", "mail", "rcpt", "data", "message")
+"""``hostile-text-refuses-PHASE``: the phases whose refusal carries ``HOSTILE_TEXT``."""
 
 
 Script = Callable[["Peer"], Awaitable[None]]
@@ -330,6 +356,84 @@ async def _unrequested_replies(peer: Peer) -> None:
             peer.server.flood_sent += 24 * 1024
 
 
+def _hostile_text(refuse: str | None) -> Script:
+    """A session whose every reply carries ``HOSTILE_TEXT``; refused at phase ``refuse`` (or accepted to the end)."""
+    evil = HOSTILE_BYTES
+    long_line = b"X-LONG " + b"y" * 1500 + evil + b"z" * 1500  # far over 512 octets, under smtpstep's 4096
+
+    def code(phase: str, good: bytes, bad: bytes) -> bytes:
+        return bad if refuse == phase else good
+
+    async def ehlo(peer: Peer, line: bytes) -> bool:
+        if refuse == "ehlo":
+            await peer.reply(b"550 5.7.1 " + evil + b"\r\n")
+            return True
+        lines = [b"hostile.test " + evil, b"SIZE 1000000", b"X-" + evil, long_line, b"AUTH PLAIN LOGIN"]
+        if not peer.tls and peer.server.hostile_certificate or refuse == "starttls":
+            lines.append(b"STARTTLS")
+        lines.append(b"HELP " + evil)
+        await peer.reply(b"".join(b"250" + (b" " if i == len(lines) - 1 else b"-") + text + b"\r\n"
+                                  for i, text in enumerate(lines)))
+        return True
+
+    async def helo(peer: Peer, line: bytes) -> bool:
+        await peer.reply(code("ehlo", b"250 ", b"550 5.7.1 ") + evil + b"\r\n")
+        return True
+
+    async def starttls(peer: Peer, line: bytes) -> bool:
+        if refuse == "starttls":
+            await peer.reply(b"454 4.7.0 " + evil + b"\r\n")
+            return True
+        await peer.reply(b"220 2.0.0 " + evil + b"\r\n")
+        await peer.start_tls()
+        return True
+
+    def reply(phase: str, good: bytes) -> Hook:
+        async def hook(peer: Peer, line: bytes) -> bool:
+            await peer.reply(code(phase, good, b"550 5.7.1 ") + evil + b"\r\n")
+            return True
+        return hook
+
+    async def data(peer: Peer, line: bytes) -> bool:
+        if refuse == "data":
+            await peer.reply(b"554 5.7.1 " + evil + b"\r\n")
+            return True
+        await peer.reply(b"354 " + evil + b"\r\n")
+        content = await peer.message()
+        if content is None:
+            return False
+        peer.server.messages.append(content)
+        await peer.reply(code("message", b"250 2.0.0 queued ", b"554 5.7.1 ") + evil + b"\r\n")
+        return True
+
+    async def quit_(peer: Peer, line: bytes) -> bool:
+        await peer.reply(b"221 2.0.0 " + evil + b"\r\n")
+        return False
+
+    async def script(peer: Peer) -> None:
+        if refuse == "greeting":
+            await peer.write(b"554 5.3.2 " + evil + b"\r\n")
+            while (line := await peer.command()) is not None:
+                await peer.write((b"221 2.0.0 " if line.upper().startswith(b"QUIT") else b"503 5.5.1 ") + evil
+                                 + b"\r\n")
+                if line.upper().startswith(b"QUIT"):
+                    return
+            return
+        hooks = {b"EHLO": ehlo, b"HELO": helo, b"STARTTLS": starttls, b"DATA": data, b"QUIT": quit_,
+                 b"AUTH": reply("auth", b"235 2.7.0 "), b"MAIL": reply("mail", b"250 2.1.0 "),
+                 b"RCPT": reply("rcpt", b"250 2.1.5 "), b"RSET": reply("rset", b"250 2.0.0 "),
+                 b"NOOP": reply("noop", b"250 2.0.0 ")}
+        await correct_session(peer, greeting=b"220 hostile.test " + evil + b"\r\n", hooks=hooks)
+
+    return script
+
+
+async def _hostile_too_long(peer: Peer) -> None:
+    # A greeting line over smtpstep's 4096 octets, the hostile text at its start: the refusal quotes it.
+    await peer.write(b"220 " + HOSTILE_BYTES + b"w" * 5000 + b"\r\n")
+    await peer.until_closed()
+
+
 SCRIPTS: dict[str, Script] = {
     "close-on-accept": _close_on_accept,
     "garbage-greeting": _garbage_greeting,
@@ -351,6 +455,9 @@ SCRIPTS: dict[str, Script] = {
     "unrequested-replies": _unrequested_replies,
     "correct": correct_session,
     "correct-pipelining": lambda peer: correct_session(peer, pipelining=True),
+    "hostile-text": _hostile_text(None),
+    **{f"hostile-text-refuses-{phase}": _hostile_text(phase) for phase in REFUSING_PHASES},
+    "hostile-text-too-long": _hostile_too_long,
 }
 """Script name -> coroutine run for each connection."""
 
@@ -382,6 +489,8 @@ class HostileServer:
     """Bytes the flooding scripts managed to write before the client hung up."""
     closed: asyncio.Event = field(default_factory=asyncio.Event)
     """Set when a connection ended (the script returned or the client hung up)."""
+    hostile_certificate: bool = False
+    """Present ``hostile_certificate_pem`` (``HOSTILE_TEXT`` in its CN, O and SAN) instead of a trustme one."""
 
     def __post_init__(self) -> None:
         if self.script not in SCRIPTS:
@@ -408,7 +517,13 @@ class HostileServer:
     def tls_context(self) -> ssl.SSLContext:
         if self._context is None:
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            self._authority().issue_cert("localhost", "127.0.0.1").configure_cert(context)
+            if self.hostile_certificate:
+                with tempfile.TemporaryDirectory() as folder:
+                    path = Path(folder) / "hostile.pem"
+                    path.write_bytes(hostile_certificate_pem())
+                    context.load_cert_chain(path)
+            else:
+                self._authority().issue_cert("localhost", "127.0.0.1").configure_cert(context)
             if self.tls_max_version is not None:
                 context.maximum_version = self.tls_max_version
 
@@ -461,3 +576,45 @@ class HostileServer:
                 pass
             self._tasks.discard(task)
             self.closed.set()
+
+
+@cache
+def hostile_certificate_pem() -> bytes:
+    """A self-signed certificate and its key (PEM) with ``HOSTILE_TEXT`` pieces in its CN and O, and control
+    sequences in its DNS, e-mail and URI names (which are ASCII by definition, so no U+202E there).
+    Made with ``cryptography`` directly: trustme writes only sensible names."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    name = x509.Name([
+        x509.NameAttribute(NameOID.COMMON_NAME, f"{OSC52}{OSC0}\x1b[2J\x1b[?1049h\x00\u202e\x9b"),  # 64 at most
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "[bold red]markup[/]\x07\x7f"),
+    ])
+    names = x509.SubjectAlternativeName([
+        x509.DNSName(f"evil{OSC52}.test"), x509.DNSName(f"{OSC0}x.test"), x509.DNSName("localhost"),
+        x509.RFC822Name(f"a{OSC0}@x.test"), x509.UniformResourceIdentifier(f"http://x.test/{OSC52}"),
+    ])
+    certificate = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(names, critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return certificate.public_bytes(serialization.Encoding.PEM) + key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+
+
+def assert_no_raw_controls(text: str, where: str = "output") -> None:
+    """No character of ``RAW_CONTROLS`` in ``text`` (a terminal's output, a transcript, a log)."""
+    found = [repr(char) for char in RAW_CONTROLS if char in text]
+    assert not found, f"{where} holds raw {', '.join(found)}: …{_around(text)}…"
+
+
+def _around(text: str) -> str:
+    index = min((text.find(c) for c in RAW_CONTROLS if c in text), default=0)
+    return repr(text[max(0, index - 80): index + 80])

@@ -1,0 +1,141 @@
+"""Text from outside never reaches a terminal, a transcript or a log raw: the hostile corpus, command by command.
+
+The corpus: ``HOSTILE_TEXT`` (OSC 52 to the clipboard, OSC 0 to the title, CSI 2J, CSI ?1049h, BEL,
+NUL, U+202E, Rich markup, a C1 CSI, DEL) in a scripted server's greeting, EHLO reply (with a line far
+over 512 octets), every refusal and every other reply (``tests/support/hostile_server.py``); in a
+certificate's CN, O and names; in every text field of a lesson file and of a recording. Each command
+runs as a user runs it, a subprocess, and what it wrote (stdout, stderr, every transcript format, the
+log files) must hold none of the raw characters, and must show the escaped form where it shows the text.
+A ``.json`` recording keeps the text exact (JSON escapes it). The terminal app's screen is in
+``tests/app/test_hostile_screen.py``.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.support.cli import assert_one_plain_sentence, smtpstep
+from tests.support.hostile_server import (
+    ESCAPED_OSC52,
+    HOSTILE_TEXT,
+    REFUSING_PHASES,
+    HostileServer,
+    assert_no_raw_controls,
+)
+
+EXIT = {"connect": 3, "greeting": 4, "ehlo": 5, "tls": 6, "auth": 7, "mail": 8, "rcpt": 9, "data": 10}
+"""The contract of ``smtpstep run --help``."""
+
+PHASE_EXIT = {"greeting": 4, "ehlo": 5, "starttls": 6, "auth": 7, "mail": 8, "rcpt": 9, "data": 10, "message": 10}
+"""The exit code of a session refused at each phase of ``hostile-text-refuses-PHASE``."""
+
+FORMATS = (".txt", ".md", ".html", ".svg")
+
+
+def written(tmp_path: Path) -> dict[str, str]:
+    """Every file under ``tmp_path`` that smtpstep may have written (transcripts, logs), as text."""
+    return {str(path.relative_to(tmp_path)): path.read_text(encoding="utf-8", errors="replace")
+            for path in sorted(tmp_path.rglob("*")) if path.is_file()}
+
+
+def readable(path: Path) -> str:
+    """What a reader of the file sees: Markdown's escapes, HTML's and SVG's tags and entities undone."""
+    text = path.read_text(encoding="utf-8")
+    if path.suffix in (".html", ".svg"):
+        text = html.unescape(re.sub(r"<[^>]*>", "", text)).replace("\xa0", " ")
+    if path.suffix == ".md":
+        text = re.sub(r"\\([\\`*_\[\]<>#|])", r"\1", text)
+    return text
+
+
+def assert_nothing_raw(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    assert_no_raw_controls(run.out, "stdout")
+    assert_no_raw_controls(run.err, "stderr")
+    for name, text in written(tmp_path).items():
+        assert_no_raw_controls(text, name)
+
+
+async def test_run_shows_a_hostile_server_escaped_in_every_output(cli_env: dict[str, str], tmp_path: Path) -> None:
+    async with HostileServer("hostile-text") as server:
+        runs = {}
+        for suffix in (*FORMATS, ".json"):
+            out = tmp_path / f"session{suffix}"
+            runs[suffix] = await smtpstep("run", "--server", f"127.0.0.1:{server.port}", "--security", "none",
+                                          "--timeout", "5", "--transcript", str(out), env=cli_env)
+
+    for run in runs.values():
+        assert run.code == 0, run.err
+        assert run.err == ""
+        assert_nothing_raw(run, tmp_path)
+    out = runs[".txt"].out
+    assert f"S: 220 hostile.test {ESCAPED_OSC52}" in out  # the greeting, shown as text
+    assert f"S: 250-X-{ESCAPED_OSC52}" in out  # an EHLO keyword
+    summary = out.splitlines()[-1]
+    assert summary.startswith("  == done: the message was accepted (“250 2.0.0 queued \\x1b]52;c;"), summary
+    assert (tmp_path / "session.txt").read_text(encoding="utf-8") == out
+    for suffix in FORMATS:
+        text = readable(tmp_path / f"session{suffix}")
+        assert "\\x1b]52;c;" in text, suffix  # the escaped form, under the format's own escaping
+        assert "[bold red]markup[/]" in text, suffix  # markup shown as written, not interpreted
+    # The recording keeps the server's words exact: JSON escapes what a terminal must not see.
+    document = json.loads((tmp_path / "session.json").read_text(encoding="utf-8"))
+    assert any(HOSTILE_TEXT in chunk.get("data", {}).get("$bytes", "") for chunk in document["chunks"])
+
+
+@pytest.mark.parametrize("phase", REFUSING_PHASES)
+async def test_a_hostile_refusal_is_one_escaped_sentence(phase: str, cli_env: dict[str, str],
+                                                         tmp_path: Path) -> None:
+    security = "starttls" if phase == "starttls" else "none"
+    args = ["--security", security]
+    env = dict(cli_env)
+    if phase == "auth":
+        args += ["--user", "alice", "--allow-cleartext-auth"]
+        env["SMTPSTEP_PASSWORD"] = "not-a-real-secret"
+    async with HostileServer(f"hostile-text-refuses-{phase}") as server:
+        run = await smtpstep("run", "--server", f"127.0.0.1:{server.port}", "--timeout", "5",
+                             "--transcript", str(tmp_path / "refused.txt"), *args, env=env)
+
+    assert run.code == PHASE_EXIT[phase], run.err
+    assert_nothing_raw(run, tmp_path)
+    assert run.err.startswith("smtpstep: ") and run.err.count("\n") == 1, run.err  # one line (a 4xx adds a hint)
+    assert "\\x1b]52;c;" in run.err
+
+
+async def test_an_over_long_hostile_line_is_refused_with_an_escaped_quote(cli_env: dict[str, str],
+                                                                          tmp_path: Path) -> None:
+    async with HostileServer("hostile-text-too-long") as server:
+        run = await smtpstep("run", "--server", f"127.0.0.1:{server.port}", "--security", "none",
+                             "--timeout", "5", env=cli_env)
+
+    assert run.code == EXIT["greeting"]
+    assert_nothing_raw(run, tmp_path)
+    assert "longer than 4096 octets" in assert_one_plain_sentence(run.err)
+
+
+@pytest.mark.parametrize("ca", [False, True], ids=["untrusted", "trusted-but-wrong-names"])
+async def test_a_hostile_certificate_is_described_escaped(ca: bool, cli_env: dict[str, str], tmp_path: Path) -> None:
+    from tests.support.hostile_server import hostile_certificate_pem
+
+    args = []
+    if ca:  # the self-signed certificate as its own CA: trusted, but none of its names is 127.0.0.1
+        pem = tmp_path / "ca.pem"
+        pem.write_bytes(hostile_certificate_pem().split(b"-----BEGIN PRIVATE KEY-----")[0])
+        args = ["--ca", str(pem)]
+    async with HostileServer("hostile-text", hostile_certificate=True) as server:
+        run = await smtpstep("run", "--server", f"127.0.0.1:{server.port}", "--security", "starttls",
+                             "--timeout", "5", *args, env=cli_env)
+
+    assert run.code == EXIT["tls"], run.err
+    assert_nothing_raw(run, tmp_path)
+    assert_one_plain_sentence(run.err)
+    subject = next(line for line in run.out.splitlines() if "certificate 1 of 1:" in line)
+    # RFC 4514 §2.4 escapes the DN's own specials (";" as "\\;"), smtpstep the controls.
+    assert "CN=\\x1b]52\\;c\\;cm0gLXJmIH4=\\x07\\x1b]0\\;PWNED-TITLE\\x07" in subject, subject
+    assert "\\u202e" in subject and "\\x9b" in subject
+    names = next(line for line in run.out.splitlines() if "names:" in line)
+    assert "\\x1b]52;c;" in names and "\\x1b]0;" in names, names
