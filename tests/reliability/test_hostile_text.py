@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.cli import assert_one_plain_sentence, smtpstep
+from tests.support.hostile_files import EVIL, hostile_lesson_text, write_hostile_lesson, write_hostile_recording
 from tests.support.hostile_server import (
     ESCAPED_OSC52,
     HOSTILE_TEXT,
@@ -51,6 +52,12 @@ def readable(path: Path) -> str:
     if path.suffix == ".md":
         text = re.sub(r"\\([\\`*_\[\]<>#|])", r"\1", text)
     return text
+
+
+def one_line(err: str) -> str:
+    """stderr is one line in smtpstep's voice (a file's problem starts with the file's name)."""
+    assert err.startswith("smtpstep") and err.endswith("\n") and err.count("\n") == 1, repr(err)
+    return err
 
 
 def assert_nothing_raw(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -102,8 +109,7 @@ async def test_a_hostile_refusal_is_one_escaped_sentence(phase: str, cli_env: di
 
     assert run.code == PHASE_EXIT[phase], run.err
     assert_nothing_raw(run, tmp_path)
-    assert run.err.startswith("smtpstep: ") and run.err.count("\n") == 1, run.err  # one line (a 4xx adds a hint)
-    assert "\\x1b]52;c;" in run.err
+    assert "\\x1b]52;c;" in one_line(run.err)  # one line (a 4xx adds a hint as a second sentence)
 
 
 async def test_an_over_long_hostile_line_is_refused_with_an_escaped_quote(cli_env: dict[str, str],
@@ -139,3 +145,140 @@ async def test_a_hostile_certificate_is_described_escaped(ca: bool, cli_env: dic
     assert "\\u202e" in subject and "\\x9b" in subject
     names = next(line for line in run.out.splitlines() if "names:" in line)
     assert "\\x1b]52;c;" in names and "\\x1b]0;" in names, names
+
+
+# --- Lesson files ---------------------------------------------------------------------------------------
+
+
+async def test_lessons_shows_a_hostile_lesson_escaped(cli_env: dict[str, str], tmp_path: Path) -> None:
+    lesson = write_hostile_lesson(tmp_path / "evil.toml")
+    run = await smtpstep("lessons", str(lesson), env=cli_env)
+
+    assert run.code == 0, run.err
+    assert_nothing_raw(run, tmp_path)
+    assert run.out.startswith(f"evil: Evil {ESCAPED_OSC52}")
+    assert "part 2 of 2: Part 2 \\x1b]52;c;" in run.out and "[bold red]markup[/]" in run.out
+
+
+async def test_run_narrates_a_hostile_lesson_escaped(cli_env: dict[str, str], tmp_path: Path) -> None:
+    lesson = write_hostile_lesson(tmp_path / "evil.toml")
+    run = await smtpstep("run", "--lesson", str(lesson), "--transcript", str(tmp_path / "lesson.txt"), env=cli_env)
+
+    assert run.code == 0, run.err
+    assert_nothing_raw(run, tmp_path)
+    narration = [line for line in run.out.splitlines() if line.startswith("  » ")]
+    assert len(narration) == 16 and all(line == f"  » {ESCAPED_OSC52}" + narration[0][4 + len(ESCAPED_OSC52):]
+                                        for line in narration)
+    assert "C: EHLO evil\\x1b]0;TITLE\\x07.test" in run.out  # the lesson's EHLO name, on the wire
+    received = [line for line in run.out.splitlines() if line.startswith("  server|") and "Received:" in line]
+    assert len(received) == 2 and all("Received: from evil" in line for line in received)  # the server's side
+
+
+@pytest.mark.parametrize(("field", "value"), [("security", "EVIL"), ("scenario", "EVIL"), ("kind", "EVIL")])
+async def test_a_lesson_error_quotes_the_hostile_value_escaped(field: str, value: str, cli_env: dict[str, str],
+                                                               tmp_path: Path) -> None:
+    text = hostile_lesson_text()
+    text = {
+        "security": text.replace('security = "none"', f"security = {EVIL}"),
+        "scenario": text.replace('scenario = "normal"', f"scenario = {EVIL}"),
+        "kind": text.replace('kind = "ehlo"', f"kind = {EVIL}", 1),
+    }[field]
+    lesson = tmp_path / "bad.toml"
+    lesson.write_text(text, encoding="utf-8")
+    for args in (("lessons", str(lesson)), ("run", "--lesson", str(lesson))):
+        run = await smtpstep(*args, env=cli_env)
+        assert run.code == 2, run.err
+        assert_nothing_raw(run, tmp_path)
+        assert "\\x1b]52;c;" in one_line(run.err)
+
+
+# --- Recordings -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def hostile_recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A recording of a session with the hostile-text server, with the hostile text in every other text field too."""
+    import asyncio
+
+    from tests.support.env import clean_env
+
+    folder = tmp_path_factory.mktemp("hostile-recording")
+
+    async def record() -> Path:
+        async with HostileServer("hostile-text") as server:
+            run = await smtpstep("run", "--server", f"127.0.0.1:{server.port}", "--security", "none",
+                                 "--transcript", str(folder / "plain.json"), env=clean_env(folder))
+        assert run.code == 0, run.err
+        return write_hostile_recording(folder / "plain.json", folder / "evil.json")
+
+    return asyncio.run(record())
+
+
+async def test_replay_exports_a_hostile_recording_escaped(hostile_recording: Path, cli_env: dict[str, str],
+                                                          tmp_path: Path) -> None:
+    for suffix in (*FORMATS, ".json"):
+        out = tmp_path / f"replayed{suffix}"
+        run = await smtpstep("replay", str(hostile_recording), "--transcript", str(out), env=cli_env)
+        assert run.code == 0, run.err
+        assert_nothing_raw(run, tmp_path)
+        text = readable(out)
+        if suffix != ".json":
+            assert "\\x1b]52;c;" in text, suffix
+    txt = (tmp_path / "replayed.txt").read_text(encoding="utf-8")
+    assert txt.startswith("  == smtpstep session: 127.0.0.1:") and f"no TLS {ESCAPED_OSC52}" in txt.splitlines()[0]
+    assert f"C: EHLO client.smtpstep.test {ESCAPED_OSC52}" in txt
+    # The exact words survive a round trip through a .json export.
+    again = json.loads((tmp_path / "replayed.json").read_text(encoding="utf-8"))
+    assert again["meta"]["target"].endswith(HOSTILE_TEXT)
+
+
+async def test_a_recording_error_quotes_the_hostile_value_escaped(cli_env: dict[str, str], tmp_path: Path) -> None:
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps({"format": "smtpstep recording", "version": 1, "meta": {},
+                                  "views": [{"$type": HOSTILE_TEXT}], "chunks": []}), encoding="utf-8")
+    run = await smtpstep("replay", str(broken), "--transcript", str(tmp_path / "out.txt"), env=cli_env)
+
+    assert run.code == 2
+    assert_nothing_raw(run, tmp_path)
+    assert "\\x1b]52;c;" in one_line(run.err)
+
+
+# --- smtpstep serve: its clients' words ----------------------------------------------------------------
+
+
+def test_serve_prints_a_clients_hostile_addresses_escaped(tmp_path: Path) -> None:
+    import signal
+    import socket
+
+    from tests.app.commands.test_serve import start_serve
+
+    served = start_serve(tmp_path)
+    try:
+        quoted_local = '"' + HOSTILE_TEXT.replace("\0", "").replace('"', "").replace("\\", "") + '"'
+        with socket.create_connection(("127.0.0.1", served.ports["plain"]), timeout=10) as client:
+            reader = client.makefile("rb")
+
+            def say(line: str) -> bytes:
+                client.sendall(line.encode("utf-8") + b"\r\n")
+                while (reply := reader.readline())[3:4] == b"-":
+                    pass
+                return reply
+
+            assert reader.readline().startswith(b"220")
+            assert say("EHLO evil.test").startswith(b"250")
+            assert say(f"MAIL FROM:<{quoted_local}@evil.test> SMTPUTF8").startswith(b"250")
+            assert say(f"RCPT TO:<{quoted_local}@example.test>").startswith(b"250")
+            assert say("DATA").startswith(b"354")
+            client.sendall(b"Subject: hi\r\n\r\nhello\r\n.\r\n")
+            assert reader.readline().startswith(b"250")
+            say("QUIT")
+        assert served.process.stdout is not None
+        received = served.process.stdout.readline()
+    finally:
+        code, out, err = served.stop(signal.SIGTERM)
+
+    assert received.startswith("received: from <")
+    assert_no_raw_controls(received + out, "serve's stdout")
+    assert_no_raw_controls(err, "serve's stderr")
+    assert received.count("\\x1b]52;c;") == 2, received  # the sender and the recipient, both shown escaped
+    assert code == 0
