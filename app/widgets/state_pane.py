@@ -106,6 +106,6 @@ class StatePane(Static):
             for name, in_before, in_after in rows:
                 label = f"{name} {params.get(name, '')}".strip()
                 marks = ["✓" if in_before else "—"] if before is not None else []
-                table.add_row(label, *marks, "✓" if in_after else "—")
+                table.add_row(Text(label), *marks, "✓" if in_after else "—")  # the server's words: never markup
             parts.append(table)
         return Group(*parts)

@@ -26,7 +26,8 @@ import contextlib
 import datetime
 import ssl
 import tempfile
-from collections.abc import Awaitable, Callable
+import threading
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -618,3 +619,21 @@ def assert_no_raw_controls(text: str, where: str = "output") -> None:
 def _around(text: str) -> str:
     index = min((text.find(c) for c in RAW_CONTROLS if c in text), default=0)
     return repr(text[max(0, index - 80): index + 80])
+
+
+@contextlib.contextmanager
+def hostile_server_in_thread(script: str, **options: object) -> Iterator[HostileServer]:
+    """A ``HostileServer`` on an event loop of its own, in a thread: for a test that drives a subprocess
+    synchronously (a pseudo-terminal) rather than on the test's loop."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name=f"hostile-{script}", daemon=True)
+    thread.start()
+    server = HostileServer(script, **options)  # type: ignore[arg-type]
+    asyncio.run_coroutine_threadsafe(server.__aenter__(), loop).result(10)
+    try:
+        yield server
+    finally:
+        asyncio.run_coroutine_threadsafe(server.__aexit__(None, None, None), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
