@@ -18,7 +18,9 @@ The format: a JSON array is a tuple. Everything else that JSON lacks is an objec
 ``{"$bytes": "EHLO x\\r\\n"}`` (bytes that are UTF-8 text, kept readable) or ``{"$b64": "..."}`` (any
 other bytes, base64), ``{"$datetime": "2026-11-28T09:00:00+00:00"}``, ``{"$path": "/tmp/ca.pem"}``,
 ``{"$list": [...]}``, ``{"$frozenset": [...]}`` (sorted, so the output is stable) and
-``{"$dict": [[key, value], ...]}``.
+``{"$dict": [[key, value], ...]}``. With a ``Blobs`` table, bytes of ``BLOB_MIN`` octets or more are kept
+once in the table and written as ``{"$blob": n}``, its index: the message a session sends sits in the
+queue of every view before it is sent, and without this a recording held it a dozen times.
 """
 
 from __future__ import annotations
@@ -31,14 +33,38 @@ import enum
 import json
 import types
 import typing
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path, PurePath
 from typing import Any
 
 MAX_DEPTH = 200
 """Deepest nesting decoded; real values nest about a dozen levels, a hostile file could nest thousands."""
 
-_TAGS = ("$type", "$enum", "$bytes", "$b64", "$datetime", "$path", "$list", "$frozenset", "$dict")
+TOO_DEEP = "the file is nested too deeply"
+"""What a ``CodecError`` for data nested past ``MAX_DEPTH`` says (and what a reader says for JSON nested past
+what Python's parser takes)."""
+
+BLOB_MIN = 4096
+"""Bytes values this long or longer go into the ``Blobs`` table, once each."""
+
+_TAGS = ("$type", "$enum", "$bytes", "$b64", "$datetime", "$path", "$list", "$frozenset", "$dict", "$blob")
+
+
+class Blobs:
+    """Long byte strings kept once per document, each referred to by its index (``{"$blob": n}``)."""
+
+    def __init__(self) -> None:
+        self.items: list[bytes] = []
+        """The byte strings, in the order they were first met."""
+        self._index: dict[bytes, int] = {}
+
+    def ref(self, data: bytes) -> int:
+        """The index of ``data``, added if it is new."""
+        index = self._index.get(data)
+        if index is None:
+            index = self._index[data] = len(self.items)
+            self.items.append(data)
+        return index
 
 
 class CodecError(ValueError):
@@ -69,8 +95,9 @@ class Codec:
 
     # -- encoding --------------------------------------------------------------------------------
 
-    def encode(self, value: Any, *, transform: Transform | None = None) -> Any:
-        """``value`` as JSON-able data; ``transform`` may replace any value (and nested ones) first."""
+    def encode(self, value: Any, *, transform: Transform | None = None, blobs: Blobs | None = None) -> Any:
+        """``value`` as JSON-able data; ``transform`` may replace any value (and nested ones) first; with
+        ``blobs``, long bytes go there and are referred to."""
         if transform is not None:
             value = transform(value)
         if value is None or isinstance(value, (bool, int, float, str)) and not isinstance(value, enum.Enum):
@@ -78,17 +105,22 @@ class Codec:
         if isinstance(value, enum.Enum):
             return {"$enum": f"{self._registered(type(value))}.{value.name}"}
         if isinstance(value, (bytes, bytearray)):
+            if blobs is not None and len(value) >= BLOB_MIN:
+                return {"$blob": blobs.ref(bytes(value))}
             return _encode_bytes(bytes(value))
+
+        def encode(item: Any) -> Any:
+            return self.encode(item, transform=transform, blobs=blobs)
+
         if isinstance(value, tuple):
-            return [self.encode(item, transform=transform) for item in value]
+            return [encode(item) for item in value]
         if isinstance(value, list):
-            return {"$list": [self.encode(item, transform=transform) for item in value]}
+            return {"$list": [encode(item) for item in value]}
         if isinstance(value, (frozenset, set)):
-            items = [self.encode(item, transform=transform) for item in value]
+            items = [encode(item) for item in value]
             return {"$frozenset": sorted(items, key=lambda item: json.dumps(item, sort_keys=True))}
         if isinstance(value, dict):
-            return {"$dict": [[self.encode(k, transform=transform), self.encode(v, transform=transform)]
-                              for k, v in value.items()]}
+            return {"$dict": [[encode(k), encode(v)] for k, v in value.items()]}
         if isinstance(value, datetime.datetime):
             return {"$datetime": value.isoformat()}
         if isinstance(value, PurePath):
@@ -96,7 +128,7 @@ class Codec:
         if dataclasses.is_dataclass(value) and not isinstance(value, type):
             out: dict[str, Any] = {"$type": self._registered(type(value))}
             for f in dataclasses.fields(value):
-                out[f.name] = self.encode(getattr(value, f.name), transform=transform)
+                out[f.name] = encode(getattr(value, f.name))
             return out
         raise CodecError(f"a {type(value).__name__} cannot be saved (smtpstep does not know that kind of value)")
 
@@ -108,17 +140,18 @@ class Codec:
 
     # -- decoding --------------------------------------------------------------------------------
 
-    def decode(self, data: Any) -> Any:
-        """The value that ``encode`` turned into ``data``. Raises ``CodecError`` for anything else."""
-        return self._decode(data, 0)
+    def decode(self, data: Any, *, blobs: Sequence[bytes] = ()) -> Any:
+        """The value that ``encode`` turned into ``data`` (``blobs``: the table its ``$blob`` values index).
+        Raises ``CodecError`` for anything else."""
+        return self._decode(data, 0, blobs)
 
-    def _decode(self, data: Any, depth: int) -> Any:
+    def _decode(self, data: Any, depth: int, blobs: Sequence[bytes]) -> Any:
         if depth > MAX_DEPTH:
-            raise CodecError(f"the data nests more than {MAX_DEPTH} levels deep")
+            raise CodecError(f"{TOO_DEEP} (more than {MAX_DEPTH} levels)")
         if data is None or isinstance(data, (bool, int, float, str)):
             return data
         if isinstance(data, list):
-            return tuple(self._decode(item, depth + 1) for item in data)
+            return tuple(self._decode(item, depth + 1, blobs) for item in data)
         if not isinstance(data, dict):
             raise CodecError(f"a {type(data).__name__} is not a value smtpstep writes")
         tags = [key for key in _TAGS if key in data]
@@ -127,10 +160,14 @@ class Codec:
             raise CodecError(f"an object with {shown} is not a value smtpstep writes")
         tag = tags[0]
         if tag == "$type":
-            return self._dataclass(data, depth)
+            return self._dataclass(data, depth, blobs)
         if len(data) != 1:
             raise CodecError(f"a {tag[1:]} value has extra keys")
         body = data[tag]
+        if tag == "$blob":
+            if isinstance(body, bool) or not isinstance(body, int) or not 0 <= body < len(blobs):
+                raise CodecError("a reference to a long value points at nothing the file holds")
+            return blobs[body]
         if tag == "$enum":
             return self._enum(body)
         if tag == "$bytes":
@@ -149,7 +186,7 @@ class Codec:
             return Path(_text(tag, body))
         if not isinstance(body, list):
             raise CodecError(f"a {tag[1:]} value must hold a list")
-        items = [self._decode(item, depth + 1) for item in body]
+        items = [self._decode(item, depth + 1, blobs) for item in body]
         if tag == "$list":
             return items
         try:
@@ -169,7 +206,7 @@ class Codec:
         except KeyError:
             raise CodecError(f"“{member}” is not a {name} smtpstep knows") from None
 
-    def _dataclass(self, data: dict[str, Any], depth: int) -> Any:
+    def _dataclass(self, data: dict[str, Any], depth: int, blobs: Sequence[bytes]) -> Any:
         name = data["$type"]
         cls = self._classes.get(name) if isinstance(name, str) else None
         if cls is None or not dataclasses.is_dataclass(cls):
@@ -187,7 +224,7 @@ class Codec:
                 if f.init and not has_default:
                     raise CodecError(f"{_a(name)} lacks its field “{field_name}”")
                 continue
-            value = self._decode(data[field_name], depth + 1)
+            value = self._decode(data[field_name], depth + 1, blobs)
             hint = self._hints_of(cls).get(field_name)
             if hint is not None and not _fits(value, hint):
                 raise CodecError(f"the field “{field_name}” of {_a(name)} holds a {type(value).__name__}, "
@@ -318,11 +355,11 @@ def codec() -> Codec:
     return _CODEC
 
 
-def encode(value: Any, *, transform: Transform | None = None) -> Any:
+def encode(value: Any, *, transform: Transform | None = None, blobs: Blobs | None = None) -> Any:
     """``value`` as JSON-able data, with smtpstep's registry."""
-    return codec().encode(value, transform=transform)
+    return codec().encode(value, transform=transform, blobs=blobs)
 
 
-def decode(data: Any) -> Any:
+def decode(data: Any, *, blobs: Sequence[bytes] = ()) -> Any:
     """The value ``encode`` made ``data`` from, with smtpstep's registry; ``CodecError`` otherwise."""
-    return codec().decode(data)
+    return codec().decode(data, blobs=blobs)

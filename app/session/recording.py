@@ -11,6 +11,9 @@ Rules:
 - the session plan, which holds the password, is never stored;
 - reading a broken, foreign or newer file raises ``RecordingError`` with one plain sentence: no
   traceback, and no class is made that is not in ``smtpstep.app.session.codec``'s registry;
+- a recording is text from outside: its size is checked before it is read and no more than
+  ``MAX_FILE_SIZE`` is ever read, nesting is bounded ("the file is nested too deeply"), and what it
+  holds is shown escaped by every renderer (the transcript, the narration, the exports);
 - no Textual here: the replay screen and the exports render what this holds.
 """
 
@@ -18,12 +21,13 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from smtpstep.app.session.codec import CodecError, decode, encode
+from smtpstep.app.session.codec import TOO_DEEP, Blobs, CodecError, decode, encode
 from smtpstep.app.session.settings import password_forms, plan_for
 from smtpstep.app.session.stepper import MAX_STEPS, REFUSED_BEFORE_SENDING, SessionView, Stepper
 from smtpstep.app.session.transcript import SECRET_MASK
@@ -37,11 +41,15 @@ if TYPE_CHECKING:
 FORMAT = "smtpstep recording"
 """The value of the file's ``format`` key: what tells a recording from any other JSON."""
 
-VERSION = 1
-"""The file layout's version; a newer one is refused with a plain sentence."""
+VERSION = 2
+"""The file layout's version; a newer one is refused with a plain sentence. 2 added ``blobs`` (long byte
+strings kept once, ``codec.Blobs``); version 1 files are read as they are."""
 
-MAX_FILE_SIZE = 256 * 1024 * 1024
-"""Larger files are refused before reading: a recording of a normal session is well under 1 MB."""
+MAX_FILE_SIZE = 64 * 1024 * 1024
+"""Larger files are refused before anything is parsed, and no more than this is ever read (a device or a
+pipe may never end). A recording of a normal session is under 100 KB; one whose message is the built-in
+server's largest (32 MiB) is about 34 MB. What reading a file at the limit costs is measured in
+``tests/reliability/test_memory_bounds.py`` and stated in docs/security.md."""
 
 
 class RecordingError(Exception):
@@ -111,20 +119,23 @@ class Recording:
         meta["redacted"] = self.redacted or not show_secrets
         meta["steps"] = self.steps
         transform = None if show_secrets else _Redactor(self.hide)
+        blobs = Blobs()
         try:
+            views = encode(list(self.views), transform=transform, blobs=blobs)["$list"]
+            chunks = encode(list(self.chunks), transform=transform, blobs=blobs)["$list"]
             document = {
                 "format": FORMAT,
                 "version": VERSION,
                 "meta": _plain(meta, transform),
-                "views": encode(list(self.views), transform=transform)["$list"],
-                "chunks": encode(list(self.chunks), transform=transform)["$list"],
+                "blobs": [encode(blob) for blob in blobs.items],
+                "views": views,
+                "chunks": chunks,
             }
         except CodecError as error:
             raise RecordingError(f"the session cannot be saved: {error}") from None
-        # ensure_ascii=False keeps any language readable; what JSON leaves raw that a terminal must not
-        # see (DEL, C1 controls, bidirectional overrides...) is \u-escaped too: the file stays exact
-        # and `cat` shows no control sequence.
-        return json.dumps(document, ensure_ascii=False, indent=1).translate(_JSON_ESCAPES) + "\n"
+        # ASCII only: every control character (and any other language) is a \u escape, so the file is exact
+        # and `cat` shows no control sequence; and its text costs one byte a character when read again.
+        return json.dumps(document, ensure_ascii=True, indent=1) + "\n"
 
     def save(self, path: Path, *, show_secrets: bool = False) -> None:
         """Write the recording to ``path``; ``RecordingError`` when that fails."""
@@ -139,14 +150,10 @@ class Recording:
     @classmethod
     def from_json(cls, text: str) -> Recording:
         """The recording in ``text``; ``RecordingError`` for anything that is not one."""
-        try:
-            document = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise RecordingError(
-                f"it is not a smtpstep recording: it is not valid JSON (line {error.lineno}, column {error.colno})"
-            ) from None
-        except RecursionError:
-            raise RecordingError("it is not a smtpstep recording: its JSON nests too deeply") from None
+        return cls._from_document(_parse(text))
+
+    @classmethod
+    def _from_document(cls, document: Any) -> Recording:
         if not isinstance(document, dict) or document.get("format") != FORMAT:
             raise RecordingError("it is JSON, but not a smtpstep recording")
         version = document.get("version")
@@ -156,15 +163,24 @@ class Recording:
             raise RecordingError(f"the recording was made by a newer smtpstep (format {version}; this one reads "
                                  f"up to {VERSION}): update smtpstep to open it")
         meta, views, chunks = document.get("meta"), document.get("views"), document.get("chunks")
-        if not isinstance(meta, dict) or not isinstance(views, list) or not isinstance(chunks, list):
+        blobs = document.get("blobs", [])
+        if not isinstance(meta, dict) or not isinstance(views, list) or not isinstance(chunks, list) \
+                or not isinstance(blobs, list):
             raise RecordingError("the recording is damaged: it lacks its meta data, views or wire chunks")
         try:
-            views_ = [decode(item) for item in views]
-            chunks_ = [decode(item) for item in chunks]
+            blobs_ = []
+            for index, item in enumerate(blobs):
+                blobs_.append(decode(item))
+                blobs[index] = None  # the text goes as its bytes come: one copy at a time
+            if not all(isinstance(blob, bytes) for blob in blobs_):
+                raise CodecError("its table of long values holds something else than bytes")
+            views_ = [decode(item, blobs=blobs_) for item in views]
+            chunks_ = [decode(item, blobs=blobs_) for item in chunks]
         except CodecError as error:
-            raise RecordingError(f"the recording is damaged: {error}") from None
+            said = str(error)
+            raise RecordingError(said if said.startswith(TOO_DEEP) else f"the recording is damaged: {said}") from None
         except RecursionError:
-            raise RecordingError("the recording is damaged: it nests too deeply") from None
+            raise RecordingError(TOO_DEEP) from None
         if not views_ or not all(isinstance(v, SessionView) for v in views_):
             raise RecordingError("the recording is damaged: its views are not session views")
         if not all(isinstance(c, WireChunk) for c in chunks_):
@@ -178,12 +194,21 @@ class Recording:
     def load(cls, path: Path) -> Recording:
         """Read a recording file; ``RecordingError`` names the file and the problem."""
         path = Path(path)
+        too_large = f"{path} is larger than {MAX_FILE_SIZE // (1024 * 1024)} MiB, more than a smtpstep recording holds"
         try:
             if path.is_dir():
                 raise RecordingError(f"{path} is a folder, not a recording")
-            if path.stat().st_size > MAX_FILE_SIZE:
-                raise RecordingError(f"{path} is too large to be a smtpstep recording")
-            text = path.read_text(encoding="utf-8")
+            if path.stat().st_size > MAX_FILE_SIZE:  # before a byte is read
+                raise RecordingError(too_large)
+            with path.open("rb") as file:
+                data = file.read(MAX_FILE_SIZE + 1)  # and no further, whatever the file turns out to be
+            if len(data) > MAX_FILE_SIZE:
+                raise RecordingError(too_large)
+            if len(data) > MAX_NON_ASCII_SIZE and not data.isascii():
+                raise RecordingError(f"{path} is larger than {MAX_NON_ASCII_SIZE // (1024 * 1024)} MiB and not ASCII "
+                                     "text, as smtpstep writes a recording")
+            text = data.decode("utf-8")
+            del data  # the bytes go before the text is parsed
         except FileNotFoundError:
             raise RecordingError(f"{path}: there is no such file") from None
         except OSError as error:
@@ -191,30 +216,46 @@ class Recording:
         except UnicodeDecodeError:
             raise RecordingError(f"{path} is not a smtpstep recording: it is not UTF-8 text") from None
         try:
-            return cls.from_json(text)
+            document = _parse(text)
+            del text  # the text goes before the values are built
+            return cls._from_document(document)
         except RecordingError as error:
             raise RecordingError(f"{path}: {error}") from None
 
 
-class _JsonEscapes(dict[int, str]):
-    """``str.translate`` table for JSON text: a character that is not printable (but the line feeds of
-    the layout) as a ``\\uXXXX`` escape (a surrogate pair above U+FFFF), the others as they are. Inside
-    a JSON string any character may be written so (RFC 8259 §7); outside strings there are none."""
+MAX_NON_ASCII_SIZE = 16 * 1024 * 1024
+"""Largest recording with characters beyond ASCII (smtpstep writes ASCII; older versions did not). Python keeps
+such text at up to four bytes a character, so this bounds its memory as ``MAX_FILE_SIZE`` bounds ASCII's."""
 
-    def __missing__(self, code: int) -> str:
-        char = chr(code)
-        if char.isprintable() or char == "\n":
-            value = char
-        elif code < 0x10000:
-            value = f"\\u{code:04x}"
-        else:
-            high, low = divmod(code - 0x10000, 0x400)
-            value = f"\\u{0xD800 + high:04x}\\u{0xDC00 + low:04x}"
-        self[code] = value
-        return value
+MAX_VALUES = 1_000_000
+"""Most JSON values (objects, arrays, strings, numbers, literals) a recording may hold: a session of 100
+steps holds about 100,000. Checked before parsing: memory grows with the count of values, not only with the
+file's size (64 MiB of ``[],`` would be 22 million lists, about 1.4 GB)."""
+
+_VALUE = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[{]|[-0-9]+|true|false|null')
+"""One JSON value's start: a whole string (so that nothing inside it counts), an object or array, a number,
+a literal."""
 
 
-_JSON_ESCAPES = _JsonEscapes()
+def _parse(text: str) -> Any:
+    """The JSON document in ``text``, its values counted first; ``RecordingError`` in plain words."""
+    # Every value but the first of a container follows a comma, every key a colon: the counts of the four
+    # characters bound the values from above. Only when that bound is over the limit (commas in a long
+    # message...) are the values counted one by one, strings skipped whole, up to the limit.
+    rough = text.count("[") + text.count("{") + text.count(",") + text.count(":") + 1
+    if rough > MAX_VALUES:
+        count = 0
+        for count, _ in enumerate(_VALUE.finditer(text), 1):
+            if count > MAX_VALUES:
+                raise RecordingError(f"it holds more than {MAX_VALUES:,} values, more than a smtpstep recording has")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise RecordingError(
+            f"it is not a smtpstep recording: it is not valid JSON (line {error.lineno}, column {error.colno})"
+        ) from None
+    except RecursionError:  # Python's JSON parser recurses per level of nesting
+        raise RecordingError(TOO_DEEP) from None
 
 
 def _hide_from(views: Sequence[SessionView]) -> tuple[str, ...]:

@@ -3,6 +3,13 @@
 
 The format is documented in ``docs/lessons.md``. The only I/O is reading the lesson file asked for,
 or the catalog shipped with the package.
+
+A lesson file is text from outside (a teacher downloads one), so everything in it is bounded before
+anything is built from it, each limit one plain sentence naming the field: the file's size (read no
+further than ``MAX_FILE_BYTES``), how deeply its tables and arrays nest (``MAX_NESTING``; deeper is "the
+file is nested too deeply", also where Python's TOML parser would run out of stack), the number of parts
+and steps, every text field's length (``TEXT_LIMITS``), and the message a session sends, body times
+``body_repeat``, checked as a product before any copy is made (``MAX_MESSAGE_BYTES``).
 """
 
 
@@ -17,6 +24,7 @@ from typing import Any, TypeVar
 from smtpstep.protocol.commands import InvalidCommand, MessageBody, check_address, check_field
 from smtpstep.protocol.lessons.model import (
     AUTH_CHOICES,
+    DEFAULT_BODY,
     FAILURE_KINDS,
     MITM_MODES,
     STEP_KINDS,
@@ -34,6 +42,32 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _EXPECT = re.compile(r"^[2-5][0-9][0-9]( [245]\.[0-9]{1,3}\.[0-9]{1,3})?$")
 _HOST = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
 _SUMMARY_LIMIT = 100
+
+MAX_FILE_BYTES = 256 * 1024
+"""Largest lesson file read; the shipped ones are 2-4 KB."""
+
+MAX_NESTING = 10
+"""Deepest nesting of tables and arrays in a lesson file; a lesson uses five ([[part.step]] ``expect``)."""
+
+MAX_PARTS = 20
+"""Most parts (sessions) in one lesson."""
+
+MAX_STEPS_PER_PART = 100
+"""Most [[step]] tables in one part: a session stops after 100 steps anyway (``app.session.stepper.MAX_STEPS``)."""
+
+MAX_RECIPIENTS = 100
+"""Most addresses in ``to``: RFC 5321 §4.5.3.1.8 has servers accept at least 100 recipients."""
+
+MAX_MESSAGE_BYTES = 1024 * 1024
+"""Largest message a lesson sends (``body`` times ``body_repeat``, or ``raw_message``), in UTF-8 octets:
+enough to exceed any SIZE a lesson shows, far below what fills a teacher's memory."""
+
+TEXT_LIMITS = {
+    "title": 200, "goal": 4000, "intro": 4000, "say": 2000, "kind": 200, "subject": 500, "helo": 255,
+    "user": 255, "password": 255, "sni": 253,
+    **{name: 64 for name in ("scenario", "security", "auth", "mitm", "quit_after", "failure")},  # one of a few words
+}
+"""Most characters in each text field (the summary has its own limit, ``_SUMMARY_LIMIT``)."""
 from smtpstep.protocol.planner import PHASES, SECURITIES
 
 # --- Loading ------------------------------------------------------------------------------------
@@ -62,7 +96,8 @@ def load(name_or_path: str | Path) -> Lesson:
     if looks_like_path:
         path = Path(text).expanduser()
         try:
-            data = path.read_bytes()
+            with path.open("rb") as file:  # read no further than the limit: a device or a pipe may never end
+                data = file.read(MAX_FILE_BYTES + 1)
         except FileNotFoundError:
             raise LessonError("there is no such lesson file", source=text) from None
         except IsADirectoryError:
@@ -84,6 +119,9 @@ def load(name_or_path: str | Path) -> Lesson:
 
 def parse(data: bytes, *, name: str, source: str) -> Lesson:
     """A lesson from the bytes of its TOML file; ``source`` names the file in errors."""
+    if len(data) > MAX_FILE_BYTES:
+        raise LessonError(f"the file is larger than {MAX_FILE_BYTES // 1024} KiB, far more than a lesson needs",
+                          source=source)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -93,7 +131,27 @@ def parse(data: bytes, *, name: str, source: str) -> Lesson:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise _syntax_error(error, source, text) from None
+    except RecursionError:  # the parser recurses per level of nesting
+        raise LessonError(_TOO_DEEP, source=source) from None
+    if _nesting(document) > MAX_NESTING:
+        raise LessonError(_TOO_DEEP, source=source)
     return _Reader(text, source).lesson(document, name)
+
+
+_TOO_DEEP = f"the file is nested too deeply (a lesson file nests tables and arrays at most {MAX_NESTING} levels)"
+
+
+def _nesting(document: Any) -> int:
+    """How deeply tables and arrays nest in ``document`` (a table of scalars is 1), without recursion."""
+    deepest, stack = 0, [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if deepest > MAX_NESTING:
+            break
+        children = value.values() if isinstance(value, dict) else value
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return deepest
 
 
 def _syntax_error(error: tomllib.TOMLDecodeError, source: str, text: str) -> LessonError:
@@ -166,6 +224,8 @@ class _Reader:
             parts_raw = doc["part"]
             if not isinstance(parts_raw, list) or not parts_raw or not all(isinstance(p, dict) for p in parts_raw):
                 raise self.fail(("part",), "“part” must be one or more [[part]] tables")
+            if len(parts_raw) > MAX_PARTS:
+                raise self.fail(("part",), f"a lesson has at most {MAX_PARTS} parts, not {len(parts_raw)}")
             parts = tuple(self.part(raw, ("part", index), shared) for index, raw in enumerate(parts_raw))
         else:
             parts = (self.part({k: doc[k] for k in ("step", "exit") if k in doc}, (), shared, title=title),)
@@ -188,6 +248,8 @@ class _Reader:
             raise self.fail(path + ("step",) if "step" in raw else path or ("step",),
                             "a lesson needs a [[step]] table for every step its session takes"
                             if not path else "each part needs a [[part.step]] table for every step its session takes")
+        if len(steps_raw) > MAX_STEPS_PER_PART:
+            raise self.fail(path + ("step",), f"a session has at most {MAX_STEPS_PER_PART} steps, not {len(steps_raw)}")
         steps = tuple(self.step(s, path + ("step", index)) for index, s in enumerate(steps_raw))
         exit_code = self.integer(raw, path, "exit", default=None, low=0, high=255)
         return Part(title=title, intro=intro, session=spec, steps=steps, exit=exit_code)
@@ -214,6 +276,8 @@ class _Reader:
             raise self.fail(path + ("expect",), f"{len(expect)} replies expected for a step of "
                                                 f"{len(kind.split('+'))} command(s)")
         failure = raw.get("failure")
+        if isinstance(failure, str) and len(failure) > TEXT_LIMITS["failure"]:
+            raise self.fail(path + ("failure",), _too_long(TEXT_LIMITS["failure"]))
         if failure is not None and failure not in FAILURE_KINDS:
             raise self.fail(path + ("failure",), f"“{failure}” is not a failure kind; use one of "
                                                  f"{', '.join(FAILURE_KINDS)}")
@@ -228,7 +292,10 @@ class _Reader:
             wanted = _SESSION_TYPES.get(key, str)
             if (isinstance(value, bool) and wanted is int) or not isinstance(value, wanted):
                 raise fail(key, f"this must be {_TYPE_WORDS[wanted]}")
+            if isinstance(value, str) and key in TEXT_LIMITS and len(value) > TEXT_LIMITS[key]:
+                raise fail(key, _too_long(TEXT_LIMITS[key]))
             values[_SESSION_KEYS[key]] = value
+        self._message_size(raw, fail)
         if values.get("security", "starttls") not in SECURITIES:
             raise fail("security", f"“{values['security']}” is not a security setting; use one of "
                                    f"{', '.join(SECURITIES)}")
@@ -248,6 +315,8 @@ class _Reader:
         if "to" in raw:
             if not raw["to"] or not all(isinstance(a, str) for a in raw["to"]):
                 raise fail("to", "this must be a list of one or more addresses")
+            if len(raw["to"]) > MAX_RECIPIENTS:
+                raise fail("to", f"a lesson sends to at most {MAX_RECIPIENTS} recipients, not {len(raw['to'])}")
             for address in raw["to"]:
                 self._address(fail, "to", address)
             values["rcpt_tos"] = tuple(raw["to"])
@@ -270,6 +339,21 @@ class _Reader:
             except InvalidCommand as error:
                 raise fail("raw_message", str(error)) from None
         return SessionSpec(**values)
+
+    @staticmethod
+    def _message_size(raw: dict[str, Any], fail: Any) -> None:
+        """The message is at most ``MAX_MESSAGE_BYTES``: checked on the lengths, before a copy is made."""
+        limit = f"{MAX_MESSAGE_BYTES // 1024} KiB"
+        if "raw_message" in raw and len(raw["raw_message"].encode("utf-8")) > MAX_MESSAGE_BYTES:
+            raise fail("raw_message", f"a lesson's message is at most {limit}")
+        body = raw.get("body", DEFAULT_BODY)
+        repeat = raw.get("body_repeat", 1)
+        size = len(body.encode("utf-8"))
+        if size > MAX_MESSAGE_BYTES:
+            raise fail("body", f"a lesson's message is at most {limit}")
+        if 1 <= repeat <= 100_000 and size * repeat > MAX_MESSAGE_BYTES:
+            raise fail("body_repeat", f"{repeat} copies of the body make {size * repeat:,} octets; a lesson's "
+                                      f"message is at most {limit}")
 
     @staticmethod
     def _field(fail: Any, key: str, value: str) -> None:
@@ -301,6 +385,8 @@ class _Reader:
         value = table[key]
         if not isinstance(value, str) or not value.strip():
             raise self.fail(path + (key,), "this must be a non-empty string")
+        if len(value) > TEXT_LIMITS.get(key, len(value)):
+            raise self.fail(path + (key,), _too_long(TEXT_LIMITS[key]))
         return value
 
     def integer(self, table: dict[str, Any], path: Path_, key: str, *, default: _T, low: int, high: int) -> int | _T:
@@ -316,6 +402,10 @@ class _Reader:
         if not isinstance(value, dict):
             raise self.fail(path + (key,), f"“{key}” must be a table ([{'.'.join(map(str, path + (key,)))}])")
         return value
+
+
+def _too_long(limit: int) -> str:
+    return f"this is longer than the {limit:,} characters a lesson may put here"
 
 
 def _where(path: Path_) -> str:

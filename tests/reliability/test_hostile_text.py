@@ -20,10 +20,18 @@ from pathlib import Path
 import pytest
 
 from tests.support.cli import assert_one_plain_sentence, smtpstep
-from tests.support.hostile_files import EVIL, hostile_lesson_text, write_hostile_lesson, write_hostile_recording
+from tests.support.hostile_files import (
+    EVIL,
+    hostile_lesson_text,
+    toml_string,
+    write_hostile_lesson,
+    write_hostile_recording,
+)
 from tests.support.hostile_server import (
     ESCAPED_OSC52,
     HOSTILE_TEXT,
+    OSC0,
+    OSC52,
     REFUSING_PHASES,
     HostileServer,
     assert_no_raw_controls,
@@ -174,13 +182,14 @@ async def test_run_narrates_a_hostile_lesson_escaped(cli_env: dict[str, str], tm
     assert len(received) == 2 and all("Received: from evil" in line for line in received)  # the server's side
 
 
-@pytest.mark.parametrize(("field", "value"), [("security", "EVIL"), ("scenario", "EVIL"), ("kind", "EVIL")])
-async def test_a_lesson_error_quotes_the_hostile_value_escaped(field: str, value: str, cli_env: dict[str, str],
+@pytest.mark.parametrize("field", ["security", "scenario", "kind"])
+async def test_a_lesson_error_quotes_the_hostile_value_escaped(field: str, cli_env: dict[str, str],
                                                                tmp_path: Path) -> None:
     text = hostile_lesson_text()
+    evil = toml_string(OSC52 + OSC0 + "\u202e")  # within the limits of these fields: 64 characters
     text = {
-        "security": text.replace('security = "none"', f"security = {EVIL}"),
-        "scenario": text.replace('scenario = "normal"', f"scenario = {EVIL}"),
+        "security": text.replace('security = "none"', f"security = {evil}"),
+        "scenario": text.replace('scenario = "normal"', f"scenario = {evil}"),
         "kind": text.replace('kind = "ehlo"', f"kind = {EVIL}", 1),
     }[field]
     lesson = tmp_path / "bad.toml"
