@@ -8,8 +8,17 @@ Each tab runs ``python -P -m smtpstep.app.cli web <the same options>`` with ``SM
 parser turns the same words into the same options, so a tab is exactly ``smtpstep step`` with them.
 
 Rules:
-- loopback unless ``--listen`` names another address, and then it warns: whoever reaches the page starts
-  an app process here, and the built-in server's demo password is public;
+- loopback unless ``--listen`` names another address, and then it warns, saying what a tab can do: whoever
+  reaches the page starts an app process here, and the built-in server's demo password is public;
+- the Host header is checked in every mode (no DNS rebinding): on loopback only loopback names, with
+  ``--listen`` the listen address (any IP address of this machine for a wildcard), and in both the names given
+  with ``--allow-host``; a WebSocket's Origin must name the same host;
+- a tab of a ``--listen`` server is confined (``smtpstep.app.session.confinement``): it saves exports and
+  screenshots only into its own folder, by name, and offers them to the browser as downloads; its
+  connection screen reaches only the built-in server unless ``--allow-servers``;
+- every message from the page is checked and bounded before it reaches a tab's app (``TabMessages``):
+  ``resize`` is clamped as ``?width=``/``?height=`` are, typed input and pings are size-limited, anything
+  else is ignored;
 - ``--listen`` never goes with a login to a real server: every tab could reveal the password (key v);
 - no password on a command line: the tabs get it in ``SMTPSTEP_PASSWORD``;
 - the page loads nothing from the network: textual-serve links a web font from the internet; the page
@@ -18,8 +27,10 @@ Rules:
 - a WebSocket is accepted only from a page that this server served (its Origin names the Host it asked),
   and on loopback only for a loopback host name, so that no other web site can drive a tab (DNS rebinding);
 - when a tab closes, or the server stops, its app is asked to quit; SIGTERM and then SIGKILL to its
-  process group follow if it does not; then its private TMPDIR is removed; a tab whose server vanished
-  ends itself (its stdin hangs up);
+  process group follow if it does not; its pipes are read to their end, so nothing is left for the event loop
+  after it closes (a quiet exit on SIGTERM); then its private TMPDIR is removed; a tab whose server vanished
+  ends itself (its stdin hangs up), and a TMPDIR that a killed server left behind is removed when ``web``
+  next starts (``remove_orphaned_folders``: a folder's lock is held while its tab lives);
 - textual-serve, aiohttp and Textual are imported only when the command runs: ``smtpstep.app.cli`` imports this
   module to build its parser.
 """
@@ -31,6 +42,7 @@ import asyncio
 import contextlib
 import ipaddress
 import itertools
+import json
 import os
 import re
 import select
@@ -78,6 +90,27 @@ ORPHAN_GRACE = 3.0
 HEARTBEAT = 15.0
 """WebSocket ping interval: a browser that vanished without closing is noticed within about this."""
 
+WIDTH = (80, 10, 1000)
+"""A tab's terminal width: default, least, most. The same for ``?width=`` and every ``resize``."""
+
+HEIGHT = (24, 5, 500)
+"""A tab's terminal height: default, least, most."""
+
+MAX_MESSAGE = 64 * 1024
+"""Largest WebSocket message from a page (typed or pasted input, a resize, a ping); larger ones close it."""
+
+MAX_PING = 256
+"""Longest ping payload echoed back."""
+
+TAB_FOLDER_PREFIX = "smtpstep-web-tab-"
+"""Each tab's TMPDIR, made in the server's temporary folder."""
+
+LOCK_NAME = ".smtpstep-web-tab.lock"
+"""A file in each tab folder, locked by the server while the tab lives."""
+
+FILES_FOLDER = "files"
+"""Inside a tab's TMPDIR: where a confined tab saves exports and screenshots."""
+
 _LOOPBACK_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost")
 
 
@@ -97,12 +130,33 @@ def add_web_options(parser: argparse.ArgumentParser) -> None:
                      help=f"the HTTP port (default {DEFAULT_PORT}; 0 picks a free port)")
     web.add_argument("--max-tabs", type=_count, default=DEFAULT_MAX_TABS, metavar="N",
                      help=f"at most this many tabs (app processes) at once (default {DEFAULT_MAX_TABS})")
+    web.add_argument("--allow-host", metavar="NAME", action="append", type=_host_name, default=[],
+                     help="also answer to this host name (as browsers send it in Host), e.g. the machine's name on "
+                          "the classroom network; repeatable. Other names get 403 (no DNS rebinding)")
+    web.add_argument("--allow-servers", action="store_true",
+                     help="with --listen: let tabs connect to servers other than their built-in one (key c)")
 
 
 def _port(text: str) -> int:
     if not text.isdigit() or not 0 <= int(text) <= 65535:
         raise argparse.ArgumentTypeError(f"“{text}” is not a port number from 0 to 65535")
     return int(text)
+
+
+def _host_name(text: str) -> str:
+    name = text.strip().lower().rstrip(".")
+    if name.startswith("[") and name.endswith("]"):
+        name = name[1:-1]
+    try:
+        return str(ipaddress.ip_address(name))
+    except ValueError:
+        pass
+    if not _HOST_NAME.fullmatch(name):
+        raise argparse.ArgumentTypeError(f"“{text}” is not a host name (letters, digits, hyphens and dots)")
+    return name
+
+
+_HOST_NAME = re.compile(r"(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
 
 
 def _count(text: str) -> int:
@@ -170,9 +224,12 @@ def run_web(args: argparse.Namespace, words: Sequence[str], step: Callable[[argp
     if args.user is not None and settings.password is not None:
         env[PASSWORD_ENV] = settings.password  # a tab finds it where `smtpstep step` looks, and asks nobody
     tab = TabCommand(argv=tab_argv(words), env=env)
-    server = WebServer(tab, host=host, port=args.port, loopback=loopback, max_tabs=args.max_tabs, out=out, err=err)
+    server = WebServer(tab, host=host, port=args.port, loopback=loopback, max_tabs=args.max_tabs, out=out, err=err,
+                       allowed_hosts=tuple(args.allow_host))
     if not loopback:
-        _warn_listening(err, host, args.port, args.max_tabs)
+        _warn_listening(err, host, args.port, args.max_tabs, allow_servers=args.allow_servers,
+                        names=server.host_names())
+    remove_orphaned_folders(Path(tempfile.gettempdir()))
     return asyncio.run(server.run())
 
 
@@ -182,19 +239,31 @@ def tab_argv(words: Sequence[str]) -> list[str]:
     return [sys.executable, "-P", "-m", "smtpstep.app.cli", "web", *words]
 
 
-def _warn_listening(err: TextIO, host: str, port: int, max_tabs: int) -> None:
+def _warn_listening(err: TextIO, host: str, port: int, max_tabs: int, *, allow_servers: bool = False,
+                    names: str = "") -> None:
     shown = f"[{host}]" if ":" in host else host
+    reach = ("connect from this machine to any SMTP server it names (--allow-servers)" if allow_servers else
+             "run SMTP sessions against its own built-in server (no other server: --allow-servers would allow it)")
     print(f"{PROG}: warning: serving on {shown}:{port}, not loopback: anyone who can reach this address can open "
           f"the stepper, and every tab starts an app process on this machine (at most {max_tabs} at once, "
-          "--max-tabs). The built-in server's demo password is public.", file=err, flush=True)
+          f"--max-tabs). A tab can {reach}, save exports and screenshots into a folder of its own (offered to the "
+          "browser as downloads, nowhere else on this machine), and show everything its session shows. The "
+          f"built-in server's demo password is public. The page answers to {names} (--allow-host adds a name).",
+          file=err, flush=True)
 
 
 # --- A tab's own process --------------------------------------------------------------------------
 
 
 def run_tab(args: argparse.Namespace, step: Callable[[argparse.Namespace], int]) -> int:
-    """Run the app for one tab, and end it when the server goes away."""
+    """Run the app for one tab, and end it when the server goes away. A tab of a server that others can
+    reach (``--listen``) is confined: files only into its own folder, the built-in server only."""
     end_when_stdin_hangs_up(ORPHAN_GRACE)
+    _, loopback = bind_address(args.host, args.listen)
+    if not loopback:
+        from smtpstep.app.session.confinement import Confinement, confine
+
+        confine(Confinement(Path(tempfile.gettempdir()) / FILES_FOLDER, allow_servers=args.allow_servers))
     return step(args)
 
 
@@ -341,6 +410,59 @@ async def end_process_group(process: asyncio.subprocess.Process, *, grace: float
     return how
 
 
+# --- Tab folders ----------------------------------------------------------------------------------
+
+
+def new_tab_folder() -> tuple[Path, int | None]:
+    """A new tab folder (``smtpstep-web-tab-*``) and the descriptor of its locked lock file, held for as long as
+    a running server looks after the tab (None where there is no ``fcntl``). The folder is made and locked
+    under another name and then renamed, so that no tab folder is ever seen unlocked while its server lives."""
+    making = Path(tempfile.mkdtemp(prefix="smtpstep-web-new-"))
+    descriptor = None
+    try:
+        import fcntl
+    except ImportError:
+        pass
+    else:
+        descriptor = os.open(making / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    folder = making.with_name(TAB_FOLDER_PREFIX + making.name.removeprefix("smtpstep-web-new-"))
+    os.rename(making, folder)
+    return folder, descriptor
+
+
+def remove_orphaned_folders(temp: Path) -> list[Path]:
+    """Remove the tab folders in ``temp`` that no running ``smtpstep web`` holds (their server was killed); the
+    folders removed. A folder is held while its lock file is locked (``new_tab_folder``); one without a lock
+    file (an older smtpstep's) is left alone for a minute."""
+    try:
+        import fcntl
+    except ImportError:
+        return []
+    removed = []
+    for folder in sorted(temp.glob(f"{TAB_FOLDER_PREFIX}*")):
+        if not folder.is_dir() or folder.is_symlink():
+            continue
+        lock = folder / LOCK_NAME
+        try:
+            if not lock.exists():
+                if time.time() - folder.stat().st_mtime < 60:
+                    continue
+            else:
+                descriptor = os.open(lock, os.O_RDWR | os.O_CLOEXEC)
+                try:
+                    fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # a live server holds it
+                finally:
+                    os.close(descriptor)
+        except OSError:
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed
+
+
 # --- The server -----------------------------------------------------------------------------------
 
 
@@ -377,6 +499,8 @@ def _tab_service_type() -> type:
             self._ending: asyncio.Future[str] | None = None
             self._tmp: str | None = None
             """The app's own TMPDIR, removed once its group has ended, however it ended."""
+            self._lock: int | None = None
+            """The open, locked lock file in ``_tmp``: released (closed) once the folder is removed."""
 
         @property
         def pid(self) -> int | None:
@@ -391,7 +515,8 @@ def _tab_service_type() -> type:
             env.update(self._tab.env)
             # The built-in server keeps its CA and keys in a temporary folder, which an app that is killed
             # (or that quits while the server is still starting) leaves behind; this one is removed for it.
-            self._tmp = env["TMPDIR"] = tempfile.mkdtemp(prefix="smtpstep-web-tab-")
+            folder, self._lock = new_tab_folder()
+            self._tmp = env["TMPDIR"] = str(folder)
             self._process = process = await asyncio.create_subprocess_exec(
                 *self._tab.argv,
                 stdin=asyncio.subprocess.PIPE,
@@ -399,7 +524,7 @@ def _tab_service_type() -> type:
                 stderr=asyncio.subprocess.PIPE,
                 env=env,
                 start_new_session=True,  # a group of its own: Ctrl-C in the terminal is the server's alone
-            )
+            )  # the folder's lock (close-on-exec) stays the server's: it shows that someone looks after the tab
             self._stdin = process.stdin
             return process
 
@@ -418,6 +543,9 @@ def _tab_service_type() -> type:
             finally:
                 if self._tmp is not None:
                     shutil.rmtree(self._tmp, ignore_errors=True)
+                if self._lock is not None:
+                    os.close(self._lock)
+                    self._lock = None
 
         async def _end_process(self) -> str:
             process = self._process
@@ -437,6 +565,16 @@ def _tab_service_type() -> type:
                     await asyncio.wait_for(asyncio.shield(self._task), 2.0)
                 except (TimeoutError, Exception):
                     self._task.cancel()
+                    with contextlib.suppress(BaseException):
+                        await self._task
+            # Read the pipes to their end (the group is gone, so it comes at once): the subprocess transport
+            # then closes here, not when it is collected after the event loop has closed, which printed
+            # "Event loop is closed" from BaseSubprocessTransport.__del__ as `web` ended.
+            for pipe in (process.stdout, process.stderr):
+                if pipe is not None:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(pipe.read(), 2.0)
+            await asyncio.sleep(0)  # the transport's connection_lost callbacks
             return how
 
     return TabService
@@ -446,12 +584,14 @@ class WebServer:
     """The HTTP and WebSocket server: the page, textual-serve's static files, one app process per tab."""
 
     def __init__(self, tab: TabCommand, *, host: str, port: int, loopback: bool, max_tabs: int,
-                 out: TextIO, err: TextIO) -> None:
+                 out: TextIO, err: TextIO, allowed_hosts: Sequence[str] = ()) -> None:
         self.tab = tab
         self.host = host
         self.port = port
         self.loopback = loopback
         """Only loopback host names may ask for the page (no DNS rebinding)."""
+        self.allowed_hosts = frozenset(name.lower() for name in allowed_hosts)
+        """Host names accepted besides the listen address (``--allow-host``)."""
         self.max_tabs = max_tabs
         self.out = out
         self.err = err
@@ -462,8 +602,7 @@ class WebServer:
         self._sockets: set[web.WebSocketResponse] = set()
         self._helper: Any = None
 
-    # Plumbing shared with textual-serve's own server: its message loop (the private ``_process_messages``,
-    # checked by tests/app/commands/web/test_dependencies.py) and downloads.
+    # Plumbing shared with textual-serve's own server: its downloads (a tab's files offered to its browser).
     def _textual_serve(self) -> Any:
         if self._helper is None:
             from textual_serve.server import Server
@@ -481,8 +620,8 @@ class WebServer:
 
         @web.middleware
         async def guard(request: web.Request, handler: Any) -> web.StreamResponse:
-            if not self.host_allowed(request.host):
-                raise web.HTTPForbidden(text="smtpstep web answers only to a loopback address such as 127.0.0.1\n")
+            if not self.host_allowed(request.headers.get("Host")):
+                raise web.HTTPForbidden(text=f"smtpstep web answers only to {self.host_names()}\n")
             if request.path == "/ws" and not self.origin_allowed(request.headers.get("Origin"), request.host):
                 raise web.HTTPForbidden(text="smtpstep web: this connection does not come from its page\n")
             return await handler(request)
@@ -559,18 +698,40 @@ class WebServer:
     # --- Requests ---
 
     def host_allowed(self, host: str | None) -> bool:
-        """On loopback, the Host header must name loopback: a rebound DNS name must not reach a tab."""
-        if not self.loopback:
-            return True
+        """Whether the Host header names this server, in every mode, so that a DNS name rebound to this
+        machine by some web site (its page sends that name as Host) reaches no tab.
+
+        Accepted: the names given with ``--allow-host``; on loopback, loopback names and addresses; with
+        ``--listen ADDR``, ADDR itself, or, for a wildcard (0.0.0.0, ::), any IP address: an address typed
+        into the browser is no name that a web site controls.
+        """
         if not host:
             return False
-        name = urlsplit(f"//{host}").hostname or ""
-        if name.lower() in _LOOPBACK_NAMES:
+        try:
+            name = (urlsplit(f"//{host}").hostname or "").rstrip(".")
+        except ValueError:  # a port that is not a number, brackets that do not close...
+            return False
+        if name in self.allowed_hosts:
             return True
         try:
-            return ipaddress.ip_address(name).is_loopback
+            address = ipaddress.ip_address(name)
         except ValueError:
-            return False
+            return self.loopback and name in _LOOPBACK_NAMES
+        if self.loopback:
+            return address.is_loopback
+        listen = ipaddress.ip_address(self.host)
+        return address == listen or (listen.is_unspecified and address.version == listen.version)
+
+    def host_names(self) -> str:
+        """The names the page answers to, in words (for the warning and the 403 page)."""
+        if self.loopback:
+            names = ["loopback addresses (127.0.0.1, ::1)", "localhost"]
+        elif ipaddress.ip_address(self.host).is_unspecified:
+            names = ["this machine's IP addresses"]
+        else:
+            names = [self.host]
+        names += sorted(self.allowed_hosts)
+        return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
 
     @staticmethod
     def origin_allowed(origin: str | None, host: str | None) -> bool:
@@ -603,9 +764,9 @@ class WebServer:
         if len(self.tabs) >= self.max_tabs:
             self._say(f"tab refused: {len(self.tabs)} tabs are open already (--max-tabs {self.max_tabs})")
             raise web.HTTPServiceUnavailable(text=f"smtpstep web: {self.max_tabs} tabs are open already\n")
-        width = _clamp(request.query.get("width"), 80, 10, 1000)
-        height = _clamp(request.query.get("height"), 24, 5, 500)
-        socket = web.WebSocketResponse(heartbeat=HEARTBEAT)
+        width = _clamp(request.query.get("width"), *WIDTH)
+        height = _clamp(request.query.get("height"), *HEIGHT)
+        socket = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=MAX_MESSAGE)
         await socket.prepare(request)
         number = next(self._numbers)
         service = _tab_service_type()(
@@ -620,7 +781,7 @@ class WebServer:
         try:
             await service.start(width, height)
             self._say(f"tab {number}: app process {service.pid} started for {request.remote}")
-            await self._textual_serve()._process_messages(socket, service)
+            await TabMessages(socket, service).relay()
         except asyncio.CancelledError:
             pass
         except Exception as error:  # noqa: BLE001 - a broken tab must not stop the others
@@ -639,9 +800,51 @@ class WebServer:
         return socket
 
 
-def _clamp(text: str | None, default: int, low: int, high: int) -> int:
+class TabMessages:
+    """A page's messages to its tab's app, checked one by one: the protocol of textual-serve's page
+    (``Server._process_messages``: ``stdin``, ``resize``, ``ping``, ``blur``, ``focus``), with every value's
+    type checked and bounded. A page may be anyone's: ``resize`` is clamped like the query string (a
+    10000x10000 terminal took one tab to 1.6 GB), and whatever does not fit is dropped, not passed on."""
+
+    def __init__(self, socket: web.WebSocketResponse, service: Any) -> None:
+        self.socket = socket
+        self.service = service
+
+    async def relay(self) -> None:
+        """Pass the page's messages on until it closes."""
+        from aiohttp import WSMsgType
+
+        async for message in self.socket:
+            if message.type == WSMsgType.TEXT and len(message.data) <= MAX_MESSAGE:
+                await self.one(message.data)
+
+    async def one(self, text: str) -> None:
+        try:
+            envelope = json.loads(text)
+        except (ValueError, RecursionError):
+            return
+        if not isinstance(envelope, list) or not envelope or not isinstance(envelope[0], str):
+            return
+        kind, data = envelope[0], envelope[1] if len(envelope) > 1 else None
+        if kind == "stdin" and isinstance(data, str):
+            await self.service.send_bytes(data.encode("utf-8", "replace"))
+        elif kind == "resize" and isinstance(data, dict):
+            await self.service.set_terminal_size(_clamp(data.get("width"), *WIDTH), _clamp(data.get("height"), *HEIGHT))
+        elif kind == "ping" and isinstance(data, str | int | float) and len(str(data)) <= MAX_PING:
+            await self.socket.send_json(["pong", data])
+        elif kind == "blur":
+            await self.service.blur()
+        elif kind == "focus":
+            await self.service.focus()
+
+
+def _clamp(value: object, default: int, low: int, high: int) -> int:
+    """``value`` (a query string's text or a number from a message) as a whole number from ``low`` to ``high``;
+    ``default`` for anything that is none."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return default
     try:
-        value = int(text) if text is not None else default
-    except ValueError:
-        value = default
-    return max(low, min(high, value))
+        number = int(value)  # "12.5", NaN and infinity are not whole numbers
+    except (ValueError, OverflowError):
+        number = default
+    return max(low, min(high, number))

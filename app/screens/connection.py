@@ -2,6 +2,11 @@
 
 The password field is masked and its value lives only in the session settings in memory: it is never
 written anywhere. Validation is the same as on the command line (``smtpstep.app.session.settings``).
+
+In a tab of a listening ``smtpstep web`` (``smtpstep.app.session.confinement``) the session stays on the
+built-in server unless the teacher allowed others (``--allow-servers``): the server and CA file fields are
+disabled, and a server typed anyway is refused. Error messages quote what was typed; they are shown as
+text, never as markup.
 """
 
 from __future__ import annotations
@@ -9,12 +14,14 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, TextArea
 
+from smtpstep.app.session.confinement import servers_allowed
 from smtpstep.app.session.settings import SessionSettings, UsageError, parse_server
 from smtpstep.protocol.commands import InvalidCommand, check_address, check_field
 
@@ -32,8 +39,10 @@ class ConnectionScreen(ModalScreen[SessionSettings | None]):
         s = self.settings
         with VerticalScroll(id="form") as form:
             form.border_title = "Connection (ctrl+s connects, Esc cancels)"
-            yield Label("Server (host or host:port; empty = the built-in server)")
-            yield Input(value=s.server or "", placeholder="built-in server", id="server")
+            yield Label("Server (host or host:port; empty = the built-in server)" if servers_allowed() else
+                        "Server: the built-in server (this page may reach no other; smtpstep web --allow-servers)")
+            yield Input(value=s.server or "", placeholder="built-in server", id="server",
+                        disabled=not servers_allowed())
             yield Label("Security")
             yield Select([("STARTTLS (port 587)", "starttls"), ("Implicit TLS (port 465)", "tls"),
                           ("None: plain text (port 25)", "none")], value=s.security, allow_blank=False,
@@ -41,7 +50,8 @@ class ConnectionScreen(ModalScreen[SessionSettings | None]):
             with Horizontal(classes="row"):
                 yield Input(value=s.user or "", placeholder="user name (empty: no AUTH)", id="user")
                 yield Input(value="", placeholder="password (masked, never stored)", password=True, id="password")
-            yield Input(value=str(s.ca_file or ""), placeholder="CA file (PEM) to trust, optional", id="ca")
+            yield Input(value=str(s.ca_file or ""), placeholder="CA file (PEM) to trust, optional", id="ca",
+                        disabled=not servers_allowed())
             with Horizontal(classes="row"):
                 yield Checkbox("Skip certificate checks (insecure)", value=s.insecure, id="insecure")
                 yield Checkbox("Allow AUTH without TLS", value=s.allow_cleartext_auth, id="cleartext")
@@ -62,6 +72,9 @@ class ConnectionScreen(ModalScreen[SessionSettings | None]):
 
     def _build(self) -> SessionSettings:
         server = self._value("server") or None
+        if server is not None and not servers_allowed() and server != self.settings.server:  # the teacher's stays
+            raise UsageError("this page connects only to its built-in server (smtpstep web --allow-servers lets it "
+                             "reach others)")
         security = str(self.query_one("#security", Select).value)
         if server is not None:
             parse_server(server, security)
@@ -74,7 +87,8 @@ class ConnectionScreen(ModalScreen[SessionSettings | None]):
                 password = self.settings.password
             else:
                 raise UsageError("enter the password for AUTH (or leave the user name empty for no AUTH)")
-        ca_text = self._value("ca")
+        # A tab names no file of this machine to read: the CA file stays the one the teacher gave.
+        ca_text = self._value("ca") if servers_allowed() else str(self.settings.ca_file or "")
         ca = Path(ca_text).expanduser() if ca_text else None
         if ca is not None and not ca.is_file():
             raise UsageError(f"the CA file {ca} does not exist")
@@ -104,7 +118,7 @@ class ConnectionScreen(ModalScreen[SessionSettings | None]):
         try:
             settings = self._build()
         except UsageError as error:
-            self.query_one("#error", Label).update(f"✗ {error}")
+            self.query_one("#error", Label).update(Text(f"✗ {error}"))  # quotes what was typed: never markup
             return
         self.dismiss(settings)
 

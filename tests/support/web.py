@@ -91,8 +91,9 @@ class Web:
 
 
 def start_web(tmp: Path, *args: str, env: dict[str, str] | None = None,
-              stdin: int | None = subprocess.DEVNULL) -> Web:
-    """``smtpstep web --port 0 ARGS`` on loopback; returns once it printed ``ready``."""
+              stdin: int | None = subprocess.DEVNULL, url: str = r"open http://127\.0\.0\.1:(\d+)/") -> Web:
+    """``smtpstep web --port 0 ARGS`` (loopback, unless ARGS say otherwise: ``url`` is then the line that
+    names the port); returns once it printed ``ready``."""
     process = subprocess.Popen(
         [sys.executable, "-m", "smtpstep.app.cli", "web", "--port", "0", *args],
         cwd=tmp, env=env or environment(tmp), stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -100,7 +101,7 @@ def start_web(tmp: Path, *args: str, env: dict[str, str] | None = None,
     web = Web(process)
     for stream, lines in ((process.stdout, web.lines), (process.stderr, web.err_lines)):
         threading.Thread(target=_collect, args=(stream, lines), daemon=True).start()
-    match = web.wait_for_line(r"open http://127\.0\.0\.1:(\d+)/")
+    match = web.wait_for_line(url)
     web.port = int(match.group(1))
     web.wait_for_line(r"^ready$")
     return web

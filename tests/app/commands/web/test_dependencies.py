@@ -12,7 +12,6 @@ What tabs do end to end is tested in ``test_web_server.py``.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from importlib.metadata import version
 
@@ -68,8 +67,9 @@ RELIANCES = [
     ),
     (
         "textual_serve.server.Server._process_messages",
-        "app/commands/web.py WebServer._websocket calls it to pass a tab's WebSocket messages to its app",
-        "its arguments (websocket, app_service) and that it returns when the WebSocket closes",
+        "app/commands/web.py TabMessages replaces it: the same messages from textual-serve's page (stdin, resize, "
+        "ping, blur, focus), each value's type checked and bounded before it reaches the app",
+        "the messages the page sends and what each does; mirror a new one in TabMessages.one, bounded",
         frozenset({"beccf9776375ee81"}),  # textual-serve 1.1.3
     ),
     (
@@ -129,7 +129,6 @@ async def test_the_private_attributes_the_web_command_touches_still_exist() -> N
     assert callable(AppService._open_app_process) and callable(AppService._build_environment)
     assert isinstance(service._build_environment(width=80, height=24), dict)
     server = Server("true", host="127.0.0.1", port=0)
-    assert asyncio.iscoroutinefunction(server._process_messages)
     assert isinstance(server.download_manager, DownloadManager) and callable(server.handle_download)
     fonts = web.textual_serve_folder() / "static" / "fonts"
     assert all((fonts / name).is_file() for name in web.FONT_FILES.values())

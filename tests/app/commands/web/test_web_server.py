@@ -215,6 +215,7 @@ def test_stopping_the_server_ends_every_tab(tmp_path):
         assert max(ended) < served.lines.index("smtpstep web: stopped"), served.lines
         assert_groups_end(pids)
         assert leftovers(tmp_path) == []
+        assert served.err_lines == [], served.err_lines  # quiet: no traceback, no "Exception ignored"
     finally:
         for sock in sockets:
             sock.close()
@@ -230,11 +231,20 @@ def test_a_tab_ends_itself_when_its_server_is_killed(tmp_path):
         served.process.kill()  # SIGKILL: the server cannot clean up
         served.process.wait()
         assert_groups_end(pids)  # nobody is left to end them: the app ended itself
-        # The app cleaned up after itself; only the empty folder the server had made for it is left.
-        assert all(not any((tmp_path / "tmp" / name).iterdir()) for name in leftovers(tmp_path))
+        # The app cleaned up after itself; only the folder the server had made for it is left, with the lock
+        # file that the server held while it lived.
+        left = leftovers(tmp_path)
+        assert left and all(sorted(p.name for p in (tmp_path / "tmp" / name).iterdir()) == [web.LOCK_NAME]
+                            for name in left), left
     finally:
         sock.close()
         kill_quietly(pids)
+    # The next `smtpstep web` finds the folder orphaned (its lock is free) and removes it.
+    again = start_web(tmp_path)
+    try:
+        assert leftovers(tmp_path) == []
+    finally:
+        assert again.stop() == 0
 
 
 def test_tabs_closed_while_their_built_in_server_starts_leave_no_temporary_files(tmp_path):
