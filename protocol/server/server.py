@@ -62,6 +62,13 @@ IDENT = "ESMTP smtpstep local server"
 """Text after the name in the 220 greeting (RFC 5321 §4.3.1); "ESMTP" there is only a convention."""
 DEFAULT_SIZE_LIMIT = 32 * 1024 * 1024
 """Largest message accepted, advertised as ``SIZE`` (RFC 1870)."""
+
+BACKLOG = 1024
+"""Connections each listener's kernel queue holds before it is accepted (asyncio's default is 100). A class
+connects in bursts: thirty students starting ``smtpstep run`` or a load tool at the teacher's signal, web tabs
+restarting at once. With 100, a burst of 500 connects overflowed the queue (the kernel's ListenOverflows
+counter) and left clients waiting for a SYN retry, a dozen of them past a minute; 1024 takes twice that
+burst. Linux caps it at ``net.core.somaxconn`` (4096 since Linux 5.4, 128 before)."""
 DEFAULT_TIMEOUT = 300.0
 """Idle seconds before the server hangs up: the 5 minutes of RFC 5321 §4.5.3.2.7."""
 MAILDIR_WRITERS = 8
@@ -268,6 +275,7 @@ class LocalServer:
                     self.host,
                     self._requested_ports[name],
                     ssl=context if name == "submissions" else None,
+                    backlog=BACKLOG,
                 )
                 self._servers[name] = server
                 self.ports[name] = server.sockets[0].getsockname()[1]

@@ -34,6 +34,20 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("smtpstep.local_server")
 
+_NOT_UTF8 = "501 {code} Syntax error: {what} holds bytes that are not UTF-8 (RFC 6531 section 3.3)"
+"""The reply to a command argument that is not UTF-8 (aiosmtpd decodes arguments as UTF-8 with surrogate
+escapes, so such bytes arrive as lone surrogates). RFC 5321 §4.2.2: 501 is a syntax error in the arguments;
+the text is ASCII, as a reply to a client that may not have asked for SMTPUTF8."""
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class ListenerHandler:
     """aiosmtpd handler for one listener; policy lives here and storage in ``LocalServer``.
 
@@ -48,6 +62,8 @@ class ListenerHandler:
     async def handle_EHLO(
         self, smtp: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]
     ) -> list[str]:
+        if not _is_utf8(hostname):
+            return [_NOT_UTF8.format(code="5.5.4", what="the EHLO name")]
         # With an EHLO hook, aiosmtpd leaves recording the client's name to the hook.
         session.host_name = hostname
         return self._server.hooks.ehlo(list(responses))
@@ -55,6 +71,8 @@ class ListenerHandler:
     async def handle_MAIL(
         self, smtp: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
+        if not _is_utf8(address) or not all(map(_is_utf8, options)):
+            return _NOT_UTF8.format(code="5.1.7", what="the sender address or a parameter")
         refusal = self._server.hooks.mail(session, address, options)
         if refusal:
             return refusal
@@ -65,6 +83,8 @@ class ListenerHandler:
     async def handle_RCPT(
         self, smtp: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
+        if not _is_utf8(address) or not all(map(_is_utf8, options)):
+            return _NOT_UTF8.format(code="5.1.3", what="the recipient address or a parameter")
         refusal = recipient_policy(address) or self._server.hooks.rcpt(session, envelope, address)
         if refusal:
             return refusal
@@ -89,9 +109,12 @@ class ListenerHandler:
 
     async def handle_exception(self, error: Exception) -> str:
         # aiosmtpd's default logs a traceback at ERROR level. A client hanging up during the TLS
-        # handshake (the usual way a client rejects the certificate) lands here too.
+        # handshake (the usual way a client rejects the certificate) lands here too. A reply names the
+        # problem in words, never a Python exception's name.
         log.debug("session error", exc_info=error)
-        return f"451 4.3.0 Local server error: {type(error).__name__}"
+        if isinstance(error, UnicodeError):
+            return _NOT_UTF8.format(code="5.5.2", what="the command")
+        return "451 4.3.0 Local server error: the server could not handle this command; try again later"
 
     async def auth_CRAM__MD5(self, smtp: SMTP, args: list[str]) -> AuthResult:
         """AUTH CRAM-MD5 (RFC 2195); aiosmtpd turns the ``__`` in the name into ``-``."""

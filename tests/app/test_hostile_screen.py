@@ -204,3 +204,7 @@ def test_the_app_in_a_terminal_writes_no_clipboard_or_title_sequence(tmp_path: P
     assert b"\x07" not in POINTER_SHAPE.sub(b"", bytes(output))
     assert output.count(b"\x1b[?1049h") == 1  # Textual's own switch to the other screen, and no other
     assert ESCAPED_OSC52.encode() in CSI.sub(b"", output)
+    logs = list((tmp_path / "xdg_state_home").rglob("*.log"))
+    assert logs  # the app's log was written (and holds nothing raw either)
+    for log in logs:
+        assert_no_raw_controls(log.read_text(encoding="utf-8", errors="replace"), str(log.name))
