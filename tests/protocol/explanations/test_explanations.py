@@ -394,7 +394,7 @@ def test_an_unknown_keyword_gets_a_generic_explanation_that_says_the_client_igno
 def test_ehlo_after_starttls_says_both_sides_forget_and_auth_may_appear_now() -> None:
     explanation = explain_step("ehlo-after-starttls")
     assert "forget" in explanation.text and "AUTH" in explanation.text
-    assert explanation.rfc == "RFC 3207 §4.2"
+    assert explanation.rfc == "RFC 3207 §4.2, §6"
 
 
 def test_starttls_missing_is_the_stripping_defence_and_the_client_stops() -> None:
