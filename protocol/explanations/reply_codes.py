@@ -157,7 +157,7 @@ _REPLIES: dict[int, Entry] = {
     421: Entry(
         "service not available, closing",
         "The server is closing this connection, for example because it is overloaded or shutting down. "
-        "It may say this in answer to any command; the client tries again later.",
+        "It may say this in answer to any command; the client should try again later.",
         "RFC 5321 §3.8, §4.2.3, §4.3.2",
     ),
     432: Entry(
@@ -388,7 +388,7 @@ _REPLIES_BY_VERB: dict[tuple[int, str], Entry] = {
     (421, "GREETING"): Entry(
         "service not available",
         "The server turns the connection away at once, busy or shutting down, and will close it. "
-        "The client tries again later.",
+        "The client should try again later.",
         "RFC 5321 §3.8, §4.3.2",
     ),
     (450, "RCPT"): Entry(
