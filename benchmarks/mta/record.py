@@ -28,6 +28,7 @@ it had one; ``tls`` the protocol and cipher after a handshake. It writes nothing
 from __future__ import annotations
 
 import argparse
+import base64
 import datetime as dt
 import json
 import os
@@ -147,8 +148,6 @@ def _shown(sent: bytes) -> str:
 
 
 def _b64(text: str) -> str:
-    import base64
-
     return base64.b64encode(text.encode()).decode()
 
 
