@@ -46,8 +46,9 @@ PASSWORD_ENV = "SMTPSTEP_PASSWORD"
 
 
 
-TRANSCRIPT_SUFFIXES = (".txt", ".md", ".html", ".svg", ".json")
-"""File types ``--transcript`` can write, chosen by extension (``smtpstep.app.output.exports`` writes them)."""
+TRANSCRIPT_SUFFIXES = (".txt", ".md", ".html", ".svg", ".json", ".mmd", ".puml", ".diagram.svg")
+"""File types ``--transcript`` can write, chosen by extension (``smtpstep.app.output.exports`` writes them):
+``.mmd``, ``.puml`` and ``.diagram.svg`` are the sequence diagram (``x.diagram.svg`` ends in ``.svg`` too)."""
 
 DEFAULT_FROM = "student@client.smtpstep.test"
 DEFAULT_TO = ("teacher@example.test",)
