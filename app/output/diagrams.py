@@ -18,6 +18,7 @@ Rules:
 
 from __future__ import annotations
 
+import math
 import unicodedata
 from collections.abc import Iterable, Iterator
 from xml.sax.saxutils import escape, quoteattr
@@ -113,7 +114,7 @@ def render_mmd(diagram: Diagram) -> str:
 # --- PlantUML -----------------------------------------------------------------------------------------
 
 
-_PLANTUML_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,@()+=:;'!?$·…“”")
+_PLANTUML_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,()+=:;'!?$·…“”")
 
 
 def plantuml_text(text: str) -> str:
@@ -248,10 +249,10 @@ def render_diagram_svg(diagram: Diagram) -> str:
     bands: list[tuple[float, float]] = []
     band_start: float | None = None
     for item in diagram.items:
-        if item.tls and band_start is None:
-            band_start = y - 6
+        if item.tls and band_start is None:  # a band starts below the arrow before it, and ends below its last
+            band_start = y + 1
         elif not item.tls and band_start is not None:
-            bands.append((band_start, y - 6))
+            bands.append((band_start, y + 1))
             band_start = None
         if firsts[id(item)]:  # the step's number in the margin, level with its first arrow or note
             text(GUTTER - 56, y + (ROW - 4 if isinstance(item, Arrow) else 26), str(item.step), anchor="end",
@@ -261,6 +262,8 @@ def render_diagram_svg(diagram: Diagram) -> str:
             x1, x2 = layout.at(item.source), layout.at(item.target)
             words = item.text
             colour = MUTED if item.relayed else INK
+            body.append(f'<g class="arrow {item.kind}" data-step="{item.step}" data-from="{item.source}" '
+                        f'data-to="{item.target}" data-y="{_n(y)}">')
             text((x1 + x2) / 2, y - 8, words, anchor="middle", fill=colour)
             head = -10 if x2 > x1 else 10
             dash = ' stroke-dasharray="7 5"' if item.reply else ""
@@ -268,22 +271,27 @@ def render_diagram_svg(diagram: Diagram) -> str:
                         f'stroke-width="1.5"{dash}/>')
             body.append(f'<path d="M{_n(x2)} {_n(y)}L{_n(x2 + head)} {_n(y - 5)}L{_n(x2 + head)} {_n(y + 5)}Z" '
                         f'fill="{colour}"/>')
+            body.append("</g>")
             y += 6
         else:
             left, width, lines = _note_box(layout, item)
             height = len(lines) * LINE + 10
             y += 8
             fill = TLS_FILL if item.kind == "handshake" else NOTE_FILL
+            body.append(f'<g class="note {item.kind}" data-step="{item.step}" data-over="{" ".join(item.over)}" '
+                        f'data-y="{_n(y)}">')
             body.append(f'<rect x="{_n(left)}" y="{_n(y)}" width="{_n(width)}" height="{_n(height)}" '
                         f'fill="{fill}" stroke="{MUTED}" stroke-width="1"/>')
             for number, line in enumerate(lines):
                 text(left + 8, y + 5 + (number + 1) * LINE - 5, line, bold=item.kind in ("handshake", "failure"))
+            body.append("</g>")
             y += height + 4
     y += 14
     if band_start is not None:
         bands.append((band_start, y))
     band_svg = []
     for start, end in bands:
+        band_svg.append(f'<g class="tls" data-top="{_n(start)}" data-bottom="{_n(end)}">')
         band_svg.append(f'<rect x="{_n(GUTTER - 40)}" y="{_n(start)}" width="{_n(layout.width - GUTTER + 40 - 8)}" '
                         f'height="{_n(end - start)}" fill="{TLS_FILL}"/>')
         x = GUTTER - 40
@@ -294,16 +302,18 @@ def render_diagram_svg(diagram: Diagram) -> str:
         drawn_chars["bold"].update(label)
         band_svg.append(f'<text x="{_n(x + 20)}" y="{_n(middle)}" text-anchor="middle" font-weight="bold" '
                         f'fill="{TLS_INK}" transform="rotate(-90 {_n(x + 20)} {_n(middle)})">{label}</text>')
+        band_svg.append("</g>")
     lifelines = [f'<line x1="{_n(x)}" y1="{_n(lifeline_top)}" x2="{_n(x)}" y2="{_n(y)}" stroke="{MUTED}" '
                  f'stroke-width="1.5"/>' for x in layout.x]
-    height = y + MARGIN
+    height = math.ceil(y + MARGIN)
+    width = math.ceil(layout.width)  # whole pixels: every renderer makes the same size of picture
     faces = "\n".join(css for css in (font_face_css("regular", "".join(drawn_chars["regular"])),
                                       font_face_css("bold", "".join(drawn_chars["bold"]))) if css)
     title = escape(diagram.title)
     return "\n".join([
         '<?xml version="1.0" encoding="UTF-8"?>',
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{_n(layout.width)}" height="{_n(height)}" '
-        f'viewBox="0 0 {_n(layout.width)} {_n(height)}" role="img" aria-label={quoteattr(diagram.title)} '
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label={quoteattr(diagram.title)} '
         f'font-family={quoteattr(FONT_STACK)} font-size="{_n(FONT_SIZE)}">',
         f"<title>{title}</title>",
         "<!-- Drawn by smtpstep. Embedded font: a DejaVu Sans Mono subset (Bitstream Vera licence; DejaVu changes "
