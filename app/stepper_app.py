@@ -96,7 +96,7 @@ class SmtpStepApp(App[int]):
         Binding("t", "cycle_theme", "Theme", id="cycle-theme"),
         Binding("s", "screenshot", "Screenshot", id="screenshot"),
         Binding("E", "export", "Export", id="export", show=False),
-        Binding("d", "diagram", "Diagram", id="diagram"),
+        Binding("d", "diagram", "Diagram", id="diagram", show=False),
         Binding("left,left_square_bracket", "back", "Step back", id="back", show=False),
         Binding("right,right_square_bracket", "forward", "Step forward", id="forward", show=False),
         Binding("question_mark,f1", "help", "Help", id="help"),

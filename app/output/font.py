@@ -20,9 +20,13 @@ from __future__ import annotations
 
 import base64
 import io
+import logging
 import os
 from functools import lru_cache
 from pathlib import Path
+
+# fontTools reports every table it subsets at INFO level: nothing a user's log needs.
+logging.getLogger("fontTools").setLevel(logging.WARNING)
 
 FONT_DIR = Path(__file__).resolve().parent / "fonts"
 """The bundled TrueType faces and their licence (``LICENSE.txt``)."""
