@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from smtpstep.app.session.stepper import REFUSED_BEFORE_SENDING, SessionView
 from smtpstep.app.session.transcript import SECRET_MASK
-from smtpstep.protocol.commands import Command, Raw, Verb
+from smtpstep.protocol.commands import Command, MessageBody, Raw, Verb
 from smtpstep.protocol.replies import Reply, printable
 
 if TYPE_CHECKING:
@@ -106,7 +106,7 @@ class Note:
     over: tuple[str, ...]
     text: str
     kind: str
-    """handshake (TLS starts here), failure, tamper or discarded."""
+    """handshake (TLS starts here), failure, tamper, discarded or dot-stuffing."""
     tls: bool
 
 
@@ -222,6 +222,11 @@ class _Step:
         elif verb != Verb.GREETING and sent:
             for command in result.commands:
                 out += self._hops("command", self._command_label(command), None)
+                if isinstance(command, MessageBody) and command.stuffed_lines:
+                    # RFC 5321 §4.5.2: a line that starts with "." gets one more before it is sent.
+                    lines = "1 line" if command.stuffed_lines == 1 else f"{command.stuffed_lines} lines"
+                    out.append(self._note((CLIENT,), f"{lines} starting with “.” sent as “..” (dot-stuffing, "
+                                                     "RFC 5321 §4.5.2)", "dot-stuffing"))
         tamper_command = self.tampering.get("command", [])
         if tamper_command:  # the relay changed a command: between the client's hop and the server's
             index = next((i for i, item in enumerate(out) if isinstance(item, Arrow) and item.target == SERVER),
