@@ -66,6 +66,7 @@ def show_diagram(app: SmtpStepApp, replay: Recording | None = None) -> None:
         timeline = app.timeline
         shown = timeline.shown
         current = shown.steps_done if shown is not None else (timeline.views[-1].steps_done if timeline.views else 0)
-        return diagram_of(recording, current=current or None)
+        # A replay grows as it is stepped through, as the live session does; looking back marks a step.
+        return diagram_of(recording, current=current or None, upto=current if replay is not None else None)
 
     app.push_screen(DiagramScreen(make))

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from smtpstep.app.session.stepper import REFUSED_BEFORE_SENDING, SessionView
@@ -174,8 +174,9 @@ def build_diagram(views: Sequence[SessionView], *, title: str = "SMTP session", 
     return Diagram(text(title, NOTE_LIMIT), tuple(lifelines), tuple(items), last, current)
 
 
-def diagram_of(recording: Recording, *, current: int | None = None) -> Diagram:
-    """The diagram of a recording (its meta data names a man in the middle and what he changed)."""
+def diagram_of(recording: Recording, *, current: int | None = None, upto: int | None = None) -> Diagram:
+    """The diagram of a recording (its meta data names a man in the middle and what he changed); with
+    ``upto``, only its steps up to that one (a replay shown step by step)."""
     meta = recording.meta
     target = str(meta.get("target") or "an SMTP server")
     lesson = meta.get("lesson")
@@ -183,8 +184,11 @@ def diagram_of(recording: Recording, *, current: int | None = None) -> Diagram:
         if lesson else f"SMTP session with {target}"
     mitm = meta.get("mitm")
     tampering = str(meta.get("tampering") or "").splitlines()
-    return build_diagram(recording.views, title=title, hide=recording.hide,
-                         mitm=mitm if isinstance(mitm, str) else None, tampering=tampering, current=current)
+    diagram = build_diagram(recording.views, title=title, hide=recording.hide,
+                            mitm=mitm if isinstance(mitm, str) else None, tampering=tampering, current=current)
+    if upto is None or upto >= diagram.steps:
+        return diagram
+    return replace(diagram, items=tuple(item for item in diagram.items if item.step <= upto), steps=upto)
 
 
 def relay_meta(mitm: str | None, tampering: Sequence[str]) -> dict[str, Any]:

@@ -24,12 +24,13 @@ SETTINGS = SessionSettings(server=None, security="starttls", ca_file=None, insec
                            password="classroom", display_name="localhost")
 
 
-@pytest.fixture(scope="module")
-def fixed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+@pytest.fixture
+def fixed_server(tmp_path: Path) -> Iterator[object]:
+    """A server of each test's own: its queue IDs count from 1 in every test."""
     from smtpstep.protocol.server.maildir import numbered_names
     from smtpstep.protocol.server.server import LocalServer
 
-    server = LocalServer(maildir=tmp_path_factory.mktemp("maildir"), clock=lambda: NOW,
+    server = LocalServer(maildir=tmp_path / "maildir", clock=lambda: NOW,
                          maildir_names=numbered_names(int(NOW.timestamp()), "mail.smtpstep.test"))
     server.start_in_thread()
     try:
@@ -73,6 +74,25 @@ async def test_the_diagram_grows_with_each_step_and_marks_the_step_looked_at(fix
         await pilot.press("d")
         await pilot.pause()
         assert not isinstance(app.screen, DiagramScreen)
+
+
+async def test_in_a_replay_the_diagram_grows_as_the_recording_is_stepped_through(fixed_server) -> None:  # type: ignore[no-untyped-def]
+    from smtpstep.app.session.recording import record_session
+
+    recording = await record_session(SETTINGS, fixed_server, now=NOW)
+    app = SmtpStepApp(None, replay=recording, theme="print")  # type: ignore[arg-type]
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        for _ in range(3):  # connect, greeting, EHLO
+            await pilot.press("space")
+        await pilot.press("d")
+        await pilot.pause()
+        rows = _view(app).rows
+        assert any("EHLO client.smtpstep.test" in row for row in rows)
+        assert not any("STARTTLS ─" in row for row in rows)  # not shown yet: the replay has not got there
+        await pilot.press("space")
+        await pilot.pause()
+        assert any("── STARTTLS ─" in row for row in _view(app).rows)
 
 
 def test_the_rows_fit_any_width_and_keep_every_exchange() -> None:
