@@ -119,3 +119,26 @@ class TestDiagramView:
             await pilot.pause()
 
         assert snap_compare(_app(fixed_server), terminal_size=(120, 36), run_before=run_before)
+
+
+@pytest.mark.parametrize("name", ["lesson.mmd", "lesson.puml", "lesson.diagram.svg"])
+async def test_the_export_key_writes_the_diagram_a_file_name_asks_for(fixed_server, tmp_path: Path, name: str) -> None:  # type: ignore[no-untyped-def]
+    from textual.widgets import Input
+
+    app = SmtpStepApp(SETTINGS, server=fixed_server, now=NOW, timings=False, screenshot_dir=tmp_path)  # type: ignore[arg-type]
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(app)
+        await step(pilot, times=7)  # through AUTH
+        await pilot.press("E")
+        await pilot.pause()
+        app.screen.query_one(Input).value = name
+        await pilot.press("enter")
+        await pilot.pause()
+    text = (tmp_path / name).read_text(encoding="utf-8")
+    assert "AUTH PLAIN" in text.replace("<U+0020>", " ").replace("#32;", " ")
+    for secret in ("classroom", "AHN0dWRlbnQAY2xhc3Nyb29t"):
+        assert secret not in text
+    if name.endswith(".diagram.svg"):
+        import xml.etree.ElementTree as ET
+
+        assert ET.fromstring(text).tag == "{http://www.w3.org/2000/svg}svg"
