@@ -59,7 +59,8 @@ _PALETTE_HELP = {
     "wire_style": "Switch between C:/S: and swaks style",
     "cycle_theme": "Switch to the next colour theme",
     "screenshot": "Save an SVG of the screen, named after the step",
-    "export": "Save the session as a transcript (.txt .md .html .svg) or a recording (.json) to replay",
+    "export": "Save the session as a transcript (.txt .md .html .svg), a recording (.json) to replay, or its "
+              "sequence diagram (.mmd .puml .diagram.svg)",
     "diagram": "Show the session as a sequence diagram, growing step by step",
 }
 """One-line help for the command palette, by action."""
