@@ -109,8 +109,8 @@ class MaildirStore:
     def __init__(self, path: Path, *, names: Callable[[], str] | None = None) -> None:
         self.path = Path(path)
         """The Maildir's top directory (the one holding ``tmp``, ``new`` and ``cur``)."""
-        self.names = names or unique_name
-        """Where new file names come from: ``unique_name``, or a fixed series (``numbered_names``)."""
+        self.names = names
+        """Where new file names come from: a fixed series (``numbered_names``), or None for ``unique_name``."""
         self._dirs: _Folders | None = None
         self._maildir: mailbox.Maildir | None = None
 
@@ -144,7 +144,7 @@ class MaildirStore:
         assert dirs is not None
         data = message if _LINESEP == b"\n" else message.replace(b"\n", _LINESEP)
         for _ in range(_NAME_ATTEMPTS):
-            key = self.names()
+            key = self.names() if self.names is not None else unique_name()
             tmp, dest = dirs.tmp_name(key), dirs.new_name(key)
             try:
                 fd = os.open(tmp, _CREATE_FLAGS, 0o600, dir_fd=dirs.tmp_fd)
