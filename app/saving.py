@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from smtpstep.app.output.exports import SUFFIXES, ExportError, export
 from smtpstep.app.output.svg import print_svg, screenshot_name
 from smtpstep.app.screens.dialogs import LineInputScreen
-from smtpstep.app.session.diagram import relay_meta
+from smtpstep.app.session.diagram import lesson_meta
 from smtpstep.app.session.recording import Recording, new_meta
 
 if TYPE_CHECKING:
@@ -34,10 +34,8 @@ def session_recording(app: SmtpStepApp) -> Recording | None:
     meta = new_meta(target=settings.describe(app.server), security=settings.security)
     lesson = settings.lesson
     if lesson is not None:
-        meta.update(lesson=lesson.name, part=settings.lesson_part + 1, parts=len(lesson.parts))
         relay = app.lab.relay
-        meta.update(relay_meta(lesson.part(settings.lesson_part).session.mitm,
-                               list(relay.tampering) if relay is not None else []))
+        meta.update(lesson_meta(lesson, settings.lesson_part, list(relay.tampering) if relay is not None else []))
     return Recording.from_stepper(app.stepper, app.timeline.views, meta)
 
 

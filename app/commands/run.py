@@ -191,15 +191,13 @@ class Session:
         if file is None or settings.transcript is None:
             return
         from smtpstep.app.output.exports import ExportError, export, format_of, part_path, render
-        from smtpstep.app.session.diagram import relay_meta
+        from smtpstep.app.session.diagram import lesson_meta
         from smtpstep.app.session.recording import Recording, new_meta
 
         meta = new_meta(target=settings.describe(self.server), security=settings.security)
         lesson = settings.lesson
         if lesson is not None:
-            meta.update(lesson=lesson.name, part=settings.lesson_part + 1, parts=len(lesson.parts))
-            meta.update(relay_meta(lesson.part(settings.lesson_part).session.mitm,
-                                   list(getattr(self.relay, "tampering", ()))))
+            meta.update(lesson_meta(lesson, settings.lesson_part, list(getattr(self.relay, "tampering", ()))))
         recording = Recording.from_stepper(self.stepper, self.views, meta)
         if settings.lesson_part > 0:
             try:

@@ -226,7 +226,7 @@ async def _shoot(settings: SessionSettings, out: Path, *, theme: str, size: tupl
                  progress: Callable[[str], None] | None) -> Shots:
     from smtpstep.app.output.exports import step_caption, step_slug
     from smtpstep.app.saving import clean_screenshot
-    from smtpstep.app.session.diagram import relay_meta
+    from smtpstep.app.session.diagram import lesson_meta
     from smtpstep.app.session.recording import Recording, new_meta
     from smtpstep.app.session.stepper import MAX_STEPS, REFUSED_BEFORE_SENDING
     from smtpstep.app.stepper_app import SmtpStepApp
@@ -265,8 +265,7 @@ async def _shoot(settings: SessionSettings, out: Path, *, theme: str, size: tupl
             meta = new_meta(target=app.settings.describe(app.server), security=app.settings.security, created=now)
             if lesson is not None:
                 relay = app.lab.relay
-                meta.update(lesson=lesson.name, part=part + 1, parts=parts)
-                meta.update(relay_meta(lesson.part(part).session.mitm, list(relay.tampering) if relay else []))
+                meta.update(lesson_meta(lesson, part, list(relay.tampering) if relay is not None else []))
             recordings.append(Recording.from_stepper(stepper, views, meta))
             if stepper.head is not None:
                 break  # stopped inside this part: the next one would not follow from it

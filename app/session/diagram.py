@@ -34,6 +34,7 @@ from smtpstep.protocol.replies import Reply, printable
 
 if TYPE_CHECKING:
     from smtpstep.app.session.recording import Recording
+    from smtpstep.protocol.lessons.model import Lesson
 
 CLIENT, RELAY, SERVER = "client", "relay", "server"
 """Lifeline keys, in the order they stand from left to right."""
@@ -126,9 +127,6 @@ class Diagram:
     current: int | None = None
     """The step the user is looking at (highlighted in the view), if any."""
 
-    def of_step(self, step: int) -> tuple[Item, ...]:
-        return tuple(item for item in self.items if item.step == step)
-
 
 # --- Making one ------------------------------------------------------------------------------------------
 
@@ -189,6 +187,13 @@ def diagram_of(recording: Recording, *, current: int | None = None, upto: int | 
     if upto is None or upto >= diagram.steps:
         return diagram
     return replace(diagram, items=tuple(item for item in diagram.items if item.step <= upto), steps=upto)
+
+
+def lesson_meta(lesson: Lesson, part: int, tampering: Sequence[str] = ()) -> dict[str, Any]:
+    """What a recording's meta data holds about the lesson part it is (0 for the first): the lesson, the part,
+    and a man in the middle with what he changed, if the part has one."""
+    return {"lesson": lesson.name, "part": part + 1, "parts": len(lesson.parts),
+            **relay_meta(lesson.part(part).session.mitm, tampering)}
 
 
 def relay_meta(mitm: str | None, tampering: Sequence[str]) -> dict[str, Any]:
@@ -331,4 +336,4 @@ def _place_tampering(views: Sequence[SessionView], tampering: Sequence[str],
 
 
 __all__ = ["CLIENT", "FAILURE_WORDS", "RELAY", "SERVER", "Arrow", "Diagram", "Item", "Lifeline", "Note",
-           "build_diagram", "diagram_of", "relay_meta"]
+           "build_diagram", "diagram_of", "lesson_meta", "relay_meta"]
