@@ -60,7 +60,9 @@ _PALETTE_HELP = {
     "wire_style": "Switch between C:/S: and swaks style",
     "cycle_theme": "Switch to the next colour theme",
     "screenshot": "Save an SVG of the screen, named after the step",
-    "export": "Save the session as a transcript (.txt .md .html .svg) or a recording (.json) to replay",
+    "export": "Save the session as a transcript (.txt .md .html .svg), a recording (.json) to replay, or its "
+              "sequence diagram (.mmd .puml .diagram.svg)",
+    "diagram": "Show the session as a sequence diagram, growing step by step",
 }
 """One-line help for the command palette, by action."""
 
@@ -96,6 +98,7 @@ class SmtpStepApp(App[int]):
         Binding("t", "cycle_theme", "Theme", id="cycle-theme"),
         Binding("s", "screenshot", "Screenshot", id="screenshot"),
         Binding("E", "export", "Export", id="export", show=False),
+        Binding("d", "diagram", "Diagram", id="diagram", show=False),
         Binding("left,left_square_bracket", "back", "Step back", id="back", show=False),
         Binding("right,right_square_bracket", "forward", "Step forward", id="forward", show=False),
         Binding("question_mark,f1", "help", "Help", id="help"),
@@ -410,6 +413,11 @@ class SmtpStepApp(App[int]):
         from smtpstep.app.saving import ask_and_export
 
         ask_and_export(self, self._recording)
+
+    def action_diagram(self) -> None:
+        from smtpstep.app.screens.diagram import show_diagram
+
+        show_diagram(self, self._recording)
 
     def action_screenshot(self) -> None:
         from smtpstep.app.saving import save_screenshot

@@ -210,7 +210,7 @@ def _happy_path(plan: SessionPlan, view: ClientView) -> list[Planned]:
         steps.extend(_answer_challenge(plan, view))
     elif plan.username and not session.authenticated_as and envelope.mail_from is None and (
         plan.security != "none" or plan.allow_cleartext_auth
-    ):  # never plan the password in plain text without consent (RFC 4954 §4, RFC 4616 §6)
+    ):  # never plan the password in plain text without consent (RFC 4954 §4, RFC 4616 §5)
         caps = session.capabilities if (session.tls or not starttls) else None
         mech = (choose_mechanism(caps.auth_mechanisms, plan.mechanism) if caps else None) or plan.mechanism or "PLAIN"
         add(Planned(Auth(mech, plan.username, plan.password or ""), "auth"))
@@ -240,14 +240,26 @@ _CHALLENGES = {
 def _mail_from(plan: SessionPlan, view: ClientView) -> MailFrom:
     caps = view.session.capabilities
     offered = caps.names if caps is not None else ()
-    body = MessageBody(plan.message, exact=plan.exact_message)
-    size = len(body.render().data) if plan.size_param and "SIZE" in offered else None
+    size = declared_size(MessageBody(plan.message, exact=plan.exact_message)) \
+        if plan.size_param and "SIZE" in offered else None
     return MailFrom(
         plan.mail_from,
         size=size,
         body_8bit="8BITMIME" in offered and not plan.message.isascii(),
         smtputf8=plan.smtputf8,
     )
+
+
+def declared_size(body: MessageBody) -> int:
+    """The message size to declare with SIZE= (RFC 1870 §5, §6): the octets the client sends after 354,
+    CRLFs included, but neither the dots doubled by dot-stuffing (RFC 5321 §4.5.2) nor the line that
+    holds only the terminating dot. That is the message as the client holds it, every line ended by CRLF.
+    """
+    return len(body.render().data) - len(_END_OF_DATA) - body.stuffed_lines
+
+
+_END_OF_DATA = b".\r\n"
+"""The terminating dot line that follows the message's last CRLF (RFC 5321 §4.1.1.4)."""
 
 
 _GROUPABLE = frozenset({Verb.MAIL, Verb.RCPT, Verb.DATA})

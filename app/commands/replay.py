@@ -25,7 +25,8 @@ def add_replay_options(parser: argparse.ArgumentParser) -> None:
     """The flags of ``smtpstep replay``."""
     parser.add_argument("file", metavar="FILE", type=Path, help="the recording (.json)")
     parser.add_argument("--transcript", metavar="OUT", type=Path,
-                        help="write the session to OUT instead of opening it: .txt, .md, .html, .svg or .json")
+                        help="write the session to OUT instead of opening it: .txt, .md, .html, .svg or .json, or "
+                             "its sequence diagram: .mmd, .puml or .diagram.svg")
     parser.add_argument("--style", choices=STYLES, default="textbook",
                         help="textbook: C:/S: lines (default); swaks: -> <- ~> <~ === ***")
     parser.add_argument("--theme", metavar="NAME", type=theme_name,

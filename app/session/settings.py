@@ -46,8 +46,9 @@ PASSWORD_ENV = "SMTPSTEP_PASSWORD"
 
 
 
-TRANSCRIPT_SUFFIXES = (".txt", ".md", ".html", ".svg", ".json")
-"""File types ``--transcript`` can write, chosen by extension (``smtpstep.app.output.exports`` writes them)."""
+TRANSCRIPT_SUFFIXES = (".txt", ".md", ".html", ".svg", ".json", ".mmd", ".puml", ".diagram.svg")
+"""File types ``--transcript`` can write, chosen by extension (``smtpstep.app.output.exports`` writes them):
+``.mmd``, ``.puml`` and ``.diagram.svg`` are the sequence diagram (``x.diagram.svg`` ends in ``.svg`` too)."""
 
 DEFAULT_FROM = "student@client.smtpstep.test"
 DEFAULT_TO = ("teacher@example.test",)
@@ -107,7 +108,8 @@ class SessionSettings:
     style: str = "textbook"
     """textbook or swaks."""
     transcript: Path | None = None
-    """Where ``--transcript`` writes the whole transcript (.txt, .md, .html, .svg or .json), or None."""
+    """Where ``--transcript`` writes the whole transcript (.txt, .md, .html, .svg or .json) or the sequence
+    diagram (.mmd, .puml, .diagram.svg), or None."""
     lesson: Lesson | None = None
     """The lesson this session follows (``--lesson``); ``for_lesson`` set the session fields above."""
     lesson_part: int = 0
@@ -335,7 +337,8 @@ def add_session_options(parser: argparse.ArgumentParser) -> None:
     show.add_argument("--transcript", metavar="FILE",
                       help="also write the whole transcript to FILE, secrets redacted; the extension picks "
                            "the format: .txt (as printed), .md (a section per step), .html or .svg (in colour), "
-                           ".json (a recording for `smtpstep replay`)")
+                           ".json (a recording for `smtpstep replay`), or the sequence diagram as .mmd (Mermaid), "
+                           ".puml (PlantUML) or .diagram.svg (a drawing)")
     show.add_argument("--quit-after", metavar="PHASE", choices=PHASES,
                       help=f"send QUIT once this phase is done: {', '.join(PHASES)}")
     show.add_argument("--show-secrets", action="store_true",

@@ -201,11 +201,12 @@ async def test_the_screenshot_key_saves_an_offline_svg_named_after_the_step(loca
         await started(app)
         await step(pilot, times=3)
         await pilot.press("s")
-        await pilot.pause()
+        await app.workers.wait_for_complete()
     files = list(tmp_path.glob("*.svg"))
     assert [f.name for f in files] == ["smtpstep-step03-ehlo-client-smtpstep-test.svg"]
     svg = files[0].read_text()
-    assert "cdnjs" not in svg and "@font-face" not in svg and "Fira" not in svg
+    assert "cdnjs" not in svg and "url(http" not in svg and "Fira" not in svg
+    assert "url(data:font/woff;base64," in svg  # the bundled font, embedded
     assert "font-variant-ligatures: none" in svg
     assert "EHLO" in svg
 

@@ -286,6 +286,7 @@ async def test_the_app_shows_the_password_nowhere_until_revealed(
             view = await wait_for_step(app, app.run_action("step"))
             assert not leaks(what_the_app_shows(app)), (app.session_view.steps_done, leaks(what_the_app_shows(app)))
             app.action_screenshot()  # after every step: what the audience saw
+            await app.workers.wait_for_complete()  # the capture takes a frame
         assert app.session_view is not None and app.session_view.last is not None
         assert app.session_view.last.failure is None
         assert any(line.startswith(f"C: AUTH {mechanism}") for line in app.wire_log.plain_lines())
@@ -297,6 +298,7 @@ async def test_the_app_shows_the_password_nowhere_until_revealed(
             await pilot.pause(0.01)
             assert not leaks(what_the_app_shows(app))
         app.action_screenshot()
+        await app.workers.wait_for_complete()
         screen.action_reveal()  # key v: reveal, on purpose, after a question
         await pilot.pause(0.01)
         assert isinstance(app.screen, ConfirmScreen) and not leaks("\n".join(app.wire_log.plain_lines()))
@@ -309,6 +311,7 @@ async def test_the_app_shows_the_password_nowhere_until_revealed(
         await pilot.pause()
         app.screenshot_dir = revealed
         app.action_screenshot()
+        await app.workers.wait_for_complete()
     assert len(list(shots.glob("*.svg"))) >= 10
     assert_no_leak_in_files(shots, state_dir().parent, tmp_path / "server0")
     assert app_log.stat().st_size > 0  # the log did get the session (the server's own lines): just no secret
