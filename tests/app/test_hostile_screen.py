@@ -72,7 +72,11 @@ async def test_every_pane_shows_a_hostile_server_escaped() -> None:
         async with app.run_test(size=SIZE) as pilot:
             await started(app)
             screens = await step_to_the_end(pilot)
+            await pilot.press("d")  # the sequence diagram, a screen of its own
+            diagram = await screen_text(pilot)
 
+    assert_no_raw_controls(diagram, "the diagram screen")
+    assert "250 2.0.0 queued \\x1b]52;c;" in diagram
     for text in screens:
         assert_no_raw_controls(text, "the screen")
     after_ehlo = screens[2]

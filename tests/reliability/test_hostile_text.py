@@ -43,7 +43,8 @@ EXIT = {"connect": 3, "greeting": 4, "ehlo": 5, "tls": 6, "auth": 7, "mail": 8, 
 PHASE_EXIT = {"greeting": 4, "ehlo": 5, "starttls": 6, "auth": 7, "mail": 8, "rcpt": 9, "data": 10, "message": 10}
 """The exit code of a session refused at each phase of ``hostile-text-refuses-PHASE``."""
 
-FORMATS = (".txt", ".md", ".html", ".svg")
+FORMATS = (".txt", ".md", ".html", ".svg", ".mmd", ".puml", ".diagram.svg")
+"""Every format but the recording (.json): transcripts and sequence diagrams."""
 
 
 def written(tmp_path: Path) -> dict[str, str]:
@@ -53,10 +54,15 @@ def written(tmp_path: Path) -> dict[str, str]:
 
 
 def readable(path: Path) -> str:
-    """What a reader of the file sees: Markdown's escapes, HTML's and SVG's tags and entities undone."""
+    """What a reader of the file sees: Markdown's escapes, HTML's and SVG's tags and entities, Mermaid's entity
+    codes and PlantUML's undone."""
     text = path.read_text(encoding="utf-8")
-    if path.suffix in (".html", ".svg"):
+    if path.suffix in (".html", ".svg"):  # .diagram.svg too
         text = html.unescape(re.sub(r"<[^>]*>", "", text)).replace("\xa0", " ")
+    if path.suffix == ".mmd":  # Mermaid's entity codes (#92; for a backslash)
+        text = re.sub(r"#(\d+);", lambda found: chr(int(found.group(1))), text)
+    if path.suffix == ".puml":  # PlantUML's <U+005C>
+        text = re.sub(r"<U\+([0-9A-F]{4,6})>", lambda found: chr(int(found.group(1), 16)), text)
     if path.suffix == ".md":
         text = re.sub(r"\\([\\`*_\[\]<>#|])", r"\1", text)
     return text
@@ -96,7 +102,8 @@ async def test_run_shows_a_hostile_server_escaped_in_every_output(cli_env: dict[
     for suffix in FORMATS:
         text = readable(tmp_path / f"session{suffix}")
         assert "\\x1b]52;c;" in text, suffix  # the escaped form, under the format's own escaping
-        assert "[bold red]markup[/]" in text, suffix  # markup shown as written, not interpreted
+        if suffix in (".txt", ".md", ".html", ".svg"):  # a diagram's labels are cut before the markup
+            assert "[bold red]markup[/]" in text, suffix  # markup shown as written, not interpreted
     # The recording keeps the server's words exact: JSON escapes what a terminal must not see.
     document = json.loads((tmp_path / "session.json").read_text(encoding="utf-8"))
     assert any(HOSTILE_TEXT in chunk.get("data", {}).get("$bytes", "") for chunk in document["chunks"])
