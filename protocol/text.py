@@ -87,3 +87,13 @@ def quoted(text: str, limit: int = 60) -> str:
 def quoted_bytes(raw: bytes, limit: int = 60) -> str:
     """``quoted`` for bytes a peer sent (decoded as UTF-8, broken sequences as U+FFFD)."""
     return quoted(raw[:limit].decode("utf-8", "replace"), limit) + (ELLIPSIS if len(raw) > limit else "")
+
+
+def is_utf8(text: str) -> bool:
+    """Whether ``text`` can be written as UTF-8: bytes that were not UTF-8, decoded with surrogate escapes
+    (PEP 383: the command line, aiosmtpd's arguments), are lone surrogates that cannot."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -34,7 +34,7 @@ from smtpstep.app.session.stepper import MAX_STEPS, SessionView, Stepper
 from smtpstep.app.session.transcript import SECRET_MASK
 from smtpstep.protocol.commands import InvalidCommand, Quit, Verb
 from smtpstep.protocol.planner import PHASE_OF_VERB, PHASES, Planned
-from smtpstep.protocol.text import quoted, shown
+from smtpstep.protocol.text import is_utf8, quoted, shown
 from smtpstep.protocol.transport.blocking_driver import BlockingTransport
 from smtpstep.protocol.transport.certificates import TlsInfo
 from smtpstep.protocol.transport.wire import Direction, StepResult, Target
@@ -318,23 +318,15 @@ def _check_text(settings: SessionSettings) -> None:
               *(("--to", rcpt) for rcpt in settings.rcpt_tos), ("--subject", settings.subject),
               ("--body or --body-file", settings.body), ("--user", settings.user)]
     for flag, value in fields:
-        if value is not None and not _is_utf8(value):
+        if value is not None and not is_utf8(value):
             raise UsageError(f"{flag} holds bytes that are not valid UTF-8 text (another encoding, or a "
                              "damaged file name?); smtpstep sends text as UTF-8")
-    if settings.password is not None and not _is_utf8(settings.password):
+    if settings.password is not None and not is_utf8(settings.password):
         # Never echo the password, not even a part of it.
         raise UsageError(f"the password (from ${PASSWORD_ENV} or the prompt) holds bytes that are not valid "
                          "UTF-8 text, which AUTH cannot carry")
     if settings.body and "\0" in settings.body:  # --body refuses NUL already: this one came from --body-file
         raise UsageError("--body-file holds a NUL byte, which a mail message cannot carry (RFC 5322 §2.3)")
-
-
-def _is_utf8(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def tls_facts(info: TlsInfo, checked: str) -> list[str]:

@@ -28,6 +28,7 @@ from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Se
 
 from smtpstep.protocol.server.facts import BANNER_NAME, DEMO_PASSWORD, DEMO_USER
 from smtpstep.protocol.server.policy import recipient_policy
+from smtpstep.protocol.text import is_utf8
 
 if TYPE_CHECKING:
     from smtpstep.protocol.server.server import LocalServer
@@ -38,14 +39,6 @@ _NOT_UTF8 = "501 {code} Syntax error: {what} holds bytes that are not UTF-8 (RFC
 """The reply to a command argument that is not UTF-8 (aiosmtpd decodes arguments as UTF-8 with surrogate
 escapes, so such bytes arrive as lone surrogates). RFC 5321 §4.2.2: 501 is a syntax error in the arguments;
 the text is ASCII, as a reply to a client that may not have asked for SMTPUTF8."""
-
-
-def _is_utf8(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 class ListenerHandler:
@@ -62,7 +55,7 @@ class ListenerHandler:
     async def handle_EHLO(
         self, smtp: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]
     ) -> list[str]:
-        if not _is_utf8(hostname):
+        if not is_utf8(hostname):
             return [_NOT_UTF8.format(code="5.5.4", what="the EHLO name")]
         # With an EHLO hook, aiosmtpd leaves recording the client's name to the hook.
         session.host_name = hostname
@@ -71,7 +64,7 @@ class ListenerHandler:
     async def handle_MAIL(
         self, smtp: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
-        if not _is_utf8(address) or not all(map(_is_utf8, options)):
+        if not is_utf8(address) or not all(map(is_utf8, options)):
             return _NOT_UTF8.format(code="5.1.7", what="the sender address or a parameter")
         refusal = self._server.hooks.mail(session, address, options)
         if refusal:
@@ -83,7 +76,7 @@ class ListenerHandler:
     async def handle_RCPT(
         self, smtp: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
-        if not _is_utf8(address) or not all(map(_is_utf8, options)):
+        if not is_utf8(address) or not all(map(is_utf8, options)):
             return _NOT_UTF8.format(code="5.1.3", what="the recipient address or a parameter")
         refusal = recipient_policy(address) or self._server.hooks.rcpt(session, envelope, address)
         if refusal:

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from smtpstep.protocol.replies import printable
-from smtpstep.protocol.text import LINES, escape_of, quoted, quoted_bytes, shown, shown_lines
+from smtpstep.protocol.text import LINES, escape_of, is_utf8, quoted, quoted_bytes, shown, shown_lines
 
 
 def test_controls_and_bidirectional_overrides_are_visible_escapes() -> None:
@@ -56,3 +56,8 @@ def test_lines_keep_their_line_feeds(text: str) -> None:
     result = text.translate(LINES)
     assert result.count("\n") == text.count("\n")
     assert result.replace("\n", "").replace("\t", "").isprintable()
+
+
+def test_text_from_undecodable_bytes_is_not_utf8() -> None:
+    assert is_utf8("Grüße ✓") and is_utf8("")
+    assert not is_utf8(b"\xff".decode("utf-8", "surrogateescape"))
