@@ -1,9 +1,9 @@
 """Step latency inside the app, key press to the reply's wire-log line and to the next frame.
 
 The app runs headless (``run_test``) against the built-in server (``ServerProcess``: the server in a
-process of its own, as the app runs it). Before each measured press a NOOP is put at the head of the queue (untimed), then
-``space`` is pressed. Timestamps are taken inside the app, not around ``pilot.press`` (whose idle
-waits add about 80 ms):
+process of its own, as the app runs it). Before each measured press a NOOP is put at the head of the
+queue (untimed), then ``space`` is pressed. Timestamps are taken inside the app, not around
+``pilot.press`` (whose idle waits add about 80 ms):
 
 - press: the App receives the Key event (``App.on_event``);
 - line: ``WireLog.add_chunk`` has appended the server's reply;
@@ -14,8 +14,9 @@ waits add about 80 ms):
 The reference is a minimal Textual app in the same process: the same key starts a worker that sends
 NOOP over asyncio streams to the same server and writes the reply with ``Log.write_line``. A third
 row runs smtpstep against ``smtpstep serve`` (a diagnostic: it gets every other block, so half the
-presses); until the built-in server had a process of its own, it showed what sharing the GIL cost. Blocks of presses alternate between the three. The NOOP's write is also timed, which splits each latency into the app's share
-(press to NOOP written) and the round trip's (NOOP written to line).
+presses); until the built-in server had a process of its own, it showed what sharing the GIL cost.
+Blocks of presses alternate between the three. The NOOP's write is also timed, which splits each
+latency into the app's share (press to NOOP written) and the round trip's (NOOP written to line).
 
 Goal: p95 <= 5 ms to the line and <= 25 ms to the frame.
 
