@@ -30,7 +30,7 @@ class SessionControl:
         self._message_id = message_id
         """A fixed Date and Message-ID (lecture notes and tests), or None for fresh ones."""
         self.closing = False
-        """Set on exit, so a server still starting in its thread stops itself."""
+        """Set on exit, so a server still starting stops itself."""
 
     def start(self) -> None:
         """The first session: on a real server at once; on the built-in one once it runs."""

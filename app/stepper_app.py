@@ -13,6 +13,7 @@ file under the user's state directory.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 from collections.abc import Awaitable, Iterable
@@ -45,6 +46,7 @@ from smtpstep.protocol.transport.wire import Direction, WireChunk
 
 if TYPE_CHECKING:
     from smtpstep.app.session.recording import Recording
+    from smtpstep.protocol.server.process import ServerProcess
     from smtpstep.protocol.server.server import LocalServer
 
 _PALETTE_HELP = {
@@ -65,11 +67,6 @@ _PALETTE_HELP = {
     "diagram": "Show the session as a sequence diagram, growing step by step",
 }
 """One-line help for the command palette, by action."""
-
-UI_SWITCH_INTERVAL = 0.001
-"""How long another thread may hold the GIL while the UI thread waits for it (Python's default: 5 ms): with
-the built-in server in this process, its thread took a 25 MB message in 5 ms turns and the screen stood
-still for 180-380 ms; with 1 ms it drew every 55-80 ms (benchmarks/results/large_message.md)."""
 
 log = logging.getLogger("smtpstep")
 
@@ -117,8 +114,8 @@ class SmtpStepApp(App[int]):
 
     def __init__(self, settings: SessionSettings, *, theme: str | None = None,
                  screenshot_dir: Path | None = None, now: datetime | None = None,
-                 message_id: str | None = None, server: LocalServer | None = None, timings: bool = True,
-                 present: bool = False, replay: Recording | None = None) -> None:
+                 message_id: str | None = None, server: LocalServer | ServerProcess | None = None,
+                 timings: bool = True, present: bool = False, replay: Recording | None = None) -> None:
         guard_rich_text()  # every text drawn shows controls as visible escapes, whatever a pane forgets
         super().__init__()
         self.settings = settings
@@ -126,8 +123,11 @@ class SmtpStepApp(App[int]):
         self._present = present
         self._recording = replay
         """A recorded session to show offline (``smtpstep replay``): read-only, no network."""
-        self.lab = Lab(server)
-        """The built-in server and a lesson's relay."""
+        from smtpstep.app.config import state_dir
+
+        self.lab = Lab(server, log_path=state_dir() / "server.log", on_received=self._server_received)
+        """The built-in server (in a process of its own) and a lesson's relay."""
+        self._ui_loop: asyncio.AbstractEventLoop | None = None
         self.timeline = Timeline(replay.views if replay is not None else (), replay=replay is not None)
         """The session after each step, and the one being looked at."""
         self.stepper: Stepper | None = None
@@ -140,12 +140,12 @@ class SmtpStepApp(App[int]):
         self.playback = Playback(self, self._play_tick, self._show_pace)
         self._step_waiters: list[asyncio.Future[SessionView]] = []
         """Callers of ``next_step_finished`` waiting for the next StepFinished."""
-        self._process = ProcessSettings(switch_interval=UI_SWITCH_INTERVAL, freeze=True)
+        self._process = ProcessSettings(freeze=True)
         self._requested_theme = theme
         self._choose_theme()
 
     @property
-    def server(self) -> LocalServer | None:
+    def server(self) -> LocalServer | ServerProcess | None:
         """The built-in server the session talks to, once it runs."""
         return self.lab.server
 
@@ -187,7 +187,7 @@ class SmtpStepApp(App[int]):
         keymap = config.load().get("keymap")
         if isinstance(keymap, dict):
             self.set_keymap({str(k): str(v) for k, v in keymap.items()})
-        loop = asyncio.get_running_loop()
+        loop = self._ui_loop = asyncio.get_running_loop()
         loop.set_exception_handler(self._loop_exception)
         self._process.enter(loop, self.exit)
         # The default screen composes its panes after the app's on_mount: start once they exist.
@@ -278,6 +278,18 @@ class SmtpStepApp(App[int]):
 
     def take_chunk(self, chunk: WireChunk) -> None:
         self.wire_log.add_chunk(chunk, hold=chunk.direction == Direction.CLIENT and self.busy is not None)
+
+    def _server_received(self, record: object) -> None:
+        """The built-in server stored a message (called from its pipe's thread): show it on the server side.
+        A step under way shows it when it ends; this is for a report that came after the step's reply."""
+        loop = self._ui_loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has closed: the app is gone
+                loop.call_soon_threadsafe(self._show_received)
+
+    def _show_received(self) -> None:
+        if self.stepper is not None and not self.busy and not self.sessions.closing:
+            self.publish()
 
     # -- looking back ----------------------------------------------------------------------------
 

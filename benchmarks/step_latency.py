@@ -1,9 +1,9 @@
 """Step latency inside the app, key press to the reply's wire-log line and to the next frame.
 
-The app runs headless (``run_test``) against the built-in server (``LocalServer`` in its own thread,
-as the app runs it). Before each measured press a NOOP is put at the head of the queue (untimed), then
-``space`` is pressed. Timestamps are taken inside the app, not around ``pilot.press`` (whose idle
-waits add about 80 ms):
+The app runs headless (``run_test``) against the built-in server (``ServerProcess``: the server in a
+process of its own, as the app runs it). Before each measured press a NOOP is put at the head of the
+queue (untimed), then ``space`` is pressed. Timestamps are taken inside the app, not around
+``pilot.press`` (whose idle waits add about 80 ms):
 
 - press: the App receives the Key event (``App.on_event``);
 - line: ``WireLog.add_chunk`` has appended the server's reply;
@@ -13,10 +13,10 @@ waits add about 80 ms):
 
 The reference is a minimal Textual app in the same process: the same key starts a worker that sends
 NOOP over asyncio streams to the same server and writes the reply with ``Log.write_line``. A third
-row runs smtpstep against ``smtpstep serve`` in another process, to show how much of the latency is
-the in-process server waiting for the UI thread to let go of the GIL (a diagnostic: it gets every
-other block, so half the presses). Blocks of presses alternate between the three. The NOOP's write is also timed, which splits each latency into the app's share
-(press to NOOP written) and the round trip's (NOOP written to line).
+row runs smtpstep against ``smtpstep serve`` (a diagnostic: it gets every other block, so half the
+presses); until the built-in server had a process of its own, it showed what sharing the GIL cost.
+Blocks of presses alternate between the three. The NOOP's write is also timed, which splits each
+latency into the app's share (press to NOOP written) and the round trip's (NOOP written to line).
 
 Goal: p95 <= 5 ms to the line and <= 25 ms to the frame.
 
@@ -40,7 +40,7 @@ from textual.widgets import Log
 from smtpstep.app.session.settings import SessionSettings
 from smtpstep.app.stepper_app import SmtpStepApp
 from smtpstep.app.widgets.wire_log import WireLog
-from smtpstep.protocol.server.server import LocalServer
+from smtpstep.protocol.server.process import ServerProcess
 from smtpstep.protocol.transport.wire import Direction
 
 BLOCK = 20
@@ -139,8 +139,8 @@ def instrument_writes() -> None:
 def instrument_wire_log() -> None:
     original_add_chunk = WireLog.add_chunk
 
-    def add_chunk(self: WireLog, chunk) -> None:  # type: ignore[no-untyped-def]
-        original_add_chunk(self, chunk)
+    def add_chunk(self: WireLog, chunk, **options) -> None:  # type: ignore[no-untyped-def]
+        original_add_chunk(self, chunk, **options)
         if chunk.direction == Direction.SERVER and CLOCK.press is not None and CLOCK.line is None:
             CLOCK.line = time.perf_counter()
             CLOCK.line_index = len(self.lines) - 1
@@ -191,10 +191,10 @@ async def wait_for_frame(pilot, timeout: float = 5.0) -> bool:  # type: ignore[n
     return CLOCK.frame is not None
 
 
-async def smtpstep_block(server: LocalServer | None, presses: int, out: dict[str, list[float]],
+async def smtpstep_block(server: ServerProcess | None, presses: int, out: dict[str, list[float]],
                          external: str | None = None) -> None:
-    """``server``: the built-in server in this process (as the app runs it); ``external``: host:port of a
-    server in another process (then the app's UI thread shares the GIL with nobody)."""
+    """``server``: the built-in server in its own process (as the app runs it); ``external``: host:port of
+    an ``smtpstep serve``."""
     if external is None:
         settings = SessionSettings(server=None, security="starttls", ca_file=None, insecure=False, user="student",
                                    password="classroom")
@@ -248,9 +248,9 @@ def record(out: dict[str, list[float]]) -> None:
     out.setdefault("gc inside", []).append(sum(inside))
 
 
-SMTPSTEP = "smtpstep (built-in server in its thread, as shipped)"
-SMTPSTEP_EXTERNAL = "smtpstep (server in another process)"
-REFERENCE = "reference (Log + asyncio, same in-thread server)"
+SMTPSTEP = "smtpstep (built-in server in its own process, as shipped)"
+SMTPSTEP_EXTERNAL = "smtpstep (smtpstep serve)"
+REFERENCE = "reference (Log + asyncio, same built-in server)"
 
 
 async def measure(presses: int, external: str) -> dict[str, dict[str, list[float]]]:
@@ -259,8 +259,8 @@ async def measure(presses: int, external: str) -> dict[str, dict[str, list[float
     instrument_wire_log()
     instrument_writes()
     gc.callbacks.append(CLOCK.on_gc)
-    server = LocalServer()
-    server.start_in_thread()
+    server = ServerProcess()
+    await asyncio.get_running_loop().run_in_executor(None, server.start)
     results: dict[str, dict[str, list[float]]] = {name: {"line": [], "frame": []}
                                                    for name in (SMTPSTEP, SMTPSTEP_EXTERNAL, REFERENCE)}
     blocks = {
@@ -286,7 +286,7 @@ async def measure(presses: int, external: str) -> dict[str, dict[str, list[float
             done += block
             print(f"  {done}/{presses} presses each", flush=True)
     finally:
-        await asyncio.get_running_loop().run_in_executor(None, server.stop_thread)
+        await asyncio.get_running_loop().run_in_executor(None, server.stop)
     return results
 
 

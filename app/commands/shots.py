@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from smtpstep.app.session.settings import SessionSettings
     from smtpstep.app.session.stepper import SessionView
     from smtpstep.app.stepper_app import SmtpStepApp
+    from smtpstep.protocol.server.process import ServerProcess
     from smtpstep.protocol.server.server import LocalServer
 
 NOW = datetime.datetime(2026, 1, 12, 9, 0, tzinfo=datetime.timezone.utc)
@@ -175,7 +176,7 @@ async def take_shots(
     theme: str = DEFAULT_THEME,
     size: tuple[int, int] = DEFAULT_SIZE,
     png: str | None = None,
-    server: LocalServer | None = None,
+    server: LocalServer | ServerProcess | None = None,
     prepare: Prepare | None = None,
     now: datetime.datetime = NOW,
     message_id: str = MESSAGE_ID,
@@ -184,8 +185,9 @@ async def take_shots(
     """Run the session in the app at ``size`` and save a screenshot after each step into ``out``.
 
     ``png`` is a converter from ``png_converter()``. With the built-in server and no ``server``, one
-    is started for the shots (in the lesson's scenario, on ``FIXED_PORTS`` when free, with ``now`` as its
-    clock, fixed queue IDs and a Maildir of its own) and stopped after.
+    is started for the shots in a process of its own (in the lesson's scenario, on ``FIXED_PORTS`` when free,
+    with ``now`` as its clock, fixed queue IDs and a Maildir of its own) and stopped after. Raises
+    ``ShotsError`` if it cannot start.
     """
     import tempfile
 
@@ -201,29 +203,34 @@ async def take_shots(
                                 prepare=prepare, now=now, message_id=message_id, progress=progress)
         finally:
             if own is not None:
-                await own.stop()
+                await asyncio.get_running_loop().run_in_executor(None, own.stop)
 
 
 async def _start_server(scenario: str = "normal", *, maildir: Path | None = None,
-                        now: datetime.datetime | None = None) -> LocalServer:
-    from smtpstep.protocol.server.maildir import numbered_names
-    from smtpstep.protocol.server.server import LocalServer
+                        now: datetime.datetime | None = None) -> ServerProcess:
+    from smtpstep.app.config import state_dir
+    from smtpstep.protocol.server.process import ServerProcess, ServerProcessError
 
+    loop = asyncio.get_running_loop()
     # The same every run: the Received field's date, and the queue IDs the server reports.
-    fixed = {} if now is None else {"clock": lambda: now,
-                                    "maildir_names": numbered_names(int(now.timestamp()), "mail.smtpstep.test")}
+    options = {"scenario": scenario, "maildir": maildir, "fixed_clock": now, "log_path": state_dir() / "server.log"}
     try:
-        server = LocalServer(scenario=scenario, maildir=maildir, **fixed, **FIXED_PORTS)
-        await server.start()
-    except OSError:  # a port is taken: any free ones will do
-        server = LocalServer(scenario=scenario, maildir=maildir, **fixed)
-        await server.start()
+        server = ServerProcess(**options, **FIXED_PORTS)
+        await loop.run_in_executor(None, server.start)
+    except ServerProcessError as error:
+        if not error.port_in_use:
+            raise ShotsError(f"the built-in server could not start: {error}") from None
+        server = ServerProcess(**options)  # a port is taken: any free ones will do
+        try:
+            await loop.run_in_executor(None, server.start)
+        except ServerProcessError as again:
+            raise ShotsError(f"the built-in server could not start: {again}") from None
     return server
 
 
 async def _shoot(settings: SessionSettings, out: Path, *, theme: str, size: tuple[int, int], png: str | None,
-                 server: LocalServer | None, prepare: Prepare | None, now: datetime.datetime, message_id: str,
-                 progress: Callable[[str], None] | None) -> Shots:
+                 server: LocalServer | ServerProcess | None, prepare: Prepare | None, now: datetime.datetime,
+                 message_id: str, progress: Callable[[str], None] | None) -> Shots:
     from smtpstep.app.output.exports import step_caption, step_slug
     from smtpstep.app.saving import clean_screenshot
     from smtpstep.app.session.diagram import lesson_meta

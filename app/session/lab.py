@@ -2,77 +2,120 @@
 
 The terminal app, ``smtpstep web`` tabs and ``smtpstep shots`` start the lab, ask it where a session
 should connect (``target``: the built-in server, or the stripping relay in front of it for a lesson
-part that wants one), read what the server received, and stop it at the end. No Textual here.
+part that wants one), read what the server received, and stop it at the end. The server it starts runs
+in a process of its own (``protocol/server/process.py``), and so do the relays: nothing the server does
+competes with the screen. No Textual here.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from smtpstep.app.session.settings import SessionSettings
+from smtpstep.app.session.settings import SessionSettings, UsageError
 from smtpstep.protocol.transport.wire import Target
 
 if TYPE_CHECKING:
     from smtpstep.protocol.server.facts import ReceivedMessage
-    from smtpstep.protocol.server.relay import StartTlsStripper
+    from smtpstep.protocol.server.process import RemoteRelay, ServerProcess, StoredMessage
     from smtpstep.protocol.server.server import LocalServer
 
 
 class Lab:
-    """The built-in server (started here, or one given) and the relay of the current lesson part."""
+    """The built-in server (started here in its own process, or one given) and the relay of the current
+    lesson part."""
 
-    def __init__(self, server: LocalServer | None = None) -> None:
-        self.server: LocalServer | None = server
+    def __init__(self, server: LocalServer | ServerProcess | None = None, *, log_path: Path | None = None,
+                 on_received: Callable[[StoredMessage], None] | None = None) -> None:
+        self.server: LocalServer | ServerProcess | None = server
         """The running built-in server, or None before ``start`` (or for a real server)."""
+        self.log_path = log_path
+        """Where the server's process writes its warnings (never the terminal)."""
+        self.on_received = on_received
+        """Called when the server stores a message: from its pipe's thread for a server in its own process.
+        A given server that tells nobody yet tells the lab, until ``stop``."""
+        if server is not None and server.on_received is None:
+            server.on_received = on_received
         self._own = server is None
-        self._relay: StartTlsStripper | None = None
+        self._relay: RemoteRelay | None = None
+        self._starting: ServerProcess | None = None
+        self._lock = threading.Lock()
 
     @property
     def ready(self) -> bool:
         return self.server is not None
 
     def start(self, scenario: str = "normal") -> None:
-        """Start the built-in server in ``scenario`` (blocking: call it from a worker thread)."""
-        if self.server is not None:
-            return
-        from smtpstep.protocol.server.server import LocalServer  # aiosmtpd and trustme: only now
+        """Start the built-in server's process in ``scenario`` and wait until it listens (blocking: call it
+        from a worker thread). Raises ``ServerProcessError``, whose text is one plain sentence. A ``stop``
+        meanwhile ends the process, and this returns without a server."""
+        from smtpstep.protocol.server.process import ServerProcess, ServerProcessError
 
-        server = LocalServer(scenario=scenario)
-        server.start_in_thread()
-        self.server, self._own = server, True
+        with self._lock:
+            if self.server is not None:
+                return
+            server = self._starting  # another thread is starting it: wait for that one
+            if server is None:
+                server = self._starting = ServerProcess(scenario=scenario, log_path=self.log_path,
+                                                        on_received=self.on_received)
+        try:
+            server.start()
+        except ServerProcessError:
+            with self._lock:
+                cancelled = self._starting is not server
+                self._starting = None
+            if cancelled:
+                return
+            raise
+        with self._lock:
+            if self._starting is not server:  # stopped while it started
+                return
+            self._starting = None
+            self.server, self._own = server, True
 
     def target(self, settings: SessionSettings) -> Target:
         """Where ``settings``' session connects. For a lesson part with a man in the middle, a fresh relay
-        is started in front of the server (the previous part's is stopped first)."""
+        is started in front of the server, in the server's process (the previous part's is stopped first)."""
         self.stop_relay()
         target = settings.target(self.server)
         lesson, part = settings.lesson, settings.lesson_part
         if lesson is not None and lesson.part(part).session.mitm == "strip-starttls":
-            from smtpstep.protocol.server.relay import StartTlsStripper
+            from smtpstep.protocol.server.process import ServerProcess
 
-            self._relay = StartTlsStripper(target.host, target.port)
-            self._relay.start_in_thread()
+            if not isinstance(self.server, ServerProcess):
+                raise UsageError(f"the lesson {lesson.name} needs the built-in server's own process for its man in "
+                                 "the middle")
+            self._relay = self.server.start_relay(target.port)
             target = lesson.target(target, part, port=self._relay.port)
         return target
 
     @property
-    def relay(self) -> StartTlsStripper | None:
+    def relay(self) -> RemoteRelay | None:
         """The man in the middle of the current lesson part, while one runs."""
         return self._relay
 
     @property
-    def received(self) -> list[ReceivedMessage]:
+    def received(self) -> list[ReceivedMessage] | list[StoredMessage]:
         """What the built-in server accepted and stored, oldest first (empty without one)."""
         return self.server.received if self.server is not None else []
 
     def stop_relay(self) -> None:
         relay, self._relay = self._relay, None
         if relay is not None:
-            relay.stop_thread()
+            relay.stop()
 
     def stop(self) -> None:
-        """Stop the relay, and the server if the lab started it (blocking)."""
+        """Stop the relay, and the server if the lab started it (blocking, until its process has ended).
+        A server still starting is stopped too."""
         self.stop_relay()
-        server, self.server = self.server, None
+        with self._lock:
+            starting, self._starting = self._starting, None
+            server, self.server = self.server, None
+        if starting is not None:
+            starting.stop()
         if server is not None and self._own:
-            server.stop_thread()
+            server.stop()
+        elif server is not None and server.on_received is self.on_received:
+            server.on_received = None

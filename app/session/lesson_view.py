@@ -81,10 +81,11 @@ def server_lines(record: ReceivedMessage, *, limit: int = MAX_SERVER_LINES) -> l
     cached = _kept.get((record.key, limit))
     if cached is not None and cached[0]() is record:
         return lines + list(cached[1])
-    trace = len(record.stored) - len(record.original_content)
+    # Only the lines shown are read: a record from the server's process reads them from its Maildir file.
+    trace = record.trace_size
     stored = [ServerLine("header" if offset < trace else "content", text)
-              for offset, text in _visible_lines(record.stored, limit)]
-    total = _line_count(record.stored)
+              for offset, text in _visible_lines(record.head(limit), limit)]
+    total = record.line_count
     if total > max(limit, 0):
         stored.append(ServerLine("heading", f"… {total - limit:,} more lines"))
     if len(_kept) >= _KEPT:
@@ -107,8 +108,3 @@ def _visible_lines(data: bytes, limit: int) -> list[tuple[int, str]]:
         lines.append((start, shown(text.replace("\n", "␊").replace("\r", "␍"))))
         start = end + 2
     return lines
-
-
-def _line_count(data: bytes) -> int:
-    """Lines split at CRLF, a final CRLF ending the last line rather than starting an empty one."""
-    return data.count(b"\r\n") + (0 if not data or data.endswith(b"\r\n") else 1)

@@ -2,13 +2,12 @@
 
 Usage: app_large_message.py BYTES [HOST:PORT CA]
 
-The app runs on its built-in server (in its own thread, as in class), or, given HOST:PORT and the
-server's CA file, against a server in another process (an ``smtpstep serve``), so that the RSS is the
-client's alone. The session is stepped up to
+The app runs on its built-in server (in a process of its own, as in class), or, given HOST:PORT and
+the server's CA file, against an ``smtpstep serve``. The session is stepped up to
 the message with ``g``-like steps, then the message step is timed. While it runs, a 10 ms heartbeat
 timer on the app's event loop records how late it fires (the longest time the UI could not draw) and
 every screen update is timed. Prints one JSON line: the message step's time, the longest heartbeat
-gap, the longest and p95 frame, and the process's peak RSS (client and built-in server share it).
+gap, the longest and p95 frame, the app's peak RSS and (built-in server) the server process's.
 """
 import asyncio
 import json
@@ -47,8 +46,8 @@ Screen._on_timer_update = _timed_update  # type: ignore[method-assign]
 App._display = _display  # type: ignore[method-assign]
 
 
-def status_kib(key: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
+def status_kib(key: str, pid: int | str = "self") -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(key + ":"):
             return int(line.split()[1])
     return 0
@@ -92,11 +91,13 @@ async def main() -> dict:
         timer.stop()
         reply = app.stepper.history[-1].answers[-1].reply.first_line if app.stepper.history[-1].answers else "?"
         frames = sorted(FRAMES)
+        server_pid = getattr(app.server, "pid", None)
+        server_peak = status_kib("VmHWM", server_pid) if server_pid else 0
         await app.stepper.close()
     return {"bytes": SIZE, "server": SERVER or "built-in", "message_step_s": elapsed, "reply": reply, "max_loop_gap_s": max(gaps, default=0.0),
             "max_frame_s": frames[-1] if frames else 0.0,
             "p95_frame_s": frames[int(0.95 * (len(frames) - 1))] if frames else 0.0, "frames": len(frames),
-            "idle_rss_kib": idle_rss, "peak_rss_kib": status_kib("VmHWM")}
+            "idle_rss_kib": idle_rss, "peak_rss_kib": status_kib("VmHWM"), "server_peak_rss_kib": server_peak}
 
 
 print(json.dumps(asyncio.run(main())))

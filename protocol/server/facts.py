@@ -1,13 +1,15 @@
 """What the built-in server is, as plain values: its name, its demo account, its listeners, and the
 record of a message it accepted.
 
-No aiosmtpd, trustme or I/O here: the app, the lessons and the server's own process all read these
-(``ReceivedMessage`` crosses the pipe from the server's process to the app).
+No aiosmtpd, trustme or I/O here: the app, the lessons and the server's own process all read these.
+A ``ReceivedMessage`` holds its bytes; what the server's process reports to the app has the same
+attributes, with the bytes left in the Maildir (``process.StoredMessage``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 BANNER_NAME = "mail.smtpstep.test"
 """The name the server greets with and puts in its certificate; ``.test`` is reserved (RFC 6761 §6.2)."""
@@ -21,6 +23,14 @@ LISTENERS = ("plain", "submission", "submissions")
 """Listener names, in the order they are started and described."""
 SECURITY_LISTENER = {"none": "plain", "starttls": "submission", "tls": "submissions"}
 """Which listener a client's connection security setting talks to."""
+
+
+def listener_port(ports: dict[str, int], security: str) -> int:
+    """The port, among a server's listener ``ports``, for a client's security: ``none``, ``starttls`` or ``tls``."""
+    try:
+        return ports[SECURITY_LISTENER[security]]
+    except KeyError:
+        raise ValueError(f"security must be one of {', '.join(SECURITY_LISTENER)}, not {security!r}") from None
 
 
 
@@ -44,4 +54,34 @@ class ReceivedMessage:
     """Whether the transaction ran under TLS (STARTTLS or implicit)."""
     auth_user: str | None
     """Who had authenticated with AUTH, or None."""
+
+    @property
+    def trace_size(self) -> int:
+        """Bytes the server put before ``original_content`` in ``stored``: its trace fields."""
+        return len(self.stored) - len(self.original_content)
+
+    @cached_property
+    def line_count(self) -> int:
+        """Lines of ``stored``, split at CRLF only."""
+        return line_count(self.stored)
+
+    def head(self, lines: int) -> bytes:
+        """``stored`` up to and including its ``lines``-th CRLF (all of it when it has fewer)."""
+        return self.stored[:head_size(self.stored, lines)]
+
+
+def line_count(data: bytes) -> int:
+    """Lines of ``data`` split at CRLF, a final CRLF ending the last line rather than starting an empty one."""
+    return data.count(b"\r\n") + (0 if not data or data.endswith(b"\r\n") else 1)
+
+
+def head_size(data: bytes, lines: int) -> int:
+    """How many bytes of ``data`` its first ``lines`` CRLF-ended lines take (all of ``data`` when it has fewer)."""
+    end = 0
+    for _ in range(max(lines, 0)):
+        found = data.find(b"\r\n", end)
+        if found < 0:
+            return len(data)
+        end = found + 2
+    return end
 

@@ -46,8 +46,8 @@ from smtpstep.protocol.server.facts import (
     DEMO_PASSWORD,
     DEMO_USER,
     LISTENERS,
-    SECURITY_LISTENER,
     ReceivedMessage,
+    listener_port,
 )
 from smtpstep.protocol.server.loop_thread import LoopThread
 from smtpstep.protocol.server.maildir import MaildirStore, default_maildir_path
@@ -221,10 +221,7 @@ class LocalServer:
 
     def port_for(self, security: str) -> int:
         """The port for a client's security setting: ``none``, ``starttls`` or ``tls``."""
-        try:
-            return self.ports[SECURITY_LISTENER[security]]
-        except KeyError:
-            raise ValueError(f"security must be one of {', '.join(SECURITY_LISTENER)}, not {security!r}") from None
+        return listener_port(self.ports, security)
 
     def describe(self) -> list[str]:
         """Lines telling a person how to reach and use the server."""

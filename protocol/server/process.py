@@ -1,0 +1,750 @@
+"""The built-in server in a process of its own: the child that runs it, and the parent's handle on it.
+
+The terminal app, ``smtpstep web`` tabs and ``smtpstep shots`` run the built-in server this way, so that
+its work (a 25 MB message read line by line, then written and fsynced) never holds the interpreter lock
+the screen needs. ``smtpstep run`` and ``smtpstep serve`` keep ``LocalServer`` in their own process: they
+draw nothing.
+
+- The child (``python -m smtpstep.protocol.server.process``) runs ``LocalServer`` in the scenario asked
+  for and, on request, STARTTLS-stripping relays (``relay.py``) in front of its listeners, all on one
+  asyncio loop.
+- ``ServerProcess`` starts the child, reads what it reports in a thread of its own, and offers the facts
+  the app reads from a ``LocalServer``: ``ports``, ``port_for``, ``ca_pem``, ``ca_path``,
+  ``maildir_path``, ``received``, ``describe()``.
+
+The pipe carries one JSON object per line. The child's stdout says first ``ready`` (ports, CA, Maildir,
+the ``describe()`` lines) or ``error`` (one plain sentence, and the child exits), then ``received`` (a
+stored message's envelope, listener, TLS, login, sizes and Maildir key), ``tamper`` (what a relay
+changed) and ``reply`` (to a command that had an ``id``). Its stdin takes commands: ``relay`` (start one
+in front of a listener), ``stop-relay``, ``scenario`` and ``stop``.
+
+Why a program of its own (``-m``) and not ``multiprocessing``: a fork of the app would copy a process
+that has threads (Textual's input thread, workers) and the terminal's state; ``multiprocessing``'s
+spawn starts the same fresh interpreter but also imports the parent's ``__main__`` in the child (the
+app's command line, or pytest), pickles its messages, and may start a resource tracker. A plain child
+with a line protocol starts in the time its imports take, and every byte between the two can be
+counted (the tests do).
+
+Rules:
+
+- A message's bytes never cross the pipe: the parent reads the lines it shows from the Maildir file
+  (``StoredMessage``). A 25 MB message is a few hundred bytes of JSON.
+- The child never outlives the parent. It stops when its stdin ends (the parent closed it, exited or
+  was killed), and on Linux when the parent's pipe thread ends (``PR_SET_PDEATHSIG``). The kernel sends
+  that signal when the *thread* that forked the child exits, not the process: so the child is forked by
+  the thread that reads its pipe, which lives exactly as long as the child is wanted. (Forked by a
+  worker thread that only waited for "ready", the child would get the signal as soon as that worker
+  ended.)
+- SIGTERM, SIGHUP and SIGINT stop the child the way ``stop`` does: the listeners close, deliveries
+  under way finish (the server never loses a message it said 250 to), the temporary CA folder goes.
+- The child draws nothing: its stderr is the log file the parent names (or /dev/null), and its stdout
+  is the pipe alone (file descriptor 1 is pointed at stderr once the pipe is taken from it).
+- Text from outside (addresses, a login name) crosses as JSON strings; whoever shows it escapes it as
+  it would a ``LocalServer``'s record. Log lines are written with control characters escaped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import concurrent.futures
+import contextlib
+import datetime
+import errno
+import glob
+import itertools
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, NoReturn
+
+from smtpstep.protocol.server.facts import BANNER_NAME, head_size, listener_port
+
+if TYPE_CHECKING:
+    from smtpstep.protocol.server.facts import ReceivedMessage
+    from smtpstep.protocol.server.relay import StartTlsStripper
+    from smtpstep.protocol.server.server import LocalServer
+
+__all__ = ["RemoteRelay", "ServerProcess", "ServerProcessError", "StoredMessage", "main"]
+
+log = logging.getLogger("smtpstep.server_process")
+log.addHandler(logging.NullHandler())
+
+START_TIMEOUT = 60.0
+"""Seconds to wait for "ready": the child imports aiosmtpd, trustme and cryptography and makes a CA
+(under a second on an idle machine, several on a busy one)."""
+STOP_TIMEOUT = 10.0
+"""Seconds the child gets to finish deliveries under way and remove its CA folder before it is killed."""
+REPLY_TIMEOUT = 10.0
+"""Seconds to wait for the child's reply to a command (a relay listening, a scenario switched)."""
+MAX_LINE = 64 * 1024
+"""Longest JSON line either side reads; anything longer is not from the other half and is dropped."""
+RECEIVED_KEPT = 200
+"""How many stored messages the parent remembers (each is a few hundred bytes; the Maildir keeps all)."""
+HEAD_CHUNK = 64 * 1024
+"""Bytes read at a time from a Maildir file while looking for the lines to show."""
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+PR_SET_PDEATHSIG = 1
+"""From <linux/prctl.h>."""
+
+
+class ServerProcessError(Exception):
+    """The built-in server's process could not start or answer, in plain words. From ``start``, the words
+    complete "the built-in server could not start: …"; from a command, they are a sentence of their own."""
+
+    def __init__(self, message: str, *, port_in_use: bool = False) -> None:
+        super().__init__(message)
+        self.port_in_use = port_in_use
+        """True when a port asked for is taken (another one may do)."""
+
+
+# --- What the parent is told -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    """A message the server's process accepted and stored: the facts of ``facts.ReceivedMessage``, with its
+    bytes left in the Maildir and read only when asked for (``head`` reads just the lines wanted)."""
+
+    key: str
+    """Maildir key: the file's name under ``new/``; also in the "queued as" reply."""
+    mail_from: str
+    """The reverse-path from MAIL FROM, ``<>`` for a null sender (RFC 5321 §4.5.5)."""
+    rcpt_tos: tuple[str, ...]
+    """The accepted forward-paths, in RCPT order."""
+    listener: str
+    """Which listener took it: ``plain``, ``submission`` or ``submissions``."""
+    tls: bool
+    """Whether the transaction ran under TLS (STARTTLS or implicit)."""
+    auth_user: str | None
+    """Who had authenticated with AUTH, or None."""
+    maildir: Path
+    """The Maildir it was stored in."""
+    stored_size: int
+    """Bytes in the Maildir file: the trace fields and the message."""
+    trace_size: int
+    """Bytes of trace fields (Return-Path, Received) the server put before the message."""
+    line_count: int
+    """Lines of the stored file, split at CRLF only (counted by the server, which had the bytes)."""
+
+    @property
+    def path(self) -> Path:
+        """The file: ``new/KEY``, or ``cur/KEY:2,FLAGS`` once a mail reader has moved it there."""
+        new = self.maildir / "new" / self.key
+        if not new.exists():
+            for moved in (self.maildir / "cur").glob(f"{glob.escape(self.key)}:*"):
+                return moved
+        return new
+
+    @property
+    def stored(self) -> bytes:
+        """What is in the Maildir file, read now (empty if the file is gone)."""
+        try:
+            return self.path.read_bytes()
+        except OSError:
+            return b""
+
+    @property
+    def original_content(self) -> bytes:
+        """The message as the client meant it, read now: ``stored`` without the trace fields."""
+        return self.stored[self.trace_size:]
+
+    def head(self, lines: int) -> bytes:
+        """The file up to and including its ``lines``-th CRLF, reading no further than that."""
+        data = b""
+        try:
+            with open(self.path, "rb") as file:
+                while chunk := file.read(HEAD_CHUNK):
+                    data += chunk
+                    end = head_size(data, lines)
+                    if end < len(data):
+                        return data[:end]
+        except OSError:
+            return b""
+        return data[:head_size(data, lines)]
+
+
+class RemoteRelay:
+    """A STARTTLS-stripping relay running in the server's process (``relay.StartTlsStripper`` there)."""
+
+    def __init__(self, owner: ServerProcess, ident: int, on_tamper: Callable[[str], None] | None) -> None:
+        self.port = 0
+        """The port clients connect to, once it listens."""
+        self.tampering: list[str] = []
+        """What the relay changed or could not read, in plain words, oldest first."""
+        self.on_tamper = on_tamper
+        """Called with each new ``tampering`` line, on the pipe's thread."""
+        self._owner = owner
+        self._ident = ident
+
+    def stop(self) -> None:
+        """Ask the server's process to close it (without waiting: its connections end there)."""
+        self._owner._forget_relay(self._ident)
+
+
+# --- The parent's handle -----------------------------------------------------------------------------
+
+
+class ServerProcess:
+    """The built-in server, run by a child process; what the app reads from a ``LocalServer``, and relays.
+
+    ``start()`` blocks until the child is ready (call it from a worker thread); ``stop()`` blocks until
+    the child has ended. From any thread: read ``received``, ``ports``, ``describe()``; call
+    ``start_relay`` and ``set_scenario`` (each waits for the child's reply, a millisecond or so).
+    """
+
+    host = "127.0.0.1"
+    """Where every listener binds (loopback only)."""
+
+    def __init__(self, *, scenario: str = "normal", plain_port: int = 0, submission_port: int = 0,
+                 submissions_port: int = 0, maildir: Path | None = None, state_dir: Path | None = None,
+                 certificate: str = "valid", log_path: Path | None = None,
+                 fixed_clock: datetime.datetime | None = None,
+                 on_received: Callable[[StoredMessage], None] | None = None) -> None:
+        self.ports: dict[str, int] = {"plain": plain_port, "submission": submission_port,
+                                      "submissions": submissions_port}
+        """Listener name to port; the real ports once ready (0 before means "pick a free one")."""
+        self.scenario = scenario
+        """Name of the active scenario."""
+        self.certificate = certificate
+        """Which certificate variant the server presents."""
+        self.ca_pem = b""
+        """PEM of the CA to trust, once ready."""
+        self.maildir_path: Path | None = Path(maildir) if maildir is not None else None
+        """The Maildir every accepted message goes to (the server's default until ready)."""
+        self.log_path = log_path
+        """Where the child's stderr goes (its warnings, a crash); None for nowhere."""
+        self.on_received = on_received
+        """Called with each ``StoredMessage`` on the pipe's thread; an app forwards it to its own loop."""
+        self.pid: int | None = None
+        """The child's process id, once started."""
+        self.pipe_bytes = 0
+        """Bytes read from the child's reports so far (a 25 MB message adds a few hundred)."""
+        self._ca_path: Path | None = None
+        self._describe: list[str] = []
+        self._argv = [sys.executable, "-m", "smtpstep.protocol.server.process",
+                      "--parent", str(os.getpid()), "--scenario", scenario, "--certificate", certificate,
+                      "--plain-port", str(plain_port), "--submission-port", str(submission_port),
+                      "--submissions-port", str(submissions_port)]
+        if maildir is not None:
+            self._argv += ["--maildir", str(maildir)]
+        if state_dir is not None:
+            self._argv += ["--state-dir", str(state_dir)]
+        if fixed_clock is not None:  # pictures that must not change: the Received date, numbered queue IDs
+            self._argv += ["--fixed-clock", fixed_clock.isoformat()]
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._ready = threading.Event()
+        self._failure: ServerProcessError | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+        self._running = False
+        self._received: collections.deque[StoredMessage] = collections.deque(maxlen=RECEIVED_KEPT)
+        self._ids = itertools.count(1)
+        self._pending: dict[int, concurrent.futures.Future[dict[str, Any]]] = {}
+        self._relays: dict[int, RemoteRelay] = {}
+
+    # --- Facts ------------------------------------------------------------------------------------
+
+    @property
+    def ca_path(self) -> Path:
+        """File holding ``ca_pem``; exists while the server runs."""
+        if self._ca_path is None:
+            raise RuntimeError("the built-in server is not ready: ca_path does not exist yet")
+        return self._ca_path
+
+    @property
+    def is_running(self) -> bool:
+        """Whether the child is ready and has not ended."""
+        return self._running
+
+    @property
+    def received(self) -> list[StoredMessage]:
+        """The latest stored messages, oldest first (a copy, safe to read from any thread)."""
+        with self._lock:
+            return list(self._received)
+
+    def port_for(self, security: str) -> int:
+        """The port for a client's security setting: ``none``, ``starttls`` or ``tls``."""
+        return listener_port(self.ports, security)
+
+    def describe(self) -> list[str]:
+        """Lines telling a person how to reach and use the server (the server's own words)."""
+        return list(self._describe) or ["smtpstep local server (starting)"]
+
+    # --- Lifecycle --------------------------------------------------------------------------------
+
+    def start(self, timeout: float = START_TIMEOUT) -> None:
+        """Start the child and wait until it listens. Raises ``ServerProcessError`` (one plain sentence)."""
+        self.spawn()
+        self.wait_ready(timeout)
+
+    def spawn(self) -> None:
+        """Start the child (its pipe thread forks it) without waiting for it."""
+        with self._lock:
+            if self._thread is not None:
+                return
+            self._thread = threading.Thread(target=self._run, name="smtpstep-server-pipe", daemon=True)
+            self._thread.start()  # under the lock: stop() may join it as soon as it is there
+
+    def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
+        """Wait for "ready"; raise ``ServerProcessError`` if the child failed, ended or took too long."""
+        if not self._ready.wait(timeout):
+            self.stop()
+            raise ServerProcessError(f"it was not ready within {timeout:g} seconds")
+        if self._failure is not None:
+            raise self._failure
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Ask the child to stop and wait until it has (killing it after ``timeout``). Safe to call twice."""
+        with self._lock:
+            self._stopping = True
+            process, thread, ready = self._process, self._thread, self._ready.is_set()
+        if thread is None:
+            return
+        if process is not None:
+            self._hang_up(process)
+            if not ready:  # still importing: it has nothing to finish, and SIGTERM ends it as cleanly
+                with contextlib.suppress(OSError):
+                    process.terminate()
+        thread.join(timeout)
+        if thread.is_alive():
+            with self._lock:
+                process = self._process
+            if process is not None:
+                log.warning("the built-in server's process %s did not stop within %g s: killed", process.pid, timeout)
+                with contextlib.suppress(OSError):
+                    process.kill()
+            thread.join(timeout)
+
+    # --- Commands ---------------------------------------------------------------------------------
+
+    def start_relay(self, upstream_port: int, *, on_tamper: Callable[[str], None] | None = None,
+                    timeout: float = REPLY_TIMEOUT) -> RemoteRelay:
+        """Start a STARTTLS-stripping relay in front of the listener on ``upstream_port``; return once it listens."""
+        ident = next(self._ids)
+        relay = RemoteRelay(self, ident, on_tamper)
+        with self._lock:
+            self._relays[ident] = relay
+        try:
+            reply = self._request({"do": "relay", "upstream_port": upstream_port}, timeout, ident=ident)
+        except ServerProcessError:
+            with self._lock:
+                self._relays.pop(ident, None)
+            raise
+        relay.port = int(reply["port"])
+        return relay
+
+    def set_scenario(self, name: str, *, timeout: float = REPLY_TIMEOUT) -> None:
+        """Switch scenario (fresh state); sessions see it at their next command."""
+        reply = self._request({"do": "scenario", "name": name}, timeout)
+        self.scenario = str(reply["scenario"])
+        self._describe = [str(line) for line in reply["describe"]]
+
+    def _forget_relay(self, ident: int) -> None:
+        with self._lock:
+            self._relays.pop(ident, None)
+        with contextlib.suppress(ServerProcessError):
+            self._send({"do": "stop-relay", "relay": ident})
+
+    def _request(self, command: dict[str, Any], timeout: float, *, ident: int | None = None) -> dict[str, Any]:
+        ident = next(self._ids) if ident is None else ident
+        future: concurrent.futures.Future[dict[str, Any]] = concurrent.futures.Future()
+        with self._lock:
+            if not self._running:
+                raise ServerProcessError("the built-in server is not running")
+            self._pending[ident] = future
+        try:
+            self._send({**command, "id": ident})
+            reply = future.result(timeout)
+        except TimeoutError:
+            raise ServerProcessError(f"the built-in server did not answer within {timeout:g} seconds") from None
+        finally:
+            with self._lock:
+                self._pending.pop(ident, None)
+        if "error" in reply:
+            raise ServerProcessError(str(reply["error"]))
+        return reply
+
+    def _send(self, command: dict[str, Any]) -> None:
+        process = self._process
+        if process is None or process.stdin is None:
+            raise ServerProcessError("the built-in server is not running")
+        line = json.dumps(command).encode("ascii") + b"\n"
+        with self._write_lock:
+            try:
+                process.stdin.write(line)
+                process.stdin.flush()
+            except (OSError, ValueError):  # the child has gone, or stdin was closed by stop()
+                raise ServerProcessError("the built-in server's process has ended") from None
+
+    def _hang_up(self, process: subprocess.Popen[bytes]) -> None:
+        """Say stop, then close the child's stdin: either one ends it."""
+        with contextlib.suppress(ServerProcessError):
+            self._send({"do": "stop"})
+        with self._write_lock, contextlib.suppress(OSError):
+            if process.stdin is not None:
+                process.stdin.close()
+
+    # --- The pipe's thread ------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        """Fork the child, then read its reports until it ends. This thread is the child's parent for
+        ``PR_SET_PDEATHSIG``: it must live as long as the child does, and it does."""
+        try:
+            process = self._popen()
+        except OSError as error:
+            self._ended(ServerProcessError(f"its process could not be run ({error.strerror or error})"))
+            return
+        with self._lock:
+            self._process, self.pid = process, process.pid
+            stopping = self._stopping
+        if stopping:
+            self._hang_up(process)
+            with contextlib.suppress(OSError):
+                process.terminate()
+        assert process.stdout is not None
+        try:
+            while line := process.stdout.readline(MAX_LINE):
+                self.pipe_bytes += len(line)
+                if not line.endswith(b"\n"):  # longer than any report: not one
+                    while (rest := process.stdout.readline(MAX_LINE)) and not rest.endswith(b"\n"):
+                        self.pipe_bytes += len(rest)
+                    continue
+                self._handle(line)
+        except OSError as error:
+            log.warning("reading the built-in server's pipe failed: %s", error)
+        finally:
+            process.stdout.close()
+            code = process.wait()
+            with self._lock:
+                stopped = self._stopping
+            self._ended(None if stopped else ServerProcessError(
+                f"its process ended (exit code {code}"
+                + (f"; its log is {self.log_path})" if self.log_path is not None else ")")))
+
+    def _popen(self) -> subprocess.Popen[bytes]:
+        log_file: IO[bytes] | int = subprocess.DEVNULL
+        if self.log_path is not None:
+            try:
+                self.log_path.parent.mkdir(parents=True, exist_ok=True)
+                log_file = open(self.log_path, "ab")  # noqa: SIM115 - closed below, once the child has it
+            except OSError:
+                log_file = subprocess.DEVNULL
+        try:
+            # Same process group as the app: a signal to the whole group (a closed terminal, a web tab
+            # ended) reaches the child too, and it stops as cleanly as for "stop".
+            return subprocess.Popen(self._argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log_file,
+                                    close_fds=True)
+        finally:
+            if not isinstance(log_file, int):
+                log_file.close()
+
+    def _ended(self, failure: ServerProcessError | None) -> None:
+        with self._lock:
+            self._running = False
+            pending, self._pending = list(self._pending.values()), {}
+            if not self._ready.is_set():  # the child's own sentence first, if it said one
+                self._failure = self._failure or failure or ServerProcessError("it was stopped before it was ready")
+            self._ca_path = None
+        for future in pending:
+            future.set_exception(ServerProcessError("the built-in server's process has ended"))
+        self._ready.set()
+
+    def _handle(self, line: bytes) -> None:
+        try:
+            event = json.loads(line)
+            kind = event["event"]
+            if kind == "ready":
+                self._take_ready(event)
+            elif kind == "error":
+                self._failure = ServerProcessError(str(event["message"]), port_in_use=bool(event.get("port_in_use")))
+            elif kind == "received":
+                self._take_received(event)
+            elif kind == "tamper":
+                self._take_tamper(event)
+            elif kind == "reply":
+                with self._lock:
+                    future = self._pending.pop(int(event["id"]), None)
+                if future is not None and not future.done():
+                    future.set_result(event)
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            log.warning("the built-in server reported something unreadable (%s): %r", error, line[:200])
+
+    def _take_ready(self, event: dict[str, Any]) -> None:
+        if self._stopping:  # stop() came first: start() reports that once the child has ended
+            return
+        self.ports = {str(name): int(port) for name, port in event["ports"].items()}
+        self.ca_pem = str(event["ca_pem"]).encode("ascii")
+        self._ca_path = Path(event["ca_path"])
+        self.maildir_path = Path(event["maildir"])
+        self.scenario = str(event["scenario"])
+        self._describe = [str(line) for line in event["describe"]]
+        self._running = True
+        self._ready.set()
+
+    def _take_received(self, event: dict[str, Any]) -> None:
+        assert self.maildir_path is not None
+        record = StoredMessage(
+            key=str(event["key"]), mail_from=str(event["mail_from"]),
+            rcpt_tos=tuple(str(rcpt) for rcpt in event["rcpt_tos"]), listener=str(event["listener"]),
+            tls=bool(event["tls"]), auth_user=None if event["auth_user"] is None else str(event["auth_user"]),
+            maildir=self.maildir_path, stored_size=int(event["stored_size"]), trace_size=int(event["trace_size"]),
+            line_count=int(event["line_count"]))
+        with self._lock:
+            self._received.append(record)
+        _tell(self.on_received, record)
+
+    def _take_tamper(self, event: dict[str, Any]) -> None:
+        with self._lock:
+            relay = self._relays.get(int(event["relay"]))
+        if relay is None:
+            return
+        text = str(event["text"])
+        relay.tampering.append(text)
+        _tell(relay.on_tamper, text)
+
+
+def _tell(callback: Callable[[Any], None] | None, value: object) -> None:
+    """Call a user's callback on the pipe's thread; what it raises is logged, and the pipe read on."""
+    if callback is not None:
+        try:
+            callback(value)
+        except Exception:
+            log.exception("a callback of the built-in server's pipe failed")
+
+
+# --- The child -----------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    """The child: run the server until stdin ends, a ``stop`` command, or a stop signal."""
+    options = _parser().parse_args(argv)
+    # A Ctrl-C in a terminal not yet in the app's raw mode reaches the whole group: the app stops this
+    # process itself, so until the loop runs, that signal is not ours to act on.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent(options.parent)
+    pipe = os.dup(1)
+    os.dup2(2, 1)  # a stray print goes to the log, never into the pipe
+    _log_to_stderr()
+    code = asyncio.run(_Child(options, pipe).run())
+    # Everything is stopped and flushed by now; skipping the interpreter's teardown of aiosmtpd, trustme
+    # and cryptography lets the app that waits for this process quit some 50 ms sooner.
+    logging.shutdown()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m smtpstep.protocol.server.process",
+                                     description="The built-in server for the smtpstep app (started by it).")
+    parser.add_argument("--parent", type=int, required=True, help="the process id to die with")
+    parser.add_argument("--scenario", default="normal")
+    parser.add_argument("--certificate", default="valid")
+    for name in ("plain", "submission", "submissions"):
+        parser.add_argument(f"--{name}-port", type=int, default=0)
+    parser.add_argument("--maildir", type=Path)
+    parser.add_argument("--state-dir", type=Path)
+    parser.add_argument("--fixed-clock", type=datetime.datetime.fromisoformat,
+                        help="the one time the server knows (ISO 8601), and queue IDs numbered from it")
+    return parser
+
+
+def _die_with_parent(parent: int) -> None:
+    """Ask Linux for SIGTERM when the thread that forked us ends, then make sure it had not already."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # the parent was gone before the signal was asked for
+        raise SystemExit(0)
+
+
+class _EscapingFormatter(logging.Formatter):
+    """Log lines with control characters written as ``\\xNN``: what a client sent never drives a terminal."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return "\n".join("".join(c if c.isprintable() or c == "\t" else f"\\x{ord(c):02x}" for c in line)
+                         for line in super().format(record).split("\n"))
+
+
+def _log_to_stderr() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_EscapingFormatter(f"%(asctime)s %(levelname)s server[{os.getpid()}] %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+
+
+class _Events(asyncio.Protocol):
+    """The write end of the pipe (stdout); its loss means the parent is gone."""
+
+    def __init__(self, gone: Callable[[], None]) -> None:
+        self._gone = gone
+        self.closed = asyncio.get_running_loop().create_future()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed.done():
+            self.closed.set_result(None)
+        self._gone()
+
+
+class _Child:
+    """The server's process: one loop for the server, its relays, the pipe and the commands."""
+
+    def __init__(self, options: argparse.Namespace, pipe: int) -> None:
+        self.options = options
+        self._pipe = pipe
+        self._server: LocalServer | None = None
+        self._relays: dict[int, StartTlsStripper] = {}
+        self._out: asyncio.WriteTransport | None = None
+        self._done = asyncio.Event()
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for number in STOP_SIGNALS:
+            loop.add_signal_handler(number, self._done.set)
+        self._out, events = await loop.connect_write_pipe(lambda: _Events(self._done.set),
+                                                          open(self._pipe, "wb", buffering=0))
+        try:
+            return await self._serve(loop)
+        finally:
+            self._out.close()  # flushes what is buffered first
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(events.closed), STOP_TIMEOUT)
+
+    async def _serve(self, loop: asyncio.AbstractEventLoop) -> int:
+        from smtpstep.protocol.server.maildir import numbered_names
+        from smtpstep.protocol.server.server import LocalServer  # aiosmtpd, trustme: in this process only
+
+        options = self.options
+        fixed: dict[str, Any] = {}
+        if options.fixed_clock is not None:
+            when = options.fixed_clock
+            fixed = {"clock": lambda: when, "maildir_names": numbered_names(int(when.timestamp()), BANNER_NAME)}
+        try:
+            server = LocalServer(scenario=options.scenario, certificate=options.certificate,
+                                 plain_port=options.plain_port, submission_port=options.submission_port,
+                                 submissions_port=options.submissions_port, maildir=options.maildir,
+                                 state_dir=options.state_dir, on_received=self._received, **fixed)
+        except ValueError as error:  # an unknown scenario or certificate
+            self._send({"event": "error", "message": str(error)})
+            return 2
+        try:
+            await server.start()
+        except OSError as error:
+            await server.stop()  # a CA folder made before the failure goes too
+            self._send({"event": "error", "message": _start_failure(server.host, options, error),
+                        "port_in_use": error.errno == errno.EADDRINUSE})
+            return 1
+        self._server = server
+        commands = asyncio.ensure_future(self._read_commands(loop))
+        try:
+            self._send({"event": "ready", "ports": server.ports,
+                        "ca_pem": server.ca_pem.decode("ascii"), "ca_path": str(server.ca_path),
+                        "maildir": str(server.maildir_path), "scenario": server.scenario,
+                        "describe": server.describe()})
+            await self._done.wait()
+        finally:
+            commands.cancel()
+            for relay in list(self._relays.values()):
+                await relay.stop()
+            self._relays.clear()
+            await server.stop()  # deliveries under way finish; the CA folder is removed
+        return 0
+
+    def _send(self, event: dict[str, Any]) -> None:
+        if self._out is not None and not self._out.is_closing():
+            self._out.write(json.dumps(event).encode("ascii") + b"\n")
+
+    def _received(self, record: ReceivedMessage) -> None:
+        # Called on this loop before the client is told 250, so the parent hears of a message before
+        # its client does. Counting a 25 MB message's lines here (tens of milliseconds) spares the app
+        # from reading it.
+        self._send({"event": "received", "key": record.key, "mail_from": record.mail_from,
+                    "rcpt_tos": list(record.rcpt_tos), "listener": record.listener, "tls": record.tls,
+                    "auth_user": record.auth_user, "stored_size": len(record.stored),
+                    "trace_size": record.trace_size, "line_count": record.line_count})
+
+    async def _read_commands(self, loop: asyncio.AbstractEventLoop) -> None:
+        reader = asyncio.StreamReader(limit=MAX_LINE)
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), open(0, "rb", buffering=0))
+        try:
+            while line := await reader.readline():
+                try:
+                    command = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(command, dict):
+                    await self._obey(command)
+        except (ValueError, ConnectionError) as error:  # a line over the limit, or a broken pipe
+            log.warning("the command pipe failed: %s", error)
+        finally:
+            self._done.set()  # stdin ended: the parent is gone, or wants this process gone
+
+    async def _obey(self, command: dict[str, Any]) -> None:
+        from smtpstep.protocol.server.relay import StartTlsStripper
+
+        server = self._server
+        assert server is not None
+        what, ident = command.get("do"), command.get("id")
+        reply: dict[str, Any] = {}
+        if what == "stop":
+            self._done.set()
+        elif what == "relay":
+            port = command.get("upstream_port")
+            if port not in server.ports.values():
+                reply = {"error": f"the relay can only be put in front of the server's own listeners, not port {port}"}
+            else:
+                relay = StartTlsStripper(server.host, port, on_tamper=lambda text: self._send(
+                    {"event": "tamper", "relay": ident, "text": text}))
+                try:
+                    await relay.start()
+                except OSError as error:
+                    reply = {"error": f"the man in the middle could not listen ({error.strerror or error})"}
+                else:
+                    self._relays[ident] = relay
+                    reply = {"port": relay.port}
+        elif what == "stop-relay":
+            stopped = self._relays.pop(command.get("relay"), None)
+            if stopped is not None:
+                await stopped.stop()
+        elif what == "scenario":
+            try:
+                server.set_scenario(str(command.get("name")))
+            except ValueError as error:
+                reply = {"error": f"the built-in server cannot switch scenario: {error}"}
+            else:
+                reply = {"scenario": server.scenario, "describe": server.describe()}
+        else:
+            reply = {"error": f"the built-in server has no command {what!r}"}
+        if isinstance(ident, int):
+            self._send({"event": "reply", "id": ident, **reply})
+
+
+def _start_failure(host: str, options: argparse.Namespace, error: OSError) -> str:
+    """Why ``LocalServer.start`` failed, in words that complete "the built-in server could not start: …"."""
+    reason = error.strerror or str(error)
+    if error.filename is not None:  # the Maildir or the CA file
+        return f"{error.filename} cannot be used ({reason})"
+    if error.errno == errno.EADDRINUSE:
+        asked = sorted({port for port in (options.plain_port, options.submission_port, options.submissions_port)
+                        if port})
+        return f"port {' or '.join(map(str, asked))} on {host} is already in use"
+    return f"it cannot listen on {host} ({reason})"
+
+
+if __name__ == "__main__":
+    main()
