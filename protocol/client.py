@@ -34,6 +34,7 @@ from smtpstep.protocol.commands import (
     Raw,
     RcptTo,
     Verb,
+    verb_list,
 )
 from smtpstep.protocol.replies import ProtocolError, Reply, ReplyParser, printable
 from smtpstep.protocol.states import ALLOWED, AWAITS, IDLE, NO_REPLY, PIPELINE_LAST, READS_COMMANDS, State, after_reply
@@ -58,17 +59,6 @@ class CommandNotAllowed(Exception):
         super().__init__(reason)
         self.forceable = forceable
         self.advice = advice
-
-    @property
-    def headline(self) -> str:
-        """Two or three words for a queue mark: "out of order", or "advised against"."""
-        return "advised against" if self.advice else "out of order"
-
-    @property
-    def consequence(self) -> str:
-        """What sending it anyway would do, to go before the reason."""
-        return "the server may accept it, but the RFC advises against it" if self.advice else \
-            "the server will probably refuse it"
 
     def __eq__(self, other: object) -> bool:
         # A value, not an event: the screen compares the warning it shows with the new one.
@@ -403,13 +393,11 @@ class SmtpClient:
                                          forceable=forceable)
         if verb == Verb.HELO and session.tls and session.before_tls is not None and session.hello_name is None \
                 and not session.ehlo_refused:
-            return CommandNotAllowed("after the TLS handshake the client should send EHLO as its first command "
-                                     "(RFC 3207 §4.2), so that it learns what the server offers under TLS",
-                                     forceable=forceable, advice=True)
+            return CommandNotAllowed("after the TLS handshake the client should send EHLO first, to learn what "
+                                     "the server offers under TLS (RFC 3207 §4.2)", forceable=forceable, advice=True)
         if verb in _BEFORE_HELLO and state == State.READY_FOR_HELLO:
-            return CommandNotAllowed(f"clients should open a session with EHLO before sending {verb.value} "
-                                     "(RFC 5321 §4.1.4); servers should still answer it", forceable=forceable,
-                                     advice=True)
+            return CommandNotAllowed("clients should open the session with EHLO before NOOP, HELP, EXPN, VRFY or "
+                                     "RSET (RFC 5321 §4.1.4)", forceable=forceable, advice=True)
         if self._refused is not None and verb in _SAME_LINE_ALWAYS and self._refused[0] == verb:
             return self._repeat_refusal(forceable)
         return None
@@ -417,8 +405,8 @@ class SmtpClient:
     def _repeat_refusal(self, forceable: bool) -> CommandNotAllowed:
         assert self._refused is not None
         return CommandNotAllowed(
-            f"the server refused this exact request with {self._refused[2]}; a client should not repeat it as is "
-            "(RFC 5321 §4.2.1), and the server will likely refuse it again", forceable=forceable, advice=True)
+            f"the server refused this exact request with “{self._refused[2]}”; a client should not repeat it as is, "
+            "and the server will likely refuse it again (RFC 5321 §4.2.1)", forceable=forceable, advice=True)
 
     def _command_refusal(self, command: Command, verb: Verb) -> CommandNotAllowed | None:
         """The rules on one command's details: its AUTH mechanism, MAIL parameters, a non-ASCII recipient,
@@ -678,11 +666,6 @@ class SmtpClient:
             self._pending.popleft()
 
 
-def verb_list(verbs: frozenset[Verb] | set[Verb]) -> str:
-    """Verbs for people, in session order: "EHLO, HELO, QUIT, any other command"."""
-    return ", ".join("any other command" if v == Verb.RAW else v.value for v in Verb if v in verbs)
-
-
 _NOT_REPEATABLE = frozenset({Verb.CONNECT, Verb.GREETING, Verb.TLS_HANDSHAKE, Verb.MESSAGE, Verb.BDAT, Verb.BDAT_LAST,
                              Verb.AUTH_RESPONSE})
 """Steps that are not requests a client could repeat as is (no line of their own, or a chunk of the message)."""
@@ -711,5 +694,4 @@ __all__ = [
     "Session",
     "SmtpClient",
     "Transaction",
-    "verb_list",
 ]

@@ -64,6 +64,11 @@ class Verb(enum.Enum):
     RAW = "raw"
 
 
+def verb_list(verbs: frozenset[Verb] | set[Verb]) -> str:
+    """Verbs for people, in session order: "EHLO, HELO, QUIT, any other command"."""
+    return ", ".join("any other command" if v == Verb.RAW else v.value for v in Verb if v in verbs)
+
+
 @dataclass(frozen=True)
 class Outgoing:
     """Bytes to write, and the (start, end) spans within them that carry secrets."""
