@@ -1,17 +1,22 @@
-"""The ``smtpstep`` command: argument parsing and the top-level error boundary.
+"""The ``smtpstep`` command: the parser and the top-level error boundary.
 
-Holds ``main``, which picks the subcommand: ``step`` (the Textual app, also what a bare ``smtpstep``
-opens), ``run`` (a whole session without the TUI) and ``serve`` (the built-in server alone),
-``lessons`` (the lesson catalog, or one lesson's steps), ``replay`` (a recorded session, offline) and
-``shots`` (a screenshot per step, for lecture notes).
+Holds ``main``, which picks the subcommand and runs it from its own module in ``app/commands/``:
+``step`` (the terminal app, also what a bare ``smtpstep`` opens), ``run`` (a whole session without the
+terminal app), ``serve`` (the built-in server alone), ``lessons`` (the lesson catalog, or one lesson's
+steps), ``web`` (the terminal app in browser tabs), ``replay`` (a recorded session, offline) and
+``shots`` (a screenshot per step, for lecture notes). Each subcommand's module holds its flags
+(``add_*_options``) and its body; this module holds only the names, the help texts and the boundary.
 
 Rules:
-- start-up cost matters: textual, aiosmtpd, trustme and cryptography are imported only inside the
-  subcommand that needs them, never here at module level; the parser gets the options of the
-  subcommand being run only (``build_parser(command)``), so that `smtpstep run` does not import the
-  modules of ``serve``, ``web`` and ``shots`` to describe their options;
-- no traceback reaches the user: every error becomes one plain sentence on stderr and a non-zero
-  exit code; unexpected errors' details go to a log file under the user's state directory;
+- start-up cost matters: the parser gets the options of the running subcommand only
+  (``build_parser(command)``), so ``smtpstep run`` never imports the modules of the other subcommands;
+  textual, asyncio, aiosmtpd, trustme and cryptography are imported only inside the subcommand that
+  needs them, never here (``tests/app/commands/test_run_imports.py`` checks a whole ``smtpstep run``);
+- no traceback reaches the user: a problem with the options is one line on stderr that names the
+  subcommand (``smtpstep run: --timeout must be ...``) and exit 2, argparse's own findings included;
+  any other error is one plain sentence and a non-zero exit code, and an unexpected error's details go
+  to a log file under the user's state directory;
+- ``--version`` and ``--help`` write to stdout and exit 0;
 - Ctrl-C exits quietly with 130 (``serve`` treats it as its normal stop, exit 0);
 - there is no ``--password`` flag, on purpose: a password on the command line ends up in the shell
   history and the process list.
@@ -21,9 +26,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from smtpstep.app.commands.run import EXIT_HELP, EXIT_INTERRUPTED, EXIT_OTHER, EXIT_USAGE
 from smtpstep.app.session.settings import PASSWORD_ENV, UsageError, add_session_options, settings_from_args
@@ -34,14 +41,20 @@ COMMANDS = ("step", "run", "serve", "lessons", "web", "replay", "shots")
 
 _PASSWORD_FLAGS = ("--password", "--pass", "--passwd", "--pw")
 
+_SERVER_EXITS = ("exit codes:\n  0    stopped with Ctrl-C\n  1    the server could not start (e.g. a port in use)\n"
+                 "  2    a problem with the options")
+
 
 class _Parser(argparse.ArgumentParser):
-    """argparse without abbreviations (scripts rely on exact names)."""
+    """argparse without abbreviations (scripts rely on exact names), whose errors are ``UsageError``s."""
 
     def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         kwargs.setdefault("allow_abbrev", False)
         kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
         super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(_plain(message))
 
 
 class _VersionAction(argparse.Action):
@@ -52,37 +65,36 @@ class _VersionAction(argparse.Action):
                          help="show the program's version number and exit")
 
     def __call__(self, parser, namespace, values, option_string=None) -> None:  # type: ignore[no-untyped-def]
-        parser.exit(message=f"{PROG} {_version()}\n")
+        print(f"{PROG} {_version()}", flush=True)
+        parser.exit()
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser; with ``command``, only that subcommand gets its options (the others are listed)."""
 
     def full(name: str) -> bool:
-        return command is None or name == command or (command == "web" and name == "step")
+        return command is None or name == command
 
     parser = _Parser(
         prog=PROG,
         description="smtpstep teaches SMTP by stepping through a real session, one command at a time.\n"
-                    "Without a subcommand it opens the terminal app on the built-in server.",
+                    "Without a subcommand it opens the terminal app on the built-in server; it then takes the\n"
+                    "options of `smtpstep step` (see `smtpstep step --help`).",
         epilog="`smtpstep run --help` lists the exit codes of a headless session; `smtpstep serve --help` those\n"
                "of the server. Every command exits 2 for a problem with its options and 130 on Ctrl-C.",
     )
     parser.add_argument("--version", action=_VersionAction)
-    sub = parser.add_subparsers(dest="command", metavar="{step,run,serve,lessons,web,replay,shots}",
-                                parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="{" + ",".join(COMMANDS) + "}", parser_class=_Parser)
 
     step = sub.add_parser(
         "step", help="open the terminal app and step through a session (the default)",
         description="Open the terminal app: a session you step through one command at a time.",
     )
     if full("step"):
+        from smtpstep.app.commands.step import add_step_options
+
         add_session_options(step)
-        step.add_argument("--theme", metavar="NAME", help="the colour theme to start with")
-        step.add_argument("--screenshots", metavar="DIR", type=Path, default=None,
-                          help="where the screenshot key saves SVG files (default: the current directory)")
-        step.add_argument("--present", action="store_true",
-                          help="start in presentation mode: a large caption and the last exchange (key P toggles)")
+        add_step_options(step)
 
     run = sub.add_parser(
         "run", help="run a whole session and print every byte that crossed the wire",
@@ -100,13 +112,12 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         description="Run smtpstep's built-in SMTP server on loopback until Ctrl-C: STARTTLS, implicit TLS and\n"
                     "plain listeners, a throwaway CA (its file is printed so that other clients can trust it),\n"
                     "the demo login, and a Maildir that keeps every accepted message.",
-        epilog="exit codes:\n  0    stopped with Ctrl-C\n  1    the server could not start (e.g. a port in use)\n"
-               "  2    a problem with the options",
     )
     if full("serve"):
-        from smtpstep.app.commands.serve import add_serve_options
+        from smtpstep.app.commands.serve import add_serve_options, scenario_list
 
         add_serve_options(serve)
+        serve.epilog = f"{scenario_list()}\n\n{_SERVER_EXITS}"
 
     lessons = sub.add_parser(
         "lessons", help="list the lessons, or show one and check a lesson file",
@@ -117,20 +128,23 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         epilog="exit codes:\n  0    listed or shown\n  2    no such lesson, or the lesson file has a problem",
     )
     if full("lessons"):
-        lessons.add_argument("lesson", nargs="?", metavar="NAME|PATH", help="a lesson to show (or a .toml file to check)")
+        from smtpstep.app.commands.lessons import add_lessons_options
+
+        add_lessons_options(lessons)
 
     web = sub.add_parser(
-        "web", parents=[step] if full("web") else [], add_help=not full("web"),  # every option of `step`, and its -h
-        help="serve the terminal app to browser tabs, to project it or follow along",
+        "web", help="serve the terminal app to browser tabs, to project it or follow along",
         description="Serve the stepper to web browsers (textual-serve): every tab gets its own app process, with\n"
                     "its own built-in server, and takes the same options as `smtpstep step`. Loopback only,\n"
                     "unless --listen names another address. The page needs no internet.",
-        epilog="exit codes:\n  0    stopped with Ctrl-C\n  1    the server could not start (e.g. a port in use)\n"
-               "  2    a problem with the options",
+        epilog=_SERVER_EXITS,
     )
     if full("web"):
+        from smtpstep.app.commands.step import add_step_options
         from smtpstep.app.commands.web import add_web_options
 
+        add_session_options(web)  # every option of `smtpstep step`, in the same groups
+        add_step_options(web)
         add_web_options(web)
 
     replay = sub.add_parser(
@@ -142,15 +156,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                "  2    a problem with the options, or FILE is not a smtpstep recording",
     )
     if full("replay"):
-        replay.add_argument("file", metavar="FILE", type=Path, help="the recording (.json)")
-        replay.add_argument("--transcript", metavar="OUT", type=Path,
-                            help="write the session to OUT instead of opening it: .txt, .md, .html, .svg or .json")
-        replay.add_argument("--style", choices=("textbook", "swaks"), default="textbook",
-                            help="textbook: C:/S: lines (default); swaks: -> <- ~> <~ === ***")
-        replay.add_argument("--theme", metavar="NAME", help="the colour theme (the app, .html and .svg)")
-        replay.add_argument("--show-secrets", action="store_true",
-                            help="show the password in --transcript, if the recording kept it (saved with "
-                                 "--show-secrets)")
+        from smtpstep.app.commands.replay import add_replay_options
+
+        add_replay_options(replay)
 
     shots = sub.add_parser(
         "shots", help="run a session headless and save a screenshot of every step, for lecture notes",
@@ -182,14 +190,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run ``smtpstep`` with ``argv`` (default: the process arguments); return the exit code."""
     args_list = list(sys.argv[1:] if argv is None else argv)
     _tolerant_output()
+    typed = args_list[0] if args_list and args_list[0] in COMMANDS else None
     try:
         return _main(args_list)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except UsageError as error:
-        _say(str(error))
+        _say(str(error), f"{PROG} {typed}" if typed else PROG)
         return EXIT_USAGE
-    except SystemExit as exit_:  # argparse: --help (0) and its own usage errors (2)
+    except SystemExit as exit_:  # argparse: --help and --version (0)
         return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else EXIT_OTHER)
     except BrokenPipeError:
         _silence_stdout()
@@ -213,10 +222,14 @@ def _main(argv: list[str]) -> int:
             )
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
         argv = ["step", *argv]  # bare `smtpstep [session options]` opens the terminal app
-    parser = build_parser(argv[0] if argv[0] in COMMANDS else None)
-    args = parser.parse_args(argv)
+    command = argv[0] if argv[0] in COMMANDS else None
+    args, extra = build_parser(command).parse_known_args(argv)
+    if extra:
+        raise UsageError(_unexpected(extra[0], args.command))
     if args.command == "step":
-        return _step(args)
+        from smtpstep.app.commands.step import run_step
+
+        return run_step(args)
     if args.command == "run":
         from smtpstep.app.commands.run import run
 
@@ -226,91 +239,73 @@ def _main(argv: list[str]) -> int:
 
         return run_serve(args)
     if args.command == "lessons":
-        return _lessons(args)
+        from smtpstep.app.commands.lessons import run_lessons
+
+        return run_lessons(args)
     if args.command == "web":
+        from smtpstep.app.commands.step import run_step
         from smtpstep.app.commands.web import run_web
 
-        return run_web(args, argv[1:], _step)  # argv[0] is "web"
+        return run_web(args, argv[1:], run_step)  # argv[0] is "web"
     if args.command == "replay":
-        return _replay(args)
+        from smtpstep.app.commands.replay import run_replay
+
+        return run_replay(args)
     if args.command == "shots":
         from smtpstep.app.commands.shots import run_shots
 
         return run_shots(args)
-    parser.error(f"unknown command {args.command}")
-    return EXIT_USAGE
+    raise UsageError(f"give a command: {', '.join(COMMANDS)} (`smtpstep --help` says what each does)")
 
 
-def _step(args: argparse.Namespace) -> int:
-    settings = settings_from_args(args)
-    try:
-        from smtpstep.app.stepper_app import run_tui  # Textual: only for the terminal app
-    except ImportError as error:
-        raise _Unavailable(f"the terminal app cannot start ({error}); `smtpstep run` works without it") from None
-    return run_tui(settings, getattr(args, "theme", None), screenshot_dir=getattr(args, "screenshots", None),
-                   present=getattr(args, "present", False))
+# --- Usage errors as one line ---------------------------------------------------------------------
+
+_ARGUMENT = re.compile(r"argument (?P<flag>[^:]+): (?P<problem>.*)", re.S)
+_CHOICE = re.compile(r"invalid choice: (?P<value>.*) \(choose from (?P<choices>.*)\)", re.S)
 
 
-def _replay(args: argparse.Namespace) -> int:
-    from smtpstep.app.session.recording import Recording, RecordingError
-
-    try:
-        recording = Recording.load(args.file)
-    except RecordingError as error:
-        raise UsageError(str(error)) from None
-    if args.transcript is not None:
-        from smtpstep.app.output.exports import ExportError, export
-
-        out = Path(args.transcript).expanduser()
-        try:
-            export(recording, out, style=args.style, show_secrets=args.show_secrets, theme=args.theme)
-        except ExportError as error:
-            raise UsageError(f"--transcript {args.transcript}: {error}") from None
-        print(f"{recording.steps} step{'' if recording.steps == 1 else 's'} written to {out}", flush=True)
-        return 0
-    try:
-        from smtpstep.app.stepper_app import run_tui_replay  # Textual: only for the terminal app
-    except ImportError as error:
-        raise _Unavailable(f"the replay in the terminal app is not available ({error}); "
-                           "`smtpstep replay FILE --transcript OUT.md` exports it instead") from None
-    result = run_tui_replay(recording, args.theme)
-    return result if isinstance(result, int) else 0
-
-
-def _lessons(args: argparse.Namespace) -> int:
-    from smtpstep.protocol.lessons.loader import catalog, load
-    from smtpstep.protocol.lessons.model import LessonError
-
-    try:
-        if args.lesson is None:
-            shipped = catalog()
-            width = max(len(lesson.name) for lesson in shipped)
-            for lesson in shipped:
-                print(f"{lesson.name:<{width}}  {lesson.summary}")
-            print("\nFollow one with `smtpstep --lesson NAME` or `smtpstep run --lesson NAME`; "
-                  "`smtpstep lessons NAME` shows its steps.")
-            return 0
-        lesson = load(args.lesson)
-    except LessonError as error:
-        raise UsageError(str(error)) from None
-    from smtpstep.protocol.server.scenarios import SCENARIOS  # aiosmtpd: only to check the scenario's name
-
-    if lesson.scenario not in SCENARIOS:
-        raise UsageError(f"{lesson.source}: the scenario “{lesson.scenario}” is not one the built-in server has "
-                         f"({', '.join(SCENARIOS)})")
-    print("\n".join(lesson.describe()))
-    return 0
+def _plain(message: str) -> str:
+    """One of argparse's error messages as the sentence smtpstep's own checks would say."""
+    found = _ARGUMENT.fullmatch(message)
+    if found is None:
+        if message.startswith("the following arguments are required: "):
+            names = message.partition(": ")[2]
+            return f"{names} {'are' if ',' in names else 'is'} required"
+        return message
+    flag, problem = found["flag"].split("/")[-1], found["problem"]
+    if choice := _CHOICE.fullmatch(problem):
+        value = _unquote(choice["value"])
+        choices = ", ".join(_unquote(c) for c in choice["choices"].split(", "))
+        if flag.startswith("{"):  # the subcommand's place
+            return f"there is no command “{value}”; the commands are {choices}"
+        return f"{flag} must be one of {choices}, not “{value}”"
+    if problem.startswith("expected"):  # "expected one argument", "expected at least one argument"
+        return f"{flag} needs a value"
+    if other := re.fullmatch(r"not allowed with argument (\S+)", problem):
+        return f"give either {other[1]} or {flag}, not both"
+    if problem.startswith("ignored explicit argument"):
+        return f"{flag} takes no value"
+    if invalid := re.fullmatch(r"invalid \S+ value: (.*)", problem, re.S):
+        return f"{flag} “{_unquote(invalid[1])}” is not a value it takes"
+    return f"{flag} {problem}"  # an ArgumentTypeError of ours, worded to follow the flag
 
 
-class _Unavailable(UsageError):
-    """The terminal app is not installed or not built yet."""
+def _unexpected(word: str, command: str) -> str:
+    """The sentence for the first word the parser of ``command`` had no place for."""
+    if word.startswith("-"):
+        return f"there is no option {word.split('=', 1)[0]}; `{PROG} {command} --help` lists the options"
+    return f"“{word}” is one argument too many; `{PROG} {command} --help` shows what it takes"
 
 
-def _say(text: str) -> None:
+def _unquote(text: str) -> str:
+    return text[1:-1] if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"" else text
+
+
+def _say(text: str, prog: str = PROG) -> None:
     text = " ".join(text.split())
     if not text.endswith((".", "!", "?")):
         text += "."
-    print(f"{PROG}: {text}", file=sys.stderr, flush=True)
+    print(f"{prog}: {text}", file=sys.stderr, flush=True)
 
 
 def _tolerant_output() -> None:
@@ -331,18 +326,13 @@ def _silence_stdout() -> None:
         pass
 
 
-def state_dir() -> Path:
-    """``$XDG_STATE_HOME/smtpstep``, or ``~/.local/state/smtpstep`` (a relative value is ignored)."""
-    base = os.environ.get("XDG_STATE_HOME", "")
-    root = Path(base) if base and os.path.isabs(base) else Path.home() / ".local" / "state"
-    return root / "smtpstep"
-
-
 def _log_unexpected(error: BaseException) -> Path | None:
     import datetime
     import traceback
 
     try:
+        from smtpstep.app.config import state_dir
+
         folder = state_dir()
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / "error.log"

@@ -35,3 +35,11 @@ def save(**changes: object) -> None:
         tmp.replace(path)
     except OSError:
         pass
+
+
+def state_dir() -> Path:
+    """``$XDG_STATE_HOME/smtpstep``, or ``~/.local/state/smtpstep`` (a relative value is ignored): where
+    smtpstep keeps its logs."""
+    base = os.environ.get("XDG_STATE_HOME", "")
+    root = Path(base) if base and os.path.isabs(base) else Path.home() / ".local" / "state"
+    return root / "smtpstep"

@@ -71,8 +71,9 @@ class SessionControl:
         target = app.lab.target(app.settings)
         label = app.settings.describe(app.server)
         if app.lab.relay is not None and app.server is not None:
-            label = (f"relay :{target.port} → server :{app.server.port_for(app.settings.security)} "
-                     f"{SECURITY_WORDS[app.settings.security]}")
+            label = f"relay → {label}" if app.settings.display_name else (
+                f"relay :{target.port} → server :{app.server.port_for(app.settings.security)} "
+                f"{SECURITY_WORDS[app.settings.security]}")
         app.main_screen.target_label = label
         return target, plan
 

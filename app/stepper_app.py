@@ -15,8 +15,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import os
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -60,7 +59,9 @@ _PALETTE_HELP = {
     "wire_style": "Switch between C:/S: and swaks style",
     "cycle_theme": "Switch to the next colour theme",
     "screenshot": "Save an SVG of the screen, named after the step",
-    "export": "Save the session as a transcript (.txt .md .html .svg) or a recording (.json) to replay",
+    "export": "Save the session as a transcript (.txt .md .html .svg), a recording (.json) to replay, or its "
+              "sequence diagram (.mmd .puml .diagram.svg)",
+    "diagram": "Show the session as a sequence diagram, growing step by step",
 }
 """One-line help for the command palette, by action."""
 
@@ -70,11 +71,6 @@ the built-in server in this process, its thread took a 25 MB message in 5 ms tur
 still for 180-380 ms; with 1 ms it drew every 55-80 ms (benchmarks/results/large_message.md)."""
 
 log = logging.getLogger("smtpstep")
-
-
-def state_dir() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
-    return Path(base) / "smtpstep"
 
 
 class SmtpStepApp(App[int]):
@@ -101,6 +97,7 @@ class SmtpStepApp(App[int]):
         Binding("t", "cycle_theme", "Theme", id="cycle-theme"),
         Binding("s", "screenshot", "Screenshot", id="screenshot"),
         Binding("E", "export", "Export", id="export", show=False),
+        Binding("d", "diagram", "Diagram", id="diagram", show=False),
         Binding("left,left_square_bracket", "back", "Step back", id="back", show=False),
         Binding("right,right_square_bracket", "forward", "Step forward", id="forward", show=False),
         Binding("question_mark,f1", "help", "Help", id="help"),
@@ -109,7 +106,8 @@ class SmtpStepApp(App[int]):
 
     class StepFinished(Message):
         """A step (or a restart, or the start) is done and the screen shows its result. Tests, benchmarks
-        and tools wait on this message rather than on the clock."""
+        and tools wait on this message rather than on the clock (``next_step_finished`` from outside the
+        app's widgets)."""
 
         def __init__(self, view: SessionView) -> None:
             super().__init__()
@@ -138,6 +136,8 @@ class SmtpStepApp(App[int]):
         self.sessions = SessionControl(self, now=now, message_id=message_id)
         """Start, restart and switch sessions."""
         self.playback = Playback(self, self._play_tick, self._show_pace)
+        self._step_waiters: list[asyncio.Future[SessionView]] = []
+        """Callers of ``next_step_finished`` waiting for the next StepFinished."""
         self._process = ProcessSettings(switch_interval=UI_SWITCH_INTERVAL, freeze=True)
         self._requested_theme = theme
         self._choose_theme()
@@ -253,8 +253,28 @@ class SmtpStepApp(App[int]):
             screen.view = view
         if after_step:
             self.post_message(self.StepFinished(view))
+            for waiter in self._step_waiters:
+                if not waiter.done():
+                    waiter.set_result(view)
             if self._process.step_done():
                 self.freeze_heap_after_frame()  # after the step's frame, not before it
+
+    async def next_step_finished(self, cause: Awaitable[object] | None = None) -> SessionView:
+        """Await ``cause`` (a key press, an action), then the next StepFinished; its view, once the app has
+        handled the message. For code outside the app's widgets (``smtpstep shots``, tests, benchmarks); no
+        timeout of its own: the caller bounds the wait."""
+        waiter: asyncio.Future[SessionView] = asyncio.get_running_loop().create_future()
+        self._step_waiters.append(waiter)
+        try:
+            if cause is not None:
+                await cause
+            view = await waiter
+        finally:
+            self._step_waiters.remove(waiter)
+        handled = asyncio.Event()
+        if self.call_later(handled.set):  # queued behind the StepFinished message
+            await handled.wait()
+        return view
 
     def take_chunk(self, chunk: WireChunk) -> None:
         self.wire_log.add_chunk(chunk, hold=chunk.direction == Direction.CLIENT and self.busy is not None)
@@ -394,6 +414,11 @@ class SmtpStepApp(App[int]):
 
         ask_and_export(self, self._recording)
 
+    def action_diagram(self) -> None:
+        from smtpstep.app.screens.diagram import show_diagram
+
+        show_diagram(self, self._recording)
+
     def action_screenshot(self) -> None:
         from smtpstep.app.saving import save_screenshot
 
@@ -410,6 +435,8 @@ def run_tui_replay(recording: Recording, theme: str | None = None) -> int:
 def run_tui(settings: SessionSettings, theme: str | None = None, *, screenshot_dir: Path | None = None,
             present: bool = False) -> int:
     """Run the app until the user quits; the exit code for the shell."""
+    from smtpstep.app.config import state_dir
+
     directory = state_dir()
     try:
         directory.mkdir(parents=True, exist_ok=True)

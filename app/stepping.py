@@ -126,8 +126,10 @@ class StepControl:
         except Exception as error:  # noqa: BLE001 - nothing may reach the user as a traceback
             log.exception("step failed")
             self.finished()
-            app.notify(f"Unexpected error: {error.__class__.__name__}: {error}. Details are in the log "
-                       "file smtpstep.log in smtpstep's state folder.", severity="error", timeout=10)
+            from smtpstep.app.config import state_dir
+
+            app.notify(f"Unexpected error: {error.__class__.__name__}: {error}. Details are in "
+                       f"{state_dir() / 'smtpstep.log'}.", severity="error", timeout=10)
             return
         app.wire_log.release()
         if result is not None:

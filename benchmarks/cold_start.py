@@ -1,4 +1,4 @@
-"""Issue 8, item 3: cold start, whole process, alternating with the references.
+"""Cold start, whole process, alternating with the references.
 
 - the TUI's first frame, headless (``clients/first_frame.py smtpstep``: the real app, stopped at the
   first refresh after mount), split into "modules loaded" and "mounted and drawn";
@@ -7,8 +7,8 @@
 
 Goal: first frame <= 0.5 s and <= 1.3x the minimal app.
 
-    /work/venv/bin/python benchmarks/cold_start.py          # 8 rounds (about 40 s)
-    /work/venv/bin/python benchmarks/cold_start.py --full   # 30 rounds
+    .venv/bin/python benchmarks/cold_start.py          # 8 rounds (about 40 s)
+    .venv/bin/python benchmarks/cold_start.py --full   # 30 rounds
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 8, item 1: a whole headless session, whole process: ``smtpstep run`` vs swaks vs a minimal smtplib script.
+"""A whole headless session, whole process: ``smtpstep run`` vs swaks vs a minimal smtplib script.
 
 Each client does STARTTLS with certificate verification, AUTH PLAIN, a 2 KB message and QUIT, against
 the same running server: ``smtpstep serve`` (started here, on free ports) and the loopback Postfix of
@@ -8,8 +8,8 @@ ssl``, ``import asyncio, ssl``), which bound what any Python client can reach.
 
 Goal: ``smtpstep run`` no slower than swaks.
 
-    /work/venv/bin/python benchmarks/headless_session.py          # 8 rounds (about 30 s)
-    /work/venv/bin/python benchmarks/headless_session.py --full   # 30 rounds
+    .venv/bin/python benchmarks/headless_session.py          # 8 rounds (about 30 s)
+    .venv/bin/python benchmarks/headless_session.py --full   # 30 rounds
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 8, item 6: a large message over STARTTLS (+ AUTH): ``smtpstep run`` vs smtplib, and through the app.
+"""A large message over STARTTLS (+ AUTH): ``smtpstep run`` vs smtplib, and through the app.
 
 - ``smtpstep serve`` is started fresh for every sample under ``/usr/bin/time -v`` (its peak RSS), with
   its idle RSS read just before the client starts. Clients run under ``/usr/bin/time -v`` (wall time,
@@ -13,8 +13,8 @@
 
 Goal: <= 2 s; client and server RSS each <= idle + 5x the message; no frame over 100 ms while sending.
 
-    /work/venv/bin/python benchmarks/large_message.py          # 25 MB, 2 rounds (about 1.5 minutes)
-    /work/venv/bin/python benchmarks/large_message.py --full   # 25 MB, 5 rounds
+    .venv/bin/python benchmarks/large_message.py          # 25 MB, 2 rounds (about 1.5 minutes)
+    .venv/bin/python benchmarks/large_message.py --full   # 25 MB, 5 rounds
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 6: the built-in server under a classroom's load, and the proof that it lost nothing.
+"""The built-in server under a classroom's load, and the proof that it lost nothing.
 
 Many concurrent sessions, each sending several messages over one connection, half on the plain
 listener (port-25 style, no TLS, no AUTH) and half on the submission listener (STARTTLS, then AUTH
@@ -7,12 +7,12 @@ was meant (dot-unstuffed, after the server's Return-Path and Received fields), a
 left in ``tmp/``. The server's memory is sampled from ``/proc`` while it runs.
 
 The client is a deliberately small raw asyncio SMTP client (stdlib only), independent of smtpstep's
-own client, so that the server is measured as a black box. ``tests/reliability/test_server_load.py``
+own client, so that the server is measured as a black box. ``tests/protocol/server/test_server_load.py``
 runs the same code at CI size (``run_load``, ``verify_maildir``) against a ``LocalServer`` in a
 thread; this script runs the full size against ``smtpstep serve`` in a child process:
 
-    /work/venv/bin/python benchmarks/load_server.py                      # 100 sessions x 20 messages
-    /work/venv/bin/python benchmarks/load_server.py --sessions 20 --messages 5 --size 65536
+    .venv/bin/python benchmarks/load_server.py                      # 100 sessions x 20 messages
+    .venv/bin/python benchmarks/load_server.py --sessions 20 --messages 5 --size 65536
 
 Rules: loopback only (the server binds 127.0.0.1, the clients connect there); recipients are in
 reserved test domains (RFC 2606); the demo login is the public one.

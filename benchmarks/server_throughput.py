@@ -1,4 +1,4 @@
-"""Issue 8, item 7: the built-in server's throughput, a class sending to the teacher's machine.
+"""The built-in server's throughput, a class sending to the teacher's machine.
 
 50 concurrent sessions, one 5 KB message per session (as ``smtp-source`` does: connect, send, quit),
 N messages in all:
@@ -18,9 +18,9 @@ messages are removed from the mtauser Maildir afterwards (only those with this r
 
 Goal: >= 1.5x Postfix's accept rate and >= 0.7x bare aiosmtpd, 0 lost.
 
-    /work/venv/bin/python benchmarks/server_throughput.py          # N=500, 2 rounds (about 1.5 minutes)
-    /work/venv/bin/python benchmarks/server_throughput.py --full   # N=2000, 3 rounds
-    PYTHONPATH=/tmp/uvloop /work/venv/bin/python benchmarks/server_throughput.py --uvloop --baseline 4228edc
+    .venv/bin/python benchmarks/server_throughput.py          # N=500, 2 rounds (about 1.5 minutes)
+    .venv/bin/python benchmarks/server_throughput.py --full   # N=2000, 3 rounds
+    PYTHONPATH=uvloop-dir .venv/bin/python benchmarks/server_throughput.py --uvloop --baseline 4228edc
 """
 
 from __future__ import annotations

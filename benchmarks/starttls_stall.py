@@ -1,4 +1,4 @@
-"""Issue 8, item 2: the STARTTLS stall, the EHLO round trip right after the TLS handshake.
+"""The STARTTLS stall, the EHLO round trip right after the TLS handshake.
 
 Three parts, all on loopback, each client variant alternating with the others:
 
@@ -12,8 +12,8 @@ B. A scripted TLS 1.3 server that isolates the cause: it sends 0 or 1 NewSession
 C. ``smtpstep run`` as shipped: the "EHLO took" line after the handshake, against the built-in
    server (in process), ``smtpstep serve`` and Postfix.
 
-    /work/venv/bin/python benchmarks/starttls_stall.py          # 15 samples per cell (about 40 s)
-    /work/venv/bin/python benchmarks/starttls_stall.py --full   # 60 samples per cell
+    .venv/bin/python benchmarks/starttls_stall.py          # 15 samples per cell (about 40 s)
+    .venv/bin/python benchmarks/starttls_stall.py --full   # 60 samples per cell
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 8, item 4: step latency inside the app, key press to the reply's wire-log line and to the next frame.
+"""Step latency inside the app, key press to the reply's wire-log line and to the next frame.
 
 The app runs headless (``run_test``) against the built-in server (``LocalServer`` in its own thread,
 as the app runs it). Before each measured press a NOOP is put at the head of the queue (untimed), then
@@ -20,8 +20,8 @@ other block, so half the presses). Blocks of presses alternate between the three
 
 Goal: p95 <= 5 ms to the line and <= 25 ms to the frame.
 
-    /work/venv/bin/python benchmarks/step_latency.py          # 200 presses each (about 2-3 minutes)
-    /work/venv/bin/python benchmarks/step_latency.py --full   # 600 presses each
+    .venv/bin/python benchmarks/step_latency.py          # 200 presses each (about 2-3 minutes)
+    .venv/bin/python benchmarks/step_latency.py --full   # 600 presses each
 """
 
 from __future__ import annotations
@@ -205,7 +205,7 @@ async def smtpstep_block(server: LocalServer | None, presses: int, out: dict[str
     async with app.run_test(size=(120, 36)) as pilot:
         for _ in range(3):  # connect, greeting, EHLO
             await pilot.press("space")
-            while app._busy:
+            while app.busy:
                 await pilot.pause(0.01)
         assert app.stepper is not None
         for _ in range(presses):
@@ -216,7 +216,7 @@ async def smtpstep_block(server: LocalServer | None, presses: int, out: dict[str
             await pilot.press("space")
             if await wait_for_frame(pilot):
                 record(out)
-            while app._busy:
+            while app.busy:
                 await pilot.pause(0.005)
         await app.stepper.close()
 

@@ -1,4 +1,4 @@
-"""Issue 8, item 5: wire log scale, 100,000 lines into ``WireLog`` vs Textual's ``RichLog`` and ``Log``.
+"""Wire log scale, 100,000 lines into ``WireLog`` vs Textual's ``RichLog`` and ``Log``.
 
 Each widget runs in its own child process (``clients/wire_log_child.py``) so that the RSS it adds is
 its own: one-widget app, headless 120x36, N lines in (one call per line: a wire chunk, ``RichLog.write``,
@@ -12,8 +12,8 @@ Default sizes keep the run short: WireLog and Log.write_lines get 100,000 lines;
 Log.write_line get 10,000 (their per-line cost is shown scaled to 100k, marked "x10"). --full
 gives every widget 100,000 lines.
 
-    /work/venv/bin/python benchmarks/wire_log_scale.py          # 2 runs each (about 1.5 minutes)
-    /work/venv/bin/python benchmarks/wire_log_scale.py --full   # 3 runs each, 100k everywhere (long)
+    .venv/bin/python benchmarks/wire_log_scale.py          # 2 runs each (about 1.5 minutes)
+    .venv/bin/python benchmarks/wire_log_scale.py --full   # 3 runs each, 100k everywhere (long)
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
 """smtpstep's SMTP engine: a sans-I/O client core, the transport that does the I/O, and the built-in server.
 
-Everything but ``transport.py`` and ``local_server.py`` is pure: no asyncio, ssl, socket, clock or Textual.
+The modules at the top of this package are pure: no asyncio, ssl, socket, clock or Textual; the I/O is in
+``transport/`` and ``server/``.
 """

@@ -259,6 +259,11 @@ class SmtpClient:
     def pending(self) -> tuple[Command, ...]:
         return tuple(self._pending)
 
+    @property
+    def unparsed(self) -> bytes:
+        """Bytes received that are not yet a complete reply line (at most ``replies.MAX_LINE`` octets)."""
+        return self._parser.pending
+
     def projected(self) -> State:
         """The settled state if every pending command succeeds: what a pipelined command must fit."""
         state = self._settled

@@ -310,14 +310,26 @@ _CHALLENGES = {
 def _mail_from(plan: SessionPlan, view: ClientView) -> MailFrom:
     caps = view.session.capabilities
     offered = caps.names if caps is not None else ()
-    body = MessageBody(plan.message, exact=plan.exact_message)
-    size = len(body.render().data) if plan.size_param and "SIZE" in offered else None
+    size = declared_size(MessageBody(plan.message, exact=plan.exact_message)) \
+        if plan.size_param and "SIZE" in offered else None
     return MailFrom(
         plan.mail_from,
         size=size,
         body_8bit="8BITMIME" in offered and not plan.message.isascii(),
         smtputf8=plan.smtputf8,
     )
+
+
+def declared_size(body: MessageBody) -> int:
+    """The message size to declare with SIZE= (RFC 1870 §5, §6): the octets the client sends after 354,
+    CRLFs included, but neither the dots doubled by dot-stuffing (RFC 5321 §4.5.2) nor the line that
+    holds only the terminating dot. That is the message as the client holds it, every line ended by CRLF.
+    """
+    return len(body.render().data) - len(_END_OF_DATA) - body.stuffed_lines
+
+
+_END_OF_DATA = b".\r\n"
+"""The terminating dot line that follows the message's last CRLF (RFC 5321 §4.1.1.4)."""
 
 
 _GROUPABLE = frozenset({Verb.MAIL, Verb.RCPT, Verb.DATA})

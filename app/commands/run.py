@@ -136,10 +136,13 @@ class Session:
     """One headless session: the stepper takes the planned steps, the printer prints, until the end."""
 
     def __init__(self, settings: SessionSettings, printer: Printer, server: LocalServer | None, *,
-                 target: Target | None = None, after_step: Callable[[int, StepResult], None] | None = None) -> None:
+                 target: Target | None = None, after_step: Callable[[int, StepResult], None] | None = None,
+                 relay: object | None = None) -> None:
         self.settings = settings
         self.printer = printer
         self.server = server
+        self.relay = relay
+        """A lesson part's man in the middle, whose ``tampering`` goes into the exported diagram."""
         self.target = target or settings.target(server)
         self.after_step = after_step
         """Called after every step with its index (0 for the first) and result: a lesson's narration."""
@@ -179,16 +182,31 @@ class Session:
         return outcome
 
     def _export(self) -> None:
-        """Write the session (also one cut short) into a ``--transcript`` file of another format than .txt."""
+        """Write the session (also one cut short) into a ``--transcript`` file of another format than .txt.
+
+        A lesson's later parts each get a file of their own beside it (``name-part2.md``, as ``shots``
+        names them): one file holds one document. A part with a man in the middle hands its changes to
+        the sequence diagram."""
         settings, file = self.settings, self.printer.export_file
         if file is None or settings.transcript is None:
             return
-        from smtpstep.app.output.exports import render
+        from smtpstep.app.output.exports import ExportError, export, format_of, part_path, render
+        from smtpstep.app.session.diagram import lesson_meta
         from smtpstep.app.session.recording import Recording, new_meta
 
         meta = new_meta(target=settings.describe(self.server), security=settings.security)
+        lesson = settings.lesson
+        if lesson is not None:
+            meta.update(lesson_meta(lesson, settings.lesson_part, list(getattr(self.relay, "tampering", ()))))
         recording = Recording.from_stepper(self.stepper, self.views, meta)
-        file.write(render(recording, settings.transcript.suffix, style=settings.style,
+        if settings.lesson_part > 0:
+            try:
+                export(recording, part_path(settings.transcript, settings.lesson_part + 1), style=settings.style,
+                       show_secrets=settings.show_secrets)
+            except ExportError as error:
+                self.printer.note(str(error), Direction.ERROR)
+            return
+        file.write(render(recording, format_of(settings.transcript), style=settings.style,
                           show_secrets=settings.show_secrets))
 
     def _drive(self) -> Outcome:
@@ -281,11 +299,11 @@ class Session:
 def _check_text(settings: SessionSettings) -> None:
     """Refuse option text that cannot go on the wire, before anything is started or sent.
 
-    Issue 6 found these slipping past ``options.settings_from_args`` (the lasting fix belongs in
-    ``commands.check_field`` and ``options._body``, shared with the TUI): bytes in argv or the
-    environment that are not UTF-8 arrive as lone surrogates (PEP 383) and made the first command
-    fail with UnicodeEncodeError ("something unexpected went wrong", exit 1); and ``--body-file``,
-    unlike ``--body``, let a NUL byte into the message (RFC 5322 §2.3 allows none in text).
+    A second check behind ``settings.settings_from_args`` (``commands.check_field`` and
+    ``settings._body`` refuse both at their source, for the terminal app too): bytes in argv or the
+    environment that are not UTF-8 arrive as lone surrogates (PEP 383) and would make the first command
+    fail with UnicodeEncodeError ("something unexpected went wrong", exit 1); and a NUL byte has no
+    place in a message (RFC 5322 §2.3 allows none in text).
     """
     from smtpstep.app.session.settings import PASSWORD_ENV
 

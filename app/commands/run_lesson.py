@@ -130,7 +130,7 @@ def lesson_part(settings: SessionSettings, printer: Printer, server: LocalServer
             printer.say(f"(this step did not go as the lesson expects: {problem})", "  !!")
 
     try:
-        outcome = Session(settings, printer, server, target=target, after_step=stepped).run()
+        outcome = Session(settings, printer, server, target=target, after_step=stepped, relay=proxy).run()
     finally:
         if proxy is not None:
             proxy.stop_thread()

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from smtpstep.app.session.settings import UsageError
 from smtpstep.protocol.server.facts import DEMO_PASSWORD, DEMO_USER
+from smtpstep.protocol.server.scenarios import SCENARIOS  # names and summaries only: it loads no aiosmtpd
 
 if TYPE_CHECKING:
     from smtpstep.protocol.server.facts import ReceivedMessage
@@ -52,8 +53,16 @@ def add_serve_options(parser: argparse.ArgumentParser) -> None:
                         help="where accepted messages go (default: $XDG_DATA_HOME/smtpstep/maildir)")
     parser.add_argument("--listen", metavar="ADDR",
                         help=f"the IP address to bind (default {LOOPBACK}); anything but loopback prints a warning")
-    parser.add_argument("--scenario", metavar="NAME", default="normal",
-                        help="make the server misbehave for a lesson: normal (default), greylisting, size-limit")
+    parser.add_argument("--scenario", metavar="NAME", default="normal", choices=SCENARIOS,
+                        help="make the server depart from correct behaviour, as a lesson needs "
+                             "(default normal; every scenario is listed below)")
+
+
+def scenario_list() -> str:
+    """Every scenario the server accepts, one line each, for ``serve --help``."""
+    width = max(map(len, SCENARIOS))
+    return "\n".join(["scenarios:"]
+                     + [f"  {name:<{width}}  {kind.summary}" for name, kind in SCENARIOS.items()])
 
 
 def _port(text: str) -> int:
@@ -90,11 +99,8 @@ def serve(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | 
             raise UsageError(f"{used[port]} and {PORT_FLAGS[name]} are both {port}; each listener needs its own port")
         used[port] = PORT_FLAGS[name]
 
-    from smtpstep.protocol.server.scenarios import SCENARIOS  # aiosmtpd and trustme: only now
-    from smtpstep.protocol.server.server import LocalServer
+    from smtpstep.protocol.server.server import LocalServer  # aiosmtpd and trustme: only now
 
-    if args.scenario not in SCENARIOS:
-        raise UsageError(f"--scenario {args.scenario} is unknown; choose one of {', '.join(SCENARIOS)}")
     maildir = Path(args.maildir).expanduser() if args.maildir else None
     if maildir is not None and maildir.exists() and not maildir.is_dir():
         raise UsageError(f"--maildir {args.maildir} is a file, not a folder")

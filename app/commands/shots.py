@@ -1,16 +1,20 @@
 """``smtpstep shots``: a whole session run in the terminal app, headless, with one screenshot per step.
 
-Writes ``01-connect.svg``, ``02-greeting.svg``, ... (named after each step's catalog key) and an
-``index.md`` that lists them with their captions and explanations (and, with ``--lesson``, the
-lesson's narration, every part in turn), for lecture notes; with ``--png`` a PNG beside each SVG,
-for slide software that takes no SVG.
+Writes ``01-connect.svg``, ``02-greeting.svg``, ... (named after each step's catalog key), the
+session's sequence diagram as ``sequence.mmd``, ``sequence.puml`` and ``sequence.diagram.svg`` (one
+set per lesson part: ``sequence-part2.mmd``, ...) and an ``index.md`` that lists them with their
+captions and explanations (and, with ``--lesson``, the lesson's narration, every part in turn), for
+lecture notes; with ``--png`` a PNG beside each SVG, for slide software that takes no SVG.
 
 Rules:
-- deterministic where smtpstep decides: a fixed Date and Message-ID, no step times, and the built-in
-  server on fixed ports when they are free; what the server decides (its certificate, the queue ID)
-  still changes from run to run;
-- every SVG goes through ``exports.offline``: no web font, ligatures off, so it renders the same
-  offline and ``..`` stays two dots;
+- the same bytes from run to run on one machine: a fixed Date and Message-ID, no step times, the
+  server shown by a name (``DISPLAY_NAME``) and never by its port, and the built-in server (started
+  here, also for a lesson) with a fixed clock for its Received field and fixed queue IDs, in a
+  Maildir of its own that is removed after; no screen shows a certificate (its serial and key change
+  every run); the SVG's class names follow from the picture;
+- every SVG is captured without toasts, tooltips or scrollbars (``saving.clean_screenshot``) and goes
+  through ``svg.print_svg``: the bundled font embedded, borders drawn as lines, ligatures off, so it
+  renders the same offline in any viewer and ``..`` stays two dots;
 - secrets never appear in a screenshot (the wire log's reveal is never used); ``--show-secrets``
   affects only a ``--transcript`` written alongside;
 - Textual is imported only when shots are taken; a PNG converter only when ``--png`` asks for one.
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import datetime
 import shutil
 import subprocess
@@ -44,7 +49,14 @@ NOW = datetime.datetime(2026, 1, 12, 9, 0, tzinfo=datetime.timezone.utc)
 MESSAGE_ID = "<lecture-notes@client.smtpstep.test>"
 
 FIXED_PORTS = {"plain_port": 12525, "submission_port": 12587, "submissions_port": 12465}
-"""Ports the built-in server tries first, so that the same shots show the same addresses."""
+"""Ports the built-in server tries first (the screenshots name it ``DISPLAY_NAME`` whatever port it gets)."""
+
+DISPLAY_NAME = "localhost"
+"""What the screenshots call the built-in server (and a lesson's relay, also on loopback), in place of
+an address whose port may differ from run to run."""
+
+DIAGRAM_NAME = "sequence"
+"""The sequence diagram's file name, before ``.mmd``, ``.puml`` and ``.diagram.svg``."""
 
 DEFAULT_SIZE = (100, 30)
 DEFAULT_THEME = "print"
@@ -69,6 +81,8 @@ class Shots:
     svgs: list[Path] = field(default_factory=list)
     pngs: list[Path] = field(default_factory=list)
     index: Path | None = None
+    diagrams: list[Path] = field(default_factory=list)
+    """The sequence diagrams: .mmd, .puml and .diagram.svg for each part."""
     captions: list[str] = field(default_factory=list)
     recordings: list[Recording] = field(default_factory=list)
     """The sessions the screenshots show: one, or one per part of a lesson (for ``--transcript``)."""
@@ -138,11 +152,10 @@ def run_shots(args: argparse.Namespace) -> int:
         print(f"smtpstep: {error}", file=sys.stderr, flush=True)
         return 1
     if settings.transcript is not None:
-        from smtpstep.app.output.exports import export
+        from smtpstep.app.output.exports import export, part_path
 
-        path = settings.transcript
         for number, recording in enumerate(shots.recordings, 1):  # a lesson's later parts: name-part2.md, ...
-            where = path if number == 1 else path.with_name(f"{path.stem}-part{number}{path.suffix}")
+            where = part_path(settings.transcript, number)
             try:
                 export(recording, where, style=settings.style, show_secrets=settings.show_secrets, theme=args.theme)
             except ExportError as error:
@@ -171,28 +184,39 @@ async def take_shots(
     """Run the session in the app at ``size`` and save a screenshot after each step into ``out``.
 
     ``png`` is a converter from ``png_converter()``. With the built-in server and no ``server``, one
-    is started for the shots (on ``FIXED_PORTS`` when free) and stopped after.
+    is started for the shots (in the lesson's scenario, on ``FIXED_PORTS`` when free, with ``now`` as its
+    clock, fixed queue IDs and a Maildir of its own) and stopped after.
     """
+    import tempfile
+
+    if settings.display_name is None:
+        settings = dataclasses.replace(settings, display_name=DISPLAY_NAME)
     own = None
-    if settings.builtin and server is None and settings.lesson is None:
-        # A lesson's server runs its scenario (and maybe a relay in the middle): the app starts those itself.
-        own = server = await _start_server()
-    try:
-        return await _shoot(settings, Path(out), theme=theme, size=size, png=png, server=server,
-                            prepare=prepare, now=now, message_id=message_id, progress=progress)
-    finally:
-        if own is not None:
-            await own.stop()
+    with tempfile.TemporaryDirectory(prefix="smtpstep-shots-") as scratch:
+        if settings.builtin and server is None:
+            scenario = settings.lesson.scenario if settings.lesson is not None else "normal"
+            own = server = await _start_server(scenario, maildir=Path(scratch) / "maildir", now=now)
+        try:
+            return await _shoot(settings, Path(out), theme=theme, size=size, png=png, server=server,
+                                prepare=prepare, now=now, message_id=message_id, progress=progress)
+        finally:
+            if own is not None:
+                await own.stop()
 
 
-async def _start_server() -> LocalServer:
+async def _start_server(scenario: str = "normal", *, maildir: Path | None = None,
+                        now: datetime.datetime | None = None) -> LocalServer:
+    from smtpstep.protocol.server.maildir import numbered_names
     from smtpstep.protocol.server.server import LocalServer
 
+    # The same every run: the Received field's date, and the queue IDs the server reports.
+    fixed = {} if now is None else {"clock": lambda: now,
+                                    "maildir_names": numbered_names(int(now.timestamp()), "mail.smtpstep.test")}
     try:
-        server = LocalServer(**FIXED_PORTS)
+        server = LocalServer(scenario=scenario, maildir=maildir, **fixed, **FIXED_PORTS)
         await server.start()
     except OSError:  # a port is taken: any free ones will do
-        server = LocalServer()
+        server = LocalServer(scenario=scenario, maildir=maildir, **fixed)
         await server.start()
     return server
 
@@ -200,7 +224,9 @@ async def _start_server() -> LocalServer:
 async def _shoot(settings: SessionSettings, out: Path, *, theme: str, size: tuple[int, int], png: str | None,
                  server: LocalServer | None, prepare: Prepare | None, now: datetime.datetime, message_id: str,
                  progress: Callable[[str], None] | None) -> Shots:
-    from smtpstep.app.output.exports import offline, step_caption, step_slug
+    from smtpstep.app.output.exports import step_caption, step_slug
+    from smtpstep.app.saving import clean_screenshot
+    from smtpstep.app.session.diagram import lesson_meta
     from smtpstep.app.session.recording import Recording, new_meta
     from smtpstep.app.session.stepper import MAX_STEPS, REFUSED_BEFORE_SENDING
     from smtpstep.app.stepper_app import SmtpStepApp
@@ -213,36 +239,33 @@ async def _shoot(settings: SessionSettings, out: Path, *, theme: str, size: tupl
     taken: list[tuple[int, SessionView, str]] = []
     """(part, view after the step, SVG) for every step."""
     recordings: list[Recording] = []
-    async with app.run_test(size=size) as pilot:
-        await _settle(pilot, lambda: app.stepper is not None, step_wait)
+    async with app.run_test(size=size, notifications=False, tooltips=False) as pilot:
+        if app.stepper is None:  # the start is a StepFinished too, once the stepper exists
+            await _settle(pilot, app, None, step_wait)
         if settings.style != "textbook":
             app.wire_log.style_name = settings.style
         if prepare is not None:
             await prepare(app)
         for part in range(parts):
             if part:  # the step key moves a finished lesson part on to the next, as for a person
-                await app.run_action("step")
-                await _settle(pilot, lambda: app.settings.lesson_part == part and app.stepper is not None
-                              and not app.stepper.history and app.stepper.head is not None, step_wait)
+                await _settle(pilot, app, app.run_action("step"), step_wait)
             stepper = app.stepper
             assert stepper is not None
             views = [stepper.view()]
             while stepper.head is not None and len(views) <= MAX_STEPS:
                 if stepper.check_head() is not None:
                     break  # a person would have to decide whether to force it
-                done = len(stepper.history)
-                await app.run_action("step")
-                await _settle(pilot, lambda: len(stepper.history) > done and app.session_view is not None
-                              and app.session_view.busy is None, step_wait)
+                await _settle(pilot, app, app.run_action("step"), step_wait)
                 view = stepper.view(after_step=True)
                 views.append(view)
-                taken.append((part, view, app.export_screenshot(title=f"smtpstep — step {view.steps_done}")))
+                taken.append((part, view, await clean_screenshot(app, title=f"smtpstep — step {view.steps_done}")))
                 result = view.last
                 if result is not None and result.failure is not None and result.failure.kind in REFUSED_BEFORE_SENDING:
                     break  # the app asks the user now (e.g. consent to AUTH in clear text): the shot shows it
             meta = new_meta(target=app.settings.describe(app.server), security=app.settings.security, created=now)
             if lesson is not None:
-                meta.update(lesson=lesson.name, part=part + 1, parts=parts)
+                relay = app.lab.relay
+                meta.update(lesson_meta(lesson, part, list(relay.tampering) if relay is not None else []))
             recordings.append(Recording.from_stepper(stepper, views, meta))
             if stepper.head is not None:
                 break  # stopped inside this part: the next one would not follow from it
@@ -253,7 +276,7 @@ async def _shoot(settings: SessionSettings, out: Path, *, theme: str, size: tupl
         name = f"{number:0{width}d}-{step_slug(view)}"
         caption = step_caption(view, recordings[part].steps, view.steps_done)
         path = out / f"{name}.svg"
-        path.write_text(offline(svg), encoding="utf-8")
+        path.write_text(svg, encoding="utf-8")
         shots.svgs.append(path)
         if png is not None:
             shots.pngs.append(to_png(path, path.with_suffix(".png"), png))
@@ -261,20 +284,34 @@ async def _shoot(settings: SessionSettings, out: Path, *, theme: str, size: tupl
         entries.append(Entry(name, caption, view, part))
         if progress is not None:
             progress(f"{path.name}  {caption}")
+    shots.diagrams = write_diagrams(recordings, out)
+    if progress is not None:
+        progress(f"{', '.join(path.name for path in shots.diagrams)}  the sequence diagram")
     shots.index = out / "index.md"
     shots.index.write_text(index_md(settings, recordings, entries, theme=theme, size=size, png=bool(shots.pngs)),
                            encoding="utf-8")
     return shots
 
 
-async def _settle(pilot: Any, ready: Callable[[], bool], timeout: float = SETTLE_MARGIN) -> None:
-    """Let the app run until ``ready()`` holds and the screen is drawn."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not ready():
-        if loop.time() > deadline:
-            raise ShotsError(f"the app did not finish a step within {timeout:g} s; no screenshots were written")
-        await pilot.pause(0.02)
+def write_diagrams(recordings: list[Recording], out: Path) -> list[Path]:
+    """The sequence diagram of each recording (each lesson part) as .mmd, .puml and .diagram.svg in ``out``."""
+    from smtpstep.app.output.exports import export, part_path
+
+    written = []
+    for number, recording in enumerate(recordings, 1):
+        for suffix in (".mmd", ".puml", ".diagram.svg"):
+            path = part_path(out / f"{DIAGRAM_NAME}{suffix}", number)
+            export(recording, path)
+            written.append(path)
+    return written
+
+
+async def _settle(pilot: Any, app: SmtpStepApp, cause: Awaitable[object] | None, timeout: float) -> None:
+    """Start ``cause`` (the step key's action), wait for the app's next StepFinished, then for the screen."""
+    try:
+        await asyncio.wait_for(app.next_step_finished(cause), timeout)
+    except TimeoutError:
+        raise ShotsError(f"the app did not finish a step within {timeout:g} s; no screenshots were written") from None
     await pilot.pause()
 
 
@@ -316,6 +353,15 @@ def index_md(settings: SessionSettings, recordings: list[Recording], entries: li
                 rfc = f" *({md_escape(block.rfc)})*" if block.rfc else ""
                 text = f" {md_escape(block.text)}" if block.text else ""
                 out += [f"**{md_escape(as_sentence(block.title))}**{text}{rfc}", ""]
+    if recordings:
+        from smtpstep.app.output.exports import part_path
+
+        out += ["## The sequence diagram", "", "The session as a ladder diagram, one arrow per command and per reply; "
+                "also as Mermaid (`.mmd`) and PlantUML (`.puml`) source beside it.", ""]
+        for number in range(1, len(recordings) + 1):
+            name = part_path(Path(f"{DIAGRAM_NAME}.diagram.svg"), number).name
+            words = f"The sequence diagram, part {number}" if len(recordings) > 1 else "The sequence diagram"
+            out += [f"![{words}]({name})", ""]
     return "\n".join(out).rstrip("\n") + "\n"
 
 
@@ -325,8 +371,8 @@ def index_md(settings: SessionSettings, recordings: list[Recording], entries: li
 def png_converter() -> str | None:
     """The path of rsvg-convert, else "cairosvg" when the ``png`` extra is installed, else None.
 
-    rsvg-convert first: librsvg finds each glyph in some installed font (✓, 🔒, arrows), while cairosvg
-    draws everything in the first font of the stack and shows a box for what it lacks.
+    rsvg-convert first: a separate program, so it can be given the bundled font alone (``to_png``), and
+    faster; cairosvg draws the same picture from the installed DejaVu Sans Mono.
     """
     found = shutil.which("rsvg-convert")
     if found:
@@ -348,9 +394,17 @@ def to_png(svg: Path, png: Path, converter: str, *, zoom: float = 2.0) -> Path:
         except Exception as error:  # noqa: BLE001 - cairosvg raises whatever its parsers raise
             raise ShotsError(f"cairosvg could not convert {svg.name} to PNG ({error})") from None
         return png
+    from smtpstep.app.config import state_dir
+    from smtpstep.app.output.font import fontconfig_env
+
+    try:
+        # Only the bundled faces, settings inline: the same PNG on a machine without DejaVu Sans Mono.
+        env = fontconfig_env(state_dir() / "fontconfig")
+    except OSError:
+        env = None  # the installed fonts will do
     try:
         done = subprocess.run([converter, "--zoom", str(zoom), "--output", str(png), str(svg)],
-                              capture_output=True, text=True, timeout=120, check=False)
+                              capture_output=True, text=True, timeout=120, check=False, env=env)
     except (OSError, subprocess.TimeoutExpired) as error:
         raise ShotsError(f"rsvg-convert could not convert {svg.name} to PNG ({error})") from None
     if done.returncode != 0:

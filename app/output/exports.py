@@ -4,7 +4,9 @@
 ``.md``: one section per step ("Step 8 of 12 — MAIL FROM: 250 sender accepted"), its lines in a
 fenced block and the explanation with its RFC section. ``.html`` and ``.svg``: the captioned
 transcript in a smtpstep theme's colours, made by Rich's console export; the SVG goes through
-``offline_svg`` (no web font, ligatures off), so it renders the same anywhere. ``.json``: the recording.
+``print_svg`` (the bundled font embedded, borders drawn as lines), so it renders the same anywhere.
+``.json``: the recording. ``.mmd``, ``.puml`` and ``.diagram.svg``: the session as a sequence diagram
+(Mermaid, PlantUML, a standalone drawing; ``diagrams.py``).
 
 Rules:
 - every format holds every step of the recording;
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from smtpstep.app.session.diagram import FAILURE_WORDS, diagram_of
 from smtpstep.app.session.narration import Block, narrate, step_key
 from smtpstep.app.session.recording import Recording, RecordingError
 from smtpstep.app.session.settings import TRANSCRIPT_SUFFIXES
@@ -36,8 +39,8 @@ from smtpstep.protocol.transport.wire import Direction, WireChunk
 if TYPE_CHECKING:
     from rich.console import Console
 
-SUFFIXES = (".txt", ".md", ".html", ".svg", ".json")
-"""The formats, by file extension."""
+SUFFIXES = (".txt", ".md", ".html", ".svg", ".json", ".mmd", ".puml", ".diagram.svg")
+"""The formats, by file extension (``.svg`` is the transcript, ``.diagram.svg`` the sequence diagram)."""
 assert set(SUFFIXES) == set(TRANSCRIPT_SUFFIXES), "smtpstep.app.session.settings lists the formats --transcript accepts"
 
 TLS_GUTTER = "▌"
@@ -45,19 +48,6 @@ TLS_GUTTER = "▌"
 
 MAX_WIDTH = 132
 """Widest line of an HTML or SVG export; longer lines fold."""
-
-_FAILURE_WORDS = {
-    "resolve": "the host name was not found",
-    "refused": "the connection was refused",
-    "connect": "the connection failed",
-    "timeout": "no reply in time",
-    "closed": "the connection closed",
-    "tls": "the TLS handshake or certificate check failed",
-    "protocol": "the server broke the protocol",
-    "not-allowed": "not sent: it does not fit the session now",
-    "policy": "not sent: no password over clear text",
-}
-"""A failed step in a few words, for captions (the explanation has the whole sentence)."""
 
 _NARRATED = ("halt", "error", "warning", "step", "reply")
 """The explanation blocks an export shows; digits, enhanced codes and EHLO keywords stay in the app."""
@@ -83,7 +73,7 @@ def step_outcome(view: SessionView) -> str:
     if result is None:
         return ""
     if result.failure is not None:
-        return _FAILURE_WORDS.get(result.failure.kind, "it failed")
+        return FAILURE_WORDS.get(result.failure.kind, "it failed")
     if result.answers:
         reply = result.answers[-1].reply
         meaning = next((b.title for b in narrate(view) if b.kind == "reply"), "")
@@ -221,7 +211,7 @@ def render_svg(recording: Recording, *, style: str = "textbook", show_secrets: b
     colours = theme_colours(theme)
     console = _console(recording, style=style, show_secrets=show_secrets, colours=colours, heading=False)
     title = _Blank(recording, show_secrets)(_header(recording, show_secrets)[0])
-    return offline(console.export_svg(title=title, theme=colours.terminal_theme()))
+    return print_svg(console.export_svg(title=title, theme=colours.terminal_theme()))
 
 
 def render_json(recording: Recording, *, show_secrets: bool = False, **_: object) -> str:
@@ -229,15 +219,54 @@ def render_json(recording: Recording, *, show_secrets: bool = False, **_: object
     return recording.to_json(show_secrets=show_secrets)
 
 
+def render_mmd(recording: Recording, **_: object) -> str:
+    """The sequence diagram in Mermaid (``sequenceDiagram``); secrets always masked."""
+    from smtpstep.app.output.diagrams import render_mmd as draw
+
+    return draw(diagram_of(recording))
+
+
+def render_puml(recording: Recording, **_: object) -> str:
+    """The sequence diagram in PlantUML; secrets always masked."""
+    from smtpstep.app.output.diagrams import render_puml as draw
+
+    return draw(diagram_of(recording))
+
+
+def render_diagram_svg(recording: Recording, **_: object) -> str:
+    """The sequence diagram as a standalone SVG drawing; secrets always masked."""
+    from smtpstep.app.output.diagrams import render_diagram_svg as draw
+
+    return draw(diagram_of(recording))
+
+
 RENDERERS: dict[str, Callable[..., str]] = {
     ".txt": render_txt, ".md": render_md, ".html": render_html, ".svg": render_svg, ".json": render_json,
+    ".mmd": render_mmd, ".puml": render_puml, ".diagram.svg": render_diagram_svg,
 }
 assert tuple(RENDERERS) == SUFFIXES
 
 
+def format_of(path: Path | str) -> str:
+    """The format a file name asks for: its extension, or ".diagram.svg" for ``name.diagram.svg``."""
+    name = Path(path).name.lower()
+    return ".diagram.svg" if name.endswith(".diagram.svg") else Path(name).suffix
+
+
+def part_path(path: Path, number: int) -> Path:
+    """Where part ``number`` (1 for the first) of a lesson goes: ``path`` itself, then ``name-part2.md``,
+    ``name-part2.diagram.svg``, ..."""
+    if number <= 1:
+        return path
+    suffix = format_of(path)
+    stem = path.name[: len(path.name) - len(suffix)] if suffix and path.name.lower().endswith(suffix) else path.stem
+    return path.with_name(f"{stem}-part{number}{path.name[len(stem):]}")
+
+
 def render(recording: Recording, suffix: str, *, style: str = "textbook", show_secrets: bool = False,
            theme: str | None = None) -> str:
-    """The export in the format of ``suffix`` (".md", ...); ``ExportError`` for an unknown one."""
+    """The export in the format of ``suffix`` (".md", ".diagram.svg", ...); ``ExportError`` for an unknown one.
+    Diagrams mask secrets whatever ``show_secrets`` says: a figure is for showing."""
     renderer = RENDERERS.get(suffix.lower())
     if renderer is None:
         raise ExportError(f"smtpstep writes transcripts as {', '.join(SUFFIXES)} files, not “{suffix}”")
@@ -251,7 +280,7 @@ def export(recording: Recording, path: Path, *, style: str = "textbook", show_se
            theme: str | None = None) -> None:
     """Write the export that ``path``'s extension names; ``ExportError`` in plain words on failure."""
     path = Path(path)
-    text = render(recording, path.suffix, style=style, show_secrets=show_secrets, theme=theme)
+    text = render(recording, format_of(path), style=style, show_secrets=show_secrets, theme=theme)
     try:
         path.write_text(text, encoding="utf-8", newline="\n")
     except OSError as error:
@@ -407,15 +436,11 @@ def _when(created: str) -> str:
     return f"{moment:%Y-%m-%d %H:%M} UTC" if not offset else f"{moment:%Y-%m-%d %H:%M %z}"
 
 
-def offline(svg: str) -> str:
-    """``offline_svg``, and no emoji font in the stack: librsvg (rsvg-convert, Pango) draws digits and
-    ``*`` from a listed emoji font, spread over two cells each; DejaVu Sans Mono has them all."""
-    from smtpstep.app.output.svg import offline_svg
+def print_svg(svg: str) -> str:
+    """A Rich SVG made fit to print (``svg.print_svg``: the bundled font embedded, borders as lines)."""
+    from smtpstep.app.output.svg import print_svg as fit
 
-    return _EMOJI_FONTS.sub("", offline_svg(svg))
-
-
-_EMOJI_FONTS = re.compile(r',\s*"(?:Noto Color Emoji|Apple Color Emoji|Segoe UI Emoji)"')
+    return fit(svg)
 
 
 def plural(count: int, word: str) -> str:

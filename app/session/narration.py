@@ -55,10 +55,13 @@ _VERB_FOR_REPLY = {
 
 
 def reply_blocks(answer: Answer) -> list[Block]:
+    """The reply explained from what the server said: its code, its enhanced code (the one it sent, or
+    that it sent none) and its words, in answer to the command it answers."""
     command = answer.command
     verb = command.acts_as if isinstance(command, Raw) else command.verb
     reply = answer.reply
-    decoded = explain_reply(reply.code, reply.enhanced, verb=_VERB_FOR_REPLY.get(verb, verb.value))
+    decoded = explain_reply(reply.code, reply.enhanced, verb=_VERB_FOR_REPLY.get(verb, verb.value),
+                            text=reply.lines)
     text = f"{decoded.kind.capitalize()}: {decoded.kind_text} Category: {decoded.category}."
     blocks = [
         Block("reply", decoded.meaning.title, decoded.meaning.text, decoded.meaning.rfc),
@@ -67,6 +70,10 @@ def reply_blocks(answer: Answer) -> list[Block]:
     if decoded.enhanced is not None:
         blocks.append(Block("reply-enhanced", decoded.enhanced.title,
                             decoded.enhanced.text, decoded.enhanced.rfc))
+    elif reply.transient or reply.permanent:
+        blocks.append(Block("reply-enhanced", "No enhanced status code",
+                            "The server sent none with this reply, so its three digits and its own words are all "
+                            "there is to go on.", "RFC 3463 §2; RFC 2034 §4"))
     return blocks
 
 
@@ -90,7 +97,7 @@ def narrate(view: SessionView) -> list[Block]:
         first = view.queue[0].command if view.queue else None
         blocks.append(Block(
             "hint", "Ready",
-            f"Press space to take the first step: open a TCP connection to {target.address}. Each press sends "
+            f"Press space to take the first step: open a TCP connection to {target.shown}. Each press sends "
             "one command (or waits for one reply) and shows every byte in the wire log.",
         ))
         if first is not None:

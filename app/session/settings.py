@@ -1,6 +1,6 @@
 """The session options shared by ``smtpstep run`` and ``smtpstep step``, checked and turned into settings.
 
-Holds ``add_session_options`` (the flags of the ``run`` contract, issue 2), ``settings_from_args``
+Holds ``add_session_options`` (the flags of ``smtpstep run``, which ``step``, ``web`` and ``shots`` share), ``settings_from_args``
 (flags plus environment into a frozen ``SessionSettings``) and ``UsageError``. Each problem with the
 user's options is one plain sentence, raised before any connection is made.
 
@@ -46,8 +46,9 @@ PASSWORD_ENV = "SMTPSTEP_PASSWORD"
 
 
 
-TRANSCRIPT_SUFFIXES = (".txt", ".md", ".html", ".svg", ".json")
-"""File types ``--transcript`` can write, chosen by extension (``smtpstep.app.output.exports`` writes them)."""
+TRANSCRIPT_SUFFIXES = (".txt", ".md", ".html", ".svg", ".json", ".mmd", ".puml", ".diagram.svg")
+"""File types ``--transcript`` can write, chosen by extension (``smtpstep.app.output.exports`` writes them):
+``.mmd``, ``.puml`` and ``.diagram.svg`` are the sequence diagram (``x.diagram.svg`` ends in ``.svg`` too)."""
 
 DEFAULT_FROM = "student@client.smtpstep.test"
 DEFAULT_TO = ("teacher@example.test",)
@@ -107,14 +108,19 @@ class SessionSettings:
     style: str = "textbook"
     """textbook or swaks."""
     transcript: Path | None = None
-    """Where ``--transcript`` writes the whole transcript (.txt, .md, .html, .svg or .json), or None."""
+    """Where ``--transcript`` writes the whole transcript (.txt, .md, .html, .svg or .json) or the sequence
+    diagram (.mmd, .puml, .diagram.svg), or None."""
     bdat: int | None = None
     """``--bdat``: send the message in BDAT chunks of this many octets (0: one chunk) when the server
     offers CHUNKING (RFC 3030); None sends it with DATA."""
     lesson: Lesson | None = None
-    """The lesson this session follows (``--lesson``); ``Lesson.apply`` set the session fields above."""
+    """The lesson this session follows (``--lesson``); ``for_lesson`` set the session fields above."""
     lesson_part: int = 0
     """Which part of the lesson this session is (0 for the first); each part is one session."""
+    display_name: str | None = None
+    """What the header, the connection notes and the explanation call the server in place of its address
+    (host:port), e.g. "localhost": screenshots that stay the same whatever port the server got. None shows
+    the address."""
 
     @property
     def builtin(self) -> bool:
@@ -181,6 +187,7 @@ class SessionSettings:
                 timeout=self.timeout,
                 builtin=True,
                 allow_cleartext_auth=self.allow_cleartext_auth,
+                label=self.display_name,
             )
             return self.lesson.target(target, self.lesson_part) if self.lesson is not None else target
         host, port = self.host_port()
@@ -192,6 +199,7 @@ class SessionSettings:
             insecure=self.insecure,
             timeout=self.timeout,
             allow_cleartext_auth=self.allow_cleartext_auth,
+            label=self.display_name,
         )
 
     def for_lesson(self, lesson: Lesson, part: int = 0) -> SessionSettings:
@@ -227,7 +235,9 @@ class SessionSettings:
         words = SECURITY_WORDS[self.security]
         if self.builtin:
             where = f" 127.0.0.1:{server.port_for(self.security)}" if server is not None else ""
-            return f"built-in server ({words}){where}"
+            return f"built-in server ({words}){f' {self.display_name}' if self.display_name else where}"
+        if self.display_name:
+            return f"{self.display_name} {words}"
         host, port = self.host_port()
         shown = f"[{host}]" if ":" in host else host
         return f"{shown}:{port} {words}"
@@ -289,7 +299,7 @@ def parse_server(text: str, security: str) -> tuple[str, int]:
 
 
 def add_session_options(parser: argparse.ArgumentParser) -> None:
-    """The flags of ``smtpstep run`` (issue 2's contract), plus ``--allow-cleartext-auth``."""
+    """The flags of ``smtpstep run``, in the groups ``--help`` shows (also those of ``step``, ``web``, ``shots``)."""
     where = parser.add_argument_group("server")
     where.add_argument("--server", metavar="HOST[:PORT]",
                        help="a real server; without it smtpstep starts and uses its built-in local server. "
@@ -334,7 +344,8 @@ def add_session_options(parser: argparse.ArgumentParser) -> None:
     show.add_argument("--transcript", metavar="FILE",
                       help="also write the whole transcript to FILE, secrets redacted; the extension picks "
                            "the format: .txt (as printed), .md (a section per step), .html or .svg (in colour), "
-                           ".json (a recording for `smtpstep replay`)")
+                           ".json (a recording for `smtpstep replay`), or the sequence diagram as .mmd (Mermaid), "
+                           ".puml (PlantUML) or .diagram.svg (a drawing)")
     show.add_argument("--quit-after", metavar="PHASE", choices=PHASES,
                       help=f"send QUIT once this phase is done: {', '.join(PHASES)}")
     show.add_argument("--show-secrets", action="store_true",
@@ -354,10 +365,15 @@ def _chunk_size(text: str) -> int:
 
 
 def _number(text: str) -> float:
+    """``--timeout``'s type; its complaint reads like the range check's (the parser puts the flag first)."""
     try:
         return float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"“{text}” is not a number of seconds") from None
+        raise argparse.ArgumentTypeError(_timeout_rule(f"“{text}”")) from None
+
+
+def _timeout_rule(shown: str) -> str:
+    return f"must be a number of seconds more than 0 and at most {MAX_TIMEOUT:g}, not {shown}"
 
 
 # --- Checking -------------------------------------------------------------------------------------
@@ -394,7 +410,7 @@ def settings_from_args(
 
     timeout = get("timeout")
     if timeout is not None and not (0 < timeout <= MAX_TIMEOUT):
-        raise UsageError(f"--timeout must be more than 0 and at most {MAX_TIMEOUT:g} seconds, not {timeout:g}")
+        raise UsageError(f"--timeout {_timeout_rule(f'{timeout:g}')}")
 
     ca_file = _ca_file(get("ca_file"))
     insecure = bool(get("insecure", False))
@@ -504,6 +520,8 @@ def _body(body: str | None, body_file: str | None) -> str:
         raise UsageError("give either --body or --body-file, not both")
     if body_file is not None:
         path = Path(body_file).expanduser()
+        if path.is_dir():
+            raise UsageError(f"--body-file {body_file} is a directory; give the file that holds the message text")
         if not path.is_file():
             raise UsageError(f"--body-file {body_file}: there is no such file")
         try:

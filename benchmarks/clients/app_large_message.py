@@ -69,7 +69,7 @@ async def main() -> dict:
         # Step up to the message (connect ... DATA), untimed.
         while app.stepper.head is not None and app.stepper.head.verb != Verb.MESSAGE:
             await pilot.press("space")
-            while app._busy:
+            while app.busy:
                 await pilot.pause(0.01)
         idle_rss = status_kib("VmRSS")
         gaps: list[float] = []
@@ -86,7 +86,7 @@ async def main() -> dict:
         await pilot.press("space")
         while True:
             await pilot.pause(0.01)
-            if not app._busy:
+            if not app.busy:
                 break
         elapsed = time.perf_counter() - start
         timer.stop()

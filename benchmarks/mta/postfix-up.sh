@@ -13,13 +13,14 @@
 #   SMTPSTEP_MTA_PLAIN_PORT       plain port, STARTTLS offered (default 2525)
 #   SMTPSTEP_MTA_NEW_CA=1         throw away the existing CA and make a new one
 #   SMTPSTEP_MTA_SKIP_CHECK=1     skip the end-to-end smtplib/swaks checks
-#   SMTPSTEP_PYTHON               python with trustme (default /work/venv/bin/python)
+#   SMTPSTEP_PYTHON               python with trustme (default: the repository's .venv/bin/python)
 set -euo pipefail
 
 CA_PATH="${1:-${SMTPSTEP_MTA_CA:-/tmp/smtpstep-mta/ca.pem}}"
 SUB_PORT="${SMTPSTEP_MTA_SUBMISSION_PORT:-2587}"
 PLAIN_PORT="${SMTPSTEP_MTA_PLAIN_PORT:-2525}"
-PY="${SMTPSTEP_PYTHON:-/work/venv/bin/python}"
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+PY="${SMTPSTEP_PYTHON:-$REPO/.venv/bin/python}"
 
 LISTEN=127.0.0.1
 MYHOSTNAME=mta.smtpstep.test

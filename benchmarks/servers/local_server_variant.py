@@ -7,9 +7,9 @@ prints for each message. Which ``protocol`` package it imports is up to ``PYTHON
 benchmark's ``--baseline REV`` points it at ``protocol/`` as it was at that commit, to measure the
 code before a change in the same run as the code after it. With ``--uvloop`` it runs on
 ``uvloop.new_event_loop()`` instead of asyncio's loop; uvloop is not a dependency of smtpstep
-(install it where this script can import it, e.g. ``pip install --target /tmp/uvloop uvloop`` and
-``PYTHONPATH=/tmp/uvloop``). That measures what moving ``smtpstep serve`` (``app/serve.py``) and the
-TUI's server thread (``protocol/loop_thread.py``) to uvloop would give. Prints the ports,
+(install it where this script can import it, e.g. ``pip install --target uvloop-dir uvloop`` and
+``PYTHONPATH=uvloop-dir``). That measures what moving ``smtpstep serve`` (``app/commands/serve.py``) and
+the TUI's server (``protocol/server/loop_thread.py``) to uvloop would give. Prints the ports,
 "trust CA PATH" and "ready:" like ``smtpstep serve``; stops on SIGTERM.
 """
 import asyncio

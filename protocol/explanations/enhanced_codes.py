@@ -1,5 +1,10 @@
 """Enhanced status codes (RFC 3463; the IANA registry, RFC 5248): class.subject.detail, explained.
 
+Given the reply code it came with, the explanation also says when the two disagree: a class that is not
+the reply's first digit (RFC 2034 §4 says they must agree), or a detail RFC 3463 defines for permanent
+errors only sent as a temporary one, or the other way round. The first digit of the reply decides
+(RFC 5321 §4.2.1).
+
 Pure: no I/O. A code the catalog does not know is explained by its class and subject.
 """
 
@@ -19,48 +24,48 @@ _ENHANCED_FORM = re.compile(r"^([245])\.(\d{1,3})\.(\d{1,3})$")
 _CLASSES: dict[int, tuple[str, str]] = {
     2: ("success", "Class 2: success."),
     4: ("persistent transient failure", "Class 4: a temporary failure, so sending again later may work."),
-    5: ("permanent failure", "Class 5: a permanent failure, so resending it unchanged will not work."),
+    5: ("permanent failure", "Class 5: a permanent failure, so resending it unchanged is not likely to work."),
 }
 
 _SUBJECTS: dict[int, Entry] = {
-    0: Entry("other or undefined status", "No detail is given beyond the class.", "RFC 3463 §3.1"),
+    0: Entry("other or undefined status", "No detail is given beyond the class.", "RFC 3463 §2, §3.1"),
     1: Entry(
         "addressing status",
         "Something about an address, the sender's or a recipient's: its syntax or whether it exists. "
         "The sender can usually correct it.",
-        "RFC 3463 §3.2",
+        "RFC 3463 §2, §3.2",
     ),
     2: Entry(
         "mailbox status",
         "Something about the recipient's mailbox, such as full or disabled, which is in the recipient's hands.",
-        "RFC 3463 §3.3",
+        "RFC 3463 §2, §3.3",
     ),
     3: Entry(
         "mail system status",
         "Something about the receiving mail system, such as out of storage, not accepting mail, "
         "or unable to handle a message this big.",
-        "RFC 3463 §3.4",
+        "RFC 3463 §2, §3.4",
     ),
     4: Entry(
         "network and routing status",
         "Something on the way between the systems: no answer, a broken connection, DNS or routing trouble.",
-        "RFC 3463 §3.5",
+        "RFC 3463 §2, §3.5",
     ),
     5: Entry(
         "mail delivery protocol status",
         "Something about the SMTP conversation itself: an invalid command, bad syntax, bad arguments.",
-        "RFC 3463 §3.6",
+        "RFC 3463 §2, §3.6",
     ),
     6: Entry(
         "message content or media status",
         "Something about the message's content or its encoding, such as a conversion that was needed.",
-        "RFC 3463 §3.7",
+        "RFC 3463 §2, §3.7",
     ),
     7: Entry(
         "security or policy status",
         "Security or policy: authentication, encryption, or a refusal by the receiver's rules "
         "(anti-spam checks such as SPF, DKIM and DMARC).",
-        "RFC 3463 §3.8",
+        "RFC 3463 §2, §3.8",
     ),
 }
 
@@ -264,7 +269,24 @@ _DETAILS: dict[tuple[int, int], Entry] = {
     (6, 7): Entry(
         "non-ASCII addresses not permitted",
         "An address contains non-ASCII characters, which this sender or recipient may not use.",
-        "RFC 6531; RFC 5248",
+        "RFC 6531 §3.5, §4.2",
+    ),
+    (6, 8): Entry(
+        "UTF-8 string reply required, not permitted by the client",
+        "The answer, to VRFY or EXPN say, would have to show a mailbox name in UTF-8, but the client did not "
+        "allow UTF-8 in replies with the SMTPUTF8 parameter.",
+        "RFC 6531 §3.7.4.2, §4.2",
+    ),
+    (6, 9): Entry(
+        "UTF-8 header message cannot be transferred",
+        "After the final dot: the message has UTF-8 header fields and at least one recipient cannot take them, "
+        "so the whole message is refused.",
+        "RFC 6531 §3.5, §4.2",
+    ),
+    (6, 10): Entry(
+        "duplicate of X.6.8 (deprecated)",
+        "An old code for a UTF-8 reply the client did not allow; RFC 6531 deprecates it in favour of X.6.8.",
+        "RFC 6531 §4.2",
     ),
     (7, 0): Entry(
         "other or undefined security status",
@@ -309,19 +331,20 @@ _DETAILS: dict[tuple[int, int], Entry] = {
     ),
     (7, 8): Entry(
         "authentication credentials invalid",
-        "The user name or password given with AUTH was wrong; ask the user for new credentials.",
+        "The user name or password given with AUTH was wrong; the client should ask the user for new ones.",
         "RFC 4954 §6",
     ),
     (7, 9): Entry(
         "authentication mechanism too weak",
         "The chosen AUTH mechanism is weaker than the server allows for this user; "
-        "retry with a stronger one.",
+        "the client should retry with a stronger one.",
         "RFC 4954 §6",
     ),
     (7, 10): Entry(
         "encryption needed",
-        "This authentication mechanism needs an encrypted connection first, such as TLS.",
-        "RFC 5248",
+        "An encrypted connection, such as TLS, is needed first: for this authentication mechanism, or, "
+        "with REQUIRETLS, to pass the message on to the next server.",
+        "RFC 5248; RFC 8689 §4.2.1",
     ),
     (7, 11): Entry(
         "encryption required for requested authentication mechanism",
@@ -380,14 +403,28 @@ _DETAILS: dict[tuple[int, int], Entry] = {
         "mail from it.",
         "RFC 7505; RFC 5248",
     ),
+    (7, 30): Entry(
+        "REQUIRETLS support required",
+        "The message was sent with REQUIRETLS, and no server on the way to the recipient offers REQUIRETLS, "
+        "so it is returned rather than passed on without that guarantee.",
+        "RFC 8689 §4.2.1, §7",
+    ),
 }
+
+_PERMANENT_ONLY = frozenset({(1, 1), (1, 2), (1, 3), (1, 6), (2, 3), (3, 4), (5, 1), (5, 2), (5, 4), (6, 1),
+                             (7, 1), (7, 2), (7, 3), (7, 4)})
+"""Details RFC 3463 §3 calls useful only as a permanent error (X.2.3: should be used as one)."""
+
+_TRANSIENT_ONLY = frozenset({(2, 2), (3, 1), (4, 1), (4, 2), (4, 3), (4, 5), (4, 6), (4, 7)})
+"""Details RFC 3463 §3 calls useful only as a persistent transient error (X.2.2: should be used as one)."""
 
 _ENHANCED_EXACT: dict[str, Entry] = {
     "2.0.0": Entry("success", "Everything went fine, with no further detail.", "RFC 3463 §3.1"),
     "2.1.0": Entry(
-        "sender address accepted",
-        "Sent with 250 after MAIL FROM: the sender address is fine.",
-        "RFC 3463 §3.2",
+        "other address status",
+        "RFC 3463 leaves this detail open; sent with 250 after MAIL FROM, as in RFC 2034's own example, it "
+        "means the sender address is fine.",
+        "RFC 3463 §3.2; RFC 2034 §6",
     ),
     "2.1.5": Entry(
         "recipient address valid",
@@ -403,44 +440,57 @@ _ENHANCED_EXACT: dict[str, Entry] = {
         "temporary security failure",
         "A security step failed for now, such as TLS not available or a temporary authentication failure "
         "(both 454). Try again later.",
-        "RFC 3463 §3.8; RFC 4954 §6; RFC 3207 §4",
+        "RFC 3463 §3.8; RFC 4954 §6; RFC 5248",
     ),
     "5.7.0": Entry(
         "refused for a security reason",
         "A security or policy condition is not met, as in 530 \"Must issue a STARTTLS command first\" or "
-        "530 \"Authentication required\". Meet the condition, then try again.",
+        "530 \"Authentication required\": both use 5.7.0, so only the text tells which. Meet the condition, "
+        "then try again.",
         "RFC 3463 §3.8; RFC 3207 §4; RFC 4954 §6",
     ),
 }
 
 
-def explain_enhanced(enhanced: str) -> Explanation | None:
-    """Explain an RFC 3463 code such as "5.1.1"; None if the text is not of the form class.subject.detail."""
+def explain_enhanced(enhanced: str, *, code: int | None = None) -> Explanation | None:
+    """Explain an RFC 3463 code such as "5.1.1"; None if the text is not of the form class.subject.detail.
+
+    With ``code``, the reply code it came with, a class that disagrees with the reply's first digit is
+    named as such (RFC 2034 §4), and so is a detail sent with a class RFC 3463 does not define it for.
+    """
     if not isinstance(enhanced, str):
         return None
     match = _ENHANCED_FORM.match(enhanced.strip())
     if match is None:
         return None
     klass, subject, detail = (int(part) for part in match.groups())
-    code = f"{klass}.{subject}.{detail}"
+    shown = f"{klass}.{subject}.{detail}"
     class_name, class_text = _CLASSES[klass]
-    exact = _ENHANCED_EXACT.get(code)
-    if exact is not None:
-        return Explanation(f"{code}: {exact.title}", exact.text, exact.rfc)
+    exact = _ENHANCED_EXACT.get(shown)
     known = _DETAILS.get((subject, detail))
-    if known is not None:
-        return Explanation(f"{code}: {known.title}", f"{known.text} {class_text}", known.rfc)
     area = _SUBJECTS.get(subject)
-    if area is not None:
-        return Explanation(
-            f"{code}: {area.title}",
-            f"smtpstep has no entry for detail {detail}, but subject {subject} means: "
-            f"{area.text[:1].lower()}{area.text[1:]} {class_text}",
-            area.rfc,
-        )
-    return Explanation(
-        f"{code}: {class_name}",
-        f"smtpstep has no entry for subject {subject}, so only the class says something. {class_text}",
-        "RFC 3463 §2",
-    )
-
+    if exact is not None:
+        title, text, rfc, class_text = f"{shown}: {exact.title}", exact.text, exact.rfc, ""
+    elif known is not None:
+        title, text, rfc = f"{shown}: {known.title}", known.text, known.rfc
+    elif area is not None:
+        title, rfc = f"{shown}: {area.title}", area.rfc
+        text = f"smtpstep has no entry for detail {detail}, but subject {subject} means: " \
+               f"{area.text[:1].lower()}{area.text[1:]}"
+    else:
+        title, rfc = f"{shown}: {class_name}", "RFC 3463 §2"
+        text = f"smtpstep has no entry for subject {subject}, so only the class says something."
+    first = code // 100 if isinstance(code, int) and 100 <= code <= 999 else None
+    note = class_text
+    if first is not None and first != klass:
+        title = f"{shown}: class {klass} with a {first}xx reply"
+        note = (f"The server sent class {klass} with reply code {code}, but the two must agree, so the "
+                f"three-digit code decides.")
+        rfc = f"{rfc}; RFC 2034 §4; RFC 3463 §2"
+    elif klass == 4 and (subject, detail) in _PERMANENT_ONLY:
+        note = (f"RFC 3463 defines X.{subject}.{detail} as a permanent error only; sent with a 4, the server "
+                f"means a temporary refusal, and the first digit decides.")
+    elif klass == 5 and (subject, detail) in _TRANSIENT_ONLY:
+        note = (f"RFC 3463 defines X.{subject}.{detail} as a persistent transient error; sent with a 5, the "
+                f"server makes it permanent, and the first digit decides.")
+    return Explanation(title, f"{text} {note}".strip(), rfc)

@@ -137,8 +137,8 @@ _KEYWORDS: dict[str, _Keyword] = {
     "ENHANCEDSTATUSCODES": _Keyword(
         "detailed status codes",
         "Replies start their text with a detailed status code such as 5.1.1 (class.subject.detail), "
-        "more precise than the three-digit code.",
-        "RFC 2034; RFC 3463 §2",
+        "more precise than the three-digit code; all but the greeting, the EHLO reply and 3xx replies.",
+        "RFC 2034 §3, §4; RFC 3463 §2",
     ),
     "CHUNKING": _Keyword(
         "send the message in chunks with BDAT",

@@ -1,16 +1,25 @@
 """Reply codes: what a three-digit SMTP reply means, digit by digit and, where the catalog knows it, in
-reply to the command it answers (RFC 5321 §4.2), with its enhanced status code (RFC 3463).
+reply to the command it answers (RFC 5321 §4.2), with the enhanced status code it carried (RFC 3463).
 
-Pure: no I/O. It never raises for odd input: an unknown code gets an explanation built from its digits.
+An explanation is chosen by what was said, most specific first: a situation told by the reply's text or
+enhanced code (``situations``), then the code in answer to that command, then the code alone, then only
+its digits. The enhanced code shown is the one the server sent, read off its text; none is ever implied.
+
+Pure: no I/O. It never raises for odd input: an unknown code gets an explanation built from its digits
+that says this exact reply is not in the catalog.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from smtpstep.protocol.explanations.enhanced_codes import explain_enhanced
 from smtpstep.protocol.explanations.model import Entry, Explanation
+from smtpstep.protocol.explanations.situations import SITUATIONS, TEXT_LIMIT, situation
+
+_SENT_ENHANCED = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})(?=\s|$)")
+"""An enhanced status code at the start of a reply's text, whatever its class (RFC 3463 §2, RFC 2034 §4)."""
 
 
 @dataclass(frozen=True)
@@ -29,13 +38,23 @@ class ReplyExplanation:
     """The specific code, in the context of the command it answers when that was given."""
     enhanced: Explanation | None
     """The RFC 3463 status code the reply carried, if any."""
+    key: str = ""
+    """Which catalog entry ``meaning`` is: a situation ("tls-required"), a code after a command ("530 AUTH"),
+    a code alone ("530"), or "unlisted" when only the digits could be read."""
+    sent_enhanced: str | None = None
+    """The enhanced status code exactly as the server sent it, or None if it sent none."""
+
+    @property
+    def in_catalog(self) -> bool:
+        """False when the catalog has no entry for this reply and ``meaning`` comes from its digits."""
+        return self.key != "unlisted"
 
     def lines(self) -> list[str]:
         """A few ready-to-print lines summarising the reply, each with its citation."""
         first, second = _digits(self.code)
         out = [f"{self.meaning.title}  ({self.meaning.rfc})", self.meaning.text]
         if first is None:
-            out.append(f"{self.kind}: {self.kind_text}  (RFC 5321 §4.2.1)")
+            out.append(f"{self.kind}: {self.kind_text}  (RFC 5321 §4.2)")
         else:
             out.append(f"First digit {first}, {self.kind}: {self.kind_text}  (RFC 5321 §4.2.1)")
             blurb = _CATEGORY_TEXT.get(self.category, "")
@@ -53,11 +72,11 @@ _KINDS: dict[int, tuple[str, str]] = {
     2: ("positive completion", "done; the server did what was asked and the client may go on."),
     3: ("positive intermediate", "go on; the server accepted the command and waits for the client to send more."),
     4: ("transient negative", "not now; the same command may work if the client tries again later."),
-    5: ("permanent negative", "failed for good; the client must not repeat the same request unchanged."),
+    5: ("permanent negative", "failed for good; the client should not repeat the same request unchanged."),
 }
 _OUT_OF_RANGE = (
     "out of range",
-    "SMTP replies start with 2, 3, 4 or 5, so a client treats anything else as a fatal error.",
+    "SMTP replies start with 2, 3, 4 or 5, so a client should normally treat anything else as a fatal error.",
 )
 
 _CATEGORIES: dict[int, str] = {
@@ -138,7 +157,7 @@ _REPLIES: dict[int, Entry] = {
     421: Entry(
         "service not available, closing",
         "The server is closing this connection, for example because it is overloaded or shutting down. "
-        "It may say this in answer to any command; the client tries again later.",
+        "It may say this in answer to any command; the client should try again later.",
         "RFC 5321 §3.8, §4.2.3, §4.3.2",
     ),
     432: Entry(
@@ -150,12 +169,13 @@ _REPLIES: dict[int, Entry] = {
     450: Entry(
         "mailbox temporarily unavailable",
         "The mailbox cannot take mail just now: it is busy, or the server holds back for a while on purpose "
-        "(greylisting works this way). The client tries again later.",
+        "(greylisting works this way). The client should try again later.",
         "RFC 5321 §4.2.2, §4.2.3",
     ),
     451: Entry(
         "local error in processing",
-        "Something went wrong on the server's side and it aborted the action. It is temporary: try again later.",
+        "Something went wrong on the server's side and it aborted the action. It is temporary: the client "
+        "should try again later.",
         "RFC 5321 §4.2.3",
     ),
     452: Entry(
@@ -208,21 +228,21 @@ _REPLIES: dict[int, Entry] = {
     ),
     521: Entry(
         "host does not accept mail",
-        "This host never accepts mail, and says so instead of the 220 greeting. "
-        "The client should not try this host again.",
-        "RFC 7504",
+        "This host accepts no mail at all, under any circumstances, and says so instead of the 220 greeting; "
+        "there is no point trying it again. The client sends QUIT.",
+        "RFC 7504 §1, §3",
     ),
     530: Entry(
         "access denied until a condition is met",
         "The server refuses this command until something is done first: STARTTLS "
         "(\"Must issue a STARTTLS command first\") or AUTH (\"Authentication required\"). "
-        "The text and the enhanced code 5.7.0 tell which.",
+        "Only the text tells which: both RFCs give the two the same enhanced code.",
         "RFC 3207 §4; RFC 4954 §6",
     ),
     534: Entry(
         "authentication mechanism too weak",
         "The server's policy does not allow this mechanism for this user. "
-        "The client retries AUTH with a stronger mechanism.",
+        "The client should retry AUTH with a stronger mechanism.",
         "RFC 4954 §6",
     ),
     535: Entry(
@@ -234,14 +254,15 @@ _REPLIES: dict[int, Entry] = {
     538: Entry(
         "encryption required for this mechanism",
         "This mechanism may only be used on an encrypted connection, so STARTTLS must come first. "
-        "The code survives for history: modern servers simply do not offer such mechanisms before TLS.",
+        "RFC 4954 keeps 538 for history only and says servers should not offer such mechanisms before TLS, "
+        "yet some servers still answer AUTH with it.",
         "RFC 4954 §6",
     ),
     550: Entry(
         "mailbox unavailable",
         "The action was refused for good: the mailbox does not exist, access is denied, or policy forbids it "
-        "(relaying denied, suspected spam). Do not retry it unchanged.",
-        "RFC 5321 §3.3, §4.2.3",
+        "(relaying denied, suspected spam). The client should not retry it unchanged.",
+        "RFC 5321 §3.3, §4.2.2, §4.2.3",
     ),
     551: Entry(
         "user not local",
@@ -277,7 +298,7 @@ _REPLIES: dict[int, Entry] = {
         "domain does not accept mail",
         "The recipient's domain accepts no mail at all, for example because it publishes a null MX. "
         "The client gives up on this address.",
-        "RFC 7504; RFC 7505",
+        "RFC 7504 §1; RFC 7505",
     ),
 }
 
@@ -322,7 +343,7 @@ _REPLIES_BY_VERB: dict[tuple[int, str], Entry] = {
     (250, "HELO"): Entry(
         "hello",
         "The server accepts HELO. HELO lists no extensions, so only plain SMTP commands are available.",
-        "RFC 5321 §4.1.1.1",
+        "RFC 5321 §3.2, §4.1.1.1",
     ),
     (250, "MAIL"): Entry(
         "sender accepted",
@@ -354,8 +375,9 @@ _REPLIES_BY_VERB: dict[tuple[int, str], Entry] = {
     ),
     (250, "VRFY"): Entry(
         "mailbox verified",
-        "The server confirms that the mailbox exists, and usually gives its full name and address.",
-        "RFC 5321 §3.5.2, §4.1.1.6",
+        "The server confirms that the mailbox exists: the reply gives its address, often with the user's full "
+        "name.",
+        "RFC 5321 §3.5.1, §3.5.2, §4.1.1.6",
     ),
     (354, "DATA"): Entry(
         "go ahead, send the message",
@@ -366,13 +388,13 @@ _REPLIES_BY_VERB: dict[tuple[int, str], Entry] = {
     (421, "GREETING"): Entry(
         "service not available",
         "The server turns the connection away at once, busy or shutting down, and will close it. "
-        "The client tries again later.",
+        "The client should try again later.",
         "RFC 5321 §3.8, §4.3.2",
     ),
     (450, "RCPT"): Entry(
         "recipient temporarily refused",
         "The mailbox cannot take mail now, or the server is greylisting: it turns away the first attempt "
-        "from an unknown sender and expects a retry some minutes later.",
+        "from a client, sender and recipient it has not seen together and expects a retry later.",
         "RFC 5321 §4.2.2, §4.2.3",
     ),
     (452, "RCPT"): Entry(
@@ -385,7 +407,7 @@ _REPLIES_BY_VERB: dict[tuple[int, str], Entry] = {
         "TLS not available",
         "The server cannot start TLS right now, for a temporary reason, and the connection is still in clear "
         "text. A client that requires TLS stops here with QUIT rather than go on unencrypted.",
-        "RFC 3207 §4, §4.1",
+        "RFC 3207 §4, §6",
     ),
     (454, "AUTH"): Entry(
         "temporary authentication failure",
@@ -395,21 +417,21 @@ _REPLIES_BY_VERB: dict[tuple[int, str], Entry] = {
     ),
     (500, "EHLO"): Entry(
         "EHLO not recognized: fall back to HELO",
-        "This is an old server that knows only HELO. The client sends HELO instead and goes on without "
-        "extensions.",
+        "This is probably an old server that knows only HELO. The client should fall back to HELO and go on "
+        "without extensions.",
         "RFC 5321 §3.2, §4.1.4",
     ),
     (502, "EHLO"): Entry(
         "EHLO not implemented: fall back to HELO",
-        "This is an old server that knows only HELO. The client sends HELO instead and goes on without "
-        "extensions.",
+        "This is probably an old server that knows only HELO. The client should fall back to HELO and go on "
+        "without extensions.",
         "RFC 5321 §3.2, §4.3.2",
     ),
     (500, "AUTH"): Entry(
-        "AUTH line too long",
-        "A line of the AUTH exchange was longer than the server's buffer, so the authentication failed. "
-        "The usual enhanced code is 5.5.6.",
-        "RFC 4954 §4, §6",
+        "AUTH not understood",
+        "The server did not take the line: it knows no AUTH on this session, or a line of the exchange was "
+        "longer than its buffer. The reply's text says which.",
+        "RFC 4954 §4; RFC 5321 §4.2.3",
     ),
     (501, "STARTTLS"): Entry(
         "STARTTLS takes no parameters",
@@ -424,8 +446,9 @@ _REPLIES_BY_VERB: dict[tuple[int, str], Entry] = {
     ),
     (503, "AUTH"): Entry(
         "AUTH not allowed now",
-        "AUTH is refused here because the session is already authenticated or a mail transaction is open.",
-        "RFC 4954 §4",
+        "AUTH is refused at this point: the session is already authenticated, a mail transaction is open, or "
+        "the server did not offer AUTH. The reply's text usually says which.",
+        "RFC 4954 §3, §4",
     ),
     (503, "MAIL"): Entry(
         "MAIL not allowed now",
@@ -435,12 +458,14 @@ _REPLIES_BY_VERB: dict[tuple[int, str], Entry] = {
     ),
     (503, "RCPT"): Entry(
         "need MAIL first",
-        "RCPT came before any accepted MAIL FROM. Start the transaction with MAIL FROM.",
+        "RCPT came before any accepted MAIL FROM, and the server must refuse it with 503. Start the transaction "
+        "with MAIL FROM.",
         "RFC 5321 §3.3, §4.1.4",
     ),
     (503, "DATA"): Entry(
         "need RCPT first",
-        "DATA came before any recipient was accepted. Give at least one RCPT TO that the server accepts.",
+        "DATA came before any recipient was accepted, so there is nobody to send the message to; a server may "
+        "answer 503 or 554 here. Give at least one RCPT TO that the server accepts.",
         "RFC 5321 §3.3, §4.1.4",
     ),
     (504, "AUTH"): Entry(
@@ -449,17 +474,11 @@ _REPLIES_BY_VERB: dict[tuple[int, str], Entry] = {
         "Pick one that the EHLO reply lists after AUTH.",
         "RFC 4954 §4",
     ),
-    (530, "STARTTLS"): Entry(
-        "must issue STARTTLS first",
-        "This server requires TLS. Until STARTTLS has succeeded it refuses every command except NOOP, EHLO, "
-        "STARTTLS and QUIT.",
-        "RFC 3207 §4",
-    ),
     (530, "AUTH"): Entry(
-        "authentication required",
-        "The server's policy requires AUTH before this command, as is usual for MAIL on a submission port. "
-        "Authenticate, then try again.",
-        "RFC 4954 §6",
+        "AUTH refused until a condition is met",
+        "RFC 4954 keeps its \"530 Authentication required\" for commands other than AUTH, so a 530 to AUTH "
+        "most likely means TLS is required first. Send STARTTLS and EHLO again, then AUTH.",
+        "RFC 3207 §4; RFC 4954 §6",
     ),
     (550, "MAIL"): Entry(
         "sender refused",
@@ -472,6 +491,12 @@ _REPLIES_BY_VERB: dict[tuple[int, str], Entry] = {
         "There is no such mailbox here, or the server will not relay to that domain. "
         "Fix or drop this recipient; the others already accepted stay valid.",
         "RFC 5321 §3.3, §4.1.1.3",
+    ),
+    (552, "RCPT"): Entry(
+        "message too big for this recipient",
+        "The server will not take a message of the declared size for this recipient, and the client may not "
+        "queue it again for the same recipient.",
+        "RFC 1870 §6.4",
     ),
     (552, "MAIL"): Entry(
         "message size over the limit",
@@ -486,13 +511,14 @@ _REPLIES_BY_VERB: dict[tuple[int, str], Entry] = {
     ),
     (554, "GREETING"): Entry(
         "no SMTP service here",
-        "Instead of 220 the server refuses the whole session. It waits for QUIT and answers anything else "
-        "with 503, so the client sends QUIT.",
+        "Instead of 220 the server refuses the whole session. It must still wait for QUIT and should answer "
+        "anything else with 503, so the client sends QUIT.",
         "RFC 5321 §3.1, §4.3.2",
     ),
     (554, "DATA"): Entry(
         "no valid recipients",
-        "DATA is refused, usually because no recipient was accepted. The client must not send the message.",
+        "DATA is refused, usually because no recipient was accepted (a server may answer 503 or 554 then). "
+        "The client must not send the message.",
         "RFC 5321 §3.3",
     ),
     (554, "MESSAGE"): Entry(
@@ -520,44 +546,82 @@ def _verb_key(verb: object) -> str | None:
     return _VERB_ALIASES.get(key, key)
 
 
-def _generic_meaning(code: int) -> Explanation:
-    first, _ = _digits(code)
+def _generic_meaning(code: int, verb: str | None) -> Explanation:
+    """What can honestly be said of a reply the catalog does not know: its digits, and no more."""
+    first, second = _digits(code)
     kind, kind_text = _KINDS.get(first, _OUT_OF_RANGE) if first is not None else _OUT_OF_RANGE
+    category = _CATEGORIES.get(second, "unknown") if second is not None else "unknown"
+    about = _CATEGORY_TEXT.get(category, "")
+    after = f" in answer to {verb}" if verb and verb not in ("RAW", "GREETING") else ""
+    second_says = f" The second digit says it is {about}." if about and category != "unspecified" else ""
     return Explanation(
         f"{code}: unlisted code ({kind})",
-        f"smtpstep has no entry for {code}. A client acts on the first digit of a code it does not know: "
-        f"{kind_text}",
-        "RFC 5321 §4.2, §4.3.2",
+        f"smtpstep has no entry for {code}{after}, so only its digits speak: {kind_text}{second_says}",
+        "RFC 5321 §4.2, §4.2.1",
     )
 
 
-def _reply_meaning(code: int, verb: object) -> Explanation:
-    key = _verb_key(verb)
-    entry = _REPLIES_BY_VERB.get((code, key)) if key else None
-    entry = entry or _REPLIES.get(code)
-    if entry is None:
-        return _generic_meaning(code)
-    return Explanation(f"{code}: {entry.title}", entry.text, entry.rfc)
+def _reply_meaning(code: int, verb: str | None, enhanced: str | None = None,
+                   text: str = "") -> tuple[str, Explanation]:
+    """The catalog entry for this reply and its key, most specific first (see the module docstring)."""
+    found = situation(code, verb, enhanced, text)
+    if found is not None:
+        entry = SITUATIONS[found]
+        return found, Explanation(f"{code}: {entry.title}", entry.text, entry.rfc)
+    by_verb = _REPLIES_BY_VERB.get((code, verb)) if verb else None
+    if by_verb is not None:
+        return f"{code} {verb}", Explanation(f"{code}: {by_verb.title}", by_verb.text, by_verb.rfc)
+    by_code = _REPLIES.get(code)
+    if by_code is not None:
+        return f"{code}", Explanation(f"{code}: {by_code.title}", by_code.text, by_code.rfc)
+    return "unlisted", _generic_meaning(code, verb)
+
+
+def _reply_text(text: object) -> str:
+    """The reply's text as one string, bounded: its lines joined by newlines (a reply may be huge)."""
+    if text is None:
+        return ""
+    if isinstance(text, str):
+        return text[:TEXT_LIMIT]
+    parts: list[str] = []
+    size = 0
+    try:
+        for line in text:  # type: ignore[attr-defined]
+            parts.append(str(line)[:TEXT_LIMIT])
+            size += len(parts[-1]) + 1
+            if size >= TEXT_LIMIT:
+                break
+    except TypeError:
+        return str(text)[:TEXT_LIMIT]
+    return "\n".join(parts)[:TEXT_LIMIT]
+
+
+def _sent_enhanced(enhanced: object, text: str) -> str | None:
+    """The enhanced code the server sent: the one given if it is one, else the one its text starts with."""
+    if isinstance(enhanced, str) and explain_enhanced(enhanced) is not None:
+        return enhanced.strip()
+    found = _SENT_ENHANCED.match(text)
+    return found.group(0).strip() if found else None
 
 
 def explain_code(code: int) -> Explanation:
     """What a reply code means on its own, whatever command it answers."""
-    return _reply_meaning(code, None)
+    return _reply_meaning(code, None)[1]
 
 
-def explain_reply(code: int, enhanced: str | None = None, *, verb: str | None = None) -> ReplyExplanation:
-    """Explain a reply: its digits, its meaning after ``verb`` if given, and its enhanced status code."""
+def explain_reply(code: int, enhanced: str | None = None, *, verb: object = None,
+                  text: object = None) -> ReplyExplanation:
+    """Explain a reply from what the server said: its code, the enhanced code it sent, the command it
+    answers (``verb``: "MAIL", "mail from", a ``Verb``...) and its text (a string or its lines).
+
+    ``enhanced`` may be given as the parser read it; with ``text`` the code is also read off the text
+    itself, so that one whose class disagrees with the reply code is shown and named, not dropped.
+    """
     first, second = _digits(code)
     kind, kind_text = _KINDS.get(first, _OUT_OF_RANGE) if first is not None else _OUT_OF_RANGE
     category = _CATEGORIES.get(second, "unknown") if second is not None else "unknown"
-    extra = explain_enhanced(enhanced) if isinstance(enhanced, str) else None
-    if extra is not None and first is not None and enhanced.strip()[0] != str(first):
-        extra = replace(
-            extra,
-            text=f"{extra.text} Its class should match the reply's first digit ({first}) but does not, "
-            "so trust the three-digit code.",
-            rfc=f"{extra.rfc}; RFC 2034",
-        )
-    meaning = _reply_meaning(code, verb)
-    return ReplyExplanation(code, kind, kind_text[:1].upper() + kind_text[1:], category, meaning, extra)
-
+    said = _reply_text(text)
+    sent = _sent_enhanced(enhanced, said)
+    extra = explain_enhanced(sent, code=code) if sent is not None else None
+    key, meaning = _reply_meaning(code, _verb_key(verb), sent, said)
+    return ReplyExplanation(code, kind, kind_text[:1].upper() + kind_text[1:], category, meaning, extra, key, sent)

@@ -23,15 +23,16 @@ _STEPS: dict[str, Entry] = {
     ),
     "greeting": Entry(
         "the greeting",
-        "The server speaks first: 220 and its name means it is ready. A 554 or 521 instead means it will not "
-        "take mail from this client, which should QUIT; a client waits up to 5 minutes for the greeting.",
-        "RFC 5321 §3.1, §4.3.1, §4.5.3.2.1; RFC 7504",
+        "The server speaks first: 220 and its name means it is ready. A 554 instead means it will not take mail "
+        "from this client, a 521 that it takes no mail at all; either way the client sends QUIT. A client should "
+        "wait at least 5 minutes for the greeting, because busy servers accept the connection and delay the 220.",
+        "RFC 5321 §3.1, §4.3.1, §4.5.3.2.1; RFC 7504 §3",
     ),
     "implicit-tls": Entry(
         "implicit TLS",
         "On port 465 the TLS handshake starts right after connecting, before any SMTP, so not even the greeting "
-        "travels in clear text. RFC 8314 prefers this for mail submission.",
-        "RFC 8314 §3.3",
+        "travels in clear text. RFC 8314 recommends this for mail submission.",
+        "RFC 8314 §1, §3.3",
     ),
     "ehlo": Entry(
         "EHLO",
@@ -43,12 +44,12 @@ _STEPS: dict[str, Entry] = {
         "HELO",
         "The old greeting from RFC 821: the client introduces itself but learns no extensions. "
         "Afterwards only plain SMTP is available, with no STARTTLS, AUTH or SIZE.",
-        "RFC 5321 §4.1.1.1",
+        "RFC 5321 §3.2, §4.1.1.1",
     ),
     "helo-fallback": Entry(
         "fall back to HELO",
-        "The server answered EHLO with 500 or 502, so it is an old server without extensions. "
-        "The client sends HELO instead and carries on with plain SMTP.",
+        "The server answered EHLO with 500 or 502, so it is probably an old server without extensions. "
+        "The client falls back to HELO and carries on with plain SMTP.",
         "RFC 5321 §3.2, §4.1.4",
     ),
     "starttls": Entry(
@@ -69,7 +70,7 @@ _STEPS: dict[str, Entry] = {
         "After the handshake both sides forget everything they learned before it, since an attacker could have "
         "changed it in transit. So the client asks again with EHLO, and the list may differ: AUTH often "
         "appears only now.",
-        "RFC 3207 §4.2",
+        "RFC 3207 §4.2, §6",
     ),
     "auth-plain": Entry(
         "AUTH PLAIN",
@@ -80,9 +81,9 @@ _STEPS: dict[str, Entry] = {
     ),
     "auth-login": Entry(
         "AUTH LOGIN",
-        "A common but non-standard mechanism: the server prompts with 334 for the user name and then the "
-        "password, and the client answers each with a base64 line. Like PLAIN it shows the password to anyone "
-        "watching, so it needs TLS.",
+        "A common mechanism that only an expired Internet-Draft describes (draft-murchison-sasl-login): the "
+        "server prompts with 334 for the user name and then the password, and the client answers each with a "
+        "base64 line. Like PLAIN it shows the password to anyone watching, so it needs TLS.",
         "RFC 4954 §4",
     ),
     "auth-cram-md5": Entry(
@@ -109,8 +110,8 @@ _STEPS: dict[str, Entry] = {
     "rcpt": Entry(
         "RCPT TO",
         "The client names one recipient, and repeats the command for each further one. "
-        "Each gets its own reply, so some may be accepted and others refused; a server must accept at least "
-        "100 recipients.",
+        "Each gets its own reply, so some may be accepted and others refused; a server must be able to take "
+        "at least 100 recipients in one transaction.",
         "RFC 5321 §3.3, §4.1.1.3, §4.5.3.1.8",
     ),
     "data": Entry(
@@ -159,7 +160,7 @@ _STEPS: dict[str, Entry] = {
     "quit": Entry(
         "QUIT",
         "The client ends the session politely: the server replies 221 and closes the connection. "
-        "QUIT should be the last command of every session.",
+        "QUIT must be the last command of every session.",
         "RFC 5321 §3.8, §4.1.1.10, §4.1.4",
     ),
     "raw": Entry(

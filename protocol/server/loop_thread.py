@@ -1,7 +1,7 @@
 """A private asyncio event loop in a daemon thread, for a service with ``start()``/``stop()`` coroutines.
 
 The built-in server and the lessons' relay run this way inside the Textual app, so that their work
-never stalls the UI. Used by ``local_server.py`` and ``mitm.py``; it does I/O only through them.
+never stalls the UI. Used by ``server.py`` and ``relay.py``; it does I/O only through them.
 """
 
 from __future__ import annotations

@@ -36,9 +36,10 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["MaildirStore", "default_maildir_path", "unique_name"]
+__all__ = ["MaildirStore", "default_maildir_path", "numbered_names", "unique_name"]
 
 _LINESEP = os.linesep.encode()
 _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
@@ -85,12 +86,31 @@ def unique_name() -> str:
     return f"{now // 1_000_000_000}.M{now // 1000 % 1_000_000}P{_pid}Q{count}.{_HOST}"
 
 
+def numbered_names(seconds: int, host: str) -> Callable[[], str]:
+    """Maildir names that are the same in every run: ``seconds.M0P0Q1.host``, ``...Q2.host``, ... (thread-safe).
+
+    For pictures that must not change from run to run (``smtpstep shots``), into a Maildir of their own:
+    a clash with an existing file still only means the next name (``MaildirStore.add``).
+    """
+    counter = itertools.count(1)
+    lock = threading.Lock()
+    safe = host.replace("/", r"\057").replace(":", r"\072")
+
+    def name() -> str:
+        with lock:
+            return f"{seconds}.M0P0Q{next(counter)}.{safe}"
+
+    return name
+
+
 class MaildirStore:
     """A Maildir that the built-in server delivers to."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, names: Callable[[], str] | None = None) -> None:
         self.path = Path(path)
         """The Maildir's top directory (the one holding ``tmp``, ``new`` and ``cur``)."""
+        self.names = names
+        """Where new file names come from: a fixed series (``numbered_names``), or None for ``unique_name``."""
         self._dirs: _Folders | None = None
         self._maildir: mailbox.Maildir | None = None
 
@@ -124,7 +144,7 @@ class MaildirStore:
         assert dirs is not None
         data = message if _LINESEP == b"\n" else message.replace(b"\n", _LINESEP)
         for _ in range(_NAME_ATTEMPTS):
-            key = unique_name()
+            key = self.names() if self.names is not None else unique_name()
             tmp, dest = dirs.tmp_name(key), dirs.new_name(key)
             try:
                 fd = os.open(tmp, _CREATE_FLAGS, 0o600, dir_fd=dirs.tmp_fd)

@@ -11,7 +11,7 @@ Rules:
 - every change it makes is recorded in ``tampering`` (and passed to ``on_tamper``), so the lesson
   can show the attack, not just its effect;
 - it never raises for what a peer does: a refused, closed or reset connection ends that relay.
-This module, ``transport.py`` and ``local_server.py`` are the only I/O in ``protocol/``.
+Like the rest of ``server/`` and ``transport/``, this module does I/O; the core at the top of ``protocol/`` does none.
 """
 
 from __future__ import annotations

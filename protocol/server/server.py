@@ -128,6 +128,8 @@ class LocalServer:
         scenario: str = "normal",
         timeout: float = DEFAULT_TIMEOUT,
         on_received: Callable[[ReceivedMessage], None] | None = None,
+        clock: Callable[[], datetime.datetime] | None = None,
+        maildir_names: Callable[[], str] | None = None,
     ) -> None:
         if scenario not in SCENARIOS:
             raise ValueError(f"scenario must be one of {', '.join(SCENARIOS)}, not {scenario!r}")
@@ -159,13 +161,15 @@ class LocalServer:
         self.on_received = on_received
         """Called with each ``ReceivedMessage`` on the server's loop (its thread, with
         ``start_in_thread``); a Textual app would forward it with ``call_from_thread``."""
+        self.clock = clock or (lambda: datetime.datetime.now().astimezone())
+        """The time of the Received field's date; a fixed one for pictures that must not change (shots)."""
         self._state_dir_arg = Path(state_dir) if state_dir is not None else None
         self._state_dir: Path | None = None
         self._owns_state_dir = False
         self.hooks: Scenario = SCENARIOS[scenario]()
         self._variant_contexts: dict[tuple[str, str], ssl.SSLContext] = {}
         """TLS contexts for the certificates scenarios present by SNI, made on first use."""
-        self._store = MaildirStore(self.maildir_path)
+        self._store = MaildirStore(self.maildir_path, names=maildir_names)
         self._received: collections.deque[ReceivedMessage] = collections.deque()
         self._received_bytes = 0
         self._received_lock = threading.Lock()
@@ -395,7 +399,7 @@ class LocalServer:
                 smtputf8=envelope.smtp_utf8,
             ),
             tls_details=tls_details,
-            when=datetime.datetime.now().astimezone(),
+            when=self.clock(),
         )
         record = ReceivedMessage(
             key="",

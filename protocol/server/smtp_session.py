@@ -125,7 +125,7 @@ MAX_UNENDED_LINE = 1024 * 1024
 """Most octets a client may send without a line end before the server hangs up (421). RFC 5321
 §4.5.3.1.6 allows 1000 per line, and aiosmtpd answers a longer one with 500, but only once its CRLF
 arrives; in DATA it keeps every byte of the line until then, whatever the size limit. Without this
-cap one endless line fills the teacher's memory (found by issue 6's load tests)."""
+cap one endless line fills the teacher's memory (found by the load tests)."""
 
 
 class ChunkedEnvelope(Envelope):

@@ -103,7 +103,7 @@ class BlockingTransport(StepEngine):
 
     def _read(self, deadline: float, since: float) -> bytes:
         """Up to ``READ_SIZE`` bytes before ``deadline``; in the first ``QUICKACK_WINDOW`` of the wait,
-        in short slices that re-arm TCP_QUICKACK (see ``step_engine.quickack``)."""
+        in short slices that re-arm TCP_QUICKACK (see ``engine.quickack``)."""
         sock = self._sock
         assert sock is not None
         pending = getattr(sock, "pending", None)

@@ -341,7 +341,7 @@ class StepEngine:
     def _connect(self) -> Steps:
         target = self.target
         timeout = target.timeout if target.timeout is not None else CONNECT_TIMEOUT
-        self._note(f"connecting to {target.address} over TCP")
+        self._note(f"connecting to {target.shown} over TCP")
         try:
             peer = yield OpenConnection(target.host, target.port, timeout)
         except socket.gaierror as error:
@@ -358,7 +358,7 @@ class StepEngine:
             return Failure("connect", f"could not connect to {target.address}: {socket_words(error)}")
         self.client.connection_made(implicit_tls=target.security == "tls")
         shown = f"[{peer[0]}]" if ":" in str(peer[0]) else peer[0]
-        self._note(f"connected to {shown}:{peer[1]} (TCP handshake done)")
+        self._note(f"connected to {target.label or f'{shown}:{peer[1]}'} (TCP handshake done)")
         return None
 
     def _context(self, handshake: list[str], certificates: list[bytes]) -> ssl.SSLContext:
@@ -544,7 +544,7 @@ def _awaited(command: Command) -> str:
     """What the client waits for, in words: "reply to EHLO client.test", "220 greeting".
 
     Pseudo-steps have labels in parentheses ("(wait for the 220 greeting)"), which read badly after
-    "the reply to" in a failure sentence (issue 6: one plain sentence on stderr).
+    "the reply to" in a failure sentence (one plain sentence on stderr).
     """
     if command.verb == Verb.GREETING:
         return "220 greeting"

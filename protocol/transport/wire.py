@@ -1,6 +1,6 @@
 """What a transport hands out: the target, the wire record, failures, snapshots and step results.
 
-Plain values shared by both transports (``transport.py`` on asyncio for the TUI, ``blocking_transport.py``
+Plain values shared by both transports (``asyncio_driver.py`` for the TUI, ``blocking_driver.py``
 on a plain socket for ``smtpstep run``) and by everything that renders them. Importing this module
 loads no event loop, no TLS and no sockets, so that a renderer or the headless path pays only for
 what it uses.
@@ -57,6 +57,9 @@ class Target:
     builtin: bool = False
     """True for smtpstep's own local server."""
     allow_cleartext_auth: bool = False
+    label: str | None = None
+    """What the connection notes and explanations call the server instead of its address (screenshots that
+    must not change with a free port); None shows the address."""
 
     @property
     def sni(self) -> str:
@@ -65,6 +68,11 @@ class Target:
     @property
     def address(self) -> str:
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+    @property
+    def shown(self) -> str:
+        """The server as notes and explanations name it: its label, else its address."""
+        return self.label or self.address
 
 
 class Direction:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from smtpstep.app.screens.main import MainScreen
 from smtpstep.app.session.settings import SessionSettings
 from smtpstep.app.stepper_app import SmtpStepApp
@@ -11,6 +9,7 @@ from smtpstep.app.widgets.explanation import ExplanationPane
 from smtpstep.app.widgets.server_view import ServerView
 from smtpstep.protocol.lessons.loader import load
 from smtpstep.protocol.states import State
+from tests.support.waiting import started, step
 
 BASE = SessionSettings(server=None, security="starttls", ca_file=None, insecure=False, user=None, password=None)
 
@@ -19,21 +18,14 @@ def _lesson(name: str) -> SessionSettings:
     return BASE.for_lesson(load(name), 0)
 
 
-async def _run_to_end(pilot, app: SmtpStepApp) -> None:  # type: ignore[no-untyped-def]
-    for _ in range(400):
-        await pilot.pause()
-        if app.stepper is not None:
-            break
-        await asyncio.sleep(0.02)
-    for _ in range(40):
-        if not app.stepper.queue:
+async def _run_to_end(pilot, app: SmtpStepApp, limit: int = 40) -> None:  # type: ignore[no-untyped-def]
+    """Start (the lesson's server may still be starting) and step until the queue is empty."""
+    view = await started(app)
+    for _ in range(limit):
+        if not view.queue:
             return
-        await pilot.press("space")
-        for _ in range(300):
-            await pilot.pause()
-            if not app.busy:  # noqa: SLF001
-                break
-            await asyncio.sleep(0.01)
+        view = await step(pilot)
+    raise AssertionError(f"the lesson part did not end within {limit} steps")
 
 
 async def test_a_lesson_narrates_every_step_and_shows_the_server_side() -> None:
@@ -48,10 +40,10 @@ async def test_a_lesson_narrates_every_step_and_shows_the_server_side() -> None:
         assert explanation.startswith("Lesson")
         assert screen.lesson_note  # narration for the last step (QUIT)
         assert len(screen.query_one(ServerView).messages) == 1
-        for index in range(1, len(app.timeline.views)):  # noqa: SLF001 - every step had its narration
+        for index in range(1, len(app.timeline.views)):  # every step had its narration
             from smtpstep.app.session.lesson_view import lesson_narration
 
-            assert lesson_narration(app.settings.lesson, app.timeline.views[index], 0), index  # noqa: SLF001
+            assert lesson_narration(app.settings.lesson, app.timeline.views[index], 0), index
 
 
 async def test_a_two_part_lesson_moves_to_its_second_part_with_one_key() -> None:
@@ -61,13 +53,8 @@ async def test_a_two_part_lesson_moves_to_its_second_part_with_one_key() -> None
         first = [a.reply.code for r in app.stepper.history for a in r.answers]
         assert 451 in first
         assert "part 2" in (app.screen.lesson_note or "")
-        await pilot.press("space")  # next part: a fresh session on the same server
-        for _ in range(100):
-            await pilot.pause()
-            if app.settings.lesson_part == 1 and not app.stepper.history:
-                break
-            await asyncio.sleep(0.02)
-        assert app.settings.lesson_part == 1
+        fresh = await step(pilot)  # next part: a fresh session on the same server
+        assert app.settings.lesson_part == 1 and fresh.steps_done == 0 and not app.stepper.history
         await _run_to_end(pilot, app)
         second = [a.reply.code for r in app.stepper.history for a in r.answers]
         assert 451 not in second and 250 in second
@@ -78,9 +65,9 @@ async def test_the_stripping_lesson_runs_through_its_man_in_the_middle() -> None
     app = SmtpStepApp(_lesson("starttls-stripping"))
     async with app.run_test(size=(120, 36)) as pilot:
         await _run_to_end(pilot, app)
-        assert app.lab.relay is not None  # noqa: SLF001
+        assert app.lab.relay is not None
         sent = [c.data for c in app.stepper.transport.record.chunks if c.direction == "client"]
         assert not any(data.upper().startswith(b"AUTH") for data in sent)
         assert app.stepper.transport.client.state == State.CLOSED
         assert app.stepper.halt and "STARTTLS" in app.stepper.halt
-    assert app.lab.relay is None  # noqa: SLF001 - stopped on exit
+    assert app.lab.relay is None  # stopped on exit

@@ -2,8 +2,8 @@
 and its reply code before the label, so that both survive a narrow queue: a snapshot at 80x24 after a
 recipient refused with 550, and the glyphs of a whole session checked against its replies.
 
-Deterministic as ``test_snapshots.py``: fixed ports, frozen clock and Message-ID, no step times, and no
-certificate on screen.
+Deterministic as ``test_snapshots.py``: the server named without its port, a frozen clock and Message-ID,
+no step times, and no certificate on screen.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 
 from smtpstep.app.stepper_app import SmtpStepApp
 from smtpstep.app.widgets.command_queue import CommandQueue
-from tests.app.test_snapshots import NOW, SETTINGS, _steps, fixed_server  # noqa: F401 - fixed_server is a fixture
+from tests.app.test_snapshots import NOW, SETTINGS, _steps, free_port_server  # noqa: F401 - a fixture
 
 REFUSED = dataclasses.replace(SETTINGS, rcpt_tos=("nobody@example.test",))
 """The built-in server refuses nobody@ with 550 5.1.1 (RFC 5321 §4.2.2)."""
@@ -26,14 +26,14 @@ def _refused_app(server: object) -> SmtpStepApp:
                        timings=False, screenshot_dir=Path("/nonexistent"))
 
 
-def test_a_refused_recipient_is_crossed_out_with_its_code_at_80x24(snap_compare, fixed_server) -> None:  # noqa: F811
+def test_a_refused_recipient_is_crossed_out_with_its_code_at_80x24(snap_compare, free_port_server) -> None:  # noqa: F811
     # connect, greeting, EHLO, STARTTLS, handshake, EHLO, AUTH, MAIL, RCPT (550)
-    assert snap_compare(_refused_app(fixed_server), terminal_size=(80, 24), run_before=_steps(9))
+    assert snap_compare(_refused_app(free_port_server), terminal_size=(80, 24), run_before=_steps(9))
 
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)])
-async def test_every_finished_step_shows_its_outcome_and_code_at_every_width(fixed_server, size) -> None:  # noqa: F811
-    app = _refused_app(fixed_server)
+async def test_every_finished_step_shows_its_outcome_and_code_at_every_width(free_port_server, size) -> None:  # noqa: F811
+    app = _refused_app(free_port_server)
     async with app.run_test(size=size) as pilot:
         await _steps(9)(pilot)
         queue = app.screen.query_one(CommandQueue)

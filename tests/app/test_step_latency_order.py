@@ -1,4 +1,4 @@
-"""The order of work in a step (issue 8, item 4): the command goes out before the screen changes.
+"""The order of work in a step: the command goes out before the screen changes.
 
 A press must write the command before anything is published: a publish re-renders panes and the
 reply would wait behind that frame. A step that answers at once is published once, after its reply;
@@ -14,6 +14,7 @@ import asyncio
 from dataclasses import replace
 
 from textual.app import App, ComposeResult
+from textual.geometry import Region
 from textual.strip import Strip
 
 from smtpstep.app.session.settings import SessionSettings
@@ -23,6 +24,7 @@ from smtpstep.app.widgets.state_pane import StatePane
 from smtpstep.app.widgets.wire_log import HOLD_COMMAND_CHUNK, WireLog
 from smtpstep.protocol.transport.wire import Direction, WireChunk
 from tests.support.stalling_server import stalls_after_greeting
+from tests.support.waiting import STEP_TIMEOUT, started, step, wait_for_step, wait_for_view
 
 BUILTIN = SessionSettings(server=None, security="starttls", ca_file=None, insecure=False, user="student",
                           password="classroom")
@@ -31,43 +33,31 @@ BUILTIN = SessionSettings(server=None, security="starttls", ca_file=None, insecu
 def _record_order(app: SmtpStepApp) -> list[tuple[str, object]]:
     """Wrap the app's publish and its wire listener (before the stepper exists) to log their order."""
     events: list[tuple[str, object]] = []
-    publish, on_chunk = app.publish, app.take_chunk  # noqa: SLF001 - the order of the app's own work is the subject
+    publish, on_chunk = app.publish, app.take_chunk  # the order of the app's own work is the subject
 
     def recording_publish(*, after_step: bool = False) -> None:
-        events.append(("publish", app.busy))  # noqa: SLF001
+        events.append(("publish", app.busy))
         publish(after_step=after_step)
 
     def recording_on_chunk(chunk: WireChunk) -> None:
         events.append(("chunk", chunk.direction))
         on_chunk(chunk)
 
-    app.publish = recording_publish  # type: ignore[method-assign]  # noqa: SLF001
-    app.take_chunk = recording_on_chunk  # type: ignore[method-assign]  # noqa: SLF001
+    app.publish = recording_publish  # type: ignore[method-assign]
+    app.take_chunk = recording_on_chunk  # type: ignore[method-assign]
     return events
-
-
-async def _settle(pilot, app: SmtpStepApp) -> None:  # type: ignore[no-untyped-def]
-    for _ in range(300):
-        await pilot.pause()
-        if not app.busy:  # noqa: SLF001
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the step did not finish")
 
 
 async def test_a_step_writes_its_command_before_anything_is_published(local_server) -> None:  # type: ignore[no-untyped-def]
     app = SmtpStepApp(BUILTIN, server=local_server)
     events = _record_order(app)
     async with app.run_test(size=(120, 36)) as pilot:
-        await pilot.pause()
-        for _ in range(2):  # connect, greeting
-            await pilot.press("space")
-            await _settle(pilot, app)
+        await started(app)
+        await step(pilot, times=2)  # connect, greeting
         assert app.stepper is not None and app.stepper.head is not None
         assert app.stepper.head.label.startswith("EHLO")
         events.clear()
-        await pilot.press("space")
-        await _settle(pilot, app)
+        await step(pilot)
         assert events[0] == ("chunk", Direction.CLIENT), events
         publishes = [event for event in events if event[0] == "publish"]
         # The built-in server answers within the busy delay: one publish, after the reply, with no busy mark.
@@ -86,24 +76,20 @@ async def test_a_slow_step_is_marked_busy_and_shows_its_command_while_it_waits()
         app = SmtpStepApp(settings)
         events = _record_order(app)
         async with app.run_test(size=(120, 36)) as pilot:
-            await pilot.pause()
-            for _ in range(2):  # connect, greeting
-                await pilot.press("space")
-                await _settle(pilot, app)
+            await started(app)
+            await step(pilot, times=2)  # connect, greeting
             events.clear()
             await pilot.press("space")  # EHLO: the server never answers
-            await asyncio.sleep(0.4)
-            await pilot.pause()
-            assert app.busy  # noqa: SLF001
-            assert ("publish", app.busy) in events  # noqa: SLF001 - the busy view was published after the delay
+            await wait_for_view(app, lambda view: view.busy is not None)  # marked busy after a moment
+            assert app.busy and app.busy.startswith("EHLO")
+            assert ("publish", app.busy) in events  # the busy view was published after the command went out
             assert events[0] == ("chunk", Direction.CLIENT), events
             assert any(line.startswith("C: EHLO") for line in app.wire_log.plain_lines())
             title = app.screen.query_one(StatePane).content.renderables[0]  # the pane's first line
             assert "running: EHLO" in title.plain
             assert "Esc cancels" in str(app.screen.query_one("#header").render())
-            await pilot.press("escape")
-            await _settle(pilot, app)
-            assert app.session_view is not None and app.session_view.busy is None
+            view = await wait_for_step(app, pilot.press("escape"))
+            assert view.busy is None and app.session_view is not None and app.session_view.busy is None
 
 
 async def test_the_wire_log_stays_at_its_end_through_the_tls_handshake_at_80x24() -> None:
@@ -111,17 +97,12 @@ async def test_the_wire_log_stays_at_its_end_through_the_tls_handshake_at_80x24(
     # The app runs its own built-in server in a thread, as shipped: the race showed with that timing.
     app = SmtpStepApp(BUILTIN)
     async with app.run_test(size=(80, 24)) as pilot:
-        for _ in range(500):
-            await pilot.pause(0.01)
-            if app.stepper is not None:
-                break
-        assert app.stepper is not None, "the built-in server did not start"
-        for step in range(1, 9):  # connect, greeting, EHLO, STARTTLS, handshake, EHLO, AUTH, MAIL
-            await pilot.press("space")
-            await _settle(pilot, app)
-            await pilot.pause()
+        await started(app)
+        for number in range(1, 9):  # connect, greeting, EHLO, STARTTLS, handshake, EHLO, AUTH, MAIL
+            await step(pilot)
+            await pilot.pause()  # the frame after the step
             wire = app.wire_log
-            assert wire.scroll_y == wire.max_scroll_y, (step, wire.scroll_y, wire.max_scroll_y)
+            assert wire.scroll_y == wire.max_scroll_y, (number, wire.scroll_y, wire.max_scroll_y)
         assert wire.max_scroll_y > 0
 
 
@@ -161,27 +142,30 @@ async def test_the_first_frame_after_new_lines_shows_the_last_of_them() -> None:
         log = app.query_one(WireLog)
         for step in range(30):
             _exchange(log, step)
-        await pilot.pause(0.05)
+        await pilot.pause()  # drawn: what follows is the next frame's work
         frames: list[set[int]] = []
-        rows: set[int] = set()
-        render_line, compositor_refresh = log.render_line, app.screen._compositor_refresh  # noqa: SLF001
+        """The log's rows drawn in each frame: the compositor asks a widget for its lines once a frame."""
+        drew = asyncio.Event()
+        render_lines, render_line = log.render_lines, log.render_line
+
+        def recording_render_lines(crop: Region) -> list[Strip]:
+            frames.append(set())
+            strips = render_lines(crop)
+            if frames[-1]:
+                drew.set()
+            return strips
 
         def recording_render_line(y: int) -> Strip:
-            rows.add(log.scroll_offset.y + y)
+            if frames:
+                frames[-1].add(log.scroll_offset.y + y)
             return render_line(y)
 
-        def recording_compositor_refresh() -> None:
-            compositor_refresh()
-            if rows:
-                frames.append(set(rows))
-                rows.clear()
-
+        log.render_lines = recording_render_lines  # type: ignore[method-assign]
         log.render_line = recording_render_line  # type: ignore[method-assign]
-        app.screen._compositor_refresh = recording_compositor_refresh  # type: ignore[method-assign]  # noqa: SLF001
         _exchange(log, 30)
-        await pilot.pause(0.1)
-        assert frames, "no frame drew the log"
-        assert len(log.lines) - 1 in frames[0], (len(log.lines), sorted(frames[0]))
+        await asyncio.wait_for(drew.wait(), STEP_TIMEOUT)  # a frame drew the log (a hang fails the test)
+        first = next(rows for rows in frames if rows)
+        assert len(log.lines) - 1 in first, (len(log.lines), sorted(first))
 
 
 async def test_a_log_scrolled_up_stays_there_and_follows_again_from_its_end() -> None:

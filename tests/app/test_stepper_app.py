@@ -21,26 +21,11 @@ from smtpstep.app.stepper_app import SmtpStepApp
 from smtpstep.app.widgets.explanation import ExplanationPane
 from smtpstep.protocol.states import State
 from tests.support.stalling_server import stalls_after_greeting
+from tests.support.waiting import started, step, wait_for_step, wait_for_view
 
 BUILTIN = SessionSettings(server=None, security="starttls", ca_file=None, insecure=False, user="student",
                           password="classroom")
 SECRET_FORMS = ("classroom", "AHN0dWRlbnQAY2xhc3Nyb29t", "Y2xhc3Nyb29t")
-
-
-async def _settle(pilot, app: SmtpStepApp) -> None:  # type: ignore[no-untyped-def]
-    """Wait until no step is running."""
-    for _ in range(200):
-        await pilot.pause()
-        if not app.busy:  # noqa: SLF001 - the test watches the app's own busy flag
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the step did not finish")
-
-
-async def _step(pilot, app: SmtpStepApp, times: int = 1) -> None:  # type: ignore[no-untyped-def]
-    for _ in range(times):
-        await pilot.press("space")
-        await _settle(pilot, app)
 
 
 def _wire(app: SmtpStepApp) -> list[str]:
@@ -57,23 +42,23 @@ async def test_a_whole_session_steps_through_the_built_in_server(local_server) -
     messages: list[object] = []
     app = SmtpStepApp(BUILTIN, server=local_server)
     async with app.run_test(size=(120, 36), message_hook=messages.append) as pilot:
-        await pilot.pause()
+        await started(app)
         view = app.session_view
         assert view is not None and view.state == State.DISCONNECTED
         planned = view.total
         assert planned == 12
-        await _step(pilot, app)  # connect
+        connected = await step(pilot)  # connect
+        assert connected.steps_done == 1 and connected.state == State.AWAITING_GREETING
         assert app.session_view.state == State.AWAITING_GREETING
-        await _step(pilot, app)  # greeting
+        await step(pilot)  # greeting
         assert any(line.startswith("S: 220 mail.smtpstep.test") for line in _wire(app))
-        await _step(pilot, app, 2)  # EHLO, STARTTLS
+        await step(pilot, times=2)  # EHLO, STARTTLS
         assert app.session_view.snapshot.client.session.capabilities is not None
-        await _step(pilot, app)  # TLS handshake
+        await step(pilot)  # TLS handshake
         assert app.session_view.snapshot.tls is not None and app.session_view.snapshot.tls.version == "TLSv1.3"
         assert any("ClientHello" in line for line in _wire(app))
-        while app.session_view.queue:
-            await _step(pilot, app)
-        view = app.session_view
+        view = await step(pilot, times=planned - app.session_view.steps_done)  # the rest, to QUIT
+        assert not view.queue and view.steps_done == app.session_view.steps_done
         assert view.state == State.CLOSED
         assert view.steps_done == planned
         lines = _wire(app)
@@ -86,13 +71,15 @@ async def test_a_whole_session_steps_through_the_built_in_server(local_server) -
         assert len(local_server.received) == 1
         steps = [m for m in messages if isinstance(m, Worker.StateChanged) and m.worker.group == "step"]
         assert sum(1 for m in steps if m.state == WorkerState.SUCCESS) == planned
+        finished = [m.view for m in messages if isinstance(m, SmtpStepApp.StepFinished)]
+        assert [v.steps_done for v in finished] == list(range(planned + 1))  # the start, then one per step
 
 
 async def test_revealing_secrets_asks_first_and_keeps_a_marker(local_server) -> None:  # type: ignore[no-untyped-def]
     app = SmtpStepApp(BUILTIN, server=local_server)
     async with app.run_test(size=(120, 36)) as pilot:
-        await pilot.pause()
-        await _step(pilot, app, 7)  # through AUTH PLAIN
+        await started(app)
+        await step(pilot, times=7)  # through AUTH PLAIN
         assert "C: AUTH PLAIN ********" in _wire(app)
         await pilot.press("v")
         await pilot.pause()
@@ -111,8 +98,8 @@ async def test_revealing_secrets_asks_first_and_keeps_a_marker(local_server) -> 
 async def test_an_out_of_order_command_is_explained_and_sent_only_when_confirmed(local_server) -> None:  # type: ignore[no-untyped-def]
     app = SmtpStepApp(BUILTIN, server=local_server)
     async with app.run_test(size=(120, 36)) as pilot:
-        await pilot.pause()
-        await _step(pilot, app, 2)  # connect, greeting
+        await started(app)
+        await step(pilot, times=2)  # connect, greeting
         await pilot.press("i")
         await pilot.pause()
         assert isinstance(app.screen, LineInputScreen)
@@ -131,16 +118,15 @@ async def test_an_out_of_order_command_is_explained_and_sent_only_when_confirmed
         assert app.session_view.steps_done == 2  # nothing sent
         await pilot.press("space")
         await pilot.pause()
-        await pilot.press("y")
-        await _settle(pilot, app)
-        assert app.session_view.steps_done == 3
+        view = await wait_for_step(app, pilot.press("y"))
+        assert view.steps_done == 3
         assert any(line.startswith(("S: 503", "S: 530")) for line in _wire(app))  # refused, as warned
 
 
 async def test_a_raw_line_with_a_line_feed_is_refused_before_sending(local_server) -> None:  # type: ignore[no-untyped-def]
     app = SmtpStepApp(BUILTIN, server=local_server)
     async with app.run_test(size=(120, 36)) as pilot:
-        await pilot.pause()
+        await started(app)
         assert app.stepper is not None
         before = list(app.stepper.queue)
         app.stepper.queue  # the queue is only changed through the app's insert action
@@ -179,8 +165,8 @@ async def test_a_server_closing_mid_session_is_shown_and_the_app_keeps_running()
         settings = replace(BUILTIN, server=f"127.0.0.1:{port}", security="none", user=None, password=None, timeout=5)
         app = SmtpStepApp(settings)
         async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.pause()
-            await _step(pilot, app, 4)  # connect, greeting, EHLO, MAIL -> closed
+            await started(app)
+            await step(pilot, times=4)  # connect, greeting, EHLO, MAIL -> closed
             view = app.session_view
             assert view.last is not None and view.last.failure is not None
             assert view.last.failure.kind == "closed"
@@ -188,12 +174,11 @@ async def test_a_server_closing_mid_session_is_shown_and_the_app_keeps_running()
             assert "closed the connection" in _explanation(app)
             assert any(line.startswith("  !!") and "closed the connection" in line for line in _wire(app))
             assert "Traceback" not in _explanation(app)
-            await pilot.press("r")  # one key restarts the session
-            await pilot.pause()
+            await wait_for_step(app, pilot.press("r"))  # one key restarts the session
             assert app.session_view.state == State.DISCONNECTED
             assert app.session_view.steps_done == 0
             assert _wire(app) == []
-            await _step(pilot, app, 2)
+            await step(pilot, times=2)
             assert any(line.startswith("S: 220 flaky.test") for line in _wire(app))
 
 
@@ -202,8 +187,8 @@ async def test_an_unknown_host_is_a_plain_error_not_a_crash() -> None:
                        timeout=5)
     app = SmtpStepApp(settings)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
-        await _step(pilot, app)
+        await started(app)
+        await step(pilot)
         view = app.session_view
         assert view.last is not None and view.last.failure is not None
         assert view.last.failure.kind == "resolve"
@@ -213,14 +198,15 @@ async def test_an_unknown_host_is_a_plain_error_not_a_crash() -> None:
 async def test_the_screenshot_key_saves_an_offline_svg_named_after_the_step(local_server, tmp_path) -> None:  # type: ignore[no-untyped-def]
     app = SmtpStepApp(BUILTIN, server=local_server, screenshot_dir=tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
-        await _step(pilot, app, 3)
+        await started(app)
+        await step(pilot, times=3)
         await pilot.press("s")
-        await pilot.pause()
+        await app.workers.wait_for_complete()
     files = list(tmp_path.glob("*.svg"))
     assert [f.name for f in files] == ["smtpstep-step03-ehlo-client-smtpstep-test.svg"]
     svg = files[0].read_text()
-    assert "cdnjs" not in svg and "@font-face" not in svg and "Fira" not in svg
+    assert "cdnjs" not in svg and "url(http" not in svg and "Fira" not in svg
+    assert "url(data:font/woff;base64," in svg  # the bundled font, embedded
     assert "font-variant-ligatures: none" in svg
     assert "EHLO" in svg
 
@@ -232,19 +218,15 @@ async def test_the_connection_screen_switches_security_without_restarting(local_
 
     app = SmtpStepApp(BUILTIN, server=local_server)
     async with app.run_test(size=(120, 36)) as pilot:
-        await pilot.pause()
+        await started(app)
         await pilot.press("c")
         await pilot.pause()
         screen = app.screen
         assert isinstance(screen, ConnectionScreen)
         screen.query_one("#security", Select).value = "tls"
-        await pilot.press("ctrl+s")
-        for _ in range(50):
-            await pilot.pause()
-            if app.stepper is not None and app.stepper.target.security == "tls":
-                break
+        await wait_for_step(app, pilot.press("ctrl+s"))  # the new session is ready
         assert app.stepper is not None and app.stepper.target.port == local_server.port_for("tls")
-        await _step(pilot, app, 3)  # connect, TLS handshake, greeting
+        await step(pilot, times=3)  # connect, TLS handshake, greeting
         view = app.session_view
         assert view.snapshot.client.session.implicit_tls and view.snapshot.client.session.tls
         assert any(line.startswith("S: 220") for line in _wire(app))
@@ -257,17 +239,15 @@ async def test_a_slow_step_shows_its_wait_and_escape_cancels_it() -> None:
                            timeout=20)
         app = SmtpStepApp(settings)
         async with app.run_test(size=(120, 36)) as pilot:
-            await pilot.pause()
-            await _step(pilot, app, 2)
+            await started(app)
+            await step(pilot, times=2)
             await pilot.press("space")  # EHLO: the server never answers
-            await asyncio.sleep(0.6)
-            await pilot.pause()
-            assert app.session_view.busy is not None
+            waiting = await wait_for_view(app, lambda view: view.busy is not None)  # marked busy after a moment
+            assert waiting.busy is not None and waiting.busy.startswith("EHLO")
             header = str(app.screen.query_one("#header").render())
-            assert "Esc cancels" in header
-            await pilot.press("escape")
-            await _settle(pilot, app)
-            assert app.session_view.state == State.CLOSED
+            assert "⧗ EHLO" in header and "Esc cancels" in header
+            view = await wait_for_step(app, pilot.press("escape"))
+            assert view.state == State.CLOSED and view.busy is None
             assert app.session_view.busy is None
 
 
@@ -276,7 +256,7 @@ async def test_the_theme_key_cycles_through_smtpsteps_themes(local_server) -> No
 
     app = SmtpStepApp(BUILTIN, server=local_server)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
+        await started(app)
         seen = [app.theme]
         for _ in THEMES:
             await pilot.press("t")
@@ -291,14 +271,14 @@ async def test_the_chosen_theme_is_remembered_for_the_next_start(local_server) -
 
     app = SmtpStepApp(BUILTIN, server=local_server)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
+        await started(app)
         await pilot.press("t")
         await pilot.pause()
         chosen = app.theme
     assert config.load()["theme"] == chosen
     again = SmtpStepApp(BUILTIN, server=local_server)
     async with again.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
+        await started(again)
         assert again.theme == chosen
 
 
@@ -308,8 +288,8 @@ async def test_auth_in_clear_text_to_a_real_server_needs_consent_in_a_dialog(loc
                        password=None, timeout=5)
     app = SmtpStepApp(settings)
     async with app.run_test(size=(120, 36)) as pilot:
-        await pilot.pause()
-        await _step(pilot, app, 3)  # connect, greeting, EHLO
+        await started(app)
+        await step(pilot, times=3)  # connect, greeting, EHLO
         await pilot.press("i")
         await pilot.pause()
         await pilot.press(*"AUTH PLAIN AHN0dWRlbnQAY2xhc3Nyb29t")
@@ -317,11 +297,11 @@ async def test_auth_in_clear_text_to_a_real_server_needs_consent_in_a_dialog(loc
         await pilot.pause()
         wrote = len([c for c in app.stepper.transport.record.chunks if c.direction == "client"])
         await pilot.press("space")
-        await _settle(pilot, app)
         await pilot.pause()
-        assert isinstance(app.screen, ConfirmScreen)  # out of order: the plain listener offered no AUTH
-        await pilot.press("y")
-        await _settle(pilot, app)
+        assert isinstance(app.screen, ConfirmScreen)  # out of order first: the plain listener offered no AUTH
+        refused = await wait_for_step(app, pilot.press("y"))
+        assert refused.last is not None and refused.last.failure is not None
+        assert refused.last.failure.kind == "policy"  # refused before sending
         await pilot.pause()
         assert isinstance(app.screen, ConfirmScreen)  # then consent to clear text is asked
         assert len([c for c in app.stepper.transport.record.chunks if c.direction == "client"]) == wrote
@@ -329,22 +309,19 @@ async def test_auth_in_clear_text_to_a_real_server_needs_consent_in_a_dialog(loc
         await pilot.pause()
         assert not app.stepper.target.allow_cleartext_auth
         await pilot.press("space")
-        await _settle(pilot, app)
         await pilot.pause()
-        await pilot.press("y")  # out of order, sent anyway
-        await _settle(pilot, app)
+        await wait_for_step(app, pilot.press("y"))  # out of order, sent anyway: refused by the policy again
         await pilot.pause()
-        await pilot.press("y")  # and in clear text
-        await _settle(pilot, app)
-        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)  # asked again
+        await wait_for_step(app, pilot.press("y"))  # once consent is given, the confirmed command goes out
         client_lines = [line for line in _wire(app) if line.startswith("C: AUTH")]
         assert client_lines == ["C: AUTH PLAIN ********"]  # sent after consent, still redacted
 
 
 async def test_every_key_action_is_also_in_the_command_palette(local_server) -> None:  # type: ignore[no-untyped-def]
     app = SmtpStepApp(BUILTIN, server=local_server)
-    async with app.run_test(size=(120, 36)) as pilot:
-        await pilot.pause()
+    async with app.run_test(size=(120, 36)):
+        await started(app)
         titles = [command.title for command in app.get_system_commands(app.screen)]
         for wanted in ("Step (space)", "Run to end (g)", "Edit (e)", "Insert (i)", "Restart (r)",
                        "Screenshot (s)", "Theme (t)", "Secrets (v)", "CRLF marks (l)"):
@@ -357,10 +334,9 @@ async def test_keys_can_be_remapped_in_the_config_file(local_server) -> None:  #
     config.save(keymap={"step": "j"})
     app = SmtpStepApp(BUILTIN, server=local_server)
     async with app.run_test(size=(120, 36)) as pilot:
-        await pilot.pause()
-        await pilot.press("j")
-        await _settle(pilot, app)
-        assert app.session_view.steps_done == 1
+        await started(app)
+        view = await step(pilot, "j")
+        assert view.steps_done == 1
 
 
 def test_quitting_leaves_no_server_thread_or_socket_behind() -> None:
@@ -371,13 +347,9 @@ def test_quitting_leaves_no_server_thread_or_socket_behind() -> None:
     async def scenario() -> None:
         app = SmtpStepApp(BUILTIN)  # starts its own built-in server in a thread
         async with app.run_test(size=(80, 24)) as pilot:
-            for _ in range(300):
-                await pilot.pause()
-                if app.stepper is not None:
-                    break
-                await asyncio.sleep(0.02)
+            await started(app)
             assert app.server is not None and app.server.is_running
-            await _step(pilot, app, 3)  # a live connection is open
+            await step(pilot, times=3)  # a live connection is open
             server = app.server
         assert not server.is_running
 
@@ -389,8 +361,8 @@ def test_quitting_leaves_no_server_thread_or_socket_behind() -> None:
 async def test_stepping_back_shows_an_earlier_step_while_the_connection_stays(local_server) -> None:  # type: ignore[no-untyped-def]
     app = SmtpStepApp(BUILTIN, server=local_server)
     async with app.run_test(size=(120, 36)) as pilot:
-        await pilot.pause()
-        await _step(pilot, app, 4)  # connect, greeting, EHLO, STARTTLS
+        await started(app)
+        await step(pilot, times=4)  # connect, greeting, EHLO, STARTTLS
         live_lines = _wire(app)
         await pilot.press("left", "left")
         await pilot.pause()
@@ -415,8 +387,8 @@ async def test_presentation_mode_shows_a_caption_and_the_last_exchange(local_ser
 
     app = SmtpStepApp(BUILTIN, server=local_server, present=True)
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.pause()
-        await _step(pilot, app, 3)
+        await started(app)
+        await step(pilot, times=3)
         screen = app.screen
         assert isinstance(screen, MainScreen) and screen.has_class("-present")
         assert not screen.query_one("#queue").display or not screen.query_one("#top").display
@@ -434,8 +406,8 @@ async def test_the_export_key_saves_a_recording_that_replays_every_step(local_se
 
     app = SmtpStepApp(BUILTIN, server=local_server, screenshot_dir=tmp_path)
     async with app.run_test(size=(120, 36)) as pilot:
-        await pilot.pause()
-        await _step(pilot, app, 7)  # through AUTH
+        await started(app)
+        await step(pilot, times=7)  # through AUTH
         await pilot.press("E")
         await pilot.pause()
         assert isinstance(app.screen, LineInputScreen)
@@ -448,7 +420,7 @@ async def test_the_export_key_saves_a_recording_that_replays_every_step(local_se
     assert recording.steps == 7
     replay = SmtpStepApp(None, replay=recording)  # type: ignore[arg-type]
     async with replay.run_test(size=(120, 36)) as pilot:
-        await pilot.pause()
+        await pilot.pause()  # a replay has no session to start: its screen shows the recording
         assert replay.screen.view is not None and replay.screen.view.steps_done == 0
         for _ in range(7):
             await pilot.press("space")
@@ -468,14 +440,14 @@ async def test_the_app_moves_what_lives_long_out_of_the_collectors_way_and_gives
     gc.unfreeze()
     app = SmtpStepApp(BUILTIN, server=local_server)
     async with app.run_test(size=(120, 36)) as pilot:
-        await pilot.pause()
+        await started(app)
         await pilot.pause()
         # Textual, the panes and the session: tens of thousands of objects a full collection no longer walks.
         assert gc.get_freeze_count() > 20_000, gc.get_freeze_count()
-        await _step(pilot, app)  # connect: not yet FREEZE_EVERY_STEPS steps
+        await step(pilot)  # connect: not yet FREEZE_EVERY_STEPS steps
         await pilot.pause()
         grown = len(gc.get_objects())  # what came since (a frozen object that dies is freed all the same)
-        await _step(pilot, app)  # the greeting: the second step, frozen after its frame
+        await step(pilot)  # the greeting: the second step, frozen after its frame
         await pilot.pause()
         assert len(gc.get_objects()) < grown // 2
     assert gc.get_freeze_count() == 0
@@ -487,8 +459,8 @@ async def test_the_ui_thread_gets_the_gil_back_sooner_while_the_app_runs_and_the
     # server thread (a 25 MB message) cannot hold the screen still (tui.UI_SWITCH_INTERVAL).
     before = sys.getswitchinterval()
     app = SmtpStepApp(BUILTIN, server=local_server)
-    async with app.run_test(size=(120, 36)) as pilot:
-        await pilot.pause()
+    async with app.run_test(size=(120, 36)):
+        await started(app)
         assert sys.getswitchinterval() == pytest.approx(tui.UI_SWITCH_INTERVAL)
         assert tui.UI_SWITCH_INTERVAL < before
     assert sys.getswitchinterval() == pytest.approx(before)

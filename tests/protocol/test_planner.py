@@ -21,7 +21,7 @@ from smtpstep.protocol.commands import (
     TlsHandshake,
     Verb,
 )
-from smtpstep.protocol.planner import PHASES, Proposal, SessionPlan, propose
+from smtpstep.protocol.planner import PHASES, Proposal, SessionPlan, declared_size, propose
 from smtpstep.protocol.states import State
 
 MESSAGE = b"Subject: hi\r\n\r\nhello\r\n"
@@ -350,8 +350,44 @@ def test_cram_md5_answers_the_challenge_with_an_hmac():
 def test_mail_from_declares_the_message_size_when_the_server_offers_size():
     run = drive(plan(security="none"))
     (mail,) = [c for c in run.taken if isinstance(c, MailFrom)]
-    assert mail.size == len(MessageBody(MESSAGE).render().data)
+    assert mail.size == len(MESSAGE)  # every line already ends in CRLF: the message is its own size
     assert not mail.body_8bit
+
+
+@pytest.mark.parametrize(
+    ("content", "exact", "size"),
+    [
+        (b"Subject: hi\r\n\r\nhello\r\n", False, 22),
+        (b"Subject: hi\n\nhello", False, 22),  # bare LFs go out as CRLF, and a CRLF ends the last line
+        (b".a\r\n..b\r\n.\r\nend\r\n", False, 17),  # three stuffing dots on the wire, none counted
+        (b"", False, 0),
+        (b"a\r\n.\r\n", True, 3),  # sent exactly as given: only the terminating dot line is left out
+    ],
+)
+def test_the_declared_size_counts_crlfs_but_not_stuffing_dots_nor_the_final_dot(
+    content: bytes, exact: bool, size: int
+) -> None:
+    body = MessageBody(content, exact=exact)
+    assert declared_size(body) == size
+    wire = len(body.render().data)
+    assert wire - size == 3 + body.stuffed_lines  # RFC 1870 §5: "not ... terminating dot or doubled quoting dots"
+
+
+async def test_the_declared_size_is_the_size_of_the_message_the_server_stores(local_server) -> None:
+    from smtpstep.protocol.transport.asyncio_driver import AsyncioTransport
+    from smtpstep.protocol.transport.wire import Direction, Target
+    from tests.support.driver import run_session
+
+    message = b"Subject: dots\r\n\r\n.one\r\n..two\r\n.\r\nlast line without its line end"
+    target = Target("127.0.0.1", local_server.port_for("none"), "none", builtin=True, timeout=10.0)
+    transport = AsyncioTransport(target)
+    results = await run_session(transport, SessionPlan(security="none", message=message))
+    assert results[-1].ok
+    sent = b"".join(c.data for c in transport.record.chunks if c.direction == Direction.CLIENT)
+    (declared,) = [line for line in sent.split(b"\r\n") if line.startswith(b"MAIL FROM:")]
+    stored = local_server.received[-1].original_content  # as the server holds it, dots removed again
+    assert declared.endswith(b" SIZE=%d" % len(stored))
+    assert stored.endswith(b"without its line end\r\n")
 
 
 def test_the_planned_message_is_the_plans_message():

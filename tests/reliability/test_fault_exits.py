@@ -1,12 +1,14 @@
-"""Every fault of issue 6, met by ``smtpstep run`` as a user runs it: a subprocess against a server
+"""Every fault a server or the network can cause, met by ``smtpstep run`` as a user runs it: a subprocess against a server
 that misbehaves on purpose.
 
 For each: a non-zero exit code (the failing phase's, from ``smtpstep run --help``), exactly one plain
-sentence on stderr, no traceback anywhere, and an end within the ``--timeout`` plus a margin for
-starting Python (a hang would blow far past it). The server that drips every byte, and the one
-that injects plaintext after STARTTLS, are correct or survivable: there the exit code is 0.
+sentence on stderr, no traceback anywhere, and an end: a run that hangs is killed and fails the test
+(``tests/support/cli.py``); no assertion reads the clock. Where the server stalls, the sentence says
+the run gave up on its own ``--timeout`` ("within 1 s"), since the server never speaks again. The
+server that drips every byte, and the one that injects plaintext after STARTTLS, are correct or
+survivable: there the exit code is 0.
 
-Servers: ``HostileServer`` (tests/protocol/hostile.py) for the protocol faults, the built-in
+Servers: ``HostileServer`` (``tests/support/hostile_server.py``) for the protocol faults, the built-in
 ``LocalServer`` with a bad certificate addressed as a stranger (``--server``, ``--ca``) for TLS.
 """
 
@@ -23,9 +25,7 @@ from tests.support.hostile_server import HUGE_LINE_BYTES, HostileServer
 TIMEOUT = 2
 """``--timeout`` for every run: seconds for the connect and for each step."""
 STALL_TIMEOUT = 1
-"""``--timeout`` for the servers that stall: the run must end right after it."""
-MARGIN = 4.0
-"""Python's start-up and a slow CI machine; a hang would take the whole 30 s limit."""
+"""``--timeout`` for the servers that stall: the run must end on it, and say so."""
 
 EXIT = {"connect": 3, "greeting": 4, "ehlo": 5, "tls": 6, "auth": 7, "mail": 8, "rcpt": 9, "data": 10}
 """The contract of ``smtpstep run --help``."""
@@ -78,7 +78,6 @@ async def test_a_hostile_server_ends_run_with_the_phase_code_and_one_sentence(
     assert run.code == EXIT[phase], (run.code, run.err)
     sentence = assert_one_plain_sentence(run.err)
     assert words in sentence
-    assert run.seconds < timeout + MARGIN
     assert server.messages == []  # nothing was ever accepted
     assert "Traceback" not in run.out
 
@@ -135,7 +134,6 @@ async def test_a_refused_connection_exits_3(cli_env: dict[str, str]) -> None:
 
     assert run.code == EXIT["connect"]
     assert "nothing is listening" in assert_one_plain_sentence(run.err)
-    assert run.seconds < TIMEOUT + MARGIN
 
 
 async def test_an_unresolvable_host_exits_3(cli_env: dict[str, str]) -> None:
@@ -145,7 +143,6 @@ async def test_an_unresolvable_host_exits_3(cli_env: dict[str, str]) -> None:
     assert run.code == EXIT["connect"]
     sentence = assert_one_plain_sentence(run.err)
     assert "no-such-host.invalid" in sentence and "could not be resolved" in sentence
-    assert run.seconds < TIMEOUT + MARGIN
 
 
 # --- Odd but correct: these must succeed --------------------------------------------------------------

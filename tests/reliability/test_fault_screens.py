@@ -19,21 +19,17 @@ from smtpstep.protocol.replies import MAX_LINE
 from smtpstep.protocol.states import State
 from smtpstep.protocol.transport.wire import READ_SIZE, Direction
 from tests.support.hostile_server import HostileServer
-from tests.support.pilot import settle
+from tests.support.waiting import started, step, wait_for_step
 
 STRANGER = SessionSettings(server=None, security="none", ca_file=None, insecure=False, user=None, password=None,
                            timeout=2)
 """A session to a server that is not the built-in one (``server`` is filled in per test)."""
 
 
-
-async def step_until_it_stops(pilot, app: SmtpStepApp, limit: int = 12) -> int:  # type: ignore[no-untyped-def]
-    """Press space until a step fails or the planner halts; return the steps taken."""
+async def step_until_it_stops(app: SmtpStepApp, limit: int = 12) -> int:
+    """Step until a step fails or the planner halts; return the steps taken."""
     for taken in range(1, limit + 1):
-        app.action_step()  # what space does (assert_still_usable presses real keys)
-        await settle(pilot, app)
-        view = app.session_view
-        assert view is not None
+        view = await wait_for_step(app, app.run_action("step"))  # what space does (assert_still_usable presses keys)
         if (view.last is not None and view.last.failure is not None) or view.halt or not view.queue:
             return taken
     raise AssertionError("the session neither failed nor halted")
@@ -50,14 +46,11 @@ async def assert_still_usable(pilot, app: SmtpStepApp) -> None:  # type: ignore[
     await pilot.press("l")  # line-end marks: any binding shows that keys still reach the app
     await pilot.pause()
     assert app.wire_log.crlf_marks is not before
-    await pilot.press("r")
-    await pilot.pause()
-    view = app.session_view
-    assert view is not None and view.state == State.DISCONNECTED and view.steps_done == 0
+    view = await wait_for_step(app, pilot.press("r"))
+    assert view.state == State.DISCONNECTED and view.steps_done == 0
     assert app.wire_log.plain_lines() == []
-    await pilot.press("space")  # connect again
-    await settle(pilot, app)
-    assert app.session_view.state != State.DISCONNECTED  # type: ignore[union-attr]
+    view = await step(pilot)  # connect again
+    assert view.state != State.DISCONNECTED
     assert app.is_running
 
 
@@ -69,8 +62,8 @@ async def test_a_broken_greeting_is_explained_and_the_app_keeps_running(script: 
     async with HostileServer(script) as server:
         app = SmtpStepApp(replace(STRANGER, server=f"127.0.0.1:{server.port}"))
         async with app.run_test(size=(100, 30)) as pilot:
-            await pilot.pause()
-            assert await step_until_it_stops(pilot, app) == 2  # connect, greeting
+            await started(app)
+            assert await step_until_it_stops(app) == 2  # connect, greeting
             view = app.session_view
             assert view is not None and view.last is not None and view.last.failure is not None
             assert view.last.failure.kind == "protocol"
@@ -90,8 +83,8 @@ async def test_a_421_at_rcpt_is_explained_and_the_app_keeps_running() -> None:
     async with HostileServer("421-at-rcpt") as server:
         app = SmtpStepApp(replace(STRANGER, server=f"127.0.0.1:{server.port}"))
         async with app.run_test(size=(100, 30)) as pilot:
-            await pilot.pause()
-            await step_until_it_stops(pilot, app)
+            await started(app)
+            await step_until_it_stops(app)
             view = app.session_view
             assert view is not None and view.last is not None
             assert view.last.answers[-1].reply.code == 421
@@ -111,8 +104,8 @@ async def test_an_untrusted_certificate_is_explained_and_the_app_keeps_running(
                        ca_file=server.ca_path)
     app = SmtpStepApp(settings)
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.pause()
-        assert await step_until_it_stops(pilot, app) == 5  # connect, greeting, EHLO, STARTTLS, handshake
+        await started(app)
+        assert await step_until_it_stops(app) == 5  # connect, greeting, EHLO, STARTTLS, handshake
         view = app.session_view
         assert view is not None and view.last is not None and view.last.failure is not None
         assert view.last.failure.kind == "tls"

@@ -1,4 +1,4 @@
-"""The password never leaks (issue 6): not in any output of ``smtpstep run``, the stepper app, its
+"""The password never leaks: not in any output of ``smtpstep run``, the stepper app, its
 screenshots or its logs, unless the user reveals it on purpose.
 
 Sessions authenticate with AUTH PLAIN, LOGIN and CRAM-MD5 against the built-in server addressed as a
@@ -27,17 +27,18 @@ from pathlib import Path
 
 import pytest
 
+from smtpstep.app.config import state_dir
 from smtpstep.app.screens.dialogs import ConfirmScreen
 from smtpstep.app.screens.main import MainScreen
 from smtpstep.app.session.settings import TRANSCRIPT_SUFFIXES, SessionSettings
-from smtpstep.app.stepper_app import SmtpStepApp, state_dir
+from smtpstep.app.stepper_app import SmtpStepApp
 from smtpstep.app.widgets.explanation import ExplanationPane
 from smtpstep.protocol.server.facts import DEMO_PASSWORD, DEMO_USER
 from smtpstep.protocol.server.scenarios import SCENARIOS, Scenario
 from smtpstep.protocol.server.server import LocalServer
 from tests.support.cli import assert_one_plain_sentence, smtpstep
 from tests.support.hostile_server import HostileServer
-from tests.support.pilot import settle
+from tests.support.waiting import started, wait_for_step
 
 PASSWORD = DEMO_PASSWORD
 """The only password the built-in server accepts ("classroom")."""
@@ -279,12 +280,13 @@ async def test_the_app_shows_the_password_nowhere_until_revealed(
     shots, revealed = tmp_path / "shots", tmp_path / "revealed"
     app = SmtpStepApp(settings, screenshot_dir=shots)
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.pause()
-        while app.session_view is not None and app.session_view.queue:
-            app.action_step()  # what space does; pressing it waits for a full repaint, which costs seconds here
-            await settle(pilot, app)
+        view = await started(app)
+        while view.queue:
+            # What space does; pressing it also waits for the process to go idle, which costs seconds here.
+            view = await wait_for_step(app, app.run_action("step"))
             assert not leaks(what_the_app_shows(app)), (app.session_view.steps_done, leaks(what_the_app_shows(app)))
             app.action_screenshot()  # after every step: what the audience saw
+            await app.workers.wait_for_complete()  # the capture takes a frame
         assert app.session_view is not None and app.session_view.last is not None
         assert app.session_view.last.failure is None
         assert any(line.startswith(f"C: AUTH {mechanism}") for line in app.wire_log.plain_lines())
@@ -296,6 +298,7 @@ async def test_the_app_shows_the_password_nowhere_until_revealed(
             await pilot.pause(0.01)
             assert not leaks(what_the_app_shows(app))
         app.action_screenshot()
+        await app.workers.wait_for_complete()
         screen.action_reveal()  # key v: reveal, on purpose, after a question
         await pilot.pause(0.01)
         assert isinstance(app.screen, ConfirmScreen) and not leaks("\n".join(app.wire_log.plain_lines()))
@@ -308,6 +311,7 @@ async def test_the_app_shows_the_password_nowhere_until_revealed(
         await pilot.pause()
         app.screenshot_dir = revealed
         app.action_screenshot()
+        await app.workers.wait_for_complete()
     assert len(list(shots.glob("*.svg"))) >= 10
     assert_no_leak_in_files(shots, state_dir().parent, tmp_path / "server0")
     assert app_log.stat().st_size > 0  # the log did get the session (the server's own lines): just no secret

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import re
 import sys
-import time
 from dataclasses import dataclass
 
 from tests.support.env import REPO
@@ -25,7 +24,6 @@ class Run:
     code: int
     out: str
     err: str
-    seconds: float
 
     def sent(self) -> list[str]:
         """The client lines of a textbook transcript (``C: ...``)."""
@@ -34,7 +32,6 @@ class Run:
 
 async def smtpstep(*args: str, env: dict[str, str], limit: float = 30.0) -> Run:
     """Run ``python -m smtpstep.app.cli ARGS`` to the end (killed after ``limit`` seconds: a hang fails the test)."""
-    start = time.monotonic()
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "smtpstep.app.cli", *args, cwd=REPO, env=env, stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
@@ -45,8 +42,7 @@ async def smtpstep(*args: str, env: dict[str, str], limit: float = 30.0) -> Run:
         process.kill()
         await process.wait()
         raise AssertionError(f"smtpstep {' '.join(args)} did not end within {limit} s") from None
-    run = Run(process.returncode or 0, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"),
-              time.monotonic() - start)
+    run = Run(process.returncode or 0, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
     assert "Traceback" not in run.out + run.err, run.err
     return run
 
@@ -54,12 +50,18 @@ async def smtpstep(*args: str, env: dict[str, str], limit: float = 30.0) -> Run:
 _QUOTED = re.compile(r"“[^”]*”|\([^()]*\)|\"[^\"]*\"")
 
 
+_VOICE = re.compile(r"smtpstep(?: (?:step|run|serve|lessons|web|replay|shots))?: ")
+"""How a line of smtpstep's starts: ``smtpstep: ``, or ``smtpstep run: `` for a problem with run's options."""
+
+
 def assert_one_plain_sentence(err: str) -> str:
-    """stderr is exactly one line, ``smtpstep: <one sentence>.``, with no Python text in it."""
+    """stderr is exactly one line, ``smtpstep: <one sentence>.`` (or ``smtpstep run: ...``), with no Python
+    text in it."""
     assert err.endswith("\n") and err.count("\n") == 1, repr(err)
     line = err.rstrip("\n")
-    assert line.startswith("smtpstep: "), line
-    sentence = line[len("smtpstep: "):]
+    voice = _VOICE.match(line)
+    assert voice is not None, line
+    sentence = line[voice.end():]
     assert sentence[:1].islower() or sentence[:1] in "“-", sentence  # a sentence in the tool's voice
     assert sentence.endswith((".", "!", "?")), sentence
     for words in PYTHON_WORDS:

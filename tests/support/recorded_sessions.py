@@ -2,7 +2,7 @@
 
 A script is a list of steps: ``Send`` (a command and the exact bytes it must put on the wire),
 ``Receive`` (bytes from the server), ``Connected`` and ``TlsUp`` (the transport's events). ``replay``
-runs a script through an ``SmtpClient`` the way ``transport.py`` does, optionally cutting every
+runs a script through an ``SmtpClient`` the way ``transport/engine.py`` does, optionally cutting every
 ``Receive`` into chunks, and returns what was sent and every event. The server side of each session
 is written as Postfix and aiosmtpd answer (greeting, EHLO keywords, enhanced status codes). Imports
 only ``protocol``: no I/O.

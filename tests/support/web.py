@@ -160,7 +160,9 @@ def descendants(pid: int) -> list[Proc]:
     return found
 
 
-def wait_until(condition: Callable[[], bool], timeout: float) -> bool:
+def wait_until(condition: Callable[[], bool], timeout: float = CLEANUP_SECONDS) -> bool:
+    """Whether ``condition()`` holds within ``timeout`` seconds: a guard for what only polling can see (the
+    process table, files), never a measure of speed."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
@@ -175,12 +177,10 @@ def ps_listing() -> str:
     return "\n".join(line for line in result.stdout.splitlines() if "smtpstep.app.cli" in line or "PID" in line)
 
 
-def assert_groups_end(pgids: Sequence[int], timeout: float = CLEANUP_SECONDS) -> float:
-    """Every process group in ``pgids`` empties within ``timeout``; returns the seconds it took."""
-    started = time.monotonic()
+def assert_groups_end(pgids: Sequence[int], timeout: float = CLEANUP_SECONDS) -> None:
+    """Every process group in ``pgids`` empties (``timeout`` only guards against a hang)."""
     ended = wait_until(lambda: not any(group_members(pgid) for pgid in pgids), timeout)
     assert ended, f"app processes left after {timeout:g} s:\n{ps_listing()}"
-    return time.monotonic() - started
 
 
 # --- A tab without a browser ----------------------------------------------------------------------
@@ -205,6 +205,17 @@ def open_tab(port: int, origin: str | None = "auto", host: str | None = None) ->
             break
         answer += chunk
     return sock, answer.split(b"\r\n", 1)[0].decode()
+
+
+def wait_for_first_screen(sock: socket.socket, timeout: float = CLEANUP_SECONDS) -> None:
+    """Read a tab's output until its app has drawn its first screen (the header's " smtpstep ")."""
+    sock.settimeout(timeout)  # only a guard: a tab that never draws fails the test
+    seen = b""
+    while b" smtpstep " not in seen:
+        data = sock.recv(65536)
+        if not data:
+            raise AssertionError("the tab closed before its app drew a screen")
+        seen = seen[-64:] + data
 
 
 def drop(sock: socket.socket) -> None:

@@ -1,7 +1,7 @@
 """`smtpstep run` against a server stays lean: no event loop, no UI, no certificate library.
 
-A headless session is one short process, and its start-up is most of its time (issue 8, item 1;
-benchmarks/results/headless_session.md). It runs on the blocking transport and reads certificates with
+A headless session is one short process, and its start-up is most of its time
+(benchmarks/results/headless_session.md). It runs on the blocking transport and reads certificates with
 the standard library, so a whole STARTTLS + AUTH session must finish without importing asyncio,
 Textual, aiosmtpd, trustme or cryptography, and without the modules of the other subcommands.
 """
@@ -15,7 +15,8 @@ import sys
 from smtpstep.protocol.server.facts import DEMO_PASSWORD, DEMO_USER
 from smtpstep.protocol.server.server import LocalServer
 
-HEAVY = ("asyncio", "textual", "rich", "aiosmtpd", "trustme", "cryptography", "smtpstep.app.commands.web", "smtpstep.app.commands.shots", "smtpstep.app.commands.serve",
+HEAVY = ("asyncio", "textual", "rich", "aiosmtpd", "trustme", "cryptography",
+         *(f"smtpstep.app.commands.{other}" for other in ("step", "serve", "lessons", "web", "replay", "shots")),
          "smtpstep.app.stepper_app", "smtpstep.protocol.transport.asyncio_driver", "importlib.metadata")
 
 CHILD = """

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from smtpstep.app.output.diagrams import DIAGRAM_SUFFIXES
 from smtpstep.app.output.exports import SUFFIXES, ExportError, export, render, step_caption, step_slug
 from smtpstep.app.session.recording import Recording, record_session
 from smtpstep.app.session.settings import SessionSettings
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
     from smtpstep.protocol.server.server import LocalServer
 
 SECRETS = ("classroom", "AHN0dWRlbnQAY2xhc3Nyb29t", "Y2xhc3Nyb29t")
+TRANSCRIPTS = [suffix for suffix in SUFFIXES if suffix not in DIAGRAM_SUFFIXES]
+"""The formats that hold the transcript (the sequence diagrams are tested in test_diagrams.py)."""
 NOW = datetime.datetime(2026, 11, 28, 9, 0, tzinfo=datetime.timezone.utc)
 SETTINGS = SessionSettings(server=None, security="starttls", ca_file=None, insecure=False, user="student",
                            password="classroom")
@@ -34,8 +37,20 @@ async def recording(local_server: LocalServer) -> Recording:
 
 
 def _readable(text: str, suffix: str) -> str:
-    """The text a reader sees: SVG and HTML without tags, unescaped (Rich writes spaces as &#160;)."""
-    if suffix in (".svg", ".html"):
+    """The text a reader sees: HTML without tags, unescaped (Rich writes spaces as &#160;); SVG as the rows of
+    the picture, each run of text in its column (runs start and end with no blank)."""
+    if suffix == ".svg":
+        rows: dict[float, dict[int, str]] = {}
+        for x, y, words in re.findall(r'<text class="[^"]*-r\d+" x="([-\d.]+)" y="([-\d.]+)"[^>]*>(.*?)</text>', text):
+            rows.setdefault(float(y), {})[round(float(x) / 12.2)] = html.unescape(words).replace("\xa0", " ")
+        lines = []
+        for runs in (rows[y] for y in sorted(rows)):
+            line = ""
+            for column in sorted(runs):
+                line = line.ljust(column) + runs[column]
+            lines.append(line)
+        return "\n".join(lines)
+    if suffix == ".html":
         text = html.unescape(re.sub(r"<[^>]+>", "", text)).replace("\xa0", " ")
     return text
 
@@ -46,7 +61,7 @@ def _wire_lines(recording: Recording, step: int) -> list[str]:
         line.text for line in transcript.flush()]
 
 
-@pytest.mark.parametrize("suffix", SUFFIXES)
+@pytest.mark.parametrize("suffix", TRANSCRIPTS)
 async def test_every_format_holds_every_step(recording: Recording, suffix: str) -> None:
     text = _readable(render(recording, suffix, theme="print"), suffix)
 
@@ -61,7 +76,7 @@ async def test_every_format_holds_every_step(recording: Recording, suffix: str) 
     assert "Step 12 of 12 — QUIT: 221 closing connection" in text or suffix == ".txt"
 
 
-@pytest.mark.parametrize("suffix", SUFFIXES)
+@pytest.mark.parametrize("suffix", TRANSCRIPTS)
 async def test_no_format_shows_a_secret_unless_asked(recording: Recording, suffix: str) -> None:
     hidden = render(recording, suffix, theme="print")
     shown = _readable(render(recording, suffix, theme="print", show_secrets=True), suffix)
@@ -103,8 +118,9 @@ async def test_markdown_shows_angle_brackets_and_fences_the_wire(recording: Reco
 async def test_svg_and_html_need_no_web_font_and_keep_two_dots(recording: Recording) -> None:
     svg, page = render(recording, ".svg", theme="print"), render(recording, ".html", theme="print")
 
+    assert "@font-face" not in page and "url(data:font/woff;base64," in svg  # the SVG embeds the bundled font
     for text in (svg, page):
-        assert "@font-face" not in text and "Fira Code" not in text
+        assert "Fira Code" not in text
         assert not re.search(r"url\(\s*[\"']?(https?:)?//", text)
         assert "font-variant-ligatures: none" in text
     assert "Noto Color Emoji" not in svg  # librsvg would draw digits from it, two cells wide

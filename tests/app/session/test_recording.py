@@ -1,6 +1,6 @@
 """Recordings: the codec round trip of real session views, redaction, and broken files.
 
-Sessions run against the built-in server (``local_server``); the clock and Message-ID are fixed.
+Sessions run against the built-in server (the ``local_server`` fixture); the clock and Message-ID are fixed.
 """
 
 from __future__ import annotations

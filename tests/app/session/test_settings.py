@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -174,23 +174,36 @@ def test_a_bad_server_is_one_plain_sentence(server: str, words: str) -> None:
         settings("--server", server)
 
 
+@dataclass
+class Running:
+    """What settings read of a running built-in server."""
+
+    ca_pem: bytes = b"PEM"
+
+    def port_for(self, security: str) -> int:
+        return {"starttls": 8587, "tls": 8465, "none": 8025}[security]
+
+
 def test_describe_is_one_line_without_secrets() -> None:
     assert settings().describe() == "built-in server (STARTTLS)"
     assert settings("--security", "tls").describe() == "built-in server (implicit TLS)"
     assert settings("--server", "smtp.example.com").describe() == "smtp.example.com:587 STARTTLS"
     assert settings("--server", "[::1]:2525", "--security", "none").describe() == "[::1]:2525 no TLS"
-
-    @dataclass
-    class Running:
-        ca_pem: bytes = b"PEM"
-
-        def port_for(self, security: str) -> int:
-            return {"starttls": 8587, "tls": 8465, "none": 8025}[security]
-
     assert settings().describe(Running()) == "built-in server (STARTTLS) 127.0.0.1:8587"  # type: ignore[arg-type]
     target = settings("--security", "tls").target(Running())  # type: ignore[arg-type]
     assert (target.host, target.port, target.sni, target.ca_pem, target.builtin) == (
         "127.0.0.1", 8465, "localhost", b"PEM", True)
+
+
+def test_a_display_name_stands_in_for_the_address_but_the_session_still_goes_there() -> None:
+    named = replace(settings(), display_name="localhost")
+    assert named.describe(Running()) == "built-in server (STARTTLS) localhost"  # type: ignore[arg-type]
+    target = named.target(Running())  # type: ignore[arg-type]
+    assert (target.shown, target.address) == ("localhost", "127.0.0.1:8587")
+    assert settings().target(Running()).shown == "127.0.0.1:8587"  # type: ignore[arg-type]
+    real = replace(settings("--server", "smtp.example.com"), display_name="the school's server")
+    assert real.describe() == "the school's server STARTTLS"
+    assert (real.target().shown, real.target().address) == ("the school's server", "smtp.example.com:587")
 
 
 def test_the_builtin_target_needs_the_running_server() -> None:

@@ -22,6 +22,8 @@ from smtpstep.protocol.explanations import (
     explain_reply,
     explain_step,
 )
+from smtpstep.protocol.explanations.situations import SITUATIONS
+from smtpstep.protocol.replies import ReplyParser
 
 RFC5321_CODES = (
     211, 214, 220, 221, 250, 251, 252, 354, 421, 450, 451, 452, 455,
@@ -51,7 +53,7 @@ SUBJECTS = {
     6: "content or media",
     7: "security or policy",
 }
-"""RFC 3463 §3.1-§3.8: subject X.n is described in §3.(n+1)."""
+"""RFC 3463 §2 defines the subjects; subject X.n's details are in §3.(n+1)."""
 
 KEYWORDS = (
     "PIPELINING", "SIZE", "8BITMIME", "SMTPUTF8", "STARTTLS", "AUTH", "ENHANCEDSTATUSCODES", "CHUNKING",
@@ -86,6 +88,11 @@ def every_catalog_explanation() -> list[Explanation]:
     out = [explain_reply(code, verb=verb).meaning for code in ALL_CODES for verb in VERBS]
     out += [explain_enhanced(code) for code in ENHANCED_CODES]
     out += [explain_enhanced(f"{klass}.{subject}.999") for klass in (2, 4, 5) for subject in SUBJECTS]
+    out += [explain_enhanced(code, code=reply) for code in ("4.7.1", "5.2.2", "4.1.1", "2.0.0", "5.9.9")
+            for reply in (250, 451, 550, 334)]
+    out += [explain_enhanced(f"5.{subject}.{detail}") for subject, detail in ((6, 8), (6, 9), (6, 10), (7, 30))]
+    out += [Explanation(entry.title, entry.text, entry.rfc) for entry in SITUATIONS.values()]
+    out += [explain_reply(code, verb=verb).meaning for code in (599, 222, 431) for verb in (None, "RCPT")]
     out += [explain_keyword(keyword) for keyword in KEYWORDS]
     out += [explain_step(step) for step in STEPS]
     return out
@@ -137,7 +144,7 @@ def test_every_enhanced_subject_is_explained_even_when_the_detail_is_unknown(kla
     explanation = explain_enhanced(f"{klass}.{subject}.999")
     assert explanation is not None
     assert SUBJECTS[subject] in explanation.title
-    assert f"RFC 3463 §3.{subject + 1}" in explanation.rfc
+    assert explanation.rfc == f"RFC 3463 §2, §3.{subject + 1}"
 
 
 @pytest.mark.parametrize("keyword", KEYWORDS)
@@ -215,7 +222,7 @@ def test_kind_and_category_come_from_the_first_two_digits(code: int, kind: str, 
 
 
 @pytest.mark.parametrize(
-    ("code", "said"), [(250, "done"), (354, "send more"), (451, "later"), (550, "must not repeat")]
+    ("code", "said"), [(250, "done"), (354, "send more"), (451, "later"), (550, "should not repeat")]
 )
 def test_kind_text_tells_the_client_what_to_do(code: int, said: str) -> None:
     assert said in explain_reply(code).kind_text.lower()
@@ -270,7 +277,7 @@ def test_554_as_a_greeting_means_no_smtp_service_here() -> None:
 @pytest.mark.parametrize("code", (500, 502))
 def test_500_or_502_after_ehlo_means_fall_back_to_helo(code: int) -> None:
     meaning = explain_reply(code, verb="EHLO").meaning
-    assert "HELO" in meaning.title and "HELO instead" in meaning.text
+    assert "HELO" in meaning.title and "fall back to HELO" in meaning.text
     assert "RFC 5321 §3.2" in meaning.rfc
 
 
@@ -301,7 +308,7 @@ def test_an_enhanced_code_with_an_unknown_detail_falls_back_to_its_subject() -> 
     assert explanation is not None
     assert explanation.title == "5.1.99: addressing status"
     assert "permanent" in explanation.text
-    assert explanation.rfc == "RFC 3463 §3.2"
+    assert explanation.rfc == "RFC 3463 §2, §3.2"
 
 
 def test_an_enhanced_code_with_an_unknown_subject_falls_back_to_its_class() -> None:
@@ -333,7 +340,7 @@ def test_explain_reply_carries_the_enhanced_explanation() -> None:
 def test_explain_reply_notes_an_enhanced_class_that_disagrees_with_the_code() -> None:
     reply = explain_reply(550, "4.1.1")
     assert reply.enhanced is not None
-    assert "does not" in reply.enhanced.text and "RFC 2034" in reply.enhanced.rfc
+    assert "must agree" in reply.enhanced.text and "RFC 2034 §4" in reply.enhanced.rfc
 
 
 def test_explain_reply_ignores_an_enhanced_string_that_is_not_a_status_code() -> None:
@@ -387,7 +394,7 @@ def test_an_unknown_keyword_gets_a_generic_explanation_that_says_the_client_igno
 def test_ehlo_after_starttls_says_both_sides_forget_and_auth_may_appear_now() -> None:
     explanation = explain_step("ehlo-after-starttls")
     assert "forget" in explanation.text and "AUTH" in explanation.text
-    assert explanation.rfc == "RFC 3207 §4.2"
+    assert explanation.rfc == "RFC 3207 §4.2, §6"
 
 
 def test_starttls_missing_is_the_stripping_defence_and_the_client_stops() -> None:
@@ -468,3 +475,98 @@ def test_explain_keyword_never_raises_for_any_keyword_and_parameters(keyword: st
 def test_explain_step_never_raises_for_any_text(step: str) -> None:
     explanation = explain_step(step)
     assert explanation.title and explanation.text and CITATION.match(explanation.rfc)
+
+
+# --- what the server said: bad input, enhanced codes sent or not ----------------------------------
+
+
+def test_a_reply_the_catalog_does_not_know_is_explained_by_its_digits_and_says_it_is_not_in_the_catalog() -> None:
+    (reply,) = ReplyParser().feed(b"557 7.7.7 Something nobody defined\r\n")
+    decoded = explain_reply(reply.code, reply.enhanced, verb="RCPT", text=reply.lines)
+    assert decoded.key == "unlisted" and not decoded.in_catalog
+    assert "no entry for 557 in answer to RCPT" in decoded.meaning.text
+    assert "failed for good" in decoded.meaning.text  # the first digit
+    assert "receiving mail system" in decoded.meaning.text  # the second digit
+    assert decoded.sent_enhanced is None and decoded.enhanced is None  # 7.7.7 is no class.subject.detail
+
+
+def test_an_enhanced_code_whose_class_disagrees_with_the_reply_code_is_shown_and_named() -> None:
+    (reply,) = ReplyParser().feed(b"550 4.1.1 <nobody@example.test>: unknown\r\n")
+    assert reply.enhanced is None  # the parser keeps only codes that agree with the reply code
+    decoded = explain_reply(reply.code, reply.enhanced, verb="RCPT", text=reply.lines)
+    assert decoded.sent_enhanced == "4.1.1"
+    assert decoded.enhanced is not None
+    assert decoded.enhanced.title == "4.1.1: class 4 with a 5xx reply"
+    assert "must agree" in decoded.enhanced.text and "three-digit code decides" in decoded.enhanced.text
+    assert "RFC 2034 §4" in decoded.enhanced.rfc and "RFC 3463 §2" in decoded.enhanced.rfc
+
+
+def test_a_reply_without_an_enhanced_code_gets_none_and_no_entry_claims_one() -> None:
+    decoded = explain_reply(530, None, verb="MAIL", text=["Must issue a STARTTLS command first"])
+    assert decoded.sent_enhanced is None and decoded.enhanced is None
+    assert decoded.key == "tls-required"
+    for code in ALL_CODES:
+        for verb in VERBS:
+            meaning = explain_reply(code, verb=verb).meaning
+            assert not re.search(r"\b[245]\.\d{1,3}\.\d{1,3}\b", meaning.title + meaning.text), (code, verb)
+    for entry in SITUATIONS.values():
+        assert not re.search(r"\b[245]\.\d{1,3}\.\d{1,3}\b", entry.title + entry.text), entry
+
+
+@pytest.mark.parametrize(
+    ("code", "enhanced", "said"),
+    [
+        (451, "4.7.1", "defines X.7.1 as a permanent error only"),
+        (450, "4.1.1", "defines X.1.1 as a permanent error only"),
+        (552, "5.2.2", "defines X.2.2 as a persistent transient error"),
+        (554, "5.4.7", "defines X.4.7 as a persistent transient error"),
+    ],
+)
+def test_a_detail_sent_with_a_class_rfc_3463_does_not_define_it_for_is_named(code: int, enhanced: str, said: str) -> None:
+    explanation = explain_reply(code, enhanced).enhanced
+    assert explanation is not None
+    assert said in explanation.text and "first digit decides" in explanation.text
+
+
+@pytest.mark.parametrize(
+    ("code", "title", "rfc"),
+    [
+        ("5.6.8", "UTF-8 string reply required", "RFC 6531 §3.7.4.2, §4.2"),
+        ("5.6.9", "UTF-8 header message cannot be transferred", "RFC 6531 §3.5, §4.2"),
+        ("5.6.10", "duplicate of X.6.8 (deprecated)", "RFC 6531 §4.2"),
+        ("5.7.30", "REQUIRETLS support required", "RFC 8689 §4.2.1, §7"),
+    ],
+)
+def test_the_smtputf8_and_requiretls_codes_have_their_own_entries(code: str, title: str, rfc: str) -> None:
+    explanation = explain_enhanced(code)
+    assert explanation is not None and not is_generic(explanation)
+    assert explanation.title.startswith(f"{code}: {title}") and explanation.rfc == rfc
+
+
+def test_only_a_bounded_part_of_a_huge_reply_text_is_searched() -> None:
+    lines = ["x" * 4000] * 1000 + ["Must issue a STARTTLS command first"]
+    decoded = explain_reply(530, verb="MAIL", text=lines)  # the words come too late to be read
+    assert decoded.key == "530"
+    assert explain_reply(530, verb="MAIL", text="Must issue a STARTTLS command first" + "x" * 10**6).key == (
+        "tls-required")
+
+
+@pytest.mark.parametrize(
+    ("code", "verb", "text", "key"),
+    [
+        (530, "AUTH", "Must issue a STARTTLS command first", "tls-required"),  # aiosmtpd, no enhanced code
+        (530, "MAIL", "5.5.1 Invalid command: Must issue an AUTH command first", "auth-required"),  # OpenSMTPD
+        (503, "STARTTLS", "5.5.1 Invalid command: Channel already secured", "tls-already-active"),  # OpenSMTPD
+        (503, "AUTH", "Already authenticated", "already-authenticated"),  # aiosmtpd
+        (503, "MAIL", "Error: send EHLO first", "hello-first"),  # aiosmtpd
+        (503, "MAIL", "Error: nested MAIL command", "transaction-open"),  # aiosmtpd
+        (500, "AUTH", "Error: command 'AUTH' not recognized", "auth-not-recognized"),  # aiosmtpd after HELO
+        (451, "RCPT", "4.7.1 <a@b.test>: greylisted, please try again later", "greylisted"),  # the built-in server
+        (552, "MAIL", "5.3.4 Message size exceeds fixed maximum message size", "too-big-declared"),
+        (553, "RCPT", "5.1.1 <x@y>: unknown", "no-such-recipient"),
+        (552, "RCPT", "5.2.2 Mailbox full", "mailbox-full"),
+        (421, "RCPT", "4.7.0 Error: too many errors", "too-many-errors"),
+    ],
+)
+def test_replies_of_other_servers_are_told_apart_by_their_words(code: int, verb: str, text: str, key: str) -> None:
+    assert explain_reply(code, verb=verb, text=[text]).key == key

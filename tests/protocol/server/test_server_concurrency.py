@@ -1,6 +1,6 @@
 """The built-in server under concurrency: many writers, many sessions, one Maildir, nothing lost.
 
-Issue 8 item 7 made deliveries run on several writer threads (``MAILDIR_WRITERS``) with the store's
+Deliveries run on several writer threads (``MAILDIR_WRITERS``) with the store's
 own thread-safe names, set sessions up from a per-listener template, and read simple addresses
 without the e-mail header parser. These tests fail if any of that loses or mixes up a message,
 serializes the writers again, or makes a session differ from one aiosmtpd would have made.
@@ -219,7 +219,7 @@ async def test_fifty_concurrent_sessions_all_land_with_unique_names(local_server
 async def test_deliveries_are_written_by_several_writers_at_once(
     local_server: LocalServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A slow disk: each store takes 0.2 s. One writer would need 12 x 0.2 s; several overlap.
+    # A slow disk: each store takes 0.2 s. Writers at work at the same moment are counted, not seconds.
     real_add = local_server._store.add
     busy = {"now": 0, "most": 0}
     lock = threading.Lock()
@@ -237,12 +237,9 @@ async def test_deliveries_are_written_by_several_writers_at_once(
 
     monkeypatch.setattr(local_server._store, "add", slow_add)
     keys: dict[int, str] = {}
-    started = time.monotonic()
     await asyncio.gather(*(deliver(local_server.ports["plain"], range(n, n + 1), keys) for n in range(12)))
-    elapsed = time.monotonic() - started
     assert len(set(keys.values())) == 12
-    assert busy["most"] >= 4
-    assert elapsed < 12 * 0.2 / 2
+    assert busy["most"] >= 4  # several stores were under way at once
     assert len(list((local_server.maildir_path / "new").iterdir())) == 12
 
 
@@ -288,18 +285,20 @@ async def test_stop_waits_for_deliveries_in_flight_and_each_client_gets_its_250(
     server = await local_server_factory()
     real_add = server._store.add
     entered = []
+    loop = asyncio.get_running_loop()
+    all_in = asyncio.Event()
 
     def slow_add(message: bytes) -> str:
         entered.append(message)
+        if len(entered) == 6:
+            loop.call_soon_threadsafe(all_in.set)
         time.sleep(0.3)
         return real_add(message)
 
     monkeypatch.setattr(server._store, "add", slow_add)
     keys: dict[int, str] = {}
     clients = asyncio.gather(*(deliver(server.ports["plain"], range(n, n + 1), keys) for n in range(6)))
-    deadline = time.monotonic() + 10
-    while len(entered) < 6 and time.monotonic() < deadline:  # every final dot is in, writers busy
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(all_in.wait(), 60)  # every final dot is in, writers busy (a hang fails the test)
     assert len(entered) == 6
     await server.stop()
     await clients

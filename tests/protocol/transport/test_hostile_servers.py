@@ -1,9 +1,10 @@
 """The transport against servers that misbehave on purpose (``hostile.py``), driven by the planner.
 
 Every session must end in a normal step result: the right ``Failure`` kind with a message in plain
-words, or the planner's halt, never an exception and never a hang. Each runs with a 2 s timeout;
-times are asserted against the timeout plus a margin to prove that nothing waits past it (this is
-not a speed test).
+words, or the planner's halt, never an exception and never a hang. Each runs with a 2 s timeout.
+No assertion reads the clock: a server that stalls says nothing more until the client hangs up, so
+a session that ends with a "timeout" failure saying "within 2 s" gave up on its own timeout, not on
+the server; ``HANG`` only fails a test that would otherwise hang (speed belongs to ``benchmarks/``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
-import time
+from collections.abc import Callable
 
 import pytest
 
@@ -31,17 +32,18 @@ from smtpstep.protocol.planner import SessionPlan
 from smtpstep.protocol.replies import MAX_LINE
 from smtpstep.protocol.states import State
 from smtpstep.protocol.transport.asyncio_driver import AsyncioTransport
-from smtpstep.protocol.transport.wire import READ_SIZE, Direction, Target
+from smtpstep.protocol.transport.wire import READ_SIZE, Direction, Target, WireChunk
 from tests.support.both_transports import use_both_transports
-from tests.support.driver import drive, run_session
+from tests.support.driver import Drive, drive, run_session
 from tests.support.hostile_server import HUGE_LINE_BYTES, INJECTED, SCRIPTS, HostileServer, Peer, correct_session
 
 transport_kind, pytest_generate_tests = use_both_transports(globals())
 """Every test here runs against the asyncio transport and the blocking one (``both_transports.py``)."""
 
 TIMEOUT = 2.0
-MARGIN = 1.5
-"""Slack over the timeout for a slow CI machine; a hang would blow far past it."""
+"""The transport's timeout for the connect and each step."""
+HANG = 60.0
+"""Seconds after which a session, or a wait for the server, fails the test: a guard, not a measure."""
 
 MESSAGE = b"Subject: hostile\r\n\r\nHello.\r\n"
 BIG_MESSAGE = b"Subject: big\r\n\r\n" + (b"x" * 900 + b"\r\n") * 5000
@@ -57,10 +59,12 @@ def assert_plain(message: str) -> None:
         assert words not in message, f"{words!r} in {message!r}"
 
 
-def make_transport(server: HostileServer, security: str) -> AsyncioTransport:
+def make_transport(server: HostileServer, security: str,
+                   listener: Callable[[WireChunk], None] | None = None) -> AsyncioTransport:
     return AsyncioTransport(
         Target("127.0.0.1", server.port, security, server_hostname="localhost",
-               ca_pem=server.ca_pem if security != "none" else None, timeout=TIMEOUT)
+               ca_pem=server.ca_pem if security != "none" else None, timeout=TIMEOUT),
+        listener=listener,
     )
 
 
@@ -73,10 +77,12 @@ def assert_closed(transport: AsyncioTransport) -> None:
     assert transport.client.settled == State.CLOSED
 
 
-async def timed_drive(transport: AsyncioTransport, plan: SessionPlan, **kwargs):  # type: ignore[no-untyped-def]
-    start = time.monotonic()
-    driven = await drive(transport, plan, **kwargs)
-    return driven, time.monotonic() - start
+async def guarded_drive(transport: AsyncioTransport, plan: SessionPlan) -> Drive:
+    """``drive``, failing the test if the session has not ended after ``HANG`` seconds."""
+    try:
+        return await asyncio.wait_for(drive(transport, plan), HANG)
+    except TimeoutError:
+        pytest.fail(f"the session did not end within {HANG:g} s")
 
 
 # --- Failures -------------------------------------------------------------------------------------
@@ -104,14 +110,13 @@ async def test_a_misbehaving_server_ends_the_session_with_a_plain_failure(
 ) -> None:
     async with HostileServer(script) as server:
         transport = make_transport(server, security)
-        driven, elapsed = await timed_drive(transport, plan_for(security, message))
+        driven = await guarded_drive(transport, plan_for(security, message))
 
         failure = driven.failure
         assert failure is not None, [a.reply.first_line for a in driven.answers]
         assert failure.kind == kind
         assert words in failure.message
         assert_plain(failure.message)
-        assert elapsed < TIMEOUT + MARGIN
         assert_closed(transport)
         assert server.messages == []
         assert transport.record.chunks[-1].direction == Direction.ERROR
@@ -146,19 +151,18 @@ async def test_a_huge_line_is_refused_without_reading_it_all() -> None:
         receive = transport.client.receive_data
 
         def spy(data: bytes) -> list:  # type: ignore[type-arg]
-            feeds.append((len(transport.client._parser.pending), len(data)))
+            feeds.append((len(transport.client.unparsed), len(data)))
             return receive(data)
 
         transport.client.receive_data = spy  # type: ignore[method-assign]
-        driven, elapsed = await timed_drive(transport, plan_for("none"))
-        await asyncio.wait_for(server.closed.wait(), TIMEOUT)
+        driven = await guarded_drive(transport, plan_for("none"))
+        await asyncio.wait_for(server.closed.wait(), HANG)
 
     failure = driven.failure
     assert failure is not None and failure.kind == "protocol"
     assert f"longer than {MAX_LINE} octets" in failure.message
     assert_plain(failure.message)
     assert failure.raw.startswith(b"220 xxx") and len(failure.raw) <= 80
-    assert elapsed < TIMEOUT + MARGIN
     # Between feeds the parser never holds more than one line's worth; a feed adds at most one read.
     assert all(buffered <= MAX_LINE for buffered, _ in feeds)
     assert all(size <= READ_SIZE for _, size in feeds)
@@ -166,7 +170,7 @@ async def test_a_huge_line_is_refused_without_reading_it_all() -> None:
     read = sum(len(c.data) for c in transport.record.chunks if c.direction == Direction.SERVER)
     assert read <= MAX_LINE + READ_SIZE < HUGE_LINE_BYTES
     assert_closed(transport)
-    assert transport.client._parser.pending == b""
+    assert transport.client.unparsed == b""
 
 
 # --- Refusals the planner handles ----------------------------------------------------------------
@@ -175,14 +179,13 @@ async def test_a_huge_line_is_refused_without_reading_it_all() -> None:
 async def test_a_554_greeting_halts_the_plan_and_quits() -> None:
     async with HostileServer("554-greeting") as server:
         transport = make_transport(server, "none")
-        driven, elapsed = await timed_drive(transport, plan_for("none"))
+        driven = await guarded_drive(transport, plan_for("none"))
 
     assert driven.failure is None
     assert driven.halt is not None and driven.halt.halt is not None
     assert "refused service" in driven.halt.halt and driven.halt.failed_phase == "greeting"
     assert [a.reply.code for a in driven.answers] == [554, 221]
     assert server.commands == [b"QUIT\r\n"]
-    assert elapsed < TIMEOUT + MARGIN
     assert_closed(transport)
 
 
@@ -200,13 +203,12 @@ async def test_a_server_without_starttls_gets_nothing_but_quit() -> None:
 async def test_a_421_at_rcpt_closes_the_session_without_quit() -> None:
     async with HostileServer("421-at-rcpt") as server:
         transport = make_transport(server, "none")
-        driven, elapsed = await timed_drive(transport, plan_for("none"))
+        driven = await guarded_drive(transport, plan_for("none"))
 
     assert driven.failure is None
     assert driven.answers[-1].reply.code == 421
     assert driven.halt is not None and "closing the connection" in (driven.halt.halt or "")
     assert server.commands[-1].startswith(b"RCPT TO:")  # no QUIT after 421 (RFC 5321 §3.8)
-    assert elapsed < TIMEOUT + MARGIN
     assert_closed(transport)
 
 
@@ -238,7 +240,7 @@ async def test_a_reply_sent_while_the_client_is_idle_ends_the_next_step_before_i
         for command in (Connect(), ReadGreeting(), Ehlo("client.smtpstep.test"), Noop()):
             assert (await transport.step(command)).ok
         idle.set()
-        await asyncio.wait_for(server.closed.wait(), TIMEOUT)  # sent and hung up: the bytes wait at the client
+        await asyncio.wait_for(server.closed.wait(), HANG)  # sent and hung up: the bytes wait at the client
         wire_before = len(transport.record)
         result = await transport.step(MailFrom("a@example.test"))
 
@@ -270,7 +272,7 @@ async def test_a_protocol_error_mid_group_keeps_the_answers_before_it(monkeypatc
         for command in (Connect(), ReadGreeting(), Ehlo("client.smtpstep.test")):
             assert (await transport.step(command)).ok
         result = await transport.step((MailFrom("a@example.test"), RcptTo("b@example.test"), Data()))
-        await asyncio.wait_for(server.closed.wait(), TIMEOUT)  # the client hung up
+        await asyncio.wait_for(server.closed.wait(), HANG)  # the client hung up
 
     failure = result.failure
     assert failure is not None and failure.kind == "protocol" and "not an SMTP reply" in failure.message
@@ -291,7 +293,7 @@ async def test_a_protocol_error_mid_group_keeps_the_answers_before_it(monkeypatc
 async def test_a_reply_dripped_one_byte_at_a_time_still_completes_over_starttls() -> None:
     async with HostileServer("drip") as server:
         transport = make_transport(server, "starttls")
-        driven, elapsed = await timed_drive(transport, plan_for("starttls"))
+        driven = await guarded_drive(transport, plan_for("starttls"))
 
     assert driven.failure is None and driven.halt is None
     assert [a.reply.code for a in driven.answers] == [220, 250, 220, 250, 250, 250, 250, 354, 250, 221]
@@ -300,7 +302,6 @@ async def test_a_reply_dripped_one_byte_at_a_time_still_completes_over_starttls(
     assert transport.tls is not None and transport.tls.verified and transport.tls.mode == "starttls"
     dripped = [c for c in transport.record.chunks if c.direction == Direction.SERVER]
     assert len(dripped) > 100  # many one-byte reads, reassembled by the parser
-    assert elapsed < 10 * TIMEOUT
     assert_closed(transport)
 
 
@@ -396,14 +397,12 @@ async def test_a_name_with_several_addresses_all_refusing_is_refused() -> None:
 async def test_an_unresolvable_host_name_is_a_resolve_failure() -> None:
     # RFC 2606 §2: .invalid never resolves; only the local resolver is asked.
     transport = AsyncioTransport(Target("no-such-host.invalid", 25, "none", timeout=TIMEOUT))
-    start = time.monotonic()
-    results = await run_session(transport, plan_for("none"))
+    results = (await guarded_drive(transport, plan_for("none"))).results
 
     failure = results[-1].failure
     assert failure is not None and failure.kind == "resolve"
     assert "no-such-host.invalid" in failure.message
     assert_plain(failure.message)
-    assert time.monotonic() - start < TIMEOUT + MARGIN
     assert transport.client.settled == State.CLOSED
 
 
@@ -412,17 +411,23 @@ async def test_an_unresolvable_host_name_is_a_resolve_failure() -> None:
 
 @pytest.mark.asyncio_transport_only
 async def test_cancelling_a_step_waiting_for_a_reply_hangs_up() -> None:
+    wrote = asyncio.Event()
+
+    def listener(chunk: WireChunk) -> None:
+        if chunk.direction == Direction.CLIENT and chunk.data.startswith(b"EHLO"):
+            wrote.set()
+
     async with HostileServer("silent-after-greeting") as server:
-        transport = make_transport(server, "none")
+        transport = make_transport(server, "none", listener)
         for command in (Connect(), ReadGreeting()):
             assert (await transport.step(command)).ok
         task = asyncio.create_task(transport.step(Ehlo("client.smtpstep.test")))
-        await asyncio.sleep(0.1)
+        await asyncio.wait_for(wrote.wait(), HANG)  # EHLO is out: the step waits for a reply that never comes
         assert not task.done()
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        await asyncio.wait_for(server.closed.wait(), TIMEOUT)  # the server saw the hang-up
+        await asyncio.wait_for(server.closed.wait(), HANG)  # the server saw the hang-up
 
     assert_closed(transport)
     assert any("cancelled" in chunk.note for chunk in transport.record.chunks)

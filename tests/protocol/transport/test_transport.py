@@ -246,6 +246,22 @@ async def test_every_wire_chunk_has_direction_bytes_tls_flag_and_time(local_serv
     assert results[-1].wire_end == len(chunks)
 
 
+async def test_a_target_with_a_label_is_named_by_it_in_the_connection_notes(local_server: LocalServer) -> None:
+    # Screenshots that must not change with a free port name the server instead of showing host:port.
+    transport = AsyncioTransport(target_for(local_server, "none", label="localhost"))
+    assert (await transport.step(Connect())).ok
+    notes = [c.note for c in transport.record.chunks if c.direction == Direction.NOTE]
+    assert notes == ["connecting to localhost over TCP", "connected to localhost (TCP handshake done)"]
+    await transport.close()
+
+    unnamed = AsyncioTransport(target_for(local_server, "none"))
+    assert (await unnamed.step(Connect())).ok
+    address = f"127.0.0.1:{local_server.port_for('none')}"
+    assert [c.note for c in unnamed.record.chunks if c.direction == Direction.NOTE] == [
+        f"connecting to {address} over TCP", f"connected to {address} (TCP handshake done)"]
+    await unnamed.close()
+
+
 async def test_the_auth_payload_is_marked_secret_and_redacted(local_server: LocalServer) -> None:
     transport = AsyncioTransport(target_for(local_server, "starttls"))
     await run_session(transport, plan_for("starttls", username=DEMO_USER, password=DEMO_PASSWORD, mechanism="PLAIN"))

@@ -192,7 +192,7 @@ def test_stepping_in_chromium_shows_the_greeting_and_the_ehlo_reply_and_closing_
         page.close()  # the tab goes away, with no goodbye from the app
         assert_groups_end(pids)
         served.wait_for_line(rf"^tab 1: app process {pids[0]} ended \(quit, exit 0, ")  # it quit cleanly
-        assert wait_until(lambda: descendants(served.process.pid) == [], 5)
+        assert wait_until(lambda: descendants(served.process.pid) == [])
         assert served.process.poll() is None
         assert leftovers(tmp_path) == []
     finally:
@@ -219,9 +219,9 @@ def test_a_browser_killed_outright_leaves_no_app_process(tmp_path, browser_conte
         for pid in browser:
             os.kill(pid, signal.SIGKILL)  # no tab closes: the sockets just drop
         assert_groups_end(pids)
-        assert wait_until(lambda: descendants(served.process.pid) == [], 5)
+        assert wait_until(lambda: descendants(served.process.pid) == [])
         assert served.process.poll() is None
-        assert wait_until(lambda: leftovers(tmp_path) == [], 5)
+        assert wait_until(lambda: leftovers(tmp_path) == [])
     finally:
         code = served.stop()
         kill_quietly(pids)

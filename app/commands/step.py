@@ -1,0 +1,52 @@
+"""``smtpstep step`` (also a bare ``smtpstep``): the terminal app, a session stepped one command at a time.
+
+Holds the app's own flags (``--theme``, ``--screenshots``, ``--present``; the session flags come from
+``session/settings.py``), the ``--theme`` check that every subcommand with a theme shares, and
+``run_step``, which checks the options and starts the app. ``smtpstep web`` gives each browser tab
+exactly this command.
+
+Rules:
+- Textual is imported only when the app starts (and the theme list only when ``--theme`` is given),
+  never when the parser is built;
+- every problem with the options is found before the screen changes: a wrong theme is refused with
+  the list of themes, never replaced by the default without a word.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from smtpstep.app.session.settings import UsageError, settings_from_args
+
+
+def add_step_options(parser: argparse.ArgumentParser) -> None:
+    """The terminal app's own flags, after the session flags (``smtpstep step`` and ``smtpstep web``)."""
+    screen = parser.add_argument_group("screen")
+    screen.add_argument("--theme", metavar="NAME", type=theme_name,
+                        help="the colour theme to start with (default: the one chosen last, else smtpstep-dark)")
+    screen.add_argument("--screenshots", metavar="DIR", type=Path, default=None,
+                        help="where the screenshot key saves SVG files (default: the current directory)")
+    screen.add_argument("--present", action="store_true",
+                        help="start in presentation mode: a large caption and the last exchange (key P toggles)")
+
+
+def theme_name(text: str) -> str:
+    """``--theme``'s check (an argparse type): one of smtpstep's themes, else the list of them."""
+    from smtpstep.app.output.exports import theme_names  # smtpstep.themes, hence textual.theme
+
+    names = theme_names()
+    if text not in names:
+        raise argparse.ArgumentTypeError(f"{text}: there is no such theme; smtpstep has {', '.join(names)}")
+    return text
+
+
+def run_step(args: argparse.Namespace) -> int:
+    """Check the options and run the terminal app until the user quits; the exit code."""
+    settings = settings_from_args(args)
+    try:
+        from smtpstep.app.stepper_app import run_tui  # Textual: only for the terminal app
+    except ImportError as error:
+        raise UsageError(f"the terminal app cannot start ({error}); `smtpstep run` works without it") from None
+    return run_tui(settings, getattr(args, "theme", None), screenshot_dir=getattr(args, "screenshots", None),
+                   present=getattr(args, "present", False))
