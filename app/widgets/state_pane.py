@@ -60,7 +60,8 @@ def stage_line(view: SessionView) -> Text:
     """The stages in the session's order: the current one in [brackets], a ✓ after those done, and those
     the client may go to next (``allowed``, the same rule set as every warning) underlined."""
     client = view.snapshot.client
-    order = IMPLICIT_TLS_ORDER if client.session.implicit_tls else STARTTLS_ORDER
+    implicit = client.session.implicit_tls or view.snapshot.target.security == "tls"
+    order = IMPLICIT_TLS_ORDER if implicit else STARTTLS_ORDER
     text = Text()
     for index, name in enumerate(order):
         states, verbs = STAGES[name]
