@@ -9,8 +9,12 @@ still apply when the server broke the protocol. A violation leaves the client in
 raises for what a server sends. It keeps two separate lifetimes, as RFC 5321 and RFC 3207 do:
 - ``Session``: the greeting, EHLO capabilities, TLS and AUTH. STARTTLS throws all of it away
   (RFC 3207 §4.2); the facts from before TLS are kept in ``Session.before_tls`` for display only.
-- ``Envelope``: MAIL FROM and the RCPT TOs. RSET, a new EHLO or the end of DATA clear it
-  (RFC 5321 §4.1.1.5, §4.1.4).
+- ``Envelope``: MAIL FROM, the RCPT TOs and the octets sent in BDAT chunks. RSET, a new EHLO, the end
+  of DATA or BDAT LAST clear it (RFC 5321 §4.1.1.5, §4.1.4; RFC 3030 §2).
+What may be sent is decided in one place: ``check`` (for a command) and ``allowed`` (the verbs, which the
+State pane and the stage line show) apply the same rules: the state table, then the session's facts (TLS
+on, authenticated, what the last EHLO advertised, HELO or EHLO, the open transaction, a request just
+refused with 5yz). A rule that is only a SHOULD gives an ``advice`` refusal (``advised_against``).
 It must not do I/O, sleep, read a clock or decide policy (which server to trust, when to stop):
 the transport and the planner do that.
 """
