@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from smtpstep.app.session.settings import SessionSettings, UsageError, plan_for
+from smtpstep.app.session.settings import SECURITY_WORDS, SessionSettings, UsageError, plan_for
 from smtpstep.app.session.stepper import Stepper
 
 if TYPE_CHECKING:
@@ -64,10 +64,18 @@ class SessionControl:
                    f"TLS {ports.get('submissions')}, plain {ports.get('plain')}. Press space to start.", timeout=4)
 
     def _target_and_plan(self) -> tuple[Target, SessionPlan]:
-        """The target and plan of a new session (the lab starts a lesson part's relay if it has one)."""
+        """The target and plan of a new session (the lab starts a lesson part's relay if it has one); the
+        header names both the relay and the server behind it."""
         app = self._app
         plan = plan_for(app.settings, now=self._now, message_id=self._message_id)
-        return app.lab.target(app.settings), plan
+        target = app.lab.target(app.settings)
+        label = app.settings.describe(app.server)
+        if app.lab.relay is not None and app.server is not None:
+            label = f"relay → {label}" if app.settings.display_name else (
+                f"relay :{target.port} → server :{app.server.port_for(app.settings.security)} "
+                f"{SECURITY_WORDS[app.settings.security]}")
+        app.main_screen.target_label = label
+        return target, plan
 
     def _new_stepper(self) -> None:
         from smtpstep.protocol.transport.asyncio_driver import AsyncioTransport

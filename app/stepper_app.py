@@ -200,6 +200,8 @@ class SmtpStepApp(App[int]):
             self._start_replay(self._recording)
             return
         screen.show_server = self.settings.lesson is not None
+        if self.settings.lesson is not None and self.settings.lesson.shows_line_ends:
+            self.wire_log.crlf_marks = True  # the smuggling lesson is about bare line ends: show them
         self.sessions.start()
 
     def freeze_heap_after_frame(self) -> None:
@@ -248,8 +250,8 @@ class SmtpStepApp(App[int]):
         if not self.timeline.looking_back:
             screen = self.main_screen
             screen.show_lesson(view, self.settings, self.lab.received)
-            refusal = self.stepper.check_head() if not self.busy else None
-            screen.warning = str(refusal) if refusal is not None and view.queue else None
+            warning = self.stepper.head_warning() if not self.busy else None
+            screen.warning = warning if view.queue else None
             screen.view = view
         if after_step:
             self.post_message(self.StepFinished(view))

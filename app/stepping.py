@@ -15,6 +15,7 @@ from textual.timer import Timer
 from textual.worker import Worker, WorkerState
 
 from smtpstep.app.screens.dialogs import ConfirmScreen
+from smtpstep.app.session.stepper import HeadWarning
 
 if TYPE_CHECKING:
     from smtpstep.app.stepper_app import SmtpStepApp
@@ -58,9 +59,11 @@ class StepControl:
                 app.notify(f"Cannot send this now: {refusal}", severity="error", timeout=8)
                 return False
             if confirm:
+                warning = HeadWarning.of(refusal)
                 app.push_screen(ConfirmScreen(
-                    "This command is out of order",
-                    f"{stepper.head.label}\n\nThe server will probably refuse it: {refusal}.", "Send anyway"),
+                    f"This command is {warning.headline}",
+                    f"{stepper.head.label}\n\n{warning.consequence[:1].upper()}{warning.consequence[1:]}: {refusal}.",
+                    "Send anyway"),
                     lambda yes: self._start(force=True) if yes else None)
                 return False
         self._start(force=False)
@@ -84,7 +87,8 @@ class StepControl:
         while app.stepper is not None and app.stepper.head is not None:
             refusal = app.stepper.check_head()
             if refusal is not None:
-                app.notify(f"Stopped before an out-of-order command: {refusal}", severity="warning")
+                app.notify(f"Stopped before a command {HeadWarning.of(refusal).headline}: {refusal}",
+                           severity="warning")
                 return
             self._begin()
             await self._step(False)
@@ -133,7 +137,7 @@ class StepControl:
             if result.failure is not None:
                 app.playback.stop()
             if result.failure is not None and result.failure.kind == "policy":
-                app.call_later(self._ask_cleartext_auth)
+                app.call_later(self._ask_cleartext_auth, force)
         self.finished()
         if stepper.halt and app.playback.playing:
             app.playback.stop()
@@ -149,8 +153,9 @@ class StepControl:
         self._app.main_screen.waited = None
         self._app.publish(after_step=True)
 
-    def _ask_cleartext_auth(self) -> None:
-        """AUTH without TLS to a real server goes only with the user's explicit consent."""
+    def _ask_cleartext_auth(self, force: bool = False) -> None:
+        """AUTH without TLS to a real server goes only with the user's explicit consent (once given, a command
+        already confirmed out of order is not asked about again)."""
         app, stepper = self._app, self._app.stepper
         if stepper is None:
             return
@@ -159,7 +164,10 @@ class StepControl:
             if yes and app.stepper is stepper:
                 stepper.allow_cleartext_auth()
                 app.publish()
-                self.request(confirm=True)
+                if force:
+                    self._start(force=True)
+                else:
+                    self.request(confirm=True)
 
         app.push_screen(ConfirmScreen(
             "Send the password in clear text?",

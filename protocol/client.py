@@ -9,8 +9,12 @@ still apply when the server broke the protocol. A violation leaves the client in
 raises for what a server sends. It keeps two separate lifetimes, as RFC 5321 and RFC 3207 do:
 - ``Session``: the greeting, EHLO capabilities, TLS and AUTH. STARTTLS throws all of it away
   (RFC 3207 §4.2); the facts from before TLS are kept in ``Session.before_tls`` for display only.
-- ``Envelope``: MAIL FROM and the RCPT TOs. RSET, a new EHLO or the end of DATA clear it
-  (RFC 5321 §4.1.1.5, §4.1.4).
+- ``Envelope``: MAIL FROM, the RCPT TOs and the octets sent in BDAT chunks. RSET, a new EHLO, the end
+  of DATA or BDAT LAST clear it (RFC 5321 §4.1.1.5, §4.1.4; RFC 3030 §2).
+What may be sent is decided in one place: ``check`` (for a command) and ``allowed`` (the verbs, which the
+State pane and the stage line show) apply the same rules: the state table, then the session's facts (TLS
+on, authenticated, what the last EHLO advertised, HELO or EHLO, the open transaction, a request just
+refused with 5yz). A rule that is only a SHOULD gives an ``advice`` refusal (``advised_against``).
 It must not do I/O, sleep, read a clock or decide policy (which server to trust, when to stop):
 the transport and the planner do that.
 """
@@ -24,6 +28,7 @@ from smtpstep.protocol.capabilities import Capabilities
 from smtpstep.protocol.commands import (
     Auth,
     AuthResponse,
+    Bdat,
     Command,
     Ehlo,
     Helo,
@@ -33,22 +38,39 @@ from smtpstep.protocol.commands import (
     Raw,
     RcptTo,
     Verb,
+    verb_list,
 )
 from smtpstep.protocol.replies import ProtocolError, Reply, ReplyParser, printable
 from smtpstep.protocol.states import ALLOWED, AWAITS, IDLE, NO_REPLY, PIPELINE_LAST, READS_COMMANDS, State, after_reply
 
 
 class CommandNotAllowed(Exception):
-    """The command does not fit the session now. ``str(error)`` says why the server would refuse it.
+    """The command does not fit the session now. ``str(error)`` says why.
 
     ``forceable`` is True when the client can still send it on purpose (the server decides);
-    False when sending is impossible (no connection, no 354 yet for a message, ...) or when the
-    server would not read the line as a command (before the greeting, after 334 or 354).
+    False when sending is impossible (no connection, no 354 yet for a message, ...), when the
+    server would not read the line as a command (before the greeting, after 334 or 354), or when an
+    RFC says the client MUST NOT (a second STARTTLS, BDAT to a server without CHUNKING).
+
+    ``advice`` is True when the rule is a SHOULD (NOT): the server may well accept the command, but
+    the RFC advises against it (RFC 2119 §3, §4). Otherwise the server will probably refuse it.
     """
 
-    def __init__(self, reason: str, *, forceable: bool = True) -> None:
+    out_of_table = False
+    """True when the state table itself has no place for the verb now (``states.ALLOWED``)."""
+
+    def __init__(self, reason: str, *, forceable: bool = True, advice: bool = False) -> None:
         super().__init__(reason)
         self.forceable = forceable
+        self.advice = advice
+
+    def __eq__(self, other: object) -> bool:
+        # A value, not an event: the screen compares the warning it shows with the new one.
+        return isinstance(other, CommandNotAllowed) and (str(self), self.forceable, self.advice) == \
+            (str(other), other.forceable, other.advice)
+
+    def __hash__(self) -> int:
+        return hash((str(self), self.forceable, self.advice))
 
 
 @dataclass(frozen=True)
@@ -81,6 +103,8 @@ class Envelope:
     rejected: tuple[tuple[str, Reply], ...] = ()
     """Recipients the server refused, with its reply."""
     smtputf8: bool = False
+    chunked: int = 0
+    """Octets of the message the server accepted in BDAT chunks so far (RFC 3030 §2)."""
 
 
 @dataclass(frozen=True)
@@ -146,6 +170,9 @@ class ClientView:
     auth_in_progress: str | None
     """The mechanism of an AUTH exchange under way (never the secret)."""
     allowed: frozenset[Verb]
+    """The verbs a command may be sent with now, without a warning (``SmtpClient.allowed``)."""
+    advised_against: tuple[tuple[Verb, str], ...] = ()
+    """Verbs that fit the state but that an RFC advises against now, each with why (``SmtpClient.advised_against``)."""
 
 
 _ORDER_HINTS: dict[Verb, str] = {
@@ -157,6 +184,8 @@ _ORDER_HINTS: dict[Verb, str] = {
     "(RFC 5321 §4.1.1.2, §4.1.4)",
     Verb.RCPT: "RCPT TO needs an accepted MAIL FROM first (RFC 5321 §4.1.1.3)",
     Verb.DATA: "DATA needs at least one accepted RCPT TO (RFC 5321 §4.1.1.4)",
+    Verb.BDAT: "BDAT sends the message instead of DATA, after at least one accepted RCPT TO (RFC 3030 §2)",
+    Verb.BDAT_LAST: "BDAT sends the message instead of DATA, after at least one accepted RCPT TO (RFC 3030 §2)",
     Verb.MESSAGE: "the message may only be sent after DATA got 354 (RFC 5321 §4.1.1.4)",
     Verb.AUTH_RESPONSE: "an AUTH response only answers a 334 challenge (RFC 4954 §4)",
     Verb.GREETING: "the greeting comes once, right after the connection opens (RFC 5321 §3.1)",
@@ -164,6 +193,21 @@ _ORDER_HINTS: dict[Verb, str] = {
     "(RFC 3207 §4, RFC 8314 §3)",
     Verb.CONNECT: "the client is already connected",
 }
+
+_STATE_HINTS: dict[State, str] = {
+    State.READY_FOR_CHUNK: "once a BDAT chunk is accepted the message goes on in BDAT chunks until BDAT LAST; "
+    "DATA and BDAT cannot be used in the same transaction (RFC 3030 §2)",
+    State.READY_FOR_RSET: "after a failed BDAT the transaction is in an unknown state, and RSET must clear it "
+    "before any other command (RFC 3030 §2)",
+}
+"""Why little fits in a state, said instead of the verb's hint (the verb is not the point there)."""
+
+_BEFORE_HELLO = frozenset({Verb.NOOP, Verb.HELP, Verb.EXPN, Verb.VRFY, Verb.RSET})
+"""RFC 5321 §4.1.4: these "can be used at any time ... or without previously initializing a session",
+but "clients SHOULD open a session with EHLO before sending these commands"."""
+
+_SAME_LINE_ALWAYS = frozenset({Verb.DATA, Verb.STARTTLS, Verb.RSET, Verb.NOOP, Verb.QUIT})
+"""Verbs that take no argument: any such command is the exact request refused before."""
 
 _AFTER_THE_END = {
     State.CLOSED: "the session is over (after a 421 or the reply to QUIT the server closes, RFC 5321 §3.8, "
@@ -197,6 +241,9 @@ class SmtpClient:
         self.challenge: str | None = None
         """The text of the last 334 AUTH challenge, while one is to be answered."""
         self._auth: Auth | None = None
+        self._refused: tuple[Verb, bytes, str] | None = None
+        """The request the server refused with 5yz in its last reply (verb, line, first line of the reply):
+        a client should not repeat it as is (RFC 5321 §4.2.1)."""
 
     # -- what the client may do ------------------------------------------------------------------
 
@@ -235,12 +282,26 @@ class SmtpClient:
         return state
 
     def allowed(self) -> frozenset[Verb]:
-        """The verbs that fit the state now (before guards on capabilities)."""
-        if self._pending:
-            if not self._may_pipeline() or self._effective(self._pending[-1]) in PIPELINE_LAST:
-                return frozenset()
-            return ALLOWED.get(self.projected(), frozenset())
-        return ALLOWED.get(self._settled, frozenset())
+        """The verbs a command may be sent with now without a warning: exactly those for which ``check``
+        accepts some command (one rule set, ``_refusal``; a command can still fail its own details, such
+        as an AUTH mechanism or a MAIL parameter the server did not offer)."""
+        if self._blocked(forceable=True) is not None:
+            return frozenset()
+        state = self.projected()
+        return frozenset(verb for verb in ALLOWED.get(state, ()) if self._verb_rules(verb, state, True) is None)
+
+    def advised_against(self) -> tuple[tuple[Verb, str], ...]:
+        """Verbs the state allows but an RFC advises against now (a SHOULD NOT), each with why."""
+        if self._blocked(forceable=True) is not None:
+            return ()
+        state = self.projected()
+        found = []
+        for verb in Verb:
+            if verb in ALLOWED.get(state, ()):
+                refusal = self._verb_rules(verb, state, True)
+                if refusal is not None and refusal.advice:
+                    found.append((verb, str(refusal)))
+        return tuple(found)
 
     def check(self, command: Command) -> CommandNotAllowed | None:
         """Why ``command`` does not fit now, or None if it does."""
@@ -248,6 +309,36 @@ class SmtpClient:
         if isinstance(command, AuthResponse) and command.placeholder:
             return CommandNotAllowed("this AUTH answer is a preview: it is computed when the challenge comes",
                                      forceable=False)
+        refusal = self._refusal(verb)
+        if refusal is not None:
+            if refusal.out_of_table:
+                may = verb_list(self.allowed())
+                if may:
+                    refusal = CommandNotAllowed(f"{refusal}. Allowed now: {may}", forceable=refusal.forceable)
+            return refusal
+        return self._command_refusal(command, verb)
+
+    def _refusal(self, verb: Verb) -> CommandNotAllowed | None:
+        """Why no command of ``verb`` fits now, or None: the rules of state, order, TLS, AUTH, what the last
+        EHLO advertised, HELO or EHLO, the open transaction and the last refused request."""
+        forceable = verb not in _HARD and self._next_line_is_a_command()
+        blocked = self._blocked(forceable=forceable)
+        if blocked is not None:
+            return blocked
+        must_not = self._must_not(verb)
+        if must_not is not None:
+            return must_not
+        state = self.projected()
+        if verb not in ALLOWED.get(state, frozenset()):
+            hint = _STATE_HINTS.get(state) or _ORDER_HINTS.get(verb, "")
+            refusal = CommandNotAllowed(f"the session is {state.value}" + (f"; {hint}" if hint else ""),
+                                        forceable=forceable)
+            refusal.out_of_table = True  # check() adds what is allowed instead
+            return refusal
+        return self._verb_rules(verb, state, forceable)
+
+    def _blocked(self, *, forceable: bool) -> CommandNotAllowed | None:
+        """Why no command at all fits now (the session is over, or a reply is still due), or None."""
         if self._settled == State.CLOSED:
             return CommandNotAllowed("the connection is closed; reconnect to start a new session", forceable=False)
         if self._settled == State.PROTOCOL_ERROR:
@@ -256,7 +347,6 @@ class SmtpClient:
                 "connection can only be closed (RFC 5321 §4.2, §3.8)",
                 forceable=False,
             )
-        forceable = verb not in _HARD and self._next_line_is_a_command()
         if self._pending:
             last = self._effective(self._pending[-1])
             if not self._may_pipeline():
@@ -270,42 +360,72 @@ class SmtpClient:
                     f"{last.value} must be the last command of a pipelined group: wait for its reply (RFC 2920 §3.1)",
                     forceable=forceable,
                 )
-        state = self.projected()
-        if verb not in ALLOWED.get(state, frozenset()):
-            hint = _ORDER_HINTS.get(verb, "")
-            may = ", ".join(sorted(v.value for v in ALLOWED.get(state, frozenset())))
-            reason = f"the session is {state.value}" + (f"; {hint}" if hint else "") + (
-                f". Allowed now: {may}" if may else ""
-            )
-            return CommandNotAllowed(reason, forceable=forceable)
-        return self._guard(command, verb, state)
+        return None
 
-    def _next_line_is_a_command(self) -> bool:
-        """Whether the server would read a line sent now as a command, so that forcing one means something.
-
-        Forcing a line where the server reads something else would put the client out of step with it:
-        before the greeting the greeting would be taken as the line's reply; after 334 or 354 the line
-        is a SASL answer or message text, and no reply to it ever comes.
-        """
-        if self._pending:
-            return self._effective(self._pending[-1]) not in _CHANGES_NEXT_LINE
-        return self._settled in READS_COMMANDS
-
-    def _guard(self, command: Command, verb: Verb, state: State) -> CommandNotAllowed | None:
+    def _must_not(self, verb: Verb) -> CommandNotAllowed | None:
+        """The rules the client may not break even on purpose, in any state (never forceable)."""
         caps = self.session.capabilities
+        if verb == Verb.STARTTLS and self.session.tls:
+            # RFC 3207 §4.2: "A client MUST NOT attempt to start a TLS session if a TLS session is already
+            # active." A second handshake inside TLS would leave client and server nothing to recover.
+            return CommandNotAllowed("TLS is already on; a client must not start TLS again (RFC 3207 §4.2)",
+                                     forceable=False)
+        if verb in (Verb.BDAT, Verb.BDAT_LAST) and (caps is None or "CHUNKING" not in caps):
+            # RFC 3030 §2: a server without CHUNKING would parse the chunk "as if it were a potentially very
+            # long, ESMTP command line": the message would run as commands.
+            return CommandNotAllowed("the server did not advertise CHUNKING, so it would read the chunk as "
+                                     "commands; send BDAT only to a server that offers it (RFC 3030 §2)",
+                                     forceable=False)
+        return None
+
+    def _verb_rules(self, verb: Verb, state: State, forceable: bool) -> CommandNotAllowed | None:
+        """The rules on a verb that the state table cannot say: they depend on the session's facts."""
+        session, caps = self.session, self.session.capabilities
+        must_not = self._must_not(verb)
+        if must_not is not None:
+            return must_not
         if verb == Verb.STARTTLS:
-            if self.session.tls:
-                return CommandNotAllowed("TLS is already on; STARTTLS may not be repeated (RFC 3207 §4.2)")
             if caps is not None and "STARTTLS" not in caps:
-                return CommandNotAllowed("the server did not offer STARTTLS in its EHLO reply (RFC 3207 §4)")
+                offered = "HELO gets no keyword list, so the server offered no STARTTLS" if not session.extended \
+                    else "the server did not offer STARTTLS in its EHLO reply"
+                return CommandNotAllowed(f"{offered}; the STARTTLS keyword says it can start TLS (RFC 3207 §3)",
+                                         forceable=forceable)
         if verb == Verb.AUTH:
-            if self.session.authenticated_as:
-                return CommandNotAllowed("the client is already authenticated; one AUTH per session (RFC 4954 §4)")
-            if isinstance(command, Auth) and caps is not None and command.mechanism not in caps.auth_mechanisms:
-                offered = " ".join(caps.auth_mechanisms) or "no AUTH at all"
-                return CommandNotAllowed(
-                    f"the server did not offer AUTH {command.mechanism} (it offered {offered}; RFC 4954 §3)"
-                )
+            if session.authenticated_as:
+                return CommandNotAllowed("the client is already authenticated; after a successful AUTH no more "
+                                         "AUTH commands may be issued in the same session (RFC 4954 §4)",
+                                         forceable=forceable)
+            if caps is not None and not caps.auth_mechanisms:
+                offered = "HELO gets no keyword list, so the server offered no AUTH" if not session.extended \
+                    else "the server's last EHLO reply offered no AUTH"
+                return CommandNotAllowed(f"{offered}; the AUTH keyword lists the mechanisms it takes (RFC 4954 §3)",
+                                         forceable=forceable)
+        if verb == Verb.HELO and session.tls and session.before_tls is not None and session.hello_name is None \
+                and not session.ehlo_refused:
+            return CommandNotAllowed("after the TLS handshake the client should send EHLO first, to learn what "
+                                     "the server offers under TLS (RFC 3207 §4.2)", forceable=forceable, advice=True)
+        if verb in _BEFORE_HELLO and state == State.READY_FOR_HELLO:
+            return CommandNotAllowed("clients should open the session with EHLO before NOOP, HELP, EXPN, VRFY or "
+                                     "RSET (RFC 5321 §4.1.4)", forceable=forceable, advice=True)
+        if self._refused is not None and verb in _SAME_LINE_ALWAYS and self._refused[0] == verb:
+            return self._repeat_refusal(forceable)
+        return None
+
+    def _repeat_refusal(self, forceable: bool) -> CommandNotAllowed:
+        assert self._refused is not None
+        return CommandNotAllowed(
+            f"the server refused this exact request with “{self._refused[2]}”; a client should not repeat it as is, "
+            "and the server will likely refuse it again (RFC 5321 §4.2.1)", forceable=forceable, advice=True)
+
+    def _command_refusal(self, command: Command, verb: Verb) -> CommandNotAllowed | None:
+        """The rules on one command's details: its AUTH mechanism, MAIL parameters, a non-ASCII recipient,
+        and whether it repeats the request the server just refused."""
+        caps = self.session.capabilities
+        if isinstance(command, Auth) and caps is not None and command.mechanism not in caps.auth_mechanisms:
+            offered = " ".join(caps.auth_mechanisms)
+            return CommandNotAllowed(
+                f"the server did not offer AUTH {command.mechanism} (it offered {offered}; RFC 4954 §3)"
+            )
         if isinstance(command, MailFrom):
             needs = [
                 (command.size is not None, "SIZE", "SIZE= needs the SIZE extension (RFC 1870 §4)"),
@@ -320,7 +440,20 @@ class SmtpClient:
             return CommandNotAllowed(
                 "the recipient has non-ASCII characters; MAIL FROM must carry SMTPUTF8 first (RFC 6531 §3.4)"
             )
+        if self._refused is not None and self._refused[0] == verb and _same_request(command, self._refused[1]):
+            return self._repeat_refusal(verb not in _HARD and self._next_line_is_a_command())
         return None
+
+    def _next_line_is_a_command(self) -> bool:
+        """Whether the server would read a line sent now as a command, so that forcing one means something.
+
+        Forcing a line where the server reads something else would put the client out of step with it:
+        before the greeting the greeting would be taken as the line's reply; after 334 or 354 the line
+        is a SASL answer or message text, and no reply to it ever comes.
+        """
+        if self._pending:
+            return self._effective(self._pending[-1]) not in _CHANGES_NEXT_LINE
+        return self._settled in READS_COMMANDS
 
     # -- sending ---------------------------------------------------------------------------------
 
@@ -347,6 +480,7 @@ class SmtpClient:
     def connection_made(self, *, implicit_tls: bool = False) -> None:
         """The TCP connection is open; with implicit TLS (RFC 8314 §3.3) the handshake comes first."""
         self._pop(Verb.CONNECT)
+        self._refused = None
         self.session = Session(implicit_tls=implicit_tls)
         self._settled = State.AWAITING_TLS_HANDSHAKE if implicit_tls else State.AWAITING_GREETING
 
@@ -359,6 +493,7 @@ class SmtpClient:
         else:
             self.session = Session(tls=True, before_tls=self.session)
             self.envelope = Envelope()
+            self._refused = None
             self._settled = State.READY_FOR_HELLO
         self._parser = ReplyParser()
 
@@ -449,6 +584,8 @@ class SmtpClient:
         before = self._settled
         self._settled = after_reply(verb, reply.code, before)
         ok = reply.positive
+        self._refused = (verb, command.render().data, printable(reply.first_line)) \
+            if reply.permanent and verb not in _NOT_REPEATABLE else None
         if verb == Verb.GREETING:
             self.session = replace(self.session, greeting=reply)
         elif verb in (Verb.EHLO, Verb.HELO) and ok:
@@ -487,6 +624,17 @@ class SmtpClient:
         elif verb == Verb.MESSAGE:
             self.transactions += (Transaction(self.envelope, reply),)
             self.envelope = Envelope()
+        elif verb in (Verb.BDAT, Verb.BDAT_LAST):
+            # RFC 3030 §2: a 250 to each chunk; the one to BDAT LAST ends the transaction. A failed chunk
+            # fails the message, and the envelope stays until RSET clears the transaction.
+            chunked = self.envelope.chunked + (command.size if isinstance(command, Bdat) else 0)
+            if ok and verb == Verb.BDAT:
+                self.envelope = replace(self.envelope, chunked=chunked)
+            else:
+                self.transactions += (Transaction(replace(self.envelope, chunked=chunked if ok else
+                                                          self.envelope.chunked), reply),)
+                if ok:
+                    self.envelope = Envelope()
         elif verb == Verb.RSET and ok:
             self.envelope = Envelope()
         return Answer(command, reply, self._settled)
@@ -504,6 +652,7 @@ class SmtpClient:
             challenge=self.challenge,
             auth_in_progress=self._auth.mechanism if self._auth else None,
             allowed=self.allowed(),
+            advised_against=self.advised_against(),
         )
 
     @property
@@ -524,6 +673,16 @@ class SmtpClient:
     def _pop(self, verb: Verb) -> None:
         if self._pending and self._pending[0].verb == verb:
             self._pending.popleft()
+
+
+_NOT_REPEATABLE = frozenset({Verb.CONNECT, Verb.GREETING, Verb.TLS_HANDSHAKE, Verb.MESSAGE, Verb.BDAT, Verb.BDAT_LAST,
+                             Verb.AUTH_RESPONSE})
+"""Steps that are not requests a client could repeat as is (no line of their own, or a chunk of the message)."""
+
+
+def _same_request(command: Command, line: bytes) -> bool:
+    """Whether ``command`` sends ``line`` again (SMTP verbs are case-insensitive, RFC 5321 §2.4)."""
+    return command.render().data.upper() == line.upper()
 
 
 def _raw_path(text: str) -> str:

@@ -51,12 +51,22 @@ class Verb(enum.Enum):
     RCPT = "RCPT"
     DATA = "DATA"
     MESSAGE = "message"
+    BDAT = "BDAT"
+    """A chunk of the message that more chunks follow (RFC 3030 §2)."""
+    BDAT_LAST = "BDAT LAST"
+    """The last chunk of the message; its reply ends the transaction (RFC 3030 §2)."""
     RSET = "RSET"
     NOOP = "NOOP"
     VRFY = "VRFY"
+    EXPN = "EXPN"
     HELP = "HELP"
     QUIT = "QUIT"
     RAW = "raw"
+
+
+def verb_list(verbs: frozenset[Verb] | set[Verb]) -> str:
+    """Verbs for people, in session order: "EHLO, HELO, QUIT, any other command"."""
+    return ", ".join("any other command" if v == Verb.RAW else v.value for v in Verb if v in verbs)
 
 
 @dataclass(frozen=True)
@@ -397,6 +407,14 @@ class MessageBody(Command):
         return self.content.replace(b"\r\n", b"").count(b"\r") + self.content.replace(b"\r\n", b"").count(b"\n") > 0
 
     @property
+    def canonical(self) -> bytes:
+        """The message as RFC 5322 text on the wire outside DATA: every line ended by CRLF (RFC 5321
+        §2.3.8), no dot-stuffing and no terminating dot line. What BDAT chunks carry (RFC 3030 §2)."""
+        if self.exact:
+            return self.content[: -len(b".\r\n")]
+        return _canonical(self.content)
+
+    @property
     def label(self) -> str:
         size = len(self.render().data)
         if self.exact:
@@ -417,6 +435,15 @@ def _all_crlf(content: bytes) -> bool:
     stuffed and counted as it is, without a normalized copy of it (25 MB less for a 25 MB message)."""
     crlf = content.count(b"\r\n")
     return content.count(b"\r") == crlf and content.count(b"\n") == crlf
+
+
+@functools.lru_cache(maxsize=4)
+def _canonical(content: bytes) -> bytes:
+    if _all_crlf(content):
+        text = content
+    else:
+        text = _normalized(content).replace(b"\n", b"\r\n")
+    return text + b"\r\n" if text and not text.endswith(b"\r\n") else text
 
 
 @functools.lru_cache(maxsize=4)
@@ -461,6 +488,43 @@ def _has_line_over(text: bytes, end: bytes, limit: int) -> bool:
 
 
 @dataclass(frozen=True)
+class Bdat(Command):
+    """``BDAT <size> [LAST]`` and the chunk of the message it carries (RFC 3030 §2).
+
+    The chunk follows the command line at once and is sent exactly: no dot-stuffing, no terminating dot,
+    its size counted in octets. ``chunk`` is a piece of ``MessageBody.canonical``, never a secret. Only
+    for a server that advertised CHUNKING: one that did not would read the chunk as commands (RFC 3030
+    §2), which is why the client never lets it be forced there.
+    """
+
+    chunk: bytes = field(repr=False)
+    last: bool = False
+    """The LAST marker: this chunk ends the message, and its reply the transaction."""
+    editable = False
+
+    @property
+    def verb(self) -> Verb:  # type: ignore[override]
+        return Verb.BDAT_LAST if self.last else Verb.BDAT
+
+    @property
+    def size(self) -> int:
+        return len(self.chunk)
+
+    @property
+    def line(self) -> str:
+        """The command line, without CRLF and without the chunk."""
+        return f"BDAT {self.size}" + (" LAST" if self.last else "")
+
+    def render(self) -> Outgoing:
+        return Outgoing(self.line.encode("ascii") + b"\r\n" + self.chunk)
+
+    @property
+    def label(self) -> str:
+        octets = f"{self.size:,} octet{'' if self.size == 1 else 's'}"
+        return f"{self.line} (then {octets} of the message)" if self.size else self.line
+
+
+@dataclass(frozen=True)
 class Rset(Command):
     verb = Verb.RSET
 
@@ -489,6 +553,23 @@ class Vrfy(Command):
 
     def render(self) -> Outgoing:
         return _line(f"VRFY {self.argument}")
+
+
+@dataclass(frozen=True)
+class Expn(Command):
+    """``EXPN <list>``: ask the server to list a mailing list's members (RFC 5321 §4.1.1.7)."""
+
+    argument: str
+    verb = Verb.EXPN
+
+    def __post_init__(self) -> None:
+        check_field("the EXPN argument", self.argument)
+        if not self.argument.strip():
+            raise InvalidCommand("EXPN needs the name of a mailing list to expand (RFC 5321 §4.1.1.7)")
+        self._check_length()
+
+    def render(self) -> Outgoing:
+        return _line(f"EXPN {self.argument}")
 
 
 @dataclass(frozen=True)
@@ -523,6 +604,7 @@ _VERB_OF_RAW = {
     "RSET": Verb.RSET,
     "NOOP": Verb.NOOP,
     "VRFY": Verb.VRFY,
+    "EXPN": Verb.EXPN,
     "HELP": Verb.HELP,
     "QUIT": Verb.QUIT,
 }
@@ -539,6 +621,11 @@ class Raw(Command):
         check_field("the line", self.line)
         if not self.line.strip():
             raise InvalidCommand("the line is empty")
+        if self.line.split(" ", 1)[0].upper() == "BDAT":
+            # The server reads the octets after a BDAT line as message data (RFC 3030 §2): a bare line
+            # would make it take the next commands as the message.
+            raise InvalidCommand("a BDAT line is followed by its chunk of the message; write BDAT <size> or "
+                                 "BDAT <size> LAST and the chunk is taken from the message")
         self._check_length()
 
     @property
@@ -561,16 +648,20 @@ class Raw(Command):
         return _line(self.line)
 
 
-def parse_command(line: str) -> Command:
+def parse_command(line: str, *, message_rest: bytes | None = None) -> Command:
     """Turn a typed line into the matching command, or a ``Raw`` one for anything else.
 
     AUTH typed by hand stays ``Raw``: credentials go through ``Auth`` so that they are redacted.
+    ``BDAT <size> [LAST]`` takes its chunk from the start of ``message_rest`` (the part of the message
+    not sent or queued yet); without it, or if the line is not of that form, it is refused.
     """
     check_field("the line", line)
     text = line.strip()
     word, _, rest = text.partition(" ")
     verb = word.upper()
     rest = rest.strip()
+    if verb == "BDAT":
+        return _bdat(rest, message_rest)
     try:
         return _structured(verb, text, rest)
     except InvalidCommand:
@@ -587,6 +678,8 @@ def _structured(verb: str, text: str, rest: str) -> Command:
         return Helo(rest)
     if verb == "VRFY" and rest:
         return Vrfy(rest)
+    if verb == "EXPN" and rest:
+        return Expn(rest)
     if verb == "HELP":
         return Help(rest)
     upper = text.upper()
@@ -595,3 +688,17 @@ def _structured(verb: str, text: str, rest: str) -> Command:
     if upper.startswith("RCPT TO:") and " " not in text[8:].strip():
         return RcptTo(text[8:].strip())
     return Raw(text)
+
+
+def _bdat(arguments: str, message_rest: bytes | None) -> Bdat:
+    """``BDAT <size> [LAST]`` (RFC 3030 §2: bdat-cmd = "BDAT" SP chunk-size [SP end-marker]), its chunk
+    the next ``size`` octets of the message."""
+    words = arguments.split()
+    if not words or not words[0].isdigit() or len(words) > 2 or (len(words) == 2 and words[1].upper() != "LAST"):
+        raise InvalidCommand("write BDAT <size> or BDAT <size> LAST, the size in octets (RFC 3030 §2)")
+    if message_rest is None:
+        raise InvalidCommand("BDAT sends the next octets of the message, and there is no message to take them from")
+    size = int(words[0])
+    if size > len(message_rest):
+        raise InvalidCommand(f"only {len(message_rest):,} octets of the message are left to send, not {size:,}")
+    return Bdat(message_rest[:size], last=len(words) == 2)

@@ -5,7 +5,12 @@ happened: EHLO again after TLS (RFC 3207 §4.2), HELO when EHLO gets 500/502 (RF
 QUIT with the reason at a failure, "try again later" for a 4xx, and the security policy:
 - with security ``starttls``, nothing after EHLO is sent unless STARTTLS is offered and TLS comes up
   (the defence against STARTTLS stripping, RFC 3207 §6);
-- AUTH is never planned on a plaintext connection unless the plan allows it explicitly.
+- AUTH is never planned on a plaintext connection unless the plan allows it explicitly;
+- BDAT chunks instead of DATA only when the plan asks for them and the server advertised CHUNKING
+  (RFC 3030 §2);
+- whatever the plan, a step the session requires now comes first: the TLS handshake after a 220 to
+  STARTTLS (RFC 3207 §4), then EHLO (§4.2), the answer to a 334, the message after a 354, the rest of
+  the chunks after an accepted BDAT.
 Pure: no I/O. It proposes; the user and the transport decide what is sent.
 """
 
@@ -14,10 +19,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from smtpstep.protocol import sasl
-from smtpstep.protocol.client import Answer, ClientView
+from smtpstep.protocol.client import Answer, ClientView, Envelope
 from smtpstep.protocol.commands import (
     Auth,
     AuthResponse,
+    Bdat,
     Command,
     Connect,
     Data,
@@ -29,6 +35,7 @@ from smtpstep.protocol.commands import (
     Raw,
     RcptTo,
     ReadGreeting,
+    Rset,
     StartTls,
     TlsHandshake,
     Verb,
@@ -67,6 +74,9 @@ class SessionPlan:
     """Ask for SMTPUTF8 on MAIL FROM (needed for non-ASCII addresses, RFC 6531)."""
     exact_message: bool = False
     """Send ``message`` byte for byte, not dot-stuffed (``MessageBody.exact``): the smuggling lesson only."""
+    bdat: int | None = None
+    """Send the message with BDAT in chunks of this many octets (0: in one chunk) when the server
+    advertises CHUNKING (RFC 3030 §2); None sends it with DATA. A message sent ``exact`` always uses DATA."""
 
 
 @dataclass(frozen=True)
@@ -118,6 +128,10 @@ def propose(plan: SessionPlan, view: ClientView, last: Answer | None = None) -> 
     steps = _happy_path(plan, view)
     if plan.quit_after:
         steps = _cut(steps, plan.quit_after)
+    if last is not None and last.reply.permanent and steps and steps[0].command.verb != Verb.QUIT and \
+            steps[0].command.render().data.upper() == last.command.render().data.upper():
+        return _quit(f"the server refused {last.command.label} with “{last.reply.first_line}”, and a client should "
+                     "not repeat the exact request (RFC 5321 §4.2.1)", phase_of(last.command))
     return Proposal(tuple(steps))
 
 
@@ -137,32 +151,32 @@ def _failure(plan: SessionPlan, view: ClientView, last: Answer | None) -> Propos
         if verb == Verb.GREETING:
             return _quit(f"the server refused service with {said}.{later}", "greeting")
         if verb == Verb.EHLO and reply.code in (500, 502):
-            return None  # fall back to HELO (RFC 5321 §4.1.1.1); _happy_path handles it
-        if verb in (Verb.EHLO, Verb.HELO):
+            pass  # fall back to HELO (RFC 5321 §4.1.1.1); _happy_path handles it
+        elif verb in (Verb.EHLO, Verb.HELO):
             return _quit(f"the server refused the greeting {verb.value} with {said}.{later}", "ehlo")
-        if verb == Verb.STARTTLS:
+        elif verb == Verb.STARTTLS:
             return _quit(f"the server refused STARTTLS with {said}; smtpstep will not continue without TLS "
                          f"(RFC 3207 §4.1).{later}", "tls", "starttls-missing")
-        if verb in (Verb.AUTH, Verb.AUTH_RESPONSE):
+        elif verb in (Verb.AUTH, Verb.AUTH_RESPONSE):
             return _quit(f"authentication failed: {said}.{later}", "auth")
-        if verb == Verb.MAIL:
+        elif verb == Verb.MAIL:
             return _quit(f"the server refused the sender: {said}.{later}", "mail")
-        if verb == Verb.RCPT:
+        elif verb == Verb.RCPT:
             remaining = _remaining_rcpts(plan, view)
             if not remaining and not view.envelope.rcpt_tos:
                 return _quit(f"the server refused every recipient; the last said {said}.{later}", "rcpt")
-            return None
-        if verb == Verb.DATA:
+        elif verb == Verb.DATA:
             return _quit(f"the server refused DATA: {said}.{later}", "data")
-        if verb == Verb.MESSAGE:
+        elif verb in (Verb.MESSAGE, Verb.BDAT, Verb.BDAT_LAST):
             return _quit(f"the server did not accept the message: {said}.{later}", "data")
     caps = session.capabilities
-    if plan.security == "starttls" and not session.tls and caps is not None and state == State.READY_FOR_MAIL:
+    ready = state in (State.READY_FOR_MAIL, *_OPEN)
+    if plan.security == "starttls" and not session.tls and caps is not None and ready:
         if "STARTTLS" not in caps:
             return _quit("security is set to STARTTLS but the server did not offer it; smtpstep sends nothing "
                          "more in plain text (a man in the middle may have removed it, RFC 3207 §6)",
                          "tls", "starttls-missing")
-    if plan.username and not session.authenticated_as and caps is not None and state == State.READY_FOR_MAIL:
+    if plan.username and not session.authenticated_as and caps is not None and ready:
         if not session.tls and not plan.allow_cleartext_auth and not (plan.security == "starttls"):
             return _quit("the connection is not encrypted, so smtpstep will not send the password "
                          "(AUTH PLAIN and LOGIN are only base64); allow clear-text AUTH explicitly to do it anyway",
@@ -181,53 +195,109 @@ def _remaining_rcpts(plan: SessionPlan, view: ClientView) -> list[str]:
 
 
 def _happy_path(plan: SessionPlan, view: ClientView) -> list[Planned]:
-    """The rest of the session's script: every step whose work is not done yet, in order."""
+    """The rest of the session's script: every step whose work is not done yet, in order. What the state
+    requires now comes first, whatever the plan (a typed or forced command may have led there)."""
     session, state, envelope = view.session, view.settled, view.envelope
     if state in (State.CLOSED, State.PROTOCOL_ERROR):
         return []  # after a protocol error only closing is left (states.ALLOWED)
     if state == State.SERVER_REFUSED or (view.transactions and state == State.READY_FOR_MAIL):
         return [Planned(Quit(), "quit")]
-    starttls, implicit = plan.security == "starttls", plan.security == "tls"
+    body = MessageBody(plan.message, exact=plan.exact_message)
+    quit_ = Planned(Quit(), "quit")
+    if state == State.READY_FOR_MESSAGE:  # after 354 only the message may follow (RFC 5321 §4.1.1.4)
+        return [Planned(body, "data"), quit_]
+    if state == State.READY_FOR_CHUNK:  # the chunks go on until BDAT LAST (RFC 3030 §2)
+        return [*_chunks(body, envelope.chunked, plan.bdat or 0), quit_]
+    if state == State.READY_FOR_RSET:  # RFC 3030 §2: after a failed BDAT, RSET clears the transaction
+        return [Planned(Rset(), "data"), quit_]
+    steps: list[Planned] = []
+    add = steps.append
+    if state == State.AUTH_CHALLENGED:  # a 334 wants its answer before anything else (RFC 4954 §4)
+        steps.extend(_answer_challenge(plan, view))
+    opening = _opening(plan, view)
+    login = state != State.AUTH_CHALLENGED and plan.username is not None and not session.authenticated_as and \
+        (envelope.mail_from is None or state in _OPEN) and (plan.security != "none" or plan.allow_cleartext_auth)
+    if state in _OPEN and (login or any(p.command.verb == Verb.STARTTLS for p in opening)):
+        # A transaction is open (commands typed or forced out of order) but STARTTLS or AUTH is still due,
+        # and neither may come inside one (RFC 3207 §4, RFC 4954 §4): RSET ends it first (RFC 5321 §4.1.1.5).
+        add(Planned(Rset(), "mail"))
+        envelope = Envelope()
+    steps.extend(opening)
+    if login:
+        # never plan the password in plain text without consent (RFC 4954 §4, RFC 4616 §5)
+        caps = session.capabilities if (session.tls or plan.security != "starttls") else None
+        mech = (choose_mechanism(caps.auth_mechanisms, plan.mechanism) if caps else None) or plan.mechanism or "PLAIN"
+        add(Planned(Auth(mech, plan.username or "", plan.password or ""), "auth"))
+        for shown in _CHALLENGES.get(mech, ()):
+            add(Planned(AuthResponse("", shown=shown, placeholder=True), "auth"))
+    if envelope.mail_from is None:
+        add(Planned(_mail_from(plan, view), "mail"))
+        rcpts = list(plan.rcpt_tos)
+    else:
+        rcpts = _remaining_rcpts(plan, view)
+    for rcpt in rcpts:
+        add(Planned(RcptTo(rcpt), "rcpt"))
+    if _chunking(plan, view):
+        steps.extend(_chunks(body, 0, plan.bdat or 0))
+    else:
+        add(Planned(Data(), "data"))
+        add(Planned(body, "data"))
+    add(quit_)
+    return steps
+
+
+_OPEN = frozenset({State.READY_FOR_RCPT, State.READY_FOR_DATA})
+"""Settled states with a mail transaction open (and no chunk sent yet)."""
+
+
+def _opening(plan: SessionPlan, view: ClientView) -> list[Planned]:
+    """The steps before any mail: connect, the TLS handshake, the greeting, EHLO, STARTTLS and EHLO again."""
+    session, state = view.session, view.settled
     greeted = session.greeting is not None or session.before_tls is not None
-    first_hello_done = session.hello_name is not None or session.before_tls is not None
+    hello = Helo(plan.helo) if session.ehlo_refused else Ehlo(plan.helo)
+    if state == State.AWAITING_TLS_HANDSHAKE:
+        # The handshake is due (a 220 to STARTTLS, planned or typed, or an implicit TLS connection) and must
+        # come before any other command (RFC 3207 §4); after STARTTLS the client should say EHLO first, as
+        # everything learned before is gone (§4.2).
+        if not greeted:  # implicit TLS: the handshake opens the connection (RFC 8314 §3.3)
+            return [Planned(TlsHandshake(), "connect"), Planned(ReadGreeting(), "greeting"), Planned(hello, "ehlo")]
+        return [Planned(TlsHandshake(), "tls"), Planned(Ehlo(plan.helo), "tls")]
+    starttls = plan.security == "starttls"
     steps: list[Planned] = []
     add = steps.append
     if state == State.DISCONNECTED:
         add(Planned(Connect(), "connect"))
-    if implicit and not session.tls and not greeted:
-        add(Planned(TlsHandshake(), "connect"))
+        if plan.security == "tls":
+            add(Planned(TlsHandshake(), "connect"))
     if not greeted:
         add(Planned(ReadGreeting(), "greeting"))
-    if not first_hello_done:
-        add(Planned(Helo(plan.helo) if session.ehlo_refused else Ehlo(plan.helo), "ehlo"))
+    if session.hello_name is None and session.before_tls is None:
+        add(Planned(hello, "ehlo"))
     if starttls and not session.tls:
-        if state != State.AWAITING_TLS_HANDSHAKE:
-            add(Planned(StartTls(), "tls"))
+        add(Planned(StartTls(), "tls"))
         add(Planned(TlsHandshake(), "tls"))
-    if starttls and (not session.tls or session.hello_name is None):
-        add(Planned(Helo(plan.helo) if session.ehlo_refused else Ehlo(plan.helo), "tls"))
-    if state == State.AUTH_CHALLENGED:
-        steps.extend(_answer_challenge(plan, view))
-    elif plan.username and not session.authenticated_as and envelope.mail_from is None and (
-        plan.security != "none" or plan.allow_cleartext_auth
-    ):  # never plan the password in plain text without consent (RFC 4954 §4, RFC 4616 §5)
-        caps = session.capabilities if (session.tls or not starttls) else None
-        mech = (choose_mechanism(caps.auth_mechanisms, plan.mechanism) if caps else None) or plan.mechanism or "PLAIN"
-        add(Planned(Auth(mech, plan.username, plan.password or ""), "auth"))
-        for shown in _CHALLENGES.get(mech, ()):
-            add(Planned(AuthResponse("", shown=shown, placeholder=True), "auth"))
-    if state != State.READY_FOR_MESSAGE:
-        if envelope.mail_from is None:
-            add(Planned(_mail_from(plan, view), "mail"))
-            rcpts = list(plan.rcpt_tos)
-        else:
-            rcpts = _remaining_rcpts(plan, view)
-        for rcpt in rcpts:
-            add(Planned(RcptTo(rcpt), "rcpt"))
-        add(Planned(Data(), "data"))
-    add(Planned(MessageBody(plan.message, exact=plan.exact_message), "data"))
-    add(Planned(Quit(), "quit"))
+        add(Planned(Ehlo(plan.helo), "tls"))
+    elif session.tls and session.before_tls is not None and session.hello_name is None:
+        add(Planned(hello, "tls"))  # after STARTTLS, EHLO again (RFC 3207 §4.2)
     return steps
+
+
+def _chunking(plan: SessionPlan, view: ClientView) -> bool:
+    """Whether the message goes in BDAT chunks: asked for, and CHUNKING advertised by the server now (or
+    not known yet: the queue shows the plan until the EHLO reply tells) (RFC 3030 §2)."""
+    if plan.bdat is None or plan.exact_message:
+        return False
+    caps = view.session.capabilities
+    return caps is None or "CHUNKING" in caps
+
+
+def _chunks(body: MessageBody, offset: int, size: int) -> list[Planned]:
+    """BDAT steps for the message from ``offset`` on, ``size`` octets each (0: the rest in one), the last
+    one marked LAST; a zero-size BDAT LAST when nothing is left (RFC 3030 §2 allows a byte-count of zero)."""
+    rest = body.canonical[offset:]
+    size = size if size > 0 else max(len(rest), 1)
+    pieces = [rest[start:start + size] for start in range(0, len(rest), size)] or [b""]
+    return [Planned(Bdat(piece, last=index == len(pieces) - 1), "data") for index, piece in enumerate(pieces)]
 
 
 _CHALLENGES = {
@@ -312,7 +382,8 @@ def _cut(steps: list[Planned], phase: str) -> list[Planned]:
 PHASE_OF_VERB = {
     Verb.CONNECT: "connect", Verb.GREETING: "greeting", Verb.EHLO: "ehlo", Verb.HELO: "ehlo",
     Verb.STARTTLS: "tls", Verb.TLS_HANDSHAKE: "tls", Verb.AUTH: "auth", Verb.AUTH_RESPONSE: "auth",
-    Verb.MAIL: "mail", Verb.RCPT: "rcpt", Verb.DATA: "data", Verb.MESSAGE: "data",
+    Verb.MAIL: "mail", Verb.RCPT: "rcpt", Verb.DATA: "data", Verb.MESSAGE: "data", Verb.BDAT: "data",
+    Verb.BDAT_LAST: "data",
 }
 """The phase (``PHASES``) each kind of step belongs to; other steps (RSET, NOOP, QUIT...) belong to none."""
 

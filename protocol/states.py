@@ -44,6 +44,9 @@ class State(enum.Enum):
     AWAITING_DATA_GO_AHEAD = "awaiting DATA go-ahead"
     READY_FOR_MESSAGE = "ready for the message"
     AWAITING_MESSAGE_RESULT = "awaiting end-of-data reply"
+    AWAITING_CHUNK_REPLY = "awaiting BDAT reply"
+    READY_FOR_CHUNK = "ready for the next BDAT chunk"
+    READY_FOR_RSET = "RSET needed after a failed BDAT"
     AWAITING_REPLY = "awaiting reply"
     AWAITING_QUIT_REPLY = "awaiting QUIT reply"
     PROTOCOL_ERROR = "out of step with the server after a protocol error"
@@ -60,8 +63,11 @@ class Relative(enum.Enum):
 SAME = Relative.SAME
 ENVELOPE_RESET = Relative.ENVELOPE_RESET
 
-_ANYTIME = {Verb.RSET, Verb.NOOP, Verb.VRFY, Verb.HELP, Verb.QUIT, Verb.RAW}
+_ANYTIME = {Verb.RSET, Verb.NOOP, Verb.VRFY, Verb.EXPN, Verb.HELP, Verb.QUIT, Verb.RAW}
 """RFC 5321 §4.1.4: NOOP, HELP, EXPN, VRFY and RSET may be used at any time; QUIT ends any session."""
+
+_CHUNKS = {Verb.BDAT, Verb.BDAT_LAST}
+"""RFC 3030 §2: BDAT may be used instead of DATA, once MAIL and RCPT have been answered."""
 
 ALLOWED: dict[State, frozenset[Verb]] = {
     State.DISCONNECTED: frozenset({Verb.CONNECT}),
@@ -71,7 +77,13 @@ ALLOWED: dict[State, frozenset[Verb]] = {
     State.READY_FOR_HELLO: frozenset({Verb.EHLO, Verb.HELO} | _ANYTIME),
     State.READY_FOR_MAIL: frozenset({Verb.EHLO, Verb.HELO, Verb.STARTTLS, Verb.AUTH, Verb.MAIL} | _ANYTIME),
     State.READY_FOR_RCPT: frozenset({Verb.EHLO, Verb.HELO, Verb.RCPT} | _ANYTIME),
-    State.READY_FOR_DATA: frozenset({Verb.EHLO, Verb.HELO, Verb.RCPT, Verb.DATA} | _ANYTIME),
+    State.READY_FOR_DATA: frozenset({Verb.EHLO, Verb.HELO, Verb.RCPT, Verb.DATA} | _CHUNKS | _ANYTIME),
+    # RFC 3030 §2: "DATA and BDAT commands cannot be used in the same transaction"; once a chunk is
+    # accepted, more chunks follow until BDAT LAST (RSET or a new EHLO abandon the transaction).
+    State.READY_FOR_CHUNK: frozenset({Verb.EHLO, Verb.HELO} | _CHUNKS | _ANYTIME),
+    # RFC 3030 §2: "The resulting state from a failed BDAT command is indeterminate. A RSET command MUST
+    # be issued to clear the transaction before additional commands may be sent." (QUIT ends any session.)
+    State.READY_FOR_RSET: frozenset({Verb.RSET, Verb.QUIT}),
     State.READY_FOR_MESSAGE: frozenset({Verb.MESSAGE}),
     State.AUTH_CHALLENGED: frozenset({Verb.AUTH_RESPONSE}),
     # RFC 5321 §4.1.1.10 wants QUIT, and its reply awaited, before the client closes. But replies keep
@@ -100,9 +112,12 @@ AWAITS: dict[Verb, State] = {
     Verb.RCPT: State.AWAITING_RCPT_REPLY,
     Verb.DATA: State.AWAITING_DATA_GO_AHEAD,
     Verb.MESSAGE: State.AWAITING_MESSAGE_RESULT,
+    Verb.BDAT: State.AWAITING_CHUNK_REPLY,
+    Verb.BDAT_LAST: State.AWAITING_CHUNK_REPLY,
     Verb.RSET: State.AWAITING_REPLY,
     Verb.NOOP: State.AWAITING_REPLY,
     Verb.VRFY: State.AWAITING_REPLY,
+    Verb.EXPN: State.AWAITING_REPLY,
     Verb.HELP: State.AWAITING_REPLY,
     Verb.RAW: State.AWAITING_REPLY,
     Verb.QUIT: State.AWAITING_QUIT_REPLY,
@@ -126,10 +141,19 @@ ON_REPLY: dict[Verb, dict[int, State | Relative]] = {
     Verb.DATA: {2: SAME, 3: State.READY_FOR_MESSAGE, 4: SAME, 5: SAME},
     # RFC 5321 §4.1.1.4: whatever the reply to the final dot, the transaction is over.
     Verb.MESSAGE: {2: State.READY_FOR_MAIL, 3: State.READY_FOR_MAIL, 4: State.READY_FOR_MAIL, 5: State.READY_FOR_MAIL},
+    # RFC 3030 §2: "Once the receiver-SMTP receives the specified number of octets, it will return a 250
+    # reply code"; after BDAT LAST that 250 ends the transaction. "If a 5XX or 4XX code is received by the
+    # sender-SMTP in response to a BDAT chunk, the transaction should be considered failed and the
+    # sender-SMTP MUST NOT send any additional BDAT segments", and RSET must come next (a 3yz means
+    # nothing after BDAT: it counts as a failure).
+    Verb.BDAT: {2: State.READY_FOR_CHUNK, 3: State.READY_FOR_RSET, 4: State.READY_FOR_RSET, 5: State.READY_FOR_RSET},
+    Verb.BDAT_LAST: {2: State.READY_FOR_MAIL, 3: State.READY_FOR_RSET, 4: State.READY_FOR_RSET,
+                     5: State.READY_FOR_RSET},
     # RFC 5321 §4.1.1.5: RSET aborts the transaction but keeps the session.
     Verb.RSET: {2: ENVELOPE_RESET, 3: SAME, 4: SAME, 5: SAME},
     Verb.NOOP: {2: SAME, 3: SAME, 4: SAME, 5: SAME},
     Verb.VRFY: {2: SAME, 3: SAME, 4: SAME, 5: SAME},
+    Verb.EXPN: {2: SAME, 3: SAME, 4: SAME, 5: SAME},
     Verb.HELP: {2: SAME, 3: SAME, 4: SAME, 5: SAME},
     Verb.RAW: {2: SAME, 3: SAME, 4: SAME, 5: SAME},
     # RFC 5321 §4.1.1.10: after QUIT's reply the server closes the connection.
@@ -141,13 +165,14 @@ NO_REPLY = frozenset({Verb.CONNECT, Verb.TLS_HANDSHAKE})
 """Steps that a transport event completes (``connection_made``, ``tls_established``), never a reply."""
 
 READS_COMMANDS = frozenset({State.SERVER_REFUSED, State.READY_FOR_HELLO, State.READY_FOR_MAIL, State.READY_FOR_RCPT,
-                            State.READY_FOR_DATA})
+                            State.READY_FOR_DATA, State.READY_FOR_CHUNK, State.READY_FOR_RSET})
 """Settled states in which the server reads the client's next line as a command. Elsewhere a line is
 not a command to the server: no connection yet, the greeting or a TLS handshake is due (RFC 3207 §4),
 a 334 challenge takes it as its answer (RFC 4954 §4), or a 354 makes it message text (RFC 5321 §4.1.1.4)."""
 
-PIPELINE_LAST = frozenset({Verb.EHLO, Verb.HELO, Verb.DATA, Verb.VRFY, Verb.NOOP, Verb.QUIT, Verb.STARTTLS, Verb.AUTH,
-                           Verb.AUTH_RESPONSE, Verb.MESSAGE, Verb.CONNECT, Verb.GREETING, Verb.TLS_HANDSHAKE})
+PIPELINE_LAST = frozenset({Verb.EHLO, Verb.HELO, Verb.DATA, Verb.VRFY, Verb.EXPN, Verb.NOOP, Verb.QUIT, Verb.STARTTLS,
+                           Verb.AUTH, Verb.AUTH_RESPONSE, Verb.MESSAGE, Verb.CONNECT, Verb.GREETING,
+                           Verb.TLS_HANDSHAKE})
 """RFC 2920 §3.1 (and RFC 3207 §4, RFC 4954 §4): commands after which the client must wait for replies."""
 
 IDLE = READS_COMMANDS | {State.AUTH_CHALLENGED, State.READY_FOR_MESSAGE}
@@ -155,7 +180,7 @@ IDLE = READS_COMMANDS | {State.AUTH_CHALLENGED, State.READY_FOR_MESSAGE}
 the server waits for the client's next line. Whatever it sends now is unsolicited, either a 421
 announcing that it closes the session (RFC 5321 §3.8) or a break of the protocol."""
 
-IN_TRANSACTION = frozenset({State.READY_FOR_RCPT, State.READY_FOR_DATA})
+IN_TRANSACTION = frozenset({State.READY_FOR_RCPT, State.READY_FOR_DATA, State.READY_FOR_CHUNK, State.READY_FOR_RSET})
 
 
 def after_reply(verb: Verb, code: int, settled: State) -> State:

@@ -8,7 +8,8 @@ session per part, with its narration.
 Rules:
 - it parses no SMTP and decides no protocol policy: the planner says what comes next and when to
   stop, the transport says what happened;
-- exit 0 only when the server accepted the message (2xx after the final dot) and QUIT was sent, or,
+- exit 0 only when the server accepted the message (2xx after the final dot, or to BDAT LAST) and QUIT was
+  sent, or,
   with ``--quit-after``, when QUIT was sent after that phase; otherwise the failing phase's code;
 - at a failure, QUIT is still sent while the connection is open (RFC 5321 §4.1.1.10);
 - the server's words (its replies, its certificate) are shown with controls as visible escapes
@@ -247,7 +248,7 @@ class Session:
         self.printer.flush()
         for answer in result.answers:
             verb, reply = answer.command.verb, answer.reply
-            if verb == Verb.MESSAGE and reply.positive:
+            if verb in (Verb.MESSAGE, Verb.BDAT_LAST) and reply.positive:  # the end of DATA, or of BDAT chunks
                 self.accepted = quoted(reply.first_line, QUOTE_LIMIT)
             elif verb == Verb.RCPT and not reply.positive:
                 self.refused_rcpts.append((quoted(getattr(answer.command, "address", "?"), QUOTE_LIMIT),

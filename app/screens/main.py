@@ -19,7 +19,7 @@ from textual.widgets import Footer
 
 from smtpstep.app.screens.dialogs import ConfirmScreen
 from smtpstep.app.session.settings import SessionSettings
-from smtpstep.app.session.stepper import SessionView
+from smtpstep.app.session.stepper import HeadWarning, SessionView
 from smtpstep.app.widgets.command_queue import CommandQueue
 from smtpstep.app.widgets.explanation import ExplanationPane
 from smtpstep.app.widgets.presentation import PresentationStage
@@ -51,8 +51,8 @@ class MainScreen(Screen):
 
     view: reactive[SessionView | None] = reactive(None, always_update=True)
     """The session as of the last step; every pane renders from it."""
-    warning: reactive[str | None] = reactive(None)
-    """Why the next command will probably be refused, if it will."""
+    warning: reactive[HeadWarning | None] = reactive(None)
+    """Why the next command does not fit the session now, if it does not (``SmtpClient.check``)."""
     show_tls: reactive[bool] = reactive(False)
     """In the narrow layout: show the TLS pane instead of the explanation."""
     target_label: reactive[str] = reactive("")
@@ -72,7 +72,12 @@ class MainScreen(Screen):
     lesson_note: reactive[str | None] = reactive(None)
     """The lesson's narration for the step shown."""
     show_server: reactive[bool] = reactive(False)
-    """Show the built-in server's side (what it received and stored) instead of the TLS pane."""
+    """In the wide layout: show the built-in server's side (what it received and stored) instead of the TLS
+    pane (lessons start with it). ``L`` still brings the TLS pane up in front of it."""
+    narrow_server: reactive[bool] = reactive(False)
+    """In the narrow layout: show the server's side instead of the explanation (key ``o``)."""
+    tls_hidden: reactive[bool] = reactive(True)
+    """Whether the TLS pane is out of sight now: the explanation then carries the TLS facts of a TLS step."""
 
     def compose(self) -> ComposeResult:
         yield SessionHeader(id="header").data_bind(
@@ -94,7 +99,7 @@ class MainScreen(Screen):
             with VerticalScroll(id="explain-box") as box:
                 box.border_title = "Explanation"
                 yield ExplanationPane(id="explain").data_bind(MainScreen.view, MainScreen.warning,
-                                                              MainScreen.lesson_note)
+                                                              MainScreen.lesson_note, MainScreen.tls_hidden)
             with VerticalScroll(id="tls-box") as box:
                 box.border_title = "TLS"
                 yield TlsStatus(id="tls").data_bind(MainScreen.view)
@@ -104,7 +109,12 @@ class MainScreen(Screen):
         yield Footer()
 
     def on_resize(self) -> None:
-        self.set_class(self.size.width < NARROW_WIDTH, "-narrow")
+        self.set_class(self.narrow, "-narrow")
+        self._tls_in_sight()
+
+    @property
+    def narrow(self) -> bool:
+        return self.size.width < NARROW_WIDTH
 
     def watch_presenting(self, presenting: bool) -> None:
         self.set_class(presenting, "-present")
@@ -112,9 +122,19 @@ class MainScreen(Screen):
 
     def watch_show_server(self, show: bool) -> None:
         self.set_class(show, "-show-server")
+        self._tls_in_sight()
+
+    def watch_narrow_server(self, show: bool) -> None:
+        self.set_class(show, "-narrow-server")
+        self._tls_in_sight()
 
     def watch_show_tls(self, show: bool) -> None:
         self.set_class(show, "-show-tls")
+        self._tls_in_sight()
+
+    def _tls_in_sight(self) -> None:
+        """main.tcss decides what shows; this says the same in Python, for the explanation pane."""
+        self.tls_hidden = not self.show_tls and (self.narrow or self.show_server)
 
     def watch_view(self, view: SessionView | None) -> None:
         self._show_wire_settings()
@@ -160,12 +180,20 @@ class MainScreen(Screen):
         if lesson is None:
             self.lesson_note = None
             return
-        note = " ".join(lesson_intro(lesson, part, first=part == 0)) if view.last is None else \
+        if view.steps_done != self._lesson_step:
+            # A lesson brings the TLS pane up on the steps about TLS, and the server's side on the others
+            # (the wide layout has room for one of them; the narrow one keeps the narration in front).
+            self._lesson_step = view.steps_done
+            self.show_tls = not self.narrow and view.last is not None and _about_tls(view)
+        # Each paragraph on its own line: the part's title apart from its text.
+        note = "\n".join(lesson_intro(lesson, part, first=part == 0)) if view.last is None else \
             lesson_narration(lesson, view, part)
         if view.finished and part + 1 < len(lesson.parts):
-            note = (note or "") + (f"  ▶ Press space for part {part + 2} of {len(lesson.parts)}: "
-                                   f"{lesson.part(part + 1).title}.")
+            note = (f"{note}\n" if note else "") + (f"▶ Press space for part {part + 2} of {len(lesson.parts)}: "
+                                                     f"{lesson.part(part + 1).title}.")
         self.lesson_note = note
+
+    _lesson_step: int | None = None
 
     # -- keys that change how the panes show the session -------------------------------------------
 
@@ -206,9 +234,24 @@ class MainScreen(Screen):
 
     def action_toggle_tls(self) -> None:
         self.show_tls = not self.show_tls
+        if self.show_tls:
+            self.narrow_server = False
 
     def action_toggle_server(self) -> None:
-        self.show_server = not self.show_server
+        if self.narrow:
+            self.narrow_server = not self.narrow_server
+        else:
+            self.show_server = not self.show_server or self.show_tls
+        self.show_tls = False
 
     def action_present(self) -> None:
         self.presenting = not self.presenting
+
+
+def _about_tls(view: SessionView) -> bool:
+    """Whether the step ``view`` shows last was about TLS: STARTTLS, the handshake, or a TLS failure."""
+    from smtpstep.protocol.commands import Verb
+
+    last = view.last
+    return last is not None and (any(c.verb in (Verb.STARTTLS, Verb.TLS_HANDSHAKE) for c in last.commands)
+                                 or (last.failure is not None and last.failure.kind == "tls"))

@@ -311,9 +311,11 @@ def smtpstep_classes() -> tuple[type, ...]:
     from smtpstep.protocol.commands import (
         Auth,
         AuthResponse,
+        Bdat,
         Connect,
         Data,
         Ehlo,
+        Expn,
         Helo,
         Help,
         MailFrom,
@@ -339,7 +341,7 @@ def smtpstep_classes() -> tuple[type, ...]:
         SessionView, Snapshot, StepResult, Target, WireChunk, Failure, Planned,
         ClientView, Session, Envelope, Answer, Discarded, Transaction, Capabilities, Reply, TlsInfo, CertInfo,
         Connect, ReadGreeting, TlsHandshake, Ehlo, Helo, StartTls, Auth, AuthResponse, MailFrom, RcptTo, Data,
-        MessageBody, Rset, Noop, Vrfy, Help, Quit, Raw,
+        MessageBody, Bdat, Rset, Noop, Vrfy, Expn, Help, Quit, Raw,
         State, Verb,
     )
 

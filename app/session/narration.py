@@ -57,12 +57,14 @@ def step_key(command: Command, view: SessionView | None = None) -> str:
         Verb.CONNECT: "connect", Verb.GREETING: "greeting", Verb.TLS_HANDSHAKE: "tls-handshake",
         Verb.EHLO: "ehlo", Verb.HELO: "helo", Verb.STARTTLS: "starttls", Verb.AUTH_RESPONSE: "auth-challenge",
         Verb.MAIL: "mail", Verb.RCPT: "rcpt", Verb.DATA: "data", Verb.MESSAGE: "message", Verb.RSET: "rset",
-        Verb.NOOP: "noop", Verb.VRFY: "vrfy", Verb.HELP: "help", Verb.QUIT: "quit",
+        Verb.NOOP: "noop", Verb.VRFY: "vrfy", Verb.EXPN: "expn", Verb.HELP: "help", Verb.QUIT: "quit",
+        Verb.BDAT: "bdat", Verb.BDAT_LAST: "bdat-last",
     }.get(verb, "raw")
 
 
 _VERB_FOR_REPLY = {
     Verb.GREETING: "GREETING", Verb.MESSAGE: "MESSAGE", Verb.AUTH_RESPONSE: "AUTH", Verb.CONNECT: "GREETING",
+    Verb.BDAT_LAST: "BDAT",
 }
 
 

@@ -110,6 +110,9 @@ class SessionSettings:
     transcript: Path | None = None
     """Where ``--transcript`` writes the whole transcript (.txt, .md, .html, .svg or .json) or the sequence
     diagram (.mmd, .puml, .diagram.svg), or None."""
+    bdat: int | None = None
+    """``--bdat``: send the message in BDAT chunks of this many octets (0: one chunk) when the server
+    offers CHUNKING (RFC 3030); None sends it with DATA."""
     lesson: Lesson | None = None
     """The lesson this session follows (``--lesson``); ``for_lesson`` set the session fields above."""
     lesson_part: int = 0
@@ -163,6 +166,7 @@ class SessionSettings:
             quit_after=self.quit_after,
             allow_cleartext_auth=self.allow_cleartext_auth,
             smtputf8=self.smtputf8,
+            bdat=self.bdat,
         )
         # A lesson adds what the flags cannot say: the AUTH mechanism, pipelining, a message given as is.
         return self.lesson.plan(plan, self.lesson_part) if self.lesson is not None else plan
@@ -330,6 +334,9 @@ def add_session_options(parser: argparse.ArgumentParser) -> None:
     body = msg.add_mutually_exclusive_group()
     body.add_argument("--body", metavar="TEXT", help="the message text (default: a short note with a dot line)")
     body.add_argument("--body-file", metavar="FILE", help="read the message text from a UTF-8 file")
+    msg.add_argument("--bdat", metavar="SIZE", nargs="?", const=0, type=_chunk_size,
+                     help="send the message with BDAT in chunks of SIZE octets (without SIZE: in one chunk) "
+                          "when the server offers CHUNKING (RFC 3030); otherwise DATA")
 
     show = parser.add_argument_group("output")
     show.add_argument("--style", choices=STYLES, default="textbook",
@@ -349,6 +356,12 @@ def add_session_options(parser: argparse.ArgumentParser) -> None:
                         help="follow a lesson on the built-in server: its scenario, session and narration "
                              "(`smtpstep lessons` lists them; a path loads your own .toml file). It sets the "
                              "server, security, login, envelope and message; output options stay yours")
+
+
+def _chunk_size(text: str) -> int:
+    if not text.isdigit() or not 0 < int(text) <= 2**31:
+        raise argparse.ArgumentTypeError(f"“{text}” is not a chunk size in octets (1 or more)")
+    return int(text)
 
 
 def _number(text: str) -> float:
@@ -444,6 +457,7 @@ def settings_from_args(
         show_secrets=bool(get("show_secrets", False)),
         style=style,
         transcript=transcript,
+        bdat=get("bdat"),
     )
     return _with_lesson(settings, get("lesson"))
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from smtpstep.protocol.client import CommandNotAllowed
-from smtpstep.protocol.commands import AuthResponse, Command, InvalidCommand, parse_command
+from smtpstep.protocol.commands import AuthResponse, Bdat, Command, InvalidCommand, MessageBody, parse_command
 from smtpstep.protocol.planner import Planned, SessionPlan, next_group, propose
 from smtpstep.protocol.states import State
 from smtpstep.protocol.transport.engine import StepEngine
@@ -49,7 +49,7 @@ class SessionView:
     busy: str | None = None
     """The label of the step under way, if one is running."""
     history: tuple[tuple[str, int | None, bool], ...] = ()
-    """Steps taken: (label, last reply code, ok)."""
+    """Steps taken: (label, last reply code, ok); ok is False for a failure or a 4yz/5yz last reply."""
     last_was_step: bool = False
     """True when this view follows a step (the queue selection goes back to the next step)."""
 
@@ -64,6 +64,34 @@ class SessionView:
     @property
     def state(self) -> State:
         return self.snapshot.client.state
+
+
+@dataclass(frozen=True)
+class HeadWarning:
+    """Why the next command does not fit the session now, in the words the panes show."""
+
+    reason: str
+    """The client's reason, with its RFC section (``SmtpClient.check``)."""
+    advice: bool = False
+    """Only a SHOULD (NOT) speaks against it: the server may accept it."""
+
+    @classmethod
+    def of(cls, refusal: CommandNotAllowed) -> HeadWarning:
+        return cls(str(refusal), refusal.advice)
+
+    @property
+    def headline(self) -> str:
+        """A few words for the queue's mark: "out of order", or "advised against"."""
+        return "advised against" if self.advice else "out of order"
+
+    @property
+    def consequence(self) -> str:
+        """What sending it anyway would do, to go before the reason."""
+        return "the server may accept it, but the RFC advises against it" if self.advice else \
+            "the server will probably refuse it"
+
+    def __str__(self) -> str:
+        return self.reason
 
 
 class TransportFactory(Protocol):
@@ -106,7 +134,8 @@ class Stepper:
             edited=self.edited,
             busy=busy,
             history=tuple(
-                (r.commands[-1].label, r.answers[-1].reply.code if r.answers else None, r.failure is None)
+                (r.commands[-1].label, r.answers[-1].reply.code if r.answers else None,
+                 r.failure is None and (not r.answers or r.answers[-1].reply.code < 400))
                 for r in self.history
             ),
             last_was_step=after_step,
@@ -117,9 +146,14 @@ class Stepper:
         return self.queue[0].command if self.queue else None
 
     def check_head(self) -> CommandNotAllowed | None:
-        """Why the next command does not fit the session now (the server will probably refuse it)."""
+        """Why the next command does not fit the session now (``SmtpClient.check``, the one rule set)."""
         head = self.head
         return None if head is None else self.transport.client.check(head)
+
+    def head_warning(self) -> HeadWarning | None:
+        """``check_head`` in the panes' words."""
+        refusal = self.check_head()
+        return None if refusal is None else HeadWarning.of(refusal)
 
     # -- stepping --------------------------------------------------------------------------------
 
@@ -207,22 +241,44 @@ class Stepper:
 
     # -- editing ---------------------------------------------------------------------------------
 
-    def parse(self, line: str) -> Command:
-        """A typed line as a command; raises InvalidCommand with a plain message."""
+    def parse(self, line: str, index: int | None = None) -> Command:
+        """A typed line as a command, to go at ``index`` of the queue; raises InvalidCommand with a plain
+        message. ``BDAT <size> [LAST]`` takes its chunk from the message, after what was sent in BDAT chunks
+        and what the queued ones before ``index`` carry (RFC 3030 §2)."""
         if not line.strip():
             raise InvalidCommand("the line is empty")
-        return parse_command(line.strip())
+        before = self.queue[:index] if index is not None else self.queue
+        offset = self.transport.client.envelope.chunked + sum(
+            p.command.size for p in before if isinstance(p.command, Bdat))
+        message = MessageBody(self.plan.message, exact=self.plan.exact_message).canonical
+        return parse_command(line.strip(), message_rest=message[offset:])
 
     def edit(self, index: int, line: str) -> None:
-        command = self.parse(line)
+        command = self.parse(line, index)
         phase = self.queue[index].phase if 0 <= index < len(self.queue) else "manual"
         self.queue[index] = Planned(command, phase)
+        self._rechunk()
         self.edited = True
 
     def insert(self, index: int, line: str) -> None:
-        command = self.parse(line)
-        self.queue.insert(max(0, min(index, len(self.queue))), Planned(command, "manual"))
+        index = max(0, min(index, len(self.queue)))
+        command = self.parse(line, index)
+        self.queue.insert(index, Planned(command, "manual"))
+        self._rechunk()
         self.edited = True
+
+    def _rechunk(self) -> None:
+        """After an edit, every queued BDAT carries the octets of the message that follow the ones before it
+        (each keeps its size where the message is long enough), so that the message arrives whole."""
+        message = MessageBody(self.plan.message, exact=self.plan.exact_message).canonical
+        offset = self.transport.client.envelope.chunked
+        for index, planned in enumerate(self.queue):
+            command = planned.command
+            if isinstance(command, Bdat):
+                chunk = message[offset:offset + command.size]
+                if chunk != command.chunk:
+                    self.queue[index] = Planned(Bdat(chunk, last=command.last), planned.phase)
+                offset += len(chunk)
 
     def delete(self, index: int) -> None:
         if 0 <= index < len(self.queue):

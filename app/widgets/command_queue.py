@@ -12,7 +12,7 @@ from textual.reactive import reactive
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from smtpstep.app.session.stepper import SessionView
+from smtpstep.app.session.stepper import HeadWarning, SessionView
 
 SHOWN_DONE = 20
 """Finished steps shown above the next one; older ones are counted (the list is rebuilt every step)."""
@@ -23,8 +23,8 @@ class CommandQueue(OptionList):
 
     view: reactive[SessionView | None] = reactive(None, always_update=True, repaint=False)
     """The session view to render (bound from the screen); the rows are rebuilt only on change."""
-    warning: reactive[str | None] = reactive(None, repaint=False)
-    """Why the next command will probably be refused, if it will."""
+    warning: reactive[HeadWarning | None] = reactive(None, repaint=False)
+    """Why the next command does not fit now (``SmtpClient.check``), if it does not."""
 
     class Selected(Message):
         """The user picked an item of the queue (to edit, delete or insert before it)."""
@@ -69,11 +69,13 @@ class CommandQueue(OptionList):
         if hidden:
             options.append(Option(Text(f"… {hidden} earlier steps (← looks back)", style="italic"), disabled=True))
         for number, (label, code, ok) in enumerate(view.history[hidden:], hidden + 1):
+            # The outcome is a glyph, not a colour alone, and the reply code comes before the label, so that
+            # both stay visible when a narrow queue cuts the line short.
             text = Text(no_wrap=True, overflow="ellipsis", style="italic")
-            text.append("✓ " if ok else "✗ ")
-            text.append(f"{number:>2} {label}")
-            if code:
-                text.append(f"  {code}")
+            text.append("✓ " if ok else "✗ ", style="bold" if not ok else "")
+            text.append(f"{number:>2} ")
+            text.append(f"{code} " if code else "    ", style="bold" if not ok else "")
+            text.append(label)
             options.append(Option(text, disabled=True))
         if not view.queue:
             done = "session finished — press r to start again" if view.steps_done else "nothing planned"
@@ -88,7 +90,7 @@ class CommandQueue(OptionList):
                 text.append(f"{number:>2} ", style="bold")
                 text.append(label, style="bold reverse")
                 if self.warning:
-                    text.append("  ⚠ out of order", style="bold")
+                    text.append(f"  ⚠ {self.warning.headline}", style="bold")
             else:
                 text.append(f"○ {number:>2} ")
                 text.append(label)

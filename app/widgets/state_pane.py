@@ -1,5 +1,8 @@
 """The state pane: the session's state machine with the current stage marked, what may come next,
-the envelope, the session facts, and the EHLO capabilities before and after STARTTLS side by side."""
+the envelope, the session facts, and the EHLO capabilities before and after STARTTLS side by side.
+
+What may come next is the client's own answer (``ClientView.allowed`` and ``advised_against``, made by the
+same rules as ``SmtpClient.check``, which the out-of-order warning shows): the pane decides nothing."""
 
 from __future__ import annotations
 
@@ -11,31 +14,67 @@ from textual.widgets import Static
 
 from smtpstep.app.session.stepper import SessionView
 from smtpstep.protocol.capabilities import compare
+from smtpstep.protocol.commands import Verb, verb_list
 from smtpstep.protocol.states import State
 
-STAGES: tuple[tuple[str, frozenset[State]], ...] = (
-    ("connect", frozenset({State.DISCONNECTED, State.CONNECTING})),
-    ("greeting", frozenset({State.AWAITING_GREETING, State.SERVER_REFUSED})),
-    ("EHLO", frozenset({State.READY_FOR_HELLO, State.AWAITING_HELLO_REPLY})),
-    ("TLS", frozenset({State.AWAITING_STARTTLS_REPLY, State.AWAITING_TLS_HANDSHAKE})),
-    ("AUTH", frozenset({State.AWAITING_AUTH_REPLY, State.AUTH_CHALLENGED})),
-    ("MAIL", frozenset({State.READY_FOR_MAIL, State.AWAITING_MAIL_REPLY})),
-    ("RCPT", frozenset({State.READY_FOR_RCPT, State.AWAITING_RCPT_REPLY, State.READY_FOR_DATA})),
-    ("DATA", frozenset({State.AWAITING_DATA_GO_AHEAD, State.READY_FOR_MESSAGE, State.AWAITING_MESSAGE_RESULT})),
-    ("QUIT", frozenset({State.AWAITING_QUIT_REPLY, State.CLOSED})),
-)
-"""The stages drawn in the state line, each with the states that belong to it."""
+STAGES: dict[str, tuple[frozenset[State], frozenset[Verb]]] = {
+    "connect": (frozenset({State.DISCONNECTED, State.CONNECTING}), frozenset({Verb.CONNECT})),
+    "greeting": (frozenset({State.AWAITING_GREETING, State.SERVER_REFUSED}), frozenset({Verb.GREETING})),
+    "EHLO": (frozenset({State.READY_FOR_HELLO, State.AWAITING_HELLO_REPLY}), frozenset({Verb.EHLO, Verb.HELO})),
+    "TLS": (frozenset({State.AWAITING_STARTTLS_REPLY, State.AWAITING_TLS_HANDSHAKE}),
+            frozenset({Verb.STARTTLS, Verb.TLS_HANDSHAKE})),
+    "AUTH": (frozenset({State.AWAITING_AUTH_REPLY, State.AUTH_CHALLENGED}), frozenset({Verb.AUTH, Verb.AUTH_RESPONSE})),
+    "MAIL": (frozenset({State.READY_FOR_MAIL, State.AWAITING_MAIL_REPLY}), frozenset({Verb.MAIL})),
+    "RCPT": (frozenset({State.READY_FOR_RCPT, State.AWAITING_RCPT_REPLY, State.READY_FOR_DATA}),
+             frozenset({Verb.RCPT})),
+    "DATA": (frozenset({State.AWAITING_DATA_GO_AHEAD, State.READY_FOR_MESSAGE, State.AWAITING_MESSAGE_RESULT,
+                        State.AWAITING_CHUNK_REPLY, State.READY_FOR_CHUNK, State.READY_FOR_RSET}),
+             frozenset({Verb.DATA, Verb.MESSAGE, Verb.BDAT, Verb.BDAT_LAST})),
+    "QUIT": (frozenset({State.AWAITING_QUIT_REPLY, State.CLOSED}), frozenset({Verb.QUIT})),
+}
+"""Each stage of the state line: the states that belong to it, and the verbs that take the session there."""
+
+STARTTLS_ORDER = ("connect", "greeting", "EHLO", "TLS", "AUTH", "MAIL", "RCPT", "DATA", "QUIT")
+IMPLICIT_TLS_ORDER = ("connect", "TLS", "greeting", "EHLO", "AUTH", "MAIL", "RCPT", "DATA", "QUIT")
+"""With implicit TLS the handshake comes before the greeting (RFC 8314 §3.3)."""
 
 
-def stage_line(state: State) -> Text:
+def _done(stage: str, view: SessionView) -> bool:
+    """Whether the session has got past ``stage`` (its facts say so)."""
+    client = view.snapshot.client
+    session, envelope = client.session, client.envelope
+    return {
+        "connect": client.state not in (State.DISCONNECTED, State.CONNECTING),
+        "greeting": session.greeting is not None or session.before_tls is not None,
+        "EHLO": session.hello_name is not None,
+        "TLS": session.tls,
+        "AUTH": session.authenticated_as is not None,
+        "MAIL": envelope.mail_from is not None,
+        "RCPT": bool(envelope.rcpt_tos),
+        "DATA": bool(client.transactions) and envelope.mail_from is None,
+        "QUIT": client.state == State.CLOSED,
+    }[stage]
+
+
+def stage_line(view: SessionView) -> Text:
+    """The stages in the session's order: the current one in [brackets], a ✓ after those done, and those
+    the client may go to next (``allowed``, the same rule set as every warning) underlined."""
+    client = view.snapshot.client
+    implicit = client.session.implicit_tls or view.snapshot.target.security == "tls"
+    order = IMPLICIT_TLS_ORDER if implicit else STARTTLS_ORDER
     text = Text()
-    for index, (name, states) in enumerate(STAGES):
+    for index, name in enumerate(order):
+        states, verbs = STAGES[name]
         if index:
             text.append(" → ")
-        if state in states:
+        if client.state in states:
             text.append(f"[{name}]", style="bold reverse")
+        elif verbs & client.allowed:
+            text.append(name, style="bold underline")
         else:
             text.append(name, style="italic")
+        if _done(name, view) and client.state not in states:
+            text.append("✓")
     return text
 
 
@@ -66,11 +105,8 @@ class StatePane(Static):
         if view.busy:
             title.append(f"  (running: {view.busy})", style="italic")
         parts.append(title)
-        parts.append(stage_line(state))
-        waiting = "nothing (the connection is closed)" if state in (State.CLOSED, State.DISCONNECTED) and \
-            not client.allowed else "nothing until the reply comes"
-        allowed = ", ".join(sorted(v.value for v in client.allowed)) or waiting
-        parts.append(Text.assemble(("Allowed next: ", "bold"), allowed))
+        parts.append(stage_line(view))
+        parts.extend(allowed_lines(view))
         env = client.envelope
         env_text = Text.assemble(("Envelope: ", "bold"))
         if env.mail_from is None and not env.rcpt_tos and not env.rejected:
@@ -109,3 +145,23 @@ class StatePane(Static):
                 table.add_row(Text(label), *marks, "✓" if in_after else "—")  # the server's words: never markup
             parts.append(table)
         return Group(*parts)
+
+
+def allowed_lines(view: SessionView) -> list[Text]:
+    """"Allowed next" and "Advised against", from the client's one rule set (``SmtpClient.allowed``)."""
+    client = view.snapshot.client
+    if client.allowed:
+        allowed = verb_list(client.allowed)
+    elif client.state == State.CLOSED:
+        allowed = "nothing: the connection is closed"
+    elif client.state == State.PROTOCOL_ERROR:
+        allowed = "nothing: the server broke the protocol, so only closing is left"
+    else:
+        allowed = "nothing until the reply comes"
+    lines = [Text.assemble(("Allowed next: ", "bold"), allowed)]
+    reasons: dict[str, list[Verb]] = {}
+    for verb, reason in client.advised_against:
+        reasons.setdefault(reason, []).append(verb)
+    for reason, verbs in reasons.items():
+        lines.append(Text.assemble(("Advised against: ", "bold"), f"{verb_list(set(verbs))}: ", (reason, "italic")))
+    return lines

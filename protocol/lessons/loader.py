@@ -169,18 +169,19 @@ def _syntax_error(error: tomllib.TOMLDecodeError, source: str, text: str) -> Les
 
 # --- Checking -----------------------------------------------------------------------------------
 
-_LESSON_KEYS = {"title", "summary", "goal", "scenario", "order", "session", "step", "part", "exit"}
+_LESSON_KEYS = {"title", "summary", "goal", "scenario", "order", "line_ends", "session", "step", "part", "exit"}
 _PART_KEYS = {"title", "intro", "session", "step", "exit"}
 _STEP_KEYS = {"kind", "say", "expect", "failure"}
 _SESSION_KEYS = {
     "security": "security", "auth": "auth", "user": "user", "password": "password", "helo": "helo",
     "from": "mail_from", "to": "rcpt_tos", "subject": "subject", "body": "body", "body_repeat": "body_repeat",
-    "raw_message": "raw_message", "exact": "exact", "pipelining": "pipelining", "declare_size": "declare_size",
+    "raw_message": "raw_message", "exact": "exact", "pipelining": "pipelining", "bdat": "bdat",
+    "declare_size": "declare_size",
     "allow_cleartext_auth": "allow_cleartext_auth", "sni": "sni", "mitm": "mitm", "quit_after": "quit_after",
 }
 """Keys of a ``[session]`` table, and the ``SessionSpec`` field each one sets."""
 _SESSION_TYPES: dict[str, type] = {
-    "body_repeat": int, "exact": bool, "pipelining": bool, "declare_size": bool, "allow_cleartext_auth": bool,
+    "body_repeat": int, "bdat": int, "exact": bool, "pipelining": bool, "declare_size": bool, "allow_cleartext_auth": bool,
     "to": list,
 }
 """Keys whose value is not a string."""
@@ -215,6 +216,9 @@ class _Reader:
             raise self.fail(("scenario",), f"“{scenario}” is not a scenario name (lower-case words with hyphens, "
                                            "as `smtpstep serve --scenario` takes)")
         order = self.integer(doc, (), "order", default=1000, low=0, high=100_000)
+        line_ends = doc.get("line_ends")
+        if line_ends is not None and not isinstance(line_ends, bool):
+            raise self.fail(("line_ends",), "this must be true or false")
         shared = self.table(doc, (), "session")
         self.known(shared, ("session",), set(_SESSION_KEYS))
         if "part" in doc:
@@ -230,7 +234,7 @@ class _Reader:
         else:
             parts = (self.part({k: doc[k] for k in ("step", "exit") if k in doc}, (), shared, title=title),)
         return Lesson(name=name, title=title, summary=summary.strip(), goal=goal, scenario=scenario,
-                      parts=parts, source=self.source, order=order)
+                      parts=parts, source=self.source, order=order, line_ends=line_ends)
 
     def part(self, raw: dict[str, Any], path: Path_, shared: dict[str, Any], *, title: str = "") -> Part:
         if path:
@@ -324,6 +328,10 @@ class _Reader:
             raise fail("body", "the body contains a NUL byte, which a mail message cannot carry")
         if not 1 <= raw.get("body_repeat", 1) <= 100_000:
             raise fail("body_repeat", "this must be from 1 to 100000")
+        if not 0 <= raw.get("bdat", 0) <= 2**31:
+            raise fail("bdat", "this must be a chunk size in octets, 0 (the whole message in one chunk) or more")
+        if "bdat" in raw and raw.get("exact"):
+            raise fail("bdat", "a message sent exactly as given goes with DATA; leave out bdat or exact")
         if raw.get("quit_after", PHASES[0]) not in PHASES:
             raise fail("quit_after", f"“{raw['quit_after']}” is not a phase; use one of {', '.join(PHASES)}")
         if raw.get("mitm", MITM_MODES[0]) not in MITM_MODES:

@@ -22,8 +22,9 @@ from smtpstep.protocol.transport.wire import Target
 STEP_KINDS: Mapping[Verb, str] = {
     Verb.CONNECT: "connect", Verb.GREETING: "greeting", Verb.TLS_HANDSHAKE: "tls-handshake", Verb.EHLO: "ehlo",
     Verb.HELO: "helo", Verb.STARTTLS: "starttls", Verb.AUTH: "auth", Verb.AUTH_RESPONSE: "auth-response",
-    Verb.MAIL: "mail", Verb.RCPT: "rcpt", Verb.DATA: "data", Verb.MESSAGE: "message", Verb.RSET: "rset",
-    Verb.NOOP: "noop", Verb.VRFY: "vrfy", Verb.HELP: "help", Verb.QUIT: "quit", Verb.RAW: "raw",
+    Verb.MAIL: "mail", Verb.RCPT: "rcpt", Verb.DATA: "data", Verb.MESSAGE: "message", Verb.BDAT: "bdat",
+    Verb.BDAT_LAST: "bdat-last", Verb.RSET: "rset", Verb.NOOP: "noop", Verb.VRFY: "vrfy", Verb.EXPN: "expn",
+    Verb.HELP: "help", Verb.QUIT: "quit", Verb.RAW: "raw",
 }
 """The name a lesson file gives each kind of step (``kind = "ehlo"``)."""
 
@@ -123,6 +124,9 @@ class SessionSpec:
     """Send ``raw_message`` byte for byte: no dot-stuffing, bare CR/LF kept; it ends with CRLF.CRLF."""
     pipelining: bool = False
     """Send MAIL, RCPT... and DATA as one group when the server offers PIPELINING (RFC 2920)."""
+    bdat: int | None = None
+    """Send the message in BDAT chunks of this many octets (0: in one chunk) when the server offers CHUNKING
+    (RFC 3030), instead of DATA."""
     declare_size: bool = True
     """Declare SIZE= on MAIL FROM when the server offers SIZE (RFC 1870)."""
     allow_cleartext_auth: bool = False
@@ -163,6 +167,16 @@ class Lesson:
     """The file it was read from."""
     order: int = 1000
     """Where it comes in the catalog listing."""
+    line_ends: bool | None = None
+    """Show line ends as visible marks (␍␊, and a bare LF as ␊) from the start; None: only when a part sends
+    its message exactly as given (``SessionSpec.exact``), whose bare line ends are the point."""
+
+    @property
+    def shows_line_ends(self) -> bool:
+        """Whether the wire log starts with line-end marks on for this lesson (``line_ends``)."""
+        if self.line_ends is not None:
+            return self.line_ends
+        return any(part.session.exact for part in self.parts)
 
     def part(self, index: int = 0) -> Part:
         if not 0 <= index < len(self.parts):
@@ -178,6 +192,7 @@ class Lesson:
         values: dict[str, Any] = {
             "mechanism": None if spec.auth == "none" else spec.auth,
             "pipelining": spec.pipelining,
+            "bdat": spec.bdat,
             "size_param": spec.declare_size,
             "exact_message": spec.exact,
         }

@@ -8,6 +8,13 @@ aiosmtpd's documented extension points are used where they exist: the handler's 
 ``connection_made`` are asyncio's public protocol methods, extended with ``super()``). Two fast paths
 have no such point and lean on aiosmtpd's internals: ``SessionTemplate`` (the fields ``SMTP.__init__``
 sets) and ``SmtpSession._getaddr``; ``_SessionReader`` leans on asyncio's ``StreamReader.feed_data``.
+
+Where aiosmtpd 1.4.6 contradicts the RFCs the lessons teach, ``SmtpSession`` answers first and leaves
+the rest to aiosmtpd's own ``smtp_*`` method: a second STARTTLS inside TLS gets 503 (aiosmtpd says 220
+and starts a handshake inside TLS), AUTH inside a mail transaction gets 503 (RFC 4954 §4), and DATA
+after a BDAT chunk gets 503 (RFC 3030 §2). aiosmtpd has no CHUNKING: ``smtp_BDAT`` adds it (below), on
+the envelope (``ChunkedEnvelope``) so that RSET, EHLO and the end of a message clear it as they clear
+the rest of the transaction.
 aiosmtpd is pinned below 1.5 for them, and ``tests/protocol/server/test_dependencies.py`` fails, naming
 the upstream function and what to re-check, when the installed code differs from what they were written
 against. Nothing here may copy more of aiosmtpd without an entry there.
@@ -24,7 +31,7 @@ from collections.abc import Callable
 from types import MethodType
 from typing import TYPE_CHECKING, Any
 
-from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session, syntax
 
 from smtpstep.protocol.server.facts import BANNER_NAME, DEMO_PASSWORD, DEMO_USER
 from smtpstep.protocol.server.policy import recipient_policy
@@ -59,7 +66,10 @@ class ListenerHandler:
             return [_NOT_UTF8.format(code="5.5.4", what="the EHLO name")]
         # With an EHLO hook, aiosmtpd leaves recording the client's name to the hook.
         session.host_name = hostname
-        return self._server.hooks.ehlo(list(responses))
+        lines = list(responses)
+        if isinstance(smtp, SmtpSession) and smtp.takes_chunks and len(lines) > 1:
+            lines.insert(len(lines) - 1, f"{lines[0][:3]}-CHUNKING")  # RFC 3030 §2: the EHLO keyword
+        return self._server.hooks.ehlo(lines)
 
     async def handle_MAIL(
         self, smtp: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
@@ -134,6 +144,24 @@ arrives; in DATA it keeps every byte of the line until then, whatever the size l
 cap one endless line fills the teacher's memory (found by the load tests)."""
 
 
+class ChunkedEnvelope(Envelope):
+    """aiosmtpd's envelope, plus the BDAT chunks of the transaction (RFC 3030 §2)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.chunks: bytearray | None = None
+        """The message so far, once a BDAT chunk was accepted; None while the transaction has none."""
+        self.chunk_failed = False
+        """A chunk was refused: the transaction's state is indeterminate until RSET (RFC 3030 §2)."""
+
+
+BDAT_READ = 64 * 1024
+"""Octets of a BDAT chunk read at a time: a big chunk is read (and, if refused, thrown away) in pieces."""
+
+_BDAT_ARGUMENTS = re.compile(r"^(\d{1,12})(?: +(LAST))?$", re.IGNORECASE)
+"""RFC 3030 §2: bdat-cmd = "BDAT" SP chunk-size [ SP end-marker ]; chunk-size = 1*DIGIT; end-marker = "LAST"."""
+
+
 class SmtpSession(SMTP):
     """aiosmtpd's SMTP protocol, plus hanging up at once on a connection that arrives while the
     server stops (accepted just before the listener closed, set up just after), and on a line that
@@ -170,6 +198,118 @@ class SmtpSession(SMTP):
         if rest[:1] == "(":
             return super()._getaddr(arg)  # a comment (CFWS, RFC 5322 §3.2.2): the parser drops it
         return match.group(1), rest
+
+    # -- what aiosmtpd 1.4.6 answers otherwise than the RFCs ---------------------------------------
+
+    @property
+    def tls_active(self) -> bool:
+        """TLS is on: after STARTTLS, or from the first byte (implicit TLS, RFC 8314 §3.3)."""
+        return self.transport is not None and self.transport.get_extra_info("ssl_object") is not None
+
+    @property
+    def takes_chunks(self) -> bool:
+        """Whether BDAT reaches ``smtp_BDAT`` here, so CHUNKING may be advertised. Not on a listener that
+        requires STARTTLS, before TLS: aiosmtpd answers 530 there before any command method runs, and would
+        read the chunk after a BDAT as commands (RFC 3030 §2 wants it read and thrown away)."""
+        return not (self.require_starttls and not self.tls_active)
+
+    def _create_envelope(self) -> Envelope:
+        return ChunkedEnvelope()
+
+    @syntax("STARTTLS", when="tls_context")
+    async def smtp_STARTTLS(self, arg: str) -> None:
+        # RFC 3207 §4.2: "A client MUST NOT attempt to start a TLS session if a TLS session is already
+        # active", and the server no longer offers STARTTLS. The RFC names no reply code; such a command is
+        # out of sequence, and 503 is the reply for that (RFC 5321 §4.1.4, §4.2.2), as OpenSMTPD and Exim
+        # send. aiosmtpd 1.4.6 would answer 220 and start a handshake inside TLS.
+        if self.tls_active:
+            await self.push("503 5.5.1 TLS is already active")
+            return
+        await super().smtp_STARTTLS(arg)
+
+    @syntax("AUTH <mechanism>")
+    async def smtp_AUTH(self, arg: str) -> None:
+        # RFC 4954 §4: "The AUTH command is not permitted during a mail transaction. An AUTH command issued
+        # during a mail transaction MUST be rejected with a 503 reply." aiosmtpd 1.4.6 does not check.
+        if self.envelope is not None and self.envelope.mail_from:
+            await self.push("503 5.5.1 AUTH is not permitted during a mail transaction")
+            return
+        await super().smtp_AUTH(arg)
+
+    @syntax("DATA")
+    async def smtp_DATA(self, arg: str) -> None:
+        # RFC 3030 §2: "If a DATA statement is issued after a BDAT for the current transaction, a 503 'Bad
+        # sequence of commands' MUST be issued."
+        if isinstance(self.envelope, ChunkedEnvelope) and (self.envelope.chunks is not None
+                                                            or self.envelope.chunk_failed):
+            await self.push("503 5.5.1 DATA and BDAT cannot be mixed in one transaction")
+            return
+        await super().smtp_DATA(arg)
+
+    @syntax("BDAT <size> [LAST]", when="takes_chunks")
+    async def smtp_BDAT(self, arg: str | None) -> None:
+        """CHUNKING (RFC 3030 §2): the ``size`` octets after the command line are the next piece of the
+        message, taken exactly (no dot-stuffing, no end-of-data line); a 250 to each, and the message is
+        delivered after BDAT LAST as after DATA's final dot (the handler's DATA hook).
+
+        "If a failure occurs after a BDAT command is received, the receiver-SMTP MUST accept and discard the
+        associated message data before sending the appropriate 5XX or 4XX code": every refusal with a known
+        size reads the chunk first, so that the message never runs as commands. A refused chunk leaves the
+        transaction failed until RSET ("A RSET command MUST be issued to clear the transaction"), and any
+        further BDAT gets 503, its chunk also read and dropped. The chunk passes ``data_received``'s line
+        cap too: without BINARYMIME (not offered) a message is lines of text.
+        """
+        match = _BDAT_ARGUMENTS.match((arg or "").strip())
+        if match is None:  # no size: nothing can be read, and nothing else can be done
+            await self.push("501 5.5.4 Syntax: BDAT <size> [LAST]")
+            return
+        size, last = int(match.group(1)), match.group(2) is not None
+        envelope = self.envelope
+        assert isinstance(envelope, ChunkedEnvelope) and self.session is not None
+        so_far = len(envelope.chunks) if envelope.chunks is not None else 0
+        if not self.session.host_name:
+            refusal = "503 5.5.1 Error: send HELO first"
+        elif self._auth_required and not self.session.authenticated:
+            refusal = "530 5.7.0 Authentication required"
+        elif envelope.chunk_failed:
+            refusal = "503 5.5.1 Error: a BDAT chunk failed; RSET must clear the transaction first"
+        elif not envelope.rcpt_tos:
+            refusal = "503 5.5.1 Error: need RCPT command"
+        elif self.data_size_limit and so_far + size > self.data_size_limit:
+            refusal = "552 5.3.4 Message size exceeds fixed maximum message size"
+        else:
+            refusal = None
+        try:
+            chunk = await self._read_chunk(size, keep=refusal is None)
+        except asyncio.IncompleteReadError:
+            return  # the client hung up in the middle of the chunk: nothing is left to answer
+        if refusal is not None:
+            if envelope.rcpt_tos:
+                envelope.chunk_failed = True  # the transaction's state is now indeterminate (RFC 3030 §2)
+            await self.push(refusal)
+            return
+        if envelope.chunks is None:
+            envelope.chunks = bytearray()
+        envelope.chunks += chunk
+        if not last:
+            await self.push(f"250 2.0.0 {size} octets received")
+            return
+        content = bytes(envelope.chunks)
+        envelope.content = envelope.original_content = content
+        status = await self._call_handler_hook("DATA")
+        self._set_post_data_state()
+        await self.push("250 OK" if status is MISSING else status)
+
+    async def _read_chunk(self, size: int, *, keep: bool) -> bytes:
+        """The ``size`` octets after a BDAT line, read in pieces; thrown away unless ``keep``."""
+        kept = bytearray()
+        left = size
+        while left:
+            piece = await self._reader.readexactly(min(left, BDAT_READ))
+            left -= len(piece)
+            if keep:
+                kept += piece
+        return bytes(kept)
 
     def data_received(self, data: bytes) -> None:
         end = data.rfind(b"\n")

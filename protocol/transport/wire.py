@@ -28,8 +28,11 @@ STEP_TIMEOUTS = {
     Verb.RCPT: 300.0,
     Verb.DATA: 120.0,
     Verb.MESSAGE: 600.0,
+    Verb.BDAT: 180.0,
+    Verb.BDAT_LAST: 600.0,
 }
-"""RFC 5321 §4.5.3.2: greeting 5 min, MAIL 5, RCPT 5, DATA 2, after the final dot 10; others 5."""
+"""RFC 5321 §4.5.3.2: greeting 5 min, MAIL 5, RCPT 5, DATA 2, a data block 3, after the final dot 10 (a
+BDAT chunk counts as a data block, BDAT LAST as the end of the data); others 5."""
 
 DEFAULT_STEP_TIMEOUT = 300.0
 CONNECT_TIMEOUT = 30.0

@@ -107,7 +107,7 @@ async def test_an_out_of_order_command_is_explained_and_sent_only_when_confirmed
         assert app.stepper is not None and app.stepper.head is not None
         assert app.stepper.head.label == "MAIL FROM:<x@example.test>"
         assert isinstance(app.screen, MainScreen) and app.screen.warning is not None
-        assert "EHLO" in app.screen.warning
+        assert "EHLO" in str(app.screen.warning)
         await pilot.press("space")
         await pilot.pause()
         assert isinstance(app.screen, ConfirmScreen)
@@ -294,19 +294,24 @@ async def test_auth_in_clear_text_to_a_real_server_needs_consent_in_a_dialog(loc
         await pilot.press("enter")
         await pilot.pause()
         wrote = len([c for c in app.stepper.transport.record.chunks if c.direction == "client"])
-        refused = await wait_for_step(app, pilot.press("space"))
+        await pilot.press("space")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)  # out of order first: the plain listener offered no AUTH
+        refused = await wait_for_step(app, pilot.press("y"))
         assert refused.last is not None and refused.last.failure is not None
         assert refused.last.failure.kind == "policy"  # refused before sending
         await pilot.pause()
-        assert isinstance(app.screen, ConfirmScreen)  # asked first
+        assert isinstance(app.screen, ConfirmScreen)  # then consent to clear text is asked
         assert len([c for c in app.stepper.transport.record.chunks if c.direction == "client"]) == wrote
         await pilot.press("n")
         await pilot.pause()
         assert not app.stepper.target.allow_cleartext_auth
-        await wait_for_step(app, pilot.press("space"))
+        await pilot.press("space")
+        await pilot.pause()
+        await wait_for_step(app, pilot.press("y"))  # out of order, sent anyway: refused by the policy again
         await pilot.pause()
         assert isinstance(app.screen, ConfirmScreen)  # asked again
-        await wait_for_step(app, pilot.press("y"))
+        await wait_for_step(app, pilot.press("y"))  # once consent is given, the confirmed command goes out
         client_lines = [line for line in _wire(app) if line.startswith("C: AUTH")]
         assert client_lines == ["C: AUTH PLAIN ********"]  # sent after consent, still redacted
 

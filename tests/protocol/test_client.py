@@ -146,7 +146,13 @@ def test_starttls_clears_the_session_facts_and_keeps_them_in_before_tls():
     assert session.before_tls == before
     assert session.before_tls.greeting is not None
     assert run.client.state == State.READY_FOR_HELLO
-    assert run.client.allowed() >= {Verb.EHLO, Verb.HELO}
+    assert Verb.EHLO in run.client.allowed()
+    # RFC 3207 §4.2: "The client SHOULD send an EHLO command as the first command after a successful TLS
+    # negotiation": HELO is advised against, not forbidden.
+    assert Verb.HELO not in run.client.allowed()
+    assert Verb.HELO in dict(run.client.advised_against())
+    refusal = run.client.check(Helo(CLIENT_NAME))
+    assert refusal is not None and refusal.advice and refusal.forceable and "RFC 3207 §4.2" in str(refusal)
     assert Verb.MAIL not in run.client.allowed()
 
 

@@ -305,7 +305,7 @@ def test_a_typed_line_becomes_the_matching_command(line, command):
         ("AUTH PLAIN AHN0dWRlbnQAczNjcmV0", Verb.AUTH),
         ("QUIT now", Verb.QUIT),
         ("XCLIENT NAME=x", Verb.RAW),
-        ("EXPN staff", Verb.RAW),
+        ("ETRN example.test", Verb.RAW),
     ],
 )
 def test_a_typed_line_that_is_no_well_formed_command_falls_back_to_raw(line, acts_as):

@@ -17,10 +17,12 @@ from smtpstep.protocol.client import Answer, Discarded, SmtpClient
 from smtpstep.protocol.commands import (
     Auth,
     AuthResponse,
+    Bdat,
     Command,
     Connect,
     Data,
     Ehlo,
+    Expn,
     Helo,
     Help,
     MailFrom,
@@ -166,6 +168,7 @@ EHLO_NO_PIPELINING = (
     b"250-SMTPUTF8\r\n"
     b"250-STARTTLS\r\n"
     b"250-AUTH PLAIN LOGIN\r\n"
+    b"250-CHUNKING\r\n"
     b"250 HELP\r\n"
 )
 """aiosmtpd's shape; it offers AUTH before TLS only when told to, as here, so every verb can be tried."""
@@ -254,13 +257,16 @@ STATE_SCRIPTS: dict[State, list[Step]] = {
     State.AWAITING_DATA_GO_AHEAD: _RCPT + [Send(Data(), b"DATA\r\n")],
     State.READY_FOR_MESSAGE: _DATA,
     State.AWAITING_MESSAGE_RESULT: _DATA + [Send(MessageBody(b"hi\r\n"), b"hi\r\n.\r\n")],
+    State.AWAITING_CHUNK_REPLY: _RCPT + [Send(Bdat(b"hi\r\n"), b"BDAT 4\r\nhi\r\n")],
+    State.READY_FOR_CHUNK: _RCPT + [Send(Bdat(b"hi\r\n"), b"BDAT 4\r\nhi\r\n"), Receive(b"250 4 octets\r\n")],
+    State.READY_FOR_RSET: _RCPT + [Send(Bdat(b"hi\r\n"), b"BDAT 4\r\nhi\r\n"), Receive(b"552 too big\r\n")],
     State.AWAITING_REPLY: _HELLO + [Send(Noop(), b"NOOP\r\n")],
     State.AWAITING_QUIT_REPLY: _HELLO + [Send(Quit(), b"QUIT\r\n")],
     State.CLOSED: _HELLO + [Send(Quit(), b"QUIT\r\n"), Receive(b"221 Bye\r\n")],
 }
 """A script per state of ``State`` that leaves a client there, without PIPELINING, TLS or AUTH done.
 
-The EHLO reply offers STARTTLS and AUTH PLAIN LOGIN, so that no capability guard hides the state table."""
+The EHLO reply offers STARTTLS, AUTH PLAIN LOGIN and CHUNKING, so that no capability guard hides the state table."""
 
 
 def client_in(state: State) -> SmtpClient:
@@ -282,9 +288,12 @@ SAMPLE_COMMANDS: dict[str, Command] = {
     "RCPT": RcptTo(RCPT_OK),
     "DATA": Data(),
     "message": MessageBody(b"hi\r\n"),
+    "BDAT": Bdat(b"hi\r\n"),
+    "BDAT LAST": Bdat(b"hi\r\n", last=True),
     "RSET": Rset(),
     "NOOP": Noop(),
     "VRFY": Vrfy("teacher"),
+    "EXPN": Expn("staff"),
     "HELP": Help(),
     "QUIT": Quit(),
     "raw": Raw("XCLIENT NAME=spike.example.test"),

@@ -1,0 +1,51 @@
+"""What a lesson file says about its display and its new kinds of step: ``line_ends`` (line-end marks from
+the start), the ``bdat`` session key, and the ``bdat``, ``bdat-last`` and ``expn`` steps."""
+
+from __future__ import annotations
+
+import pytest
+
+from smtpstep.protocol.commands import Bdat, Expn
+from smtpstep.protocol.lessons.loader import load, parse
+from smtpstep.protocol.lessons.model import LessonError, step_kind
+from smtpstep.protocol.planner import SessionPlan
+
+HEAD = 'title = "t"\nsummary = "s"\ngoal = "g"\n'
+STEP = '[[step]]\nkind = "connect"\nsay = "hello"\n'
+
+
+def test_the_smuggling_lesson_shows_line_ends_from_the_start_and_the_others_do_not() -> None:
+    # Its message keeps bare LFs on purpose (exact = true): they are what the lesson is about.
+    assert load("smtp-smuggling").shows_line_ends
+    assert not load("basic").shows_line_ends
+
+
+@pytest.mark.parametrize(("line", "shown"), [("line_ends = true\n", True), ("line_ends = false\n", False)])
+def test_line_ends_says_it_outright(line: str, shown: bool) -> None:
+    assert parse((HEAD + line + STEP).encode(), name="x", source="x.toml").shows_line_ends is shown
+
+
+def test_line_ends_must_be_true_or_false_and_the_error_names_the_line() -> None:
+    with pytest.raises(LessonError) as refused:
+        parse((HEAD + 'line_ends = "yes"\n' + STEP).encode(), name="x", source="x.toml")
+    assert refused.value.line == 4 and "true or false" in str(refused.value)
+
+
+def test_a_lesson_can_send_its_message_in_bdat_chunks() -> None:
+    lesson = parse((HEAD + "[session]\nbdat = 100\n" + STEP).encode(), name="x", source="x.toml")
+    assert lesson.plan(SessionPlan()).bdat == 100
+
+
+def test_bdat_and_an_exact_message_do_not_go_together() -> None:
+    text = HEAD + '[session]\nbdat = 0\nexact = true\nraw_message = "Subject: x\\r\\n\\r\\nhi\\r\\n.\\r\\n"\n' + STEP
+    with pytest.raises(LessonError) as refused:
+        parse(text.encode(), name="x", source="x.toml")
+    assert "bdat" in str(refused.value)
+
+
+def test_bdat_and_expn_steps_have_their_own_kinds() -> None:
+    assert step_kind(Bdat(b"x")) == "bdat" and step_kind(Bdat(b"x", last=True)) == "bdat-last"
+    assert step_kind(Expn("staff")) == "expn"
+    text = HEAD + "".join(f'[[step]]\nkind = "{kind}"\nsay = "s"\n' for kind in ("bdat", "bdat-last", "expn"))
+    assert [s.kind for s in parse(text.encode(), name="x", source="x.toml").part().steps] == ["bdat", "bdat-last",
+                                                                                               "expn"]
