@@ -1,4 +1,5 @@
-"""Playing a session at a set pace: a step every few seconds until the end or an error.
+"""Playing a session at a set pace: a step every few seconds until the end or an error; and what a replay
+(a recorded session shown offline) offers and says.
 
 ``Playback`` owns the timer and the pace; on each tick it calls the app's ``tick`` callback, which
 takes the next step (or, in a replay, shows the next recorded one) and says whether it could.
@@ -10,6 +11,19 @@ from collections.abc import Callable
 
 from textual.app import App
 from textual.timer import Timer
+
+OFFLINE_ACTIONS = frozenset({
+    "run_to_end", "cancel_step", "edit", "insert", "delete", "skip", "replan", "restart", "connection",
+})
+"""What a replay cannot do, since it sends nothing and changes nothing: its footer and palette leave them out."""
+
+REPLAY_HELP = {
+    "step": "Show the next recorded step (each press shows the next one; nothing is sent)",
+    "play": "Show the recorded steps one after another at a set pace",
+    "back": "Show the recorded step before this one",
+    "forward": "Show the next recorded step",
+}
+"""The command palette's words for the actions whose meaning a replay changes."""
 
 PACES = (0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 8.0)
 """Play speeds, seconds per step."""

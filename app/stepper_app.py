@@ -28,7 +28,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
-from smtpstep.app.playback import Playback
+from smtpstep.app.playback import OFFLINE_ACTIONS, REPLAY_HELP, Playback
 from smtpstep.app.process_settings import ProcessSettings
 from smtpstep.app.queue_editing import QueueEditing
 from smtpstep.app.screens.help import HelpScreen
@@ -75,7 +75,7 @@ class SmtpStepApp(App[int]):
     """smtpstep's stepper."""
 
     TITLE = "smtpstep"
-    CSS_PATH = ["app.tcss", "screens/main.tcss"]
+    CSS_PATH = ["app.tcss", "screens/main.tcss", "screens/dialogs.tcss", "screens/help.tcss", "screens/connection.tcss"]
     """Every style sheet is read once at start (a screen's own CSS_PATH would restyle everything again)."""
     ENABLE_COMMAND_PALETTE = True
     BINDINGS = [
@@ -157,11 +157,22 @@ class SmtpStepApp(App[int]):
         yield from super().get_system_commands(screen)
         if not isinstance(screen, MainScreen):
             return
+        replay = REPLAY_HELP if self.timeline.replay else {}
         for owner, binding in [(self, b) for b in self.BINDINGS] + [(screen, b) for b in screen.BINDINGS]:
-            if isinstance(binding, Binding) and binding.action != "quit":
+            if isinstance(binding, Binding) and binding.action != "quit" and self.check_action(binding.action, ()):
                 key = self.get_key_display(dataclasses.replace(binding, key=binding.key.split(",")[0]))
-                yield SystemCommand(f"{binding.description} ({key})", _PALETTE_HELP.get(binding.action, ""),
-                                    partial(owner.run_action, binding.action))
+                words = replay.get(binding.action) or _PALETTE_HELP.get(binding.action, "")
+                yield SystemCommand(f"{binding.description} ({key})", words, partial(owner.run_action, binding.action))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """A replay leaves out of its footer and palette what cannot work offline (``OFFLINE_ACTIONS``)."""
+        return not (self.timeline.replay and action in OFFLINE_ACTIONS)
+
+    def search_themes(self) -> None:
+        """The palette's Theme command offers smtpstep's themes (Textual's own leave its colours unset)."""
+        from smtpstep.app.screens.dialogs import choose_theme
+
+        choose_theme(self)
 
     # -- start and stop --------------------------------------------------------------------------
 

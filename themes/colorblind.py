@@ -27,5 +27,14 @@ THEME = Theme(
         "reply-permanent": "#ff9e7a",
         "secret": "#e0a0d0",
         "footer-key-foreground": "#f0a830",
+        # Textual's own: finished steps, placeholders and scrollbars drawn to this theme's contrast.
+        "text-disabled": "#a8aeb6",
+        "scrollbar": "#6a8aa0",
+        "scrollbar-hover": "#80a0b8",
+        "scrollbar-active": "#56b4e9",
+        "scrollbar-background": "#0c1014",
+        "scrollbar-background-hover": "#0c1014",
+        "scrollbar-background-active": "#0c1014",
+        "scrollbar-corner-color": "#0c1014",
     },
 )

@@ -26,5 +26,14 @@ THEME = Theme(
         "wire-note": "#a8adb8",
         "secret": "#dcaaff",
         "footer-key-foreground": "#5fd7a7",
+        # Textual's own: finished steps, placeholders and scrollbars drawn to this theme's contrast.
+        "text-disabled": "#a0a4ac",
+        "scrollbar": "#6a7a90",
+        "scrollbar-hover": "#8090a8",
+        "scrollbar-active": "#5fa8ff",
+        "scrollbar-background": "#101216",
+        "scrollbar-background-hover": "#101216",
+        "scrollbar-background-active": "#101216",
+        "scrollbar-corner-color": "#101216",
     },
 )

@@ -27,5 +27,14 @@ THEME = Theme(
         "secret": "#ff80ff",
         "footer-key-foreground": "#ffff00",
         "footer-description-foreground": "#ffffff",
+        # Textual's own: finished steps, placeholders and scrollbars drawn to this theme's contrast.
+        "text-disabled": "#c0c0c0",
+        "scrollbar": "#c0c0c0",
+        "scrollbar-hover": "#e0e0e0",
+        "scrollbar-active": "#ffff00",
+        "scrollbar-background": "#1a1a1a",
+        "scrollbar-background-hover": "#1a1a1a",
+        "scrollbar-background-active": "#1a1a1a",
+        "scrollbar-corner-color": "#1a1a1a",
     },
 )

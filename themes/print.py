@@ -27,5 +27,14 @@ THEME = Theme(
         "secret": "#55006a",
         "footer-key-foreground": "#000000",
         "footer-description-foreground": "#000000",
+        # Textual's own: finished steps, placeholders and scrollbars drawn to this theme's contrast.
+        "text-disabled": "#4a4a4a",
+        "scrollbar": "#5a5a5a",
+        "scrollbar-hover": "#3a3a3a",
+        "scrollbar-active": "#000000",
+        "scrollbar-background": "#e6e6e6",
+        "scrollbar-background-hover": "#e6e6e6",
+        "scrollbar-background-active": "#e6e6e6",
+        "scrollbar-corner-color": "#e6e6e6",
     },
 )

@@ -26,5 +26,14 @@ THEME = Theme(
         "wire-note": "#3a3a3a",
         "secret": "#6a0080",
         "footer-key-foreground": "#0040a0",
+        # Textual's own: finished steps, placeholders and scrollbars drawn to this theme's contrast.
+        "text-disabled": "#4a4a4a",
+        "scrollbar": "#3a5a8a",
+        "scrollbar-hover": "#2a4a7a",
+        "scrollbar-active": "#0040a0",
+        "scrollbar-background": "#e6e6e6",
+        "scrollbar-background-hover": "#e6e6e6",
+        "scrollbar-background-active": "#e6e6e6",
+        "scrollbar-corner-color": "#e6e6e6",
     },
 )

@@ -17,7 +17,7 @@ from pathlib import Path
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, TextArea
 
@@ -26,8 +26,21 @@ from smtpstep.app.session.settings import SessionSettings, UsageError, parse_ser
 from smtpstep.protocol.commands import InvalidCommand, check_address, check_field
 
 
+class Tick(Checkbox):
+    """A checkbox marked ✓ when on and left empty when off (Textual's marks "off" with a faint X, which reads
+    as neither state at a distance)."""
+
+    BUTTON_INNER = " "
+
+    def watch_value(self) -> None:
+        self.BUTTON_INNER = "✓" if self.value else " "
+        super().watch_value()
+
+
 class ConnectionScreen(ModalScreen[SessionSettings | None]):
-    CSS_PATH = "connection.tcss"
+    # Styles: dialogs.tcss and connection.tcss, in the app's CSS_PATH (a screen's own would restyle the whole app when it opens).
+    AUTO_FOCUS = "Input"
+    """Typing goes to the first field that can be changed (the server's, or the user name's in a confined tab)."""
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="connection.cancel"),
                 Binding("ctrl+s", "connect", "Connect", id="connection.connect")]
 
@@ -37,8 +50,17 @@ class ConnectionScreen(ModalScreen[SessionSettings | None]):
 
     def compose(self) -> ComposeResult:
         s = self.settings
-        with VerticalScroll(id="form") as form:
-            form.border_title = "Connection (ctrl+s connects, Esc cancels)"
+        with Vertical(id="dialog") as dialog:
+            dialog.border_title = "Connection (Ctrl+S connects, Esc cancels)"
+            yield from self._fields(s)
+            # Below the fields, outside their scrolling: the error and the buttons stay in sight at 80x24.
+            yield Label("", id="error")
+            with Horizontal(classes="row buttons"):
+                yield Button("Connect", variant="primary", id="connect")
+                yield Button("Cancel", id="cancel")
+
+    def _fields(self, s: SessionSettings) -> ComposeResult:
+        with VerticalScroll(id="form"):
             yield Label("Server (host or host:port; empty = the built-in server)" if servers_allowed() else
                         "Server: the built-in server (this page may reach no other; smtpstep web --allow-servers)")
             yield Input(value=s.server or "", placeholder="built-in server", id="server",
@@ -53,8 +75,8 @@ class ConnectionScreen(ModalScreen[SessionSettings | None]):
             yield Input(value=str(s.ca_file or ""), placeholder="CA file (PEM) to trust, optional", id="ca",
                         disabled=not servers_allowed())
             with Horizontal(classes="row"):
-                yield Checkbox("Skip certificate checks (insecure)", value=s.insecure, id="insecure")
-                yield Checkbox("Allow AUTH without TLS", value=s.allow_cleartext_auth, id="cleartext")
+                yield Tick("Skip certificate checks (insecure)", value=s.insecure, id="insecure")
+                yield Tick("Allow AUTH without TLS", value=s.allow_cleartext_auth, id="cleartext")
             yield Label("EHLO name, sender, recipients (comma separated), subject")
             yield Input(value=s.helo, id="helo")
             yield Input(value=s.mail_from, id="from")
@@ -62,10 +84,6 @@ class ConnectionScreen(ModalScreen[SessionSettings | None]):
             yield Input(value=s.subject, id="subject")
             yield Label("Message body")
             yield TextArea(s.body, id="body")
-            yield Label("", id="error")
-            with Horizontal(classes="row buttons"):
-                yield Button("Connect", variant="primary", id="connect")
-                yield Button("Cancel", id="cancel")
 
     def _value(self, widget_id: str) -> str:
         return self.query_one(f"#{widget_id}", Input).value.strip()

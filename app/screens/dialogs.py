@@ -1,9 +1,12 @@
-"""Small modal dialogs: confirm an out-of-order command, type a command line."""
+"""Small modal dialogs: confirm an out-of-order command, type a command line, choose a theme."""
 
 from __future__ import annotations
 
-from textual.app import ComposeResult
+from functools import partial
+
+from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.command import CommandPalette, DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label
@@ -12,7 +15,7 @@ from textual.widgets import Button, Input, Label
 class ConfirmScreen(ModalScreen[bool]):
     """Asks yes or no; dismisses with the answer."""
 
-    CSS_PATH = "dialogs.tcss"
+    # Styles: dialogs.tcss, in the app's CSS_PATH (a screen's own would restyle the whole app when it opens).
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="dialog.cancel"),
                 Binding("y", "confirm", "Yes", id="dialog.yes"), Binding("n", "cancel", "No", id="dialog.no")]
 
@@ -41,7 +44,7 @@ class ConfirmScreen(ModalScreen[bool]):
 class LineInputScreen(ModalScreen[str | None]):
     """Asks for one command line; dismisses with it, or None when cancelled."""
 
-    CSS_PATH = "dialogs.tcss"
+    # Styles: dialogs.tcss, in the app's CSS_PATH (a screen's own would restyle the whole app when it opens).
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="dialog.cancel")]
 
     def __init__(self, title: str, hint: str, value: str = "") -> None:
@@ -60,3 +63,32 @@ class LineInputScreen(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class SmtpstepThemes(Provider):
+    """The command palette's list of themes: smtpstep's own. Textual's others are left out: they set none of
+    the app's colours (client and server lines, the TLS boundary, the kinds of reply)."""
+
+    @property
+    def themes(self) -> list[str]:
+        from smtpstep.themes import THEMES
+
+        return [theme.name for theme in THEMES]
+
+    def _choose(self, name: str) -> None:
+        self.app.theme = name
+
+    async def discover(self) -> Hits:
+        for name in self.themes:
+            yield DiscoveryHit(name, partial(self._choose, name))
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for name in self.themes:
+            if (score := matcher.match(name)) > 0:
+                yield Hit(score, matcher.highlight(name), partial(self._choose, name))
+
+
+def choose_theme(app: App) -> None:
+    """Open the command palette on smtpstep's themes."""
+    app.push_screen(CommandPalette(providers=[SmtpstepThemes], placeholder="Search smtpstep's themes…"))

@@ -1,10 +1,13 @@
-"""The help screen: what the panes show and every key (from the app's own bindings, so remaps show)."""
+"""The help screen: what the panes show and every key (from the app's own bindings), written as people read
+keys: ``+`` / ``=``, ``?`` / ``F1``, ``Space`` / ``n``, never Textual's key ids."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from rich.table import Table
 from rich.text import Text
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
@@ -23,8 +26,19 @@ PANES = (
 )
 
 
+def key_names(app: App, binding: Binding) -> str:
+    """The keys of ``binding`` as people read them, one after the other: ``Space / n``, ``← / [``."""
+    names = []
+    for key in binding.key.split(","):
+        *modifiers, key = key.strip().split("+")
+        name = app.get_key_display(replace(binding, key=key, key_display=None))
+        name = name if len(name) == 1 else name[:1].upper() + name[1:]
+        names.append("+".join([m.capitalize() for m in modifiers] + [name.upper() if modifiers else name]))
+    return " / ".join(names)
+
+
 class HelpScreen(ModalScreen[None]):
-    CSS_PATH = "help.tcss"
+    # Styles: help.tcss, in the app's CSS_PATH (a screen's own would restyle the whole app when it opens).
     BINDINGS = [Binding("escape,q,question_mark,f1", "close", "Close", id="help.close")]
 
     def compose(self) -> ComposeResult:
@@ -43,9 +57,8 @@ class HelpScreen(ModalScreen[None]):
         screens = [screen for screen in self.app.screen_stack if screen is not self]
         for binding in [*self.app.BINDINGS, *(b for screen in screens[:1] for b in screen.BINDINGS)]:
             if isinstance(binding, Binding):
-                keys = self.app.get_key_display(binding)
-                table.add_row(Text(keys), Text(binding.description))
-        table.add_row("ctrl+p", "Command palette: every action by name, themes too")
+                table.add_row(Text(key_names(self.app, binding)), Text(binding.description))
+        table.add_row("Ctrl+P", "Command palette: every action by name, themes too")
         table.add_row("", "")
         table.add_row(Text("Built-in server", style="bold underline"), "")
         table.add_row("login", Text("student / classroom (demo account; AUTH is offered only after TLS)"))

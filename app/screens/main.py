@@ -99,7 +99,8 @@ class MainScreen(Screen):
             with VerticalScroll(id="explain-box") as box:
                 box.border_title = "Explanation"
                 yield ExplanationPane(id="explain").data_bind(MainScreen.view, MainScreen.warning,
-                                                              MainScreen.lesson_note, MainScreen.tls_hidden)
+                                                              MainScreen.lesson_note, MainScreen.tls_hidden,
+                                                              MainScreen.replaying)
             with VerticalScroll(id="tls-box") as box:
                 box.border_title = "TLS"
                 yield TlsStatus(id="tls").data_bind(MainScreen.view)
@@ -229,8 +230,7 @@ class MainScreen(Screen):
         self._show_stage()
 
     def action_fold(self) -> None:
-        wire = self.query_one(WireLog)
-        wire.expanded = not wire.expanded
+        self.notify(self.query_one(WireLog).toggle_fold())
 
     def action_toggle_tls(self) -> None:
         self.show_tls = not self.show_tls

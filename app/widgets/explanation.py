@@ -1,4 +1,8 @@
-"""The explanation pane: what just happened, in plain words, with the reply decoded and its RFC section."""
+"""The explanation pane: what just happened, in plain words, with the reply decoded and its RFC section.
+
+Each new step (or a look back at another one) opens at the top of the words: the scroll position of the
+box around the pane is put back, never kept from the step before.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import re
 from rich.console import Group
 from rich.text import Text
 from textual.reactive import reactive
+from textual.widget import Widget
 from textual.widgets import Static
 
 from smtpstep.app.session.narration import Block, narrate
@@ -59,6 +64,11 @@ def tls_blocks(view: SessionView) -> list[Block]:
     return [Block("tls", "TLS (L shows all of it)", "\n".join(lines), "RFC 3207 §4.1")]
 
 
+REPLAY_HINT = ("Press space or → to show the first recorded step. Each press shows the next recorded step, and ← "
+               "the one before; nothing is sent anywhere, and every byte shown is the one recorded.")
+"""What the pane says before the first step of a replay (instead of how to take a step)."""
+
+
 class ExplanationPane(Static):
     view: reactive[SessionView | None] = reactive(None, always_update=True, repaint=False)
     """The session view to render (bound from the screen); redrawn only when the words change."""
@@ -68,6 +78,8 @@ class ExplanationPane(Static):
     """The lesson's narration for the step just taken (or its introduction before the first step)."""
     tls_hidden: reactive[bool] = reactive(False, repaint=False)
     """The TLS pane is out of sight: a TLS step's facts are told here too."""
+    replaying: reactive[bool] = reactive(False, repaint=False)
+    """A recording is shown offline: a key press shows the next recorded step, and sends nothing."""
 
     blocks: list[Block] = []
 
@@ -88,13 +100,16 @@ class ExplanationPane(Static):
     def watch_tls_hidden(self) -> None:
         self._refresh_content()
 
+    def watch_replaying(self) -> None:
+        self._refresh_content()
+
     _shown: object = ()
 
     def _refresh_content(self) -> None:
         view = self.view
         key = None if view is None else (view.steps_done, id(view.last), view.halt, view.explanation_key,
                                          view.snapshot.client.session, self.warning, self.lesson_note,
-                                         self.tls_hidden)
+                                         self.tls_hidden, self.replaying)
         if key == self._shown:
             return  # nothing this pane says has changed: skip the relayout
         self._shown = key
@@ -103,6 +118,8 @@ class ExplanationPane(Static):
             self.update(Text("Starting the built-in server…", style="italic"))
             return
         blocks = narrate(self.view)
+        if self.replaying and blocks and blocks[0].kind == "hint":
+            blocks[0] = Block("hint", "A recorded session", REPLAY_HINT)
         if self.tls_hidden:
             blocks[1:1] = tls_blocks(self.view)
         if self.lesson_note:
@@ -111,7 +128,19 @@ class ExplanationPane(Static):
             warning = self.warning
             blocks.insert(0, Block("warning", f"The next command is {warning.headline}",
                                    f"{warning.consequence[:1].upper()}{warning.consequence[1:]}: {warning.reason}."))
+        step = (self.view.steps_done, id(self.view.last))
+        if step != self._step:
+            self._step = step
+            self._to_top()  # a new step (or a look back at another one) is read from its first line
         if blocks == self.blocks:
             return  # the same words (a second NOOP...): no redraw
         self.blocks = blocks
         self.update(render_blocks(blocks))
+
+    _step: object = None
+
+    def _to_top(self) -> None:
+        """Scroll the box around the pane back to its top."""
+        box = self.parent
+        if isinstance(box, Widget):
+            box.scroll_home(animate=False, immediate=True)

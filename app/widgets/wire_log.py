@@ -13,7 +13,8 @@ own objects, shared with its record: the log keeps no copy of them. It sets no p
 app moves long-lived objects out of the collector's way (``app/process_settings.py``).
 
 The log follows its end while lines come, until the user scrolls up; scrolling back to the end makes it
-follow again.
+follow again. While it does not follow, lines that come are counted and its last row says how many wait
+below; ``End`` (or a click on that row) goes to the end and follows again.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import overload
 
 from rich.segment import Segment
 from rich.style import Style
+from textual import events
 from textual.cache import LRUCache
 from textual.geometry import Size
 from textual.reactive import reactive
@@ -33,7 +35,7 @@ from textual.strip import Strip
 from textual.timer import Timer
 
 from smtpstep.app.session.transcript import Transcript, TranscriptLine
-from smtpstep.protocol.transport.wire import WireChunk
+from smtpstep.protocol.transport.wire import Direction, WireChunk
 
 HOLD_COMMAND_CHUNK = 0.05
 """Seconds a command's chunk may wait for its reply before the log shows it alone. A reply usually comes
@@ -181,8 +183,24 @@ class WireLog(ScrollView, can_focus=True):
         self._timings[step] = elapsed
         self._extend(self._transcript.flush() + [self._timing_line(step, elapsed)])
 
+    def toggle_fold(self) -> str:
+        """Fold or expand the long messages (``z``); a sentence that says what it did, or why it did nothing."""
+        client = [chunk.data for chunk in self._chunks if chunk.direction == Direction.CLIENT]
+        data = max(client, key=lambda data: data.count(b"\n"), default=b"")
+        folds = data.count(b"\n") > FOLD_LINES  # as the transcript folds: by the chunk's line ends
+        longest = data.count(b"\n") - data.endswith(b"\r\n.\r\n")  # the final "." ends the message, no line of it
+        if not folds:
+            if longest < 2:  # commands are one line each: no message has been sent
+                return f"Nothing to fold: no message has been sent yet (messages over {FOLD_LINES} lines fold)."
+            return f"Nothing to fold: the message is {longest:,} lines (messages over {FOLD_LINES} lines fold)."
+        self.expanded = not self.expanded
+        if self.expanded:
+            return f"Long messages shown whole: the longest is {longest:,} lines (z folds them again)."
+        return f"Long messages folded to their first {FOLD_LINES - 1} lines and their last (z shows them whole)."
+
     def clear(self) -> None:
         self.release()
+        self.unseen = 0
         self._chunks = []
         self._timings = {}
         self._limit = None
@@ -198,6 +216,8 @@ class WireLog(ScrollView, can_focus=True):
         kept.extend(map(tuple, lines))  # type: ignore[arg-type]
         if len(kept) == start:
             return
+        if not self._following and self._limit is None:
+            self.unseen += len(kept) - start
         if not self._sync_due:
             # Bursts of chunks are coalesced: the lines are kept at once, the scroll and repaint
             # bookkeeping runs once per burst (it cost more than the lines themselves).
@@ -217,9 +237,22 @@ class WireLog(ScrollView, can_focus=True):
 
     _sync_due = False
 
-    following: bool = True
-    """Whether the log keeps its last line in view as lines come. It changes only when a scroll is asked
-    for or the position moves (the user scrolled up, or went back to the end), never when lines come."""
+    @property
+    def following(self) -> bool:
+        """Whether the log keeps its last line in view as lines come. It changes only when a scroll is asked
+        for or the position moves (the user scrolled up, or went back to the end), never when lines come."""
+        return self._following
+
+    @following.setter
+    def following(self, follow: bool) -> None:
+        if follow and self.unseen:
+            self.unseen = 0
+            self.refresh()  # the marker's row shows a line again
+        self._following = follow
+
+    _following = True
+    unseen: int = 0
+    """Lines that came while the log did not follow (the marker on its last row counts them)."""
 
     def _sync(self) -> None:
         self._sync_due = False
@@ -263,7 +296,9 @@ class WireLog(ScrollView, can_focus=True):
         self._ordered = True
         self._width = 0
         chunks = self._chunks if self._limit is None else self._chunks[: self._limit]
+        unseen = self.unseen  # the same lines again, drawn another way: none of them is new
         self._extend(self._replay(chunks))  # line by line: an expanded 25 MB message is never in two lists
+        self.unseen = unseen
         self._sync()
 
     def _replay(self, chunks: list[WireChunk]) -> Iterator[TranscriptLine]:
@@ -299,11 +334,26 @@ class WireLog(ScrollView, can_focus=True):
     def _style_for(self, kind: str) -> Style:
         return self.get_component_rich_style(f"wire-log--{kind}", partial=True)
 
+    def marker(self) -> str | None:
+        """The words of the row that says lines wait below, while it shows."""
+        if self._following or not self.unseen:
+            return None
+        lines = "line" if self.unseen == 1 else "lines"
+        return f" ▼ {self.unseen:,} new {lines} below · End follows "
+
+    def on_click(self, event: events.Click) -> None:
+        if self.marker() is not None and event.y == self.scrollable_content_region.height - 1:
+            self.scroll_end(animate=False)
+
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
         index = scroll_y + y
         width = self.scrollable_content_region.width
         base = self.rich_style
+        marker = self.marker() if y == self.scrollable_content_region.height - 1 else None
+        if marker is not None:
+            style = base + self._style_for("tls") + Style(reverse=True, bold=True)
+            return Strip([Segment(marker.center(width), style)]).crop_extend(0, width, base)
         if index >= len(self._lines):
             return Strip.blank(width, base)
         strip = self._strips.get(index)
