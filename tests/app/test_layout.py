@@ -58,11 +58,19 @@ async def test_the_queue_shows_codes_and_the_out_of_order_note_at_80x24_and_cuts
             assert " ".join(planned.command.label.split()) in shown, planned.command.label
 
 
-async def test_the_header_keeps_the_step_and_the_viewing_marker_at_64x20(free_port_server) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+async def test_at_64x20_the_header_keeps_the_step_and_the_viewing_marker_and_the_explanation_opens_at_its_top(
+        free_port_server) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
     app = _app(free_port_server)
     async with app.run_test(size=(64, 20)) as pilot:
         await started(app)
-        await step(pilot, times=5)
+        await step(pilot, times=3)  # EHLO: a long explanation, one block per keyword
+        box = app.main_screen.query_one("#explain-box")
+        box.scroll_end(animate=False, immediate=True)
+        await pilot.pause()
+        assert box.scroll_y > 0
+        await step(pilot, times=2)
+        await pilot.pause()
+        assert box.scroll_y == 0
         header = app.main_screen.query_one(SessionHeader)
         assert "step 5 of 12" in header.render().plain
         await pilot.press("left")
@@ -76,26 +84,14 @@ async def test_the_header_keeps_the_step_and_the_viewing_marker_at_64x20(free_po
         assert "smtpstep" in line and "localhost" in line and "returns to the live session" in line, line
 
 
-async def test_each_step_opens_the_explanation_at_its_top(free_port_server) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+async def test_the_wire_log_says_lines_wait_below_end_follows_again_and_z_says_what_it_did(
+        free_port_server) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
     app = _app(free_port_server)
     async with app.run_test(size=(80, 24)) as pilot:
         await started(app)
-        await step(pilot, times=3)  # EHLO: a long explanation, one block per keyword
-        box = app.main_screen.query_one("#explain-box")
-        box.scroll_end(animate=False, immediate=True)
-        await pilot.pause()
-        assert box.scroll_y > 0
-        await step(pilot)
-        await pilot.pause()
-        assert box.scroll_y == 0
-
-
-async def test_the_wire_log_says_lines_wait_below_and_end_follows_again(free_port_server) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
-    app = _app(free_port_server)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await started(app)
-        await step(pilot, times=3)
         wire = app.main_screen.query_one(WireLog)
+        assert wire.toggle_fold().startswith("Nothing to fold: no message has been sent yet")
+        await step(pilot, times=3)
         wire.focus()
         await pilot.press("home")
         await pilot.pause()
@@ -108,15 +104,7 @@ async def test_the_wire_log_says_lines_wait_below_and_end_follows_again(free_por
         await pilot.pause()
         assert wire.following and wire.marker() is None
         assert "new lines below" not in _rows(wire)[-1]
-
-
-async def test_z_says_what_it_did(free_port_server) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
-    app = _app(free_port_server)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await started(app)
-        wire = app.main_screen.query_one(WireLog)
-        assert wire.toggle_fold().startswith("Nothing to fold: no message has been sent yet")
-        await step(pilot, times=11)  # through the message
+        await step(pilot, times=7)  # through the message
         assert wire.toggle_fold().startswith("Nothing to fold: the message is 17 lines")
         assert not wire.expanded
 

@@ -1,7 +1,7 @@
 """Contrast as drawn: every cell of a Textual screenshot with its colours, and WCAG 2 contrast checks on them.
 
-The input is the SVG of the public ``App.export_screenshot()`` (the raw export, before the app's print
-post-processing turns box glyphs into paths). Rich has resolved every style into it already: a ``<rect
+The input is the SVG of the public ``App.export_screenshot()`` (measure the raw export: the app's print
+post-processing draws box glyphs as paths, which only its text survives). Rich has resolved every style into it already: a ``<rect
 fill>`` per background run on the cell grid, a ``<text class>`` per glyph run whose class sets the ``fill``
 (``reverse`` swapped, ``dim`` blended), the weight and the slant. So what is measured is what a screenshot
 shows, whatever widget or theme variable drew it: disabled options, placeholders, footer keys, toasts.
@@ -69,7 +69,7 @@ def contrast(a: str, b: str) -> float:
     return (high + 0.05) / (low + 0.05)
 
 
-_UID = re.compile(r"\.(terminal-[0-9a-f]+)-matrix")
+_UID = re.compile(r"\.((?:terminal|sp)-[0-9a-f]+)-matrix")
 
 
 def drawn_cells(svg: str, *, include_blank: bool = False) -> list[Cell]:

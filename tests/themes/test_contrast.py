@@ -1,6 +1,8 @@
-"""WCAG 2 contrast of every text colour smtpstep draws, against the background it is drawn on, per theme.
+"""WCAG 2 contrast of every colour variable smtpstep draws text with, against the backgrounds it may be drawn
+on, per theme: also the reply kinds and colours a short session never shows.
 
-Strict themes (projector, print, high-contrast) need 7:1 (WCAG AAA); the others 4.5:1 (AA).
+Strict themes (projector, print, high-contrast) need 7:1 (WCAG AAA); the others 4.5:1 (AA). What is
+actually drawn, Textual's own styles included, is measured by ``test_drawn_contrast.py``.
 """
 
 from __future__ import annotations
