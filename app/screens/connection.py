@@ -74,9 +74,8 @@ class ConnectionScreen(ModalScreen[SessionSettings | None]):
                 yield Input(value="", placeholder="password (masked, never stored)", password=True, id="password")
             yield Input(value=str(s.ca_file or ""), placeholder="CA file (PEM) to trust, optional", id="ca",
                         disabled=not servers_allowed())
-            with Horizontal(classes="row"):
-                yield Tick("Skip certificate checks (insecure)", value=s.insecure, id="insecure")
-                yield Tick("Allow AUTH without TLS", value=s.allow_cleartext_auth, id="cleartext")
+            yield Tick("Skip certificate checks (insecure)", value=s.insecure, id="insecure")
+            yield Tick("Allow AUTH without TLS", value=s.allow_cleartext_auth, id="cleartext")
             yield Label("EHLO name, sender, recipients (comma separated), subject")
             yield Input(value=s.helo, id="helo")
             yield Input(value=s.mail_from, id="from")
