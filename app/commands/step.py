@@ -29,6 +29,14 @@ def add_step_options(parser: argparse.ArgumentParser) -> None:
                         help="where the screenshot key saves SVG files (default: the current directory)")
     screen.add_argument("--present", action="store_true",
                         help="start in presentation mode: a large caption and the last exchange (key P toggles)")
+    add_quiz_option(screen)
+
+
+def add_quiz_option(group: argparse._ArgumentGroup | argparse.ArgumentParser) -> None:
+    """``--quiz``: predict-the-reply, for ``step``, ``web`` and ``replay``."""
+    group.add_argument("--quiz", nargs="?", const="digit", choices=("digit", "code"), default=None,
+                       help="before each reply is shown, ask what the server will answer: its first digit "
+                            "(the default) or its whole code; a tally at the end (key Q toggles)")
 
 
 def theme_name(text: str) -> str:
@@ -49,4 +57,4 @@ def run_step(args: argparse.Namespace) -> int:
     except ImportError as error:
         raise UsageError(f"the terminal app cannot start ({error}); `smtpstep run` works without it") from None
     return run_tui(settings, getattr(args, "theme", None), screenshot_dir=getattr(args, "screenshots", None),
-                   present=getattr(args, "present", False))
+                   present=getattr(args, "present", False), quiz=getattr(args, "quiz", None))

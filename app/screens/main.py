@@ -18,11 +18,13 @@ from textual.screen import Screen
 from textual.widgets import Footer
 
 from smtpstep.app.screens.dialogs import ConfirmScreen
+from smtpstep.app.session.quiz import Question, Tally, Verdict
 from smtpstep.app.session.settings import SessionSettings
 from smtpstep.app.session.stepper import HeadWarning, SessionView
 from smtpstep.app.widgets.command_queue import CommandQueue
 from smtpstep.app.widgets.explanation import ExplanationPane
 from smtpstep.app.widgets.presentation import PresentationStage
+from smtpstep.app.widgets.quiz_panel import QuizPanel
 from smtpstep.app.widgets.server_view import ServerView
 from smtpstep.app.widgets.session_header import SessionHeader
 from smtpstep.app.widgets.state_pane import StatePane
@@ -47,6 +49,11 @@ class MainScreen(Screen):
         Binding("L", "toggle_tls", "TLS pane", id="tls-pane", show=False),
         Binding("o", "toggle_server", "Server side", id="server-side", show=False),
         Binding("P", "present", "Present", id="present", show=False),
+        Binding("Q", "quiz", "Quiz", id="quiz", show=False),
+        Binding("number_sign", "quiz_tally", "Quiz tally", id="quiz-tally", show=False),
+        Binding("backspace", "quiz_erase", "Erase digit", id="quiz-erase", show=False),
+        *(Binding(str(digit), f"guess('{digit}')", f"Guess {digit}", id=f"quiz-guess-{digit}", show=False)
+          for digit in range(10)),
     ]
 
     view: reactive[SessionView | None] = reactive(None, always_update=True)
@@ -78,13 +85,23 @@ class MainScreen(Screen):
     """In the narrow layout: show the server's side instead of the explanation (key ``o``)."""
     tls_hidden: reactive[bool] = reactive(True)
     """Whether the TLS pane is out of sight now: the explanation then carries the TLS facts of a TLS step."""
+    question: reactive[Question | None] = reactive(None)
+    """Predict-the-reply: the question open now (the step's reply is held back until it is answered)."""
+    quiz_typed: reactive[str] = reactive("")
+    """The digits of a code typed so far."""
+    verdict: reactive[Verdict | None] = reactive(None)
+    """The last guess graded, shown until the next question."""
+    quiz_on: reactive[bool] = reactive(False)
+    """Whether the quiz asks before each reply."""
+    tally: reactive[Tally | None] = reactive(None)
+    """The quiz's score so far."""
 
     def compose(self) -> ComposeResult:
         yield SessionHeader(id="header").data_bind(
             MainScreen.view, MainScreen.target_label, MainScreen.playing, MainScreen.secrets_shown, MainScreen.waited,
             MainScreen.viewing, MainScreen.replaying,
         )
-        yield PresentationStage(id="stage").data_bind(MainScreen.view)
+        yield PresentationStage(id="stage").data_bind(MainScreen.view, MainScreen.question, MainScreen.lesson_note)
         with Horizontal(id="top"):
             queue = CommandQueue(id="queue").data_bind(MainScreen.view, MainScreen.warning)
             queue.border_title = "Command queue"
@@ -106,6 +123,10 @@ class MainScreen(Screen):
             with VerticalScroll(id="server-box") as box:
                 box.border_title = "Server side"
                 yield ServerView(id="server-view")
+        quiz = QuizPanel(id="quiz").data_bind(MainScreen.question, MainScreen.verdict, MainScreen.tally,
+                                               typed=MainScreen.quiz_typed)
+        quiz.border_title = "Predict the reply (Q: quiz off, #: tally)"
+        yield quiz
         yield Footer()
 
     def on_resize(self) -> None:
@@ -154,7 +175,23 @@ class MainScreen(Screen):
         view = self.view
         if view is None or not self.presenting:
             return  # the stage is hidden: finding a step's lines walks the wire log
-        self.query_one(PresentationStage).lines = self.query_one(WireLog).lines_of_step(view.steps_done)
+        stage, wire = self.query_one(PresentationStage), self.query_one(WireLog)
+        step = self.question.step if self.question is not None else view.steps_done
+        stage.lines = wire.lines_of_step(step)
+        stage.previous = wire.lines_of_step(step - 1) if step > 1 else ()
+        if stage.roomy:  # the diagram is drawn only where there is room for it
+            from smtpstep.app.screens.diagram import session_diagram
+
+            stage.diagram = session_diagram(self.app, self.app.replay_recording)  # type: ignore[attr-defined]
+
+    def watch_question(self, question: Question | None) -> None:
+        self.set_class(question is not None, "-quiz-asking")
+        self.set_class(question is not None or self.verdict is not None, "-quiz")
+        self._show_stage()
+
+    def watch_verdict(self, verdict: Verdict | None) -> None:
+        self.set_class(self.question is not None or verdict is not None, "-quiz")
+        self.tally = self.app.quizzing.quiz.tally  # type: ignore[attr-defined]
 
     def show_past(self, view: SessionView) -> None:
         """Show the session as it was after an earlier step (the live one stays where it is)."""
@@ -246,6 +283,31 @@ class MainScreen(Screen):
 
     def action_present(self) -> None:
         self.presenting = not self.presenting
+
+    # -- predict the reply (the quiz's rules are in session/quiz.py; app/quizzing.py holds the reply) --------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("guess", "quiz_erase"):
+            return self.question is not None  # otherwise digits and backspace do what they did before
+        return True
+
+    def action_quiz(self) -> None:
+        self.app.quizzing.toggle()  # type: ignore[attr-defined]
+
+    def action_quiz_tally(self) -> None:
+        self.app.quizzing.tell_tally()  # type: ignore[attr-defined]
+
+    def action_guess(self, digit: str) -> None:
+        self.app.quizzing.press(digit)  # type: ignore[attr-defined]
+
+    def action_quiz_erase(self) -> None:
+        self.app.quizzing.erase()  # type: ignore[attr-defined]
+
+    def on_quiz_panel_guessed(self, event: QuizPanel.Guessed) -> None:
+        if event.digit == "show":
+            self.app.quizzing.reveal()  # type: ignore[attr-defined]
+        else:
+            self.app.quizzing.press(event.digit)  # type: ignore[attr-defined]
 
 
 def _about_tls(view: SessionView) -> bool:
