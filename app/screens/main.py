@@ -23,7 +23,7 @@ from smtpstep.app.session.settings import SessionSettings
 from smtpstep.app.session.stepper import HeadWarning, SessionView
 from smtpstep.app.widgets.command_queue import CommandQueue
 from smtpstep.app.widgets.explanation import ExplanationPane
-from smtpstep.app.widgets.presentation import PresentationStage
+from smtpstep.app.widgets.presentation import ROOMY_HEIGHT, PresentationStage
 from smtpstep.app.widgets.quiz_panel import QuizPanel
 from smtpstep.app.widgets.server_view import ServerView
 from smtpstep.app.widgets.session_header import SessionHeader
@@ -131,6 +131,7 @@ class MainScreen(Screen):
 
     def on_resize(self) -> None:
         self.set_class(self.narrow, "-narrow")
+        self.set_class(self.size.height < ROOMY_HEIGHT, "-short")  # presentation mode then hides the header
         self._tls_in_sight()
 
     @property

@@ -81,7 +81,8 @@ def caption(view: SessionView | None, question: Question | None = None) -> str:
         outcome = " — failed"
     elif view.last.answers:
         outcome = f" — {view.last.answers[-1].reply.code}"
-    return f"Step {view.steps_done} of {max(view.total, view.steps_done)} · {title}{outcome}"
+    where = " · in TLS" if view.snapshot.client.session.tls else ""
+    return f"Step {view.steps_done} of {max(view.total, view.steps_done)} · {title}{outcome}{where}"
 
 
 _FONT = {
@@ -324,6 +325,10 @@ class PresentationStage(VerticalScroll):
         # The essentials always show (the stage scrolls if they do not fit); then context while it fits.
         used = self._rows(title, width) + self._rows(exchange, width - 2) + 2 + (self._rows(para, width)
                                                                                   if words else 0)
+        compact = used > height  # the exchange's frame gives its two rows back before anything scrolls
+        if compact:
+            used -= 2
+        self.query_one("#exchange").set_class(compact, "-compact")
         letters = block_letters(headline(view, question))
         big = letters is not None and max(len(r) for r in letters) <= width and used + 3 <= height
         if big:
@@ -375,7 +380,7 @@ class PresentationStage(VerticalScroll):
         if first is not None:
             top = (3 if big else 0) + self._rows(title, width) + (self._rows(previous_text, width - 2) + 2
                                                                   if show_previous and previous_text else 0)
-            top += 1 + (self._rows(exchange_text(marked[:first]), width - 2) if first else 0)
+            top += (0 if compact else 1) + (self._rows(exchange_text(marked[:first]), width - 2) if first else 0)
             top = max(0, top - 2)
         self.call_after_refresh(self.scroll_to, y=top, animate=False)
         diagram = self.query_one(SequenceDiagram)

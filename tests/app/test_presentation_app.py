@@ -98,7 +98,7 @@ async def test_on_a_zoomed_terminal_each_step_shows_whole_with_the_keywords_new_
             assert f"Step {view.steps_done} of" in caption
             assert stage.query_one("#stage-paragraph", Static).display
             message = any(isinstance(c, MessageBody) for c in view.last.commands)
-            if not message:  # a message longer than the screen scrolls (its marked lines in sight), never cut
+            if not message:  # a message taller than the screen scrolls (its marked lines in sight), never cut
                 assert stage.max_scroll_y == 0, (view.steps_done, "the stage had to scroll")
             if view.steps_done == 6:  # EHLO again after STARTTLS
                 rows = _plain(exchange, exchange.content_region.width).splitlines()
