@@ -66,6 +66,8 @@ _PALETTE_HELP = {
     "export": "Save the session as a transcript (.txt .md .html .svg), a recording (.json) to replay, or its "
               "sequence diagram (.mmd .puml .diagram.svg)",
     "diagram": "Show the session as a sequence diagram, growing step by step",
+    "quiz": "Predict the reply: before each reply is shown, guess its first digit (on or off)",
+    "quiz_tally": "How many replies were guessed right so far",
 }
 """One-line help for the command palette, by action."""
 
@@ -167,7 +169,8 @@ class SmtpStepApp(App[int]):
         if not isinstance(screen, MainScreen):
             return
         for owner, binding in [(self, b) for b in self.BINDINGS] + [(screen, b) for b in screen.BINDINGS]:
-            if isinstance(binding, Binding) and binding.action != "quit":
+            if isinstance(binding, Binding) and binding.action != "quit" \
+                    and not binding.action.startswith(("guess", "quiz_erase")):  # keys only while a question is open
                 key = self.get_key_display(dataclasses.replace(binding, key=binding.key.split(",")[0]))
                 yield SystemCommand(f"{binding.description} ({key})", _PALETTE_HELP.get(binding.action, ""),
                                     partial(owner.run_action, binding.action))

@@ -28,7 +28,8 @@ def add_step_options(parser: argparse.ArgumentParser) -> None:
     screen.add_argument("--screenshots", metavar="DIR", type=Path, default=None,
                         help="where the screenshot key saves SVG files (default: the current directory)")
     screen.add_argument("--present", action="store_true",
-                        help="start in presentation mode: a large caption and the last exchange (key P toggles)")
+                        help="start in presentation mode, for a zoomed terminal (64x20 and up): the step in large "
+                             "print, its whole exchange, one paragraph (key P toggles)")
     add_quiz_option(screen)
 
 

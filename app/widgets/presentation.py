@@ -242,7 +242,7 @@ DIAGRAM_MIN = 6
 """The sequence diagram is shown only with at least this many rows (its titles and a few arrows)."""
 
 
-class PresentationStage(VerticalScroll):
+class PresentationStage(VerticalScroll, can_focus=False):
     """Caption, exchange and paragraph; context below when there is room. Scrolls rather than cuts."""
 
     view: reactive[SessionView | None] = reactive(None, always_update=True, repaint=False)

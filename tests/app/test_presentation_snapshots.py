@@ -1,6 +1,6 @@
 """Snapshots of presentation mode on a zoomed terminal (64x20 and 80x24), and of a quiz question.
 
-The same deterministic set-up as ``test_snapshots.py`` (its server fixture and app): the server is named
+The same deterministic set-up as ``test_snapshots.py`` (its app): the server is named
 "localhost", the clock and Message-ID are fixed, step times hidden; each step is awaited through the app's
 StepFinished message, the question through the quiz panel's Asked one. Plain ``def`` tests:
 ``snap_compare`` runs its own event loop. Look at the report before committing updated snapshots.
@@ -8,11 +8,25 @@ StepFinished message, the question through the quiz panel's Asked one. Plain ``d
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
-from tests.app.test_snapshots import _app, _steps, free_port_server  # noqa: F401 - the fixture is used by name
 from tests.app.test_presentation_app import _asked
+from tests.app.test_snapshots import _app, _steps
 from tests.support.waiting import started, step, wait_for_step
+
+
+@pytest.fixture(scope="module")
+def free_port_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    from smtpstep.protocol.server.server import LocalServer
+
+    server = LocalServer(maildir=tmp_path_factory.mktemp("maildir"))  # any free ports: the screen says "localhost"
+    server.start_in_thread()
+    try:
+        yield server
+    finally:
+        server.stop_thread()
 
 
 class TestPresentation:
