@@ -180,10 +180,10 @@ class MainScreen(Screen):
         step = self.question.step if self.question is not None else view.steps_done
         stage.lines = wire.lines_of_step(step)
         stage.previous = wire.lines_of_step(step - 1) if step > 1 else ()
-        if stage.roomy:  # the diagram is drawn only where there is room for it
-            from smtpstep.app.screens.diagram import session_diagram
+        from smtpstep.app.screens.diagram import session_diagram
 
-            stage.diagram = session_diagram(self.app, self.app.replay_recording)  # type: ignore[attr-defined]
+        # The diagram: drawn where there is room, and it carries what a man in the middle changed, at any size.
+        stage.diagram = session_diagram(self.app, self.app.replay_recording)  # type: ignore[attr-defined]
 
     def watch_question(self, question: Question | None) -> None:
         self.set_class(question is not None, "-quiz-asking")

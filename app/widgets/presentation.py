@@ -28,7 +28,7 @@ from textual.containers import VerticalScroll
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from smtpstep.app.session.diagram import Diagram
+from smtpstep.app.session.diagram import Diagram, Note
 from smtpstep.app.session.narration import narrate, step_key
 from smtpstep.app.session.quiz import Question
 from smtpstep.app.session.stepper import SessionView
@@ -135,11 +135,13 @@ class StageLine:
     why: str | None = None
 
 
-def marked_lines(view: SessionView | None, lines: Sequence[TranscriptLine]) -> list[StageLine]:
+def marked_lines(view: SessionView | None, lines: Sequence[TranscriptLine],
+                 tampered: Sequence[str] = ()) -> list[StageLine]:
     """This step's lines, the TLS handshake's messages on one line and each certificate in one line (the TLS
     pane has the rest), with the lines that matter marked: the EHLO keywords that came only after STARTTLS
     (RFC 3207 §4.2), the lines whose leading dot was doubled (RFC 5321 §4.5.2), and a refusal (a 4yz or 5yz
-    reply, RFC 5321 §4.2.1)."""
+    reply, RFC 5321 §4.2.1), and, at the end, what a man in the middle changed in this step (``tampered``: the
+    relay's own report, RFC 3207 §6), which no line on the client's wire shows."""
     shown = [line for line in _condensed(lines) if line.kind != "timing"]
     last = view.last if view is not None else None
     if last is None:
@@ -174,6 +176,8 @@ def marked_lines(view: SessionView | None, lines: Sequence[TranscriptLine]) -> l
         elif line.kind == "client" and text.removesuffix("␍␊") in refused:
             why = "this recipient"
         out.append(StageLine(line, why))
+    step = lines[0].step if lines else 0
+    out += [StageLine(TranscriptLine("note", "!!", text, False, step, 0.0), "changed in transit") for text in tampered]
     return out
 
 
@@ -313,7 +317,10 @@ class PresentationStage(VerticalScroll, can_focus=False):
         width = self.size.width - 3  # the stage's padding and a scrollbar's column
         height = self.size.height
         title = Text(caption(view, question), style="bold")
-        marked = marked_lines(view, self.lines)
+        step = question.step if question is not None else (view.steps_done if view is not None else 0)
+        tampered = [item.text for item in (self.diagram.items if self.diagram is not None else ())
+                    if isinstance(item, Note) and item.kind == "tamper" and item.step == step]
+        marked = marked_lines(view, self.lines, tampered if question is None else ())
         exchange: RenderableType = exchange_text(marked)
         if view is not None and view.last is None and question is None:
             exchange = Text("  (nothing has crossed the wire yet)", style="italic")

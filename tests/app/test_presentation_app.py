@@ -190,3 +190,16 @@ async def test_in_a_replay_the_quiz_asks_before_showing_the_recorded_reply(serve
         screen = app.main_screen
         assert screen.verdict is not None and screen.verdict.right and screen.question is None
         assert any(line.startswith("S: 220 ") for line in app.wire_log.plain_lines())
+
+
+async def test_the_stripping_lesson_shows_what_the_man_in_the_middle_deleted_as_the_line_that_matters() -> None:
+    app = _app(SETTINGS.for_lesson(load("starttls-stripping"), 0), present=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(app)
+        view = await step(pilot, times=3)  # connect, greeting, EHLO through the relay
+        await pilot.pause()
+        assert view.last is not None and view.last.commands[-1].label.startswith("EHLO")
+        exchange = app.main_screen.query_one("#exchange", Static)
+        text = " ".join(_plain(exchange, exchange.content_region.width).split())
+        assert "S: 250-STARTTLS" not in text  # the client never saw it ...
+        assert "▶ !! the man in the middle deleted “250-STARTTLS”" in text and "◀ changed in transit" in text
