@@ -368,7 +368,8 @@ class PresentationStage(VerticalScroll, can_focus=False):
         upcoming: Text | None = None
         room = height - used - 2  # a margin row and the heading
         if view is not None and question is None and view.queue and room >= 1:
-            upcoming = Text("Coming next", style="bold underline")
+            upcoming = Text()
+            upcoming.append("Coming next", style="bold underline")
             for planned in view.queue[:room]:
                 upcoming.append(f"\n  {planned.command.label}")
             if self._rows(upcoming, width) > room + 1:
