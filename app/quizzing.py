@@ -87,7 +87,7 @@ class QuizControl:
             self._app.main_screen.verdict = None
             return False
         first = next((i for i in range(last.wire_start, min(last.wire_end, len(chunks)))
-                      if chunks[i].direction != Direction.CLIENT), last.wire_end)
+                      if chunks[i].direction == Direction.SERVER), last.wire_end)
         self._app.wire_log.show_until(first)
         self._finish = show
         self._asked(question)
