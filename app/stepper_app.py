@@ -169,8 +169,7 @@ class SmtpStepApp(App[int]):
         if not isinstance(screen, MainScreen):
             return
         for owner, binding in [(self, b) for b in self.BINDINGS] + [(screen, b) for b in screen.BINDINGS]:
-            if isinstance(binding, Binding) and binding.action != "quit" \
-                    and not binding.action.startswith(("guess", "quiz_erase")):  # keys only while a question is open
+            if isinstance(binding, Binding) and binding.action != "quit":
                 key = self.get_key_display(dataclasses.replace(binding, key=binding.key.split(",")[0]))
                 yield SystemCommand(f"{binding.description} ({key})", _PALETTE_HELP.get(binding.action, ""),
                                     partial(owner.run_action, binding.action))

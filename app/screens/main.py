@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
@@ -51,9 +52,6 @@ class MainScreen(Screen):
         Binding("P", "present", "Present", id="present", show=False),
         Binding("Q", "quiz", "Quiz", id="quiz", show=False),
         Binding("number_sign", "quiz_tally", "Quiz tally", id="quiz-tally", show=False),
-        Binding("backspace", "quiz_erase", "Erase digit", id="quiz-erase", show=False),
-        *(Binding(str(digit), f"guess('{digit}')", f"Guess {digit}", id=f"quiz-guess-{digit}", show=False)
-          for digit in range(10)),
     ]
 
     view: reactive[SessionView | None] = reactive(None, always_update=True)
@@ -287,22 +285,23 @@ class MainScreen(Screen):
 
     # -- predict the reply (the quiz's rules are in session/quiz.py; app/quizzing.py holds the reply) --------
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("guess", "quiz_erase"):
-            return self.question is not None  # otherwise digits and backspace do what they did before
-        return True
-
     def action_quiz(self) -> None:
         self.app.quizzing.toggle()  # type: ignore[attr-defined]
 
     def action_quiz_tally(self) -> None:
         self.app.quizzing.tell_tally()  # type: ignore[attr-defined]
 
-    def action_guess(self, digit: str) -> None:
-        self.app.quizzing.press(digit)  # type: ignore[attr-defined]
-
-    def action_quiz_erase(self) -> None:
-        self.app.quizzing.erase()  # type: ignore[attr-defined]
+    def on_key(self, event: events.Key) -> None:
+        """While a question is open, digits are the guess and backspace takes one back (no bindings: the
+        keys mean nothing otherwise, and help and the palette need not list ten of them)."""
+        if self.question is None:
+            return
+        if event.character is not None and event.character.isdigit():
+            event.stop()
+            self.app.quizzing.press(event.character)  # type: ignore[attr-defined]
+        elif event.key == "backspace":
+            event.stop()
+            self.app.quizzing.erase()  # type: ignore[attr-defined]
 
     def on_quiz_panel_guessed(self, event: QuizPanel.Guessed) -> None:
         if event.digit == "show":

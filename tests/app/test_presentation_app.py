@@ -171,6 +171,12 @@ async def test_the_quiz_holds_the_reply_until_the_guess_then_shows_what_the_serv
         assert screen.tally is not None and screen.tally.sentence.startswith("1 of 2")
         panel = screen.query_one(QuizPanel)
         assert panel.border_subtitle.startswith("1 of 2 replies guessed right")
+        question = await _asked(app, pilot.press("space"))  # STARTTLS: answered with a click
+        view = await wait_for_step(app, pilot.click("#quiz-2"))
+        assert view.steps_done == 4 and screen.verdict is not None and screen.verdict.right
+        await pilot.press("Q")  # the quiz off: the next reply shows at once
+        view = await step(pilot)
+        assert view.steps_done == 5 and screen.question is None and not app.quizzing.on
 
 
 async def test_in_a_replay_the_quiz_asks_before_showing_the_recorded_reply(server) -> None:  # type: ignore[no-untyped-def]
