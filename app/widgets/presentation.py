@@ -325,8 +325,9 @@ class PresentationStage(VerticalScroll, can_focus=False):
         if view is not None and view.last is None and question is None:
             exchange = Text("  (nothing has crossed the wire yet)", style="italic")
         elif question is not None:
-            exchange = Group(exchange, Text("  ?  S: (the server has answered: its reply shows once you guess)",
-                                            style="bold"))
+            held = TranscriptLine("server", "S:", "??? (the server has answered: its reply shows once you guess)",
+                                  bool(self.lines) and self.lines[-1].tls, step, 0.0)
+            exchange = exchange_text([*marked, StageLine(held)])
         words = "" if question is not None else paragraph(view, self.lesson_note)
         para = Text(words, style="bold")
         # The essentials always show (the stage scrolls if they do not fit); then context while it fits.
