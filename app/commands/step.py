@@ -35,9 +35,11 @@ def add_step_options(parser: argparse.ArgumentParser) -> None:
 
 def add_quiz_option(group: argparse._ArgumentGroup | argparse.ArgumentParser) -> None:
     """``--quiz``: predict-the-reply, for ``step``, ``web`` and ``replay``."""
-    group.add_argument("--quiz", nargs="?", const="digit", choices=("digit", "code"), default=None,
-                       help="before each reply is shown, ask what the server will answer: its first digit "
-                            "(the default) or its whole code; a tally at the end (key Q toggles)")
+    group.add_argument("--quiz", action="store_const", const="digit", default=None,
+                       help="before each reply is shown, ask what the server will answer (its first digit); "
+                            "a tally at the end (key Q toggles)")
+    group.add_argument("--quiz-code", dest="quiz", action="store_const", const="code",
+                       help="the same, asking for the whole three-digit code")
 
 
 def theme_name(text: str) -> str:
