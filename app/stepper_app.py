@@ -70,6 +70,11 @@ _PALETTE_HELP = {
 
 log = logging.getLogger("smtpstep")
 
+EARLY_ACTIONS = ("step", "play", "run_to_end")
+"""Keys that move through a session: pressed while it is still starting, they wait and then apply in order."""
+
+STARTING = "starting… your keys will apply in order once the session is ready"
+
 
 class SmtpStepApp(App[int]):
     """smtpstep's stepper."""
@@ -139,6 +144,8 @@ class SmtpStepApp(App[int]):
         """Start, restart and switch sessions."""
         self.playback = Playback(self, self._play_tick, self._show_pace)
         self._step_waiters: list[asyncio.Future[SessionView]] = []
+        self._early: list[str] = []
+        """Stepping keys pressed before the session existed (``EARLY_ACTIONS``), applied in order once it does."""
         """Callers of ``next_step_finished`` waiting for the next StepFinished."""
         self._process = ProcessSettings(freeze=True)
         self._requested_theme = theme
@@ -254,6 +261,8 @@ class SmtpStepApp(App[int]):
             screen.warning = warning if view.queue else None
             screen.view = view
         if after_step:
+            if self._early:
+                self.call_later(self._apply_early)
             self.post_message(self.StepFinished(view))
             for waiter in self._step_waiters:
                 if not waiter.done():
@@ -339,7 +348,26 @@ class SmtpStepApp(App[int]):
         """The label of the step under way, or None."""
         return self.steps.busy
 
+    def _held(self, action: str) -> bool:
+        """Keep a stepping key pressed while the session is starting; True when it was kept."""
+        if self.stepper is not None or self.timeline.replay:
+            return False
+        self._early.append(action)
+        if len(self._early) == 1:
+            self.notify(STARTING, timeout=3)
+        return True
+
+    def _apply_early(self) -> None:
+        """Apply the kept keys in order, each after the step the one before started has finished."""
+        while self._early and self.stepper is not None and not self._stepping():
+            getattr(self, f"action_{self._early.pop(0)}")()
+
+    def _stepping(self) -> bool:
+        return bool(self.busy) or any(w.group == "step" and w.state not in _ENDED for w in self.workers)
+
     def action_step(self) -> None:
+        if self._held("step"):
+            return
         if self.timeline.replay:
             self.action_forward()
         elif self.timeline.looking_back:
@@ -349,20 +377,24 @@ class SmtpStepApp(App[int]):
             self.steps.request(confirm=True)
 
     def action_run_to_end(self) -> None:
-        self.steps.run_to_end()
+        if not self._held("run_to_end"):
+            self.steps.run_to_end()
 
     def action_cancel_step(self) -> None:
         self.steps.cancel()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         self.steps.worker_changed(event)
+        if event.worker.group == "step" and event.state in _ENDED and self._early:
+            self.call_later(self._apply_early)
         if event.worker.group == "server" and event.state == WorkerState.ERROR:
             self.notify(f"The built-in server could not start: {event.worker.error}", severity="error", timeout=15)
 
     # -- playing ---------------------------------------------------------------------------------
 
     def action_play(self) -> None:
-        self.playback.toggle()
+        if not self._held("play"):
+            self.playback.toggle()
 
     def _play_tick(self) -> bool:
         if self.timeline.replay:
@@ -437,6 +469,9 @@ class SmtpStepApp(App[int]):
         from smtpstep.app.saving import save_screenshot
 
         save_screenshot(self)
+
+
+_ENDED = (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED)
 
 
 def run_tui_replay(recording: Recording, theme: str | None = None) -> int:
