@@ -45,6 +45,7 @@ from smtpstep.app.widgets.wire_log import WireLog
 from smtpstep.protocol.transport.wire import Direction, WireChunk
 
 if TYPE_CHECKING:
+    from smtpstep.app.session.broadcast import Broadcast
     from smtpstep.app.session.recording import Recording
     from smtpstep.protocol.server.process import ServerProcess
     from smtpstep.protocol.server.server import LocalServer
@@ -120,7 +121,8 @@ class SmtpStepApp(App[int]):
     def __init__(self, settings: SessionSettings, *, theme: str | None = None,
                  screenshot_dir: Path | None = None, now: datetime | None = None,
                  message_id: str | None = None, server: LocalServer | ServerProcess | None = None,
-                 timings: bool = True, present: bool = False, replay: Recording | None = None) -> None:
+                 timings: bool = True, present: bool = False, replay: Recording | None = None,
+                 broadcast: Broadcast | None = None) -> None:
         guard_rich_text()  # every text drawn shows controls as visible escapes, whatever a pane forgets
         super().__init__()
         self.settings = settings
@@ -150,6 +152,8 @@ class SmtpStepApp(App[int]):
         self._process = ProcessSettings(freeze=True)
         self._requested_theme = theme
         self._choose_theme()
+        self.broadcast = broadcast
+        """The classroom channel (``--broadcast``): followers get the session, secrets redacted, after each step."""
 
     @property
     def server(self) -> LocalServer | ServerProcess | None:
@@ -199,6 +203,8 @@ class SmtpStepApp(App[int]):
         self._process.enter(loop, self.exit)
         # The default screen composes its panes after the app's on_mount: start once they exist.
         self.call_after_refresh(self._start)
+        if self.broadcast is not None:
+            self.run_worker(self._start_broadcast(), group="broadcast", exit_on_error=False)
 
     def _start(self) -> None:
         screen = self.main_screen
@@ -220,7 +226,28 @@ class SmtpStepApp(App[int]):
         if self.stepper is not None:
             await self.stepper.close()
         await asyncio.get_running_loop().run_in_executor(None, self.lab.stop)
+        if self.broadcast is not None:
+            await self.broadcast.close()
         self._process.exit()
+
+    async def _start_broadcast(self) -> None:
+        from smtpstep.app.session.broadcast import BroadcastError
+
+        assert self.broadcast is not None
+        try:
+            await self.broadcast.start()
+        except BroadcastError as error:
+            self.broadcast = None
+            self.notify(f"Not broadcasting: {error}.", severity="error", timeout=10)
+            return
+        self._send_session()
+        self.notify("Broadcasting: students follow with smtpstep web --follow (secrets stay hidden from them).",
+                    timeout=5)
+
+    def _send_session(self) -> None:
+        if self.broadcast is not None and self.stepper is not None:
+            self.broadcast.send_session(self.stepper, self.timeline.views, self.settings.describe(self.server),
+                                        self.settings.security)
 
     def _loop_exception(self, loop: asyncio.AbstractEventLoop, context: dict) -> None:
         # asyncio prints stray errors (a socket closed under a handshake, ...) to stderr, which would
@@ -263,6 +290,7 @@ class SmtpStepApp(App[int]):
         if after_step:
             if self._early:
                 self.call_later(self._apply_early)
+            self._send_session()
             self.post_message(self.StepFinished(view))
             for waiter in self._step_waiters:
                 if not waiter.done():
@@ -482,11 +510,16 @@ def run_tui_replay(recording: Recording, theme: str | None = None) -> int:
 
 
 def run_tui(settings: SessionSettings, theme: str | None = None, *, screenshot_dir: Path | None = None,
-            present: bool = False) -> int:
+            present: bool = False, broadcast: bool = False) -> int:
     """Run the app until the user quits; the exit code for the shell."""
     from smtpstep.app.config import state_dir
 
     log_to(state_dir() / "smtpstep.log")
-    app = SmtpStepApp(settings, theme=theme, screenshot_dir=screenshot_dir, present=present)
+    channel = None
+    if broadcast:
+        from smtpstep.app.session.broadcast import Broadcast
+
+        channel = Broadcast()
+    app = SmtpStepApp(settings, theme=theme, screenshot_dir=screenshot_dir, present=present, broadcast=channel)
     result = app.run()
     return result if isinstance(result, int) else 0

@@ -68,6 +68,16 @@ class Web:
         raise AssertionError(f"smtpstep web never printed /{pattern}/; it printed:\n" + "\n".join(self.lines)
                              + "\nstderr:\n" + "\n".join(self.err_lines))
 
+    @property
+    def preloader_pid(self) -> int | None:
+        """The process tabs are forked from (``--tabs fork``, the default), if the server said it started one."""
+        found = re.search(r"tabs are forked from process (\d+)", "\n".join(self.lines))
+        return int(found.group(1)) if found else None
+
+    def tab_tree(self) -> list[Proc]:
+        """The server's descendants but the preloaded parent: every tab's app and what it started."""
+        return [proc for proc in descendants(self.process.pid) if proc.pid != self.preloader_pid]
+
     def tab_pids(self) -> list[int]:
         return [int(pid) for pid in re.findall(r"^tab \d+: app process (\d+) started", "\n".join(self.lines), re.M)]
 

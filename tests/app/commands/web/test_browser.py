@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.web import assert_groups_end, descendants, kill_quietly, leftovers, processes, start_web, wait_until
+from tests.support.web import assert_groups_end, kill_quietly, leftovers, processes, start_web, wait_until
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')")
 pyte = pytest.importorskip("pyte", reason="pyte is not installed (pip install -e '.[test]')")
@@ -192,7 +192,7 @@ def test_stepping_in_chromium_shows_the_greeting_and_the_ehlo_reply_and_closing_
         page.close()  # the tab goes away, with no goodbye from the app
         assert_groups_end(pids)
         served.wait_for_line(rf"^tab 1: app process {pids[0]} ended \(quit, exit 0, ")  # it quit cleanly
-        assert wait_until(lambda: descendants(served.process.pid) == [])
+        assert wait_until(lambda: served.tab_tree() == [])
         assert served.process.poll() is None
         assert leftovers(tmp_path) == []
     finally:
@@ -219,7 +219,7 @@ def test_a_browser_killed_outright_leaves_no_app_process(tmp_path, browser_conte
         for pid in browser:
             os.kill(pid, signal.SIGKILL)  # no tab closes: the sockets just drop
         assert_groups_end(pids)
-        assert wait_until(lambda: descendants(served.process.pid) == [])
+        assert wait_until(lambda: served.tab_tree() == [])
         assert served.process.poll() is None
         assert wait_until(lambda: leftovers(tmp_path) == [])
     finally:

@@ -192,7 +192,7 @@ def test_each_tab_runs_in_a_process_group_of_its_own_and_ends_when_its_connectio
 
         second.close()
         assert_groups_end(pids[1:])
-        assert wait_until(lambda: descendants(served.process.pid) == [])
+        assert wait_until(lambda: served.tab_tree() == [])
         assert served.process.poll() is None
         assert wait_until(lambda: leftovers(tmp_path) == []), leftovers(tmp_path)
     finally:
