@@ -72,10 +72,8 @@ class Following:
     its start. The app is a replay throughout: nothing here sends anything anywhere.
     """
 
-    def __init__(self, app: App, label: str = "the teacher's session (live)") -> None:
+    def __init__(self, app: App) -> None:
         self._app = app
-        self.label = label
-        """The header's target while following."""
 
     def take(self, recording: object) -> None:
         from smtpstep.app.session.recording import Recording
@@ -100,5 +98,5 @@ class Following:
         timeline.views = list(recording.views)
         if newest or timeline.viewing is None:
             timeline.viewing = len(timeline.views) - 1
-        screen.target_label = f"{recording.meta.get('target', self.label)} — {self.label}"
+        screen.target_label = f"{recording.meta.get('target', 'the teacher’s session')} (live)"
         screen.show_past(timeline.shown)

@@ -291,12 +291,16 @@ class SmtpStepApp(App[int]):
             if self._early:
                 self.call_later(self._apply_early)
             self._send_session()
-            self.post_message(self.StepFinished(view))
-            for waiter in self._step_waiters:
-                if not waiter.done():
-                    waiter.set_result(view)
+            self.announce(view)
             if self._process.step_done():
                 self.freeze_heap_after_frame()  # after the step's frame, not before it
+
+    def announce(self, view: SessionView) -> None:
+        """Say that ``view`` is the session after a step: StepFinished, and every ``next_step_finished``."""
+        self.post_message(self.StepFinished(view))
+        for waiter in self._step_waiters:
+            if not waiter.done():
+                waiter.set_result(view)
 
     async def next_step_finished(self, cause: Awaitable[object] | None = None) -> SessionView:
         """Await ``cause`` (a key press, an action), then the next StepFinished; its view, once the app has

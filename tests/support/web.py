@@ -274,13 +274,27 @@ def send_frame(sock: socket.socket, opcode: int, payload: bytes) -> None:
 
 
 class Frames:
-    """What a tab sends its page: binary frames (the terminal's output) and text frames (meta), in order."""
+    """What a tab sends its page: binary frames (the terminal's output) and text frames (meta), in order.
 
-    def __init__(self, sock: socket.socket) -> None:
+    With ``size`` (the tab's width and height), a terminal emulator (pyte) also keeps the screen as the page
+    shows it: Textual redraws only what changed, so a line's new text may come a few characters at a time.
+    """
+
+    def __init__(self, sock: socket.socket, size: tuple[int, int] | None = None) -> None:
         self.sock = sock
         self.buffer = b""
         self.output = bytearray()
         self.texts: list[str] = []
+        self._stream = None
+        if size is not None:
+            import pyte
+
+            self.terminal = pyte.Screen(*size)
+            self._stream = pyte.ByteStream(self.terminal)
+
+    def line(self, row: int) -> str:
+        """Row ``row`` of the screen as the page shows it now (needs ``size``)."""
+        return self.terminal.display[row]
 
     def _exactly(self, count: int) -> bytes:
         while len(self.buffer) < count:
@@ -310,6 +324,8 @@ class Frames:
                 send_frame(self.sock, 0xA, payload)
             elif first & 0x0F == 2:
                 self.output += payload
+                if self._stream is not None:
+                    self._stream.feed(payload)
             elif first & 0x0F == 1:
                 self.texts.append(payload.decode())
 

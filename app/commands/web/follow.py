@@ -30,6 +30,8 @@ def run_follower(args: argparse.Namespace) -> int:
 
 
 def _follower_app_type() -> type:
+    from textual.binding import Binding
+
     from smtpstep.app import stepper_app
     from smtpstep.app.playback import Following
     from smtpstep.app.session.broadcast import follow
@@ -40,6 +42,10 @@ def _follower_app_type() -> type:
 
         CSS_PATH = [str(Path(stepper_app.__file__).parent / name) for name in SmtpStepApp.CSS_PATH]
         """The stepper's own style sheets (a relative name would be read beside this module)."""
+        BINDINGS = [Binding("left", "back", show=False, priority=True),
+                    Binding("right", "forward", show=False, priority=True)]
+        """Looking back is all a follower does: ←/→ move through the steps even when the focused pane could
+        scroll sideways (its own bindings would take the keys first)."""
 
         def __init__(self, recording: object, *, theme: str | None) -> None:
             super().__init__(None, theme=theme, replay=recording)  # type: ignore[arg-type]
@@ -53,6 +59,6 @@ def _follower_app_type() -> type:
         async def _follow(self) -> None:
             async for recording in follow():
                 self.following.take(recording)
-                self.post_message(self.StepFinished(self.timeline.views[-1]))
+                self.announce(self.timeline.views[-1])
 
     return FollowerApp
