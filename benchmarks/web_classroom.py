@@ -41,15 +41,16 @@ TIMEOUT = 120.0
 # --- the server and its process tree ----------------------------------------------------------------
 
 
-def start_web(tmp: Path, design: str, tabs: int) -> tuple[subprocess.Popen[bytes], int]:
+def start_web(tmp: Path, design: str, tabs: int, *extra: str,
+              runtime: Path | None = None) -> tuple[subprocess.Popen[bytes], int]:
     env = {k: v for k, v in os.environ.items() if k != "SMTPSTEP_PASSWORD"}
     for name in ("data", "state", "config", "cache", "runtime", "tmp"):
         (tmp / name).mkdir(mode=0o700, parents=True, exist_ok=True)
     env.update(XDG_DATA_HOME=str(tmp / "data"), XDG_STATE_HOME=str(tmp / "state"),
                XDG_CONFIG_HOME=str(tmp / "config"), XDG_CACHE_HOME=str(tmp / "cache"),
-               XDG_RUNTIME_DIR=str(tmp / "runtime"), TMPDIR=str(tmp / "tmp"), PYTHONPATH=str(ROOT))
+               XDG_RUNTIME_DIR=str(runtime or tmp / "runtime"), TMPDIR=str(tmp / "tmp"), PYTHONPATH=str(ROOT))
     process = subprocess.Popen([PYTHON, "-m", "smtpstep.app.cli", "web", "--port", "0", "--tabs", design,
-                                "--max-tabs", str(tabs)], cwd=tmp, env=env, stdin=subprocess.DEVNULL,
+                                "--max-tabs", str(tabs), *extra], cwd=tmp, env=env, stdin=subprocess.DEVNULL,
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     assert process.stdout is not None
     port = None
@@ -186,6 +187,71 @@ def one_class(design: str, count: int) -> dict:
     }
 
 
+# --- follow mode -------------------------------------------------------------------------------------
+
+
+class Follower(threading.Thread):
+    """A student's tab of ``web --follow``: when each of its screen updates arrived."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(daemon=True)
+        self.frames = Frames(open_socket(port))
+        self.frames.read_until(lambda f: b" (live) " in tail(f), "the follower's first screen", TIMEOUT)
+        self.arrivals: list[float] = []
+        self.error = ""
+
+    def run(self) -> None:
+        def note(frames: Frames) -> bool:
+            if frames.output:
+                self.arrivals.append(time.monotonic())
+                frames.output.clear()
+            return False
+
+        try:
+            self.frames.read_until(note, "nothing", 10 * TIMEOUT)
+        except (AssertionError, OSError) as error:
+            self.error = str(error)[:100]
+
+
+def follow_class(count: int, steps: int) -> dict:
+    """A teacher's tab broadcasting, ``count`` followers; per step, the delay to the last follower's screen."""
+    tmp = scratch_dir()
+    runtime = tmp / "runtime"
+    runtime.mkdir(mode=0o700)
+    teacher_web, teacher_port = start_web(tmp / "teacher", "fork", 1, "--broadcast", runtime=runtime)
+    followers_web, port = start_web(tmp / "students", "fork", count, "--follow", runtime=runtime)
+    teacher = Frames(open_socket(teacher_port), size=(100, 30))
+    try:
+        teacher.read_until(lambda f: "step 0 of" in f.line(0), "the teacher's stepper", TIMEOUT)
+        followers = [Follower(port) for _ in range(count)]
+        for follower in followers:
+            follower.start()
+        time.sleep(6.0)  # the followers' welcome notes come and go before anything is timed
+        delays, from_screen = [], []
+        for number in range(1, steps + 1):
+            start = time.monotonic()
+            send_text(teacher.sock, json.dumps(["stdin", " "]))
+            teacher.read_until(lambda f: f"step {number} of" in f.line(0), f"the teacher's step {number}", TIMEOUT)
+            shown = time.monotonic()
+            deadline = shown + 30
+            while time.monotonic() < deadline and not all(any(t > start for t in f.arrivals) for f in followers):
+                time.sleep(0.005)
+            last = max(min((t for t in f.arrivals if t > start), default=deadline) for f in followers)
+            delays.append(last - start)
+            from_screen.append(last - shown)
+            time.sleep(1.0)
+        return {"followers": count, "steps": steps, "press_to_last_follower": delays,
+                "teacher_screen_to_last_follower": from_screen, "errors": [f.error for f in followers if f.error][:3]}
+    finally:
+        teacher.sock.close()
+        for process in (followers_web, teacher_web):
+            process.send_signal(2)
+            try:
+                process.wait(60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
 def row(result: dict) -> list[object]:
     ready, run = result["ready"], result["run"]
     med = (lambda xs: f"{statistics.median(xs):.2f}" if xs else "-")
@@ -199,6 +265,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tabs", type=int, nargs="+", default=[10, 30])
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--followers", type=int, default=30)
+    parser.add_argument("--follow-steps", type=int, default=8)
     options = parser.parse_args()
     if sys.platform != "linux":
         raise SystemExit("needs Linux (/proc)")
@@ -212,12 +280,24 @@ def main() -> int:
                                 "finished", "peak RSS sum MiB", "peak PSS sum MiB"], [row(result)]), flush=True)
                 if result["errors"]:
                     print("errors:", result["errors"])
+    follow = follow_class(options.followers, options.follow_steps)
+    follow_table = markdown(
+        ["followers", "steps", "press → last follower's screen, median ms", "max ms",
+         "teacher's screen → last follower's, median ms", "max ms"],
+        [[follow["followers"], follow["steps"], f"{statistics.median(follow['press_to_last_follower']) * 1000:.0f}",
+          f"{max(follow['press_to_last_follower']) * 1000:.0f}",
+          f"{statistics.median(follow['teacher_screen_to_last_follower']) * 1000:.0f}",
+          f"{max(follow['teacher_screen_to_last_follower']) * 1000:.0f}"]])
+    print(follow_table, follow["errors"], flush=True)
     table = markdown(["case", "ready median s", "ready max s", "run median s", "run max s", "all done s",
                       "finished", "peak RSS sum MiB", "peak PSS sum MiB"], [row(r) for r in results])
-    report("web_classroom", "smtpstep web: a class of browser tabs, forked vs spawned", [table], {"results": results},
+    report("web_classroom", "smtpstep web: a class of browser tabs, forked vs spawned; follow mode", [table, follow_table],
+           {"results": results, "follow": follow},
            notes=["ready: from the tab's connect to its screen showing \"step 0 of\" (the stepper is ready); run: "
                   "from pressing g to \"session finished\"; all done: from the first connect to the last finish",
-                  "RSS sum counts every page shared by forked tabs once per process; PSS divides it among them"])
+                  "RSS sum counts every page shared by forked tabs once per process; PSS divides it among them",
+                  "follow: a teacher's tab (web --broadcast) stepped by space; the last follower's screen is the "
+                  "first frame it draws after the press (followers draw nothing else meanwhile)"])
     return 0
 
 
