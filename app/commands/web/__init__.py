@@ -2,10 +2,14 @@
 
 Holds the ``web`` flags, the page (textual-serve's own, patched to load nothing from the network), the
 aiohttp server, the per-tab service that runs each app in a process group of its own and makes sure it
-ends, and the tab side: what a tab's process does so that it ends when its server goes away.
+ends, and the tab side: what a tab's process does so that it ends when its server goes away. Beside it:
+``preload.py`` (tabs forked from a parent that loaded the stepper once) and ``follow.py`` (a tab of
+``--follow``: the teacher's broadcast session, read-only).
 
 Each tab runs ``python -P -m smtpstep.app.cli web <the same options>`` with ``SMTPSTEP_WEB_TAB=1``: the same
-parser turns the same words into the same options, so a tab is exactly ``smtpstep step`` with them.
+parser turns the same words into the same options, so a tab is exactly ``smtpstep step`` with them. With
+``--tabs fork`` (the default) that command runs once, with ``SMTPSTEP_WEB_TAB=preload``, and each tab is a
+fork of it that runs the same ``run_tab``.
 
 Rules:
 - loopback unless ``--listen`` names another address, and then it warns, saying what a tab can do: whoever
