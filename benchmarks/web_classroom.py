@@ -190,27 +190,36 @@ def one_class(design: str, count: int) -> dict:
 # --- follow mode -------------------------------------------------------------------------------------
 
 
-class Follower(threading.Thread):
-    """A student's tab of ``web --follow``: when each of its screen updates arrived."""
+class Reader(threading.Thread):
+    """A tab that keeps reading (and answering the server's pings): when each of its screen updates arrived."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, size: tuple[int, int] | None = None) -> None:
         super().__init__(daemon=True)
-        self.frames = Frames(open_socket(port))
-        self.frames.read_until(lambda f: b" (live) " in tail(f), "the follower's first screen", TIMEOUT)
+        self.frames = Frames(open_socket(port), size=size)
         self.arrivals: list[float] = []
         self.error = ""
+        self.start()
 
     def run(self) -> None:
         def note(frames: Frames) -> bool:
             if frames.output:
                 self.arrivals.append(time.monotonic())
+                self.text = tail(frames)
                 frames.output.clear()
             return False
 
+        self.text = b""
         try:
             self.frames.read_until(note, "nothing", 10 * TIMEOUT)
         except (AssertionError, OSError) as error:
             self.error = str(error)[:100]
+
+    def wait(self, found, what: str) -> None:  # type: ignore[no-untyped-def]
+        deadline = time.monotonic() + TIMEOUT
+        while not found(self):
+            if time.monotonic() > deadline or self.error:
+                raise BenchmarkError(f"never saw {what} {self.error}")
+            time.sleep(0.005)
 
 
 def follow_class(count: int, steps: int) -> dict:
@@ -220,18 +229,18 @@ def follow_class(count: int, steps: int) -> dict:
     runtime.mkdir(mode=0o700)
     teacher_web, teacher_port = start_web(tmp / "teacher", "fork", 1, "--broadcast", runtime=runtime)
     followers_web, port = start_web(tmp / "students", "fork", count, "--follow", runtime=runtime)
-    teacher = Frames(open_socket(teacher_port), size=(100, 30))
+    teacher = Reader(teacher_port, size=(100, 30))
     try:
-        teacher.read_until(lambda f: "step 0 of" in f.line(0), "the teacher's stepper", TIMEOUT)
-        followers = [Follower(port) for _ in range(count)]
+        teacher.wait(lambda r: "step 0 of" in r.frames.line(0), "the teacher's stepper")
+        followers = [Reader(port) for _ in range(count)]
         for follower in followers:
-            follower.start()
+            follower.wait(lambda r: bool(r.arrivals), "a follower's first screen")
         time.sleep(6.0)  # the followers' welcome notes come and go before anything is timed
         delays, from_screen = [], []
         for number in range(1, steps + 1):
             start = time.monotonic()
-            send_text(teacher.sock, json.dumps(["stdin", " "]))
-            teacher.read_until(lambda f: f"step {number} of" in f.line(0), f"the teacher's step {number}", TIMEOUT)
+            send_text(teacher.frames.sock, json.dumps(["stdin", " "]))
+            teacher.wait(lambda r: f"step {number} of" in r.frames.line(0), f"the teacher's step {number}")
             shown = time.monotonic()
             deadline = shown + 30
             while time.monotonic() < deadline and not all(any(t > start for t in f.arrivals) for f in followers):
@@ -243,7 +252,7 @@ def follow_class(count: int, steps: int) -> dict:
         return {"followers": count, "steps": steps, "press_to_last_follower": delays,
                 "teacher_screen_to_last_follower": from_screen, "errors": [f.error for f in followers if f.error][:3]}
     finally:
-        teacher.sock.close()
+        teacher.frames.sock.close()
         for process in (followers_web, teacher_web):
             process.send_signal(2)
             try:
@@ -267,11 +276,12 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--followers", type=int, default=30)
     parser.add_argument("--follow-steps", type=int, default=8)
+    parser.add_argument("--follow-only", action="store_true", help="only the follow-mode delay")
     options = parser.parse_args()
     if sys.platform != "linux":
         raise SystemExit("needs Linux (/proc)")
     results = []
-    for count in options.tabs:
+    for count in [] if options.follow_only else options.tabs:
         for _ in range(options.rounds):
             for design in ("spawn", "fork"):  # the reference first: a warm page cache helps the second
                 result = one_class(design, count)
