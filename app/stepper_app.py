@@ -146,9 +146,9 @@ class SmtpStepApp(App[int]):
         """Start, restart and switch sessions."""
         self.playback = Playback(self, self._play_tick, self._show_pace)
         self._step_waiters: list[asyncio.Future[SessionView]] = []
+        """Callers of ``next_step_finished`` waiting for the next StepFinished."""
         self._early: list[str] = []
         """Stepping keys pressed before the session existed (``EARLY_ACTIONS``), applied in order once it does."""
-        """Callers of ``next_step_finished`` waiting for the next StepFinished."""
         self._process = ProcessSettings(freeze=True)
         self._requested_theme = theme
         self._choose_theme()

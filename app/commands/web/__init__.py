@@ -537,7 +537,7 @@ def _tab_service_type() -> type:
             # (or that quits while the server is still starting) leaves behind; this one is removed for it.
             folder, self._lock = new_tab_folder()
             self._tmp = env["TMPDIR"] = str(folder)
-            if self._preloader is not None and self._preloader.running:
+            if self._preloader is not None and await self._preloader.wait_started():
                 with contextlib.suppress(OSError):  # the parent is gone: this tab is spawned instead
                     forked = await self._preloader.fork({name: env[name] for name in FORKED_ENV})
                     self._process, self._stdin = forked, forked.stdin
@@ -697,15 +697,7 @@ class WebServer:
                   "(0 picks a free one).", file=self.err, flush=True)
             return 1
         port = runner.addresses[0][1]
-        if self.preloader is not None:
-            try:
-                await self.preloader.start()
-            except OSError as error:
-                self._say(f"{PROG}: tabs start as processes of their own ({error})")
-                self.preloader = None
-            else:
-                self._say(f"{PROG}: tabs are forked from process {self.preloader.process.pid}, which has the "
-                          "stepper loaded")
+        preloading = asyncio.ensure_future(self._preload()) if self.preloader is not None else None
         self._say(f"{PROG}: open {self._url(port)} in a browser; each tab gets its own stepper "
                   "(and its own built-in server).")
         self._say("Ctrl-C stops the server and every tab's app.")
@@ -722,10 +714,26 @@ class WebServer:
             await self.end_tabs()
             await runner.cleanup()
             await self.end_tabs()  # a tab whose handler was cancelled during clean-up
+            if preloading is not None:
+                preloading.cancel()
+                with contextlib.suppress(BaseException):
+                    await preloading
             if self.preloader is not None:
                 await self.preloader.stop()
         self._say(f"{PROG}: stopped")
         return 0
+
+    async def _preload(self) -> None:
+        """Start the parent tabs are forked from, while the page is already served (a tab that comes first
+        waits for it); without it, tabs are spawned."""
+        assert self.preloader is not None
+        try:
+            await self.preloader.start()
+        except OSError as error:
+            self._say(f"{PROG}: tabs start as processes of their own ({error})")
+            return
+        assert self.preloader.process is not None
+        self._say(f"{PROG}: tabs are forked from process {self.preloader.process.pid}, which has the stepper loaded")
 
     def _url(self, port: int) -> str:
         host = self.host

@@ -223,13 +223,28 @@ class Preloader:
         self._lock = asyncio.Lock()
         self._early_ends: dict[int, int] = {}
         """Children reaped before their ``started`` was taken in: pid and exit code."""
+        self._settled: asyncio.Event | None = None
+        """Set once ``start`` has succeeded or failed."""
 
     @property
     def running(self) -> bool:
         return self._reader is not None and not self._reader.done()
 
+    async def wait_started(self) -> bool:
+        """Wait for ``start`` to end (if it began); whether the parent runs."""
+        if self._settled is not None:
+            await self._settled.wait()
+        return self.running
+
     async def start(self) -> None:
         """Start the parent and wait until it has imported everything; ``OSError`` if it could not."""
+        self._settled = asyncio.Event()
+        try:
+            await self._start()
+        finally:
+            self._settled.set()
+
+    async def _start(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             self.process = await asyncio.create_subprocess_exec(

@@ -312,8 +312,9 @@ def test_a_typed_password_reaches_the_tabs_in_their_environment_never_on_a_comma
         assert port is not None
         sock, status = open_tab(port)
         assert " 101 " in status
-        line = process.stdout.readline().decode()
-        pids = [int(re.search(r"app process (\d+) started", line).group(1))]  # type: ignore[union-attr]
+        while not (started := re.search(r"app process (\d+) started", process.stdout.readline().decode())):
+            pass  # the line that says tabs are forked may come first
+        pids = [int(started.group(1))]
         for pid in (process.pid, pids[0]):
             assert b"typed-s3cret" not in Path(f"/proc/{pid}/cmdline").read_bytes()
         assert b"SMTPSTEP_PASSWORD=typed-s3cret\0" in Path(f"/proc/{pids[0]}/environ").read_bytes()
