@@ -147,8 +147,8 @@ def _child(control: socket.socket, wake: Sequence[int], fds: Sequence[int], env:
     try:
         os.setsid()
         signal.set_wakeup_fd(-1)
-        for signum in (signal.SIGCHLD, signal.SIGINT):
-            signal.signal(signum, signal.SIG_DFL)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a fresh Python
         control.close()
         for fd in wake:
             os.close(fd)
