@@ -75,3 +75,42 @@ class Playback:
     def _on_tick(self) -> None:
         if not self._tick():
             self.stop()
+
+
+class Following:
+    """A replay that grows: a follower's view of the teacher's live session (``smtpstep web --follow``).
+
+    Each recording that comes replaces the one shown: its new wire chunks are added, its views become the
+    timeline's, and a follower who was looking at the newest step moves on to the new newest one, while one
+    looking back (``←``) stays where they are. A recording with fewer steps is a new session: shown from
+    its start. The app is a replay throughout: nothing here sends anything anywhere.
+    """
+
+    def __init__(self, app: App) -> None:
+        self._app = app
+
+    def take(self, recording: object) -> None:
+        from smtpstep.app.session.recording import Recording
+
+        app = self._app
+        if not isinstance(recording, Recording):
+            app.notify(f"The teacher's session could not be read: {recording}", severity="error", timeout=8)
+            return
+        old = app._recording  # type: ignore[attr-defined]
+        timeline, screen, log = app.timeline, app.main_screen, app.wire_log  # type: ignore[attr-defined]
+        newest = old is recording or timeline.viewing is None or timeline.viewing >= len(timeline.views) - 1
+        if old is None or recording.steps < old.steps or len(recording.chunks) < len(old.chunks) or \
+                recording.chunks[:len(old.chunks)][-1:] != old.chunks[-1:]:
+            log.clear()
+            added = recording.chunks
+            newest = True
+        else:
+            added = recording.chunks[len(old.chunks):]
+        for chunk in added:
+            log.add_chunk(chunk)
+        app._recording = recording  # type: ignore[attr-defined]
+        timeline.views = list(recording.views)
+        if newest or timeline.viewing is None:
+            timeline.viewing = len(timeline.views) - 1
+        screen.target_label = f"{recording.meta.get('target', 'the teacher’s session')} (live)"
+        screen.show_past(timeline.shown)

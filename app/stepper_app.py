@@ -46,6 +46,7 @@ from smtpstep.app.widgets.wire_log import WireLog
 from smtpstep.protocol.transport.wire import Direction, WireChunk
 
 if TYPE_CHECKING:
+    from smtpstep.app.session.broadcast import Broadcast
     from smtpstep.app.session.recording import Recording
     from smtpstep.protocol.server.process import ServerProcess
     from smtpstep.protocol.server.server import LocalServer
@@ -72,6 +73,11 @@ _PALETTE_HELP = {
 """One-line help for the command palette, by action."""
 
 log = logging.getLogger("smtpstep")
+
+EARLY_ACTIONS = ("step", "play", "run_to_end")
+"""Keys that move through a session: pressed while it is still starting, they wait and then apply in order."""
+
+STARTING = "starting… your keys will apply in order once the session is ready"
 
 
 class SmtpStepApp(App[int]):
@@ -119,7 +125,7 @@ class SmtpStepApp(App[int]):
                  screenshot_dir: Path | None = None, now: datetime | None = None,
                  message_id: str | None = None, server: LocalServer | ServerProcess | None = None,
                  timings: bool = True, present: bool = False, replay: Recording | None = None,
-                 quiz: str | None = None) -> None:
+                 quiz: str | None = None, broadcast: Broadcast | None = None) -> None:
         guard_rich_text()  # every text drawn shows controls as visible escapes, whatever a pane forgets
         super().__init__()
         self.settings = settings
@@ -146,9 +152,13 @@ class SmtpStepApp(App[int]):
         """Predict-the-reply: holds a step's reply back until the class has guessed it (``--quiz``, key Q)."""
         self._step_waiters: list[asyncio.Future[SessionView]] = []
         """Callers of ``next_step_finished`` waiting for the next StepFinished."""
+        self._early: list[str] = []
+        """Stepping keys pressed before the session existed (``EARLY_ACTIONS``), applied in order once it does."""
         self._process = ProcessSettings(freeze=True)
         self._requested_theme = theme
         self._choose_theme()
+        self.broadcast = broadcast
+        """The classroom channel (``--broadcast``): followers get the session, secrets redacted, after each step."""
 
     @property
     def replay_recording(self) -> Recording | None:
@@ -214,6 +224,8 @@ class SmtpStepApp(App[int]):
         self._process.enter(loop, self.exit)
         # The default screen composes its panes after the app's on_mount: start once they exist.
         self.call_after_refresh(self._start)
+        if self.broadcast is not None:
+            self.run_worker(self._start_broadcast(), group="broadcast", exit_on_error=False)
 
     def _start(self) -> None:
         screen = self.main_screen
@@ -236,7 +248,28 @@ class SmtpStepApp(App[int]):
         if self.stepper is not None:
             await self.stepper.close()
         await asyncio.get_running_loop().run_in_executor(None, self.lab.stop)
+        if self.broadcast is not None:
+            await self.broadcast.close()
         self._process.exit()
+
+    async def _start_broadcast(self) -> None:
+        from smtpstep.app.session.broadcast import BroadcastError
+
+        assert self.broadcast is not None
+        try:
+            await self.broadcast.start()
+        except BroadcastError as error:
+            self.broadcast = None
+            self.notify(f"Not broadcasting: {error}.", severity="error", timeout=10)
+            return
+        self._send_session()
+        self.notify("Broadcasting: students follow with smtpstep web --follow (secrets stay hidden from them).",
+                    timeout=5)
+
+    def _send_session(self) -> None:
+        if self.broadcast is not None and self.stepper is not None:
+            self.broadcast.send_session(self.stepper, self.timeline.views, self.settings.describe(self.server),
+                                        self.settings.security)
 
     def _loop_exception(self, loop: asyncio.AbstractEventLoop, context: dict) -> None:
         # asyncio prints stray errors (a socket closed under a handshake, ...) to stderr, which would
@@ -277,12 +310,19 @@ class SmtpStepApp(App[int]):
             screen.warning = warning if view.queue else None
             screen.view = view
         if after_step:
-            self.post_message(self.StepFinished(view))
-            for waiter in self._step_waiters:
-                if not waiter.done():
-                    waiter.set_result(view)
+            if self._early:
+                self.call_later(self._apply_early)
+            self._send_session()
+            self.announce(view)
             if self._process.step_done():
                 self.freeze_heap_after_frame()  # after the step's frame, not before it
+
+    def announce(self, view: SessionView) -> None:
+        """Say that ``view`` is the session after a step: StepFinished, and every ``next_step_finished``."""
+        self.post_message(self.StepFinished(view))
+        for waiter in self._step_waiters:
+            if not waiter.done():
+                waiter.set_result(view)
 
     async def next_step_finished(self, cause: Awaitable[object] | None = None) -> SessionView:
         """Await ``cause`` (a key press, an action), then the next StepFinished; its view, once the app has
@@ -366,7 +406,26 @@ class SmtpStepApp(App[int]):
         """The label of the step under way, or None."""
         return self.steps.busy
 
+    def _held(self, action: str) -> bool:
+        """Keep a stepping key pressed while the session is starting; True when it was kept."""
+        if self.stepper is not None or self.timeline.replay:
+            return False
+        self._early.append(action)
+        if len(self._early) == 1:
+            self.notify(STARTING, timeout=3)
+        return True
+
+    def _apply_early(self) -> None:
+        """Apply the kept keys in order, each after the step the one before started has finished."""
+        while self._early and self.stepper is not None and not self._stepping():
+            getattr(self, f"action_{self._early.pop(0)}")()
+
+    def _stepping(self) -> bool:
+        return bool(self.busy) or any(w.group == "step" and w.state not in _ENDED for w in self.workers)
+
     def action_step(self) -> None:
+        if self._held("step"):
+            return
         if self.quizzing.pending is not None:
             self.quizzing.reveal()  # space shows the reply without a guess
         elif self.timeline.replay:
@@ -378,20 +437,24 @@ class SmtpStepApp(App[int]):
             self.steps.request(confirm=True)
 
     def action_run_to_end(self) -> None:
-        self.steps.run_to_end()
+        if not self._held("run_to_end"):
+            self.steps.run_to_end()
 
     def action_cancel_step(self) -> None:
         self.steps.cancel()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         self.steps.worker_changed(event)
+        if event.worker.group == "step" and event.state in _ENDED and self._early:
+            self.call_later(self._apply_early)
         if event.worker.group == "server" and event.state == WorkerState.ERROR:
             self.notify(f"The built-in server could not start: {event.worker.error}", severity="error", timeout=15)
 
     # -- playing ---------------------------------------------------------------------------------
 
     def action_play(self) -> None:
-        self.playback.toggle()
+        if not self._held("play"):
+            self.playback.toggle()
 
     def _play_tick(self) -> bool:
         if self.timeline.replay:
@@ -468,6 +531,9 @@ class SmtpStepApp(App[int]):
         save_screenshot(self)
 
 
+_ENDED = (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED)
+
+
 def run_tui_replay(recording: Recording, theme: str | None = None, *, quiz: str | None = None) -> int:
     """Show a recorded session offline, stepping forward and back."""
     app = SmtpStepApp(None, theme=theme, replay=recording, quiz=quiz)  # type: ignore[arg-type]
@@ -476,11 +542,17 @@ def run_tui_replay(recording: Recording, theme: str | None = None, *, quiz: str 
 
 
 def run_tui(settings: SessionSettings, theme: str | None = None, *, screenshot_dir: Path | None = None,
-            present: bool = False, quiz: str | None = None) -> int:
+            present: bool = False, quiz: str | None = None, broadcast: bool = False) -> int:
     """Run the app until the user quits; the exit code for the shell."""
     from smtpstep.app.config import state_dir
 
     log_to(state_dir() / "smtpstep.log")
-    app = SmtpStepApp(settings, theme=theme, screenshot_dir=screenshot_dir, present=present, quiz=quiz)
+    channel = None
+    if broadcast:
+        from smtpstep.app.session.broadcast import Broadcast
+
+        channel = Broadcast()
+    app = SmtpStepApp(settings, theme=theme, screenshot_dir=screenshot_dir, present=present, quiz=quiz,
+                      broadcast=channel)
     result = app.run()
     return result if isinstance(result, int) else 0

@@ -27,6 +27,9 @@ def add_step_options(parser: argparse.ArgumentParser) -> None:
                         help="the colour theme to start with (default: the one chosen last, else smtpstep-dark)")
     screen.add_argument("--screenshots", metavar="DIR", type=Path, default=None,
                         help="where the screenshot key saves SVG files (default: the current directory)")
+    screen.add_argument("--broadcast", action="store_true",
+                        help="stream this session to students' browsers (smtpstep web --follow on this machine); "
+                             "secrets stay hidden from them, and they can send nothing")
     screen.add_argument("--present", action="store_true",
                         help="start in presentation mode, for a zoomed terminal (64x20 and up): the step in large "
                              "print, its whole exchange, one paragraph (key P toggles)")
@@ -60,4 +63,5 @@ def run_step(args: argparse.Namespace) -> int:
     except ImportError as error:
         raise UsageError(f"the terminal app cannot start ({error}); `smtpstep run` works without it") from None
     return run_tui(settings, getattr(args, "theme", None), screenshot_dir=getattr(args, "screenshots", None),
-                   present=getattr(args, "present", False), quiz=getattr(args, "quiz", None))
+                   present=getattr(args, "present", False), quiz=getattr(args, "quiz", None),
+                   broadcast=getattr(args, "broadcast", False))

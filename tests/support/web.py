@@ -68,6 +68,16 @@ class Web:
         raise AssertionError(f"smtpstep web never printed /{pattern}/; it printed:\n" + "\n".join(self.lines)
                              + "\nstderr:\n" + "\n".join(self.err_lines))
 
+    @property
+    def preloader_pid(self) -> int | None:
+        """The process tabs are forked from (``--tabs fork``, the default), if the server said it started one."""
+        found = re.search(r"tabs are forked from process (\d+)", "\n".join(self.lines))
+        return int(found.group(1)) if found else None
+
+    def tab_tree(self) -> list[Proc]:
+        """The server's descendants but the preloaded parent: every tab's app and what it started."""
+        return [proc for proc in descendants(self.process.pid) if proc.pid != self.preloader_pid]
+
     def tab_pids(self) -> list[int]:
         return [int(pid) for pid in re.findall(r"^tab \d+: app process (\d+) started", "\n".join(self.lines), re.M)]
 
@@ -231,3 +241,99 @@ def kill_quietly(pids: Sequence[int]) -> None:
             os.killpg(pid, signal.SIGKILL)
         except OSError:
             pass
+
+
+# --- A tab's frames, as a browser reads and sends them ---------------------------------------------
+
+
+def open_socket(port: int, query: str = "width=100&height=30") -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    host = f"127.0.0.1:{port}"
+    sock.sendall((f"GET /ws?{query} HTTP/1.1\r\nHost: {host}\r\nOrigin: http://{host}\r\nUpgrade: websocket\r\n"
+                  "Connection: Upgrade\r\nSec-WebSocket-Key: c210cHN0ZXAgdGFiIGtleQ==\r\n"
+                  "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        answer += sock.recv(1)
+    assert b" 101 " in answer.split(b"\r\n", 1)[0], answer
+    return sock
+
+
+def send_text(sock: socket.socket, text: str) -> None:
+    """One masked text frame, as a browser sends it (RFC 6455 §5.3)."""
+    send_frame(sock, 0x1, text.encode())
+
+
+def send_frame(sock: socket.socket, opcode: int, payload: bytes) -> None:
+    mask = os.urandom(4)
+    size = len(payload)
+    head = bytes([0x80 | opcode]) + (bytes([0x80 | size]) if size < 126 else
+                            bytes([0x80 | 126]) + struct.pack(">H", size) if size < 65536 else
+                            bytes([0x80 | 127]) + struct.pack(">Q", size))
+    sock.sendall(head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+
+
+class Frames:
+    """What a tab sends its page: binary frames (the terminal's output) and text frames (meta), in order.
+
+    With ``size`` (the tab's width and height), a terminal emulator (pyte) also keeps the screen as the page
+    shows it: Textual redraws only what changed, so a line's new text may come a few characters at a time.
+    """
+
+    def __init__(self, sock: socket.socket, size: tuple[int, int] | None = None) -> None:
+        self.sock = sock
+        self.buffer = b""
+        self.output = bytearray()
+        self.texts: list[str] = []
+        self._stream = None
+        if size is not None:
+            import pyte
+
+            self.terminal = pyte.Screen(*size)
+            self._stream = pyte.ByteStream(self.terminal)
+
+    def line(self, row: int) -> str:
+        """Row ``row`` of the screen as the page shows it now (needs ``size``)."""
+        return self.terminal.display[row]
+
+    def _exactly(self, count: int) -> bytes:
+        while len(self.buffer) < count:
+            data = self.sock.recv(65536)
+            if not data:
+                raise AssertionError("the tab closed its WebSocket")
+            self.buffer += data
+        taken, self.buffer = self.buffer[:count], self.buffer[count:]
+        return taken
+
+    def read_until(self, found, what: str, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
+        """Read frames until ``found(self)`` holds; fail after ``timeout`` (a guard against a hang only)."""
+        deadline = time.monotonic() + timeout
+        while not found(self):
+            self.sock.settimeout(max(0.1, deadline - time.monotonic()))
+            try:
+                first, second = self._exactly(2)
+            except TimeoutError:
+                raise AssertionError(f"never saw {what}; last output: {bytes(self.output[-300:])!r}") from None
+            size = second & 0x7F
+            if size == 126:
+                size = struct.unpack(">H", self._exactly(2))[0]
+            elif size == 127:
+                size = struct.unpack(">Q", self._exactly(8))[0]
+            payload = self._exactly(size)
+            if first & 0x0F == 0x9:  # the server's heartbeat: a browser answers, or the server hangs up
+                send_frame(self.sock, 0xA, payload)
+            elif first & 0x0F == 2:
+                self.output += payload
+                if self._stream is not None:
+                    self._stream.feed(payload)
+            elif first & 0x0F == 1:
+                self.texts.append(payload.decode())
+
+
+CURSOR = re.compile(rb"\x1b\[(\d+);(\d+)H")
+CSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def drawn(frames: Frames) -> bytes:
+    """The text a tab drew since ``frames.output`` was last cleared, control sequences left out."""
+    return CSI.sub(b"", bytes(frames.output))

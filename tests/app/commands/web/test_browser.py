@@ -9,6 +9,7 @@ Set ``SMTPSTEP_WEB_SCREENSHOTS=DIR`` to keep the screenshots.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
 import shutil
@@ -20,7 +21,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.web import assert_groups_end, descendants, kill_quietly, leftovers, processes, start_web, wait_until
+from tests.support.web import (
+    assert_groups_end,
+    drawn,
+    kill_quietly,
+    leftovers,
+    processes,
+    send_text,
+    start_web,
+    wait_until,
+)
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')")
 pyte = pytest.importorskip("pyte", reason="pyte is not installed (pip install -e '.[test]')")
@@ -192,7 +202,7 @@ def test_stepping_in_chromium_shows_the_greeting_and_the_ehlo_reply_and_closing_
         page.close()  # the tab goes away, with no goodbye from the app
         assert_groups_end(pids)
         served.wait_for_line(rf"^tab 1: app process {pids[0]} ended \(quit, exit 0, ")  # it quit cleanly
-        assert wait_until(lambda: descendants(served.process.pid) == [])
+        assert wait_until(lambda: served.tab_tree() == [])
         assert served.process.poll() is None
         assert leftovers(tmp_path) == []
     finally:
@@ -219,10 +229,34 @@ def test_a_browser_killed_outright_leaves_no_app_process(tmp_path, browser_conte
         for pid in browser:
             os.kill(pid, signal.SIGKILL)  # no tab closes: the sockets just drop
         assert_groups_end(pids)
-        assert wait_until(lambda: descendants(served.process.pid) == [])
+        assert wait_until(lambda: served.tab_tree() == [])
         assert served.process.poll() is None
         assert wait_until(lambda: leftovers(tmp_path) == [])
     finally:
         code = served.stop()
         kill_quietly(pids)
     assert code == 0
+
+
+def test_a_follower_in_chromium_sees_the_teachers_steps_looks_back_alone_and_sees_no_secret(
+        classroom, browser_context):
+    page = browser_context.new_page()
+    page.goto(f"http://127.0.0.1:{classroom.followers_web.port}/")
+    screen = Screen(page)
+    screen.wait_for("(live)", "Command queue", "Wire log")
+    page.focus("textarea.xterm-helper-textarea")
+    send_text(classroom.teacher.sock, json.dumps(["stdin", "v"]))  # the teacher shows the secrets on their screen
+    classroom.teacher.read_until(lambda f: b"Show secrets" in drawn(f), "the reveal dialog")
+    send_text(classroom.teacher.sock, json.dumps(["stdin", "y"]))
+    classroom.teacher_steps_to(7)  # through AUTH PLAIN
+    text = screen.wait_for("step 7 of", "C: AUTH PLAIN ********", "S: 235 ")
+    assert not any(secret in text for secret in ("classroom", "AHN0dWRlbnQAY2xhc3Nyb29t", "Y2xhc3Nyb29t"))
+    page.keyboard.press("ArrowLeft")  # this student looks back; the teacher goes on
+    screen.wait_for("step 6 of")
+    classroom.teacher_steps_to(8)
+    page.keyboard.press("ArrowRight")
+    screen.wait_for("step 7 of")
+    page.keyboard.press("ArrowRight")
+    screen.wait_for("step 8 of", "C: MAIL FROM:")
+    assert _keep(page, classroom.tmp, "web-follower.png").stat().st_size > 10_000
+    page.close()

@@ -1,7 +1,7 @@
 """The textual-serve internals ``smtpstep web`` leans on are still what its code was written against.
 
 textual-serve offers no public way to start a tab's process differently or to run its message loop with
-another ``AppService``, so ``app/commands/web.py`` subclasses ``AppService`` and uses a few private names
+another ``AppService``, so ``app/commands/web/__init__.py`` subclasses ``AppService`` and uses a few private names
 (see ``TabService``'s docstring); it also patches textual-serve's page template. For each upstream
 function it copies, replaces or relies on, ``assert_upstream_unchanged`` (``tests/conftest.py``)
 compares a fingerprint of the installed code (without comments, docstrings or layout) with the ones
@@ -22,7 +22,7 @@ from textual_serve.server import Server
 
 from smtpstep.app.commands import web
 
-TAB_SERVICE = "app/commands/web.py TabService"
+TAB_SERVICE = "app/commands/web/__init__.py TabService"
 
 RELIANCES = [
     (
@@ -67,14 +67,14 @@ RELIANCES = [
     ),
     (
         "textual_serve.server.Server._process_messages",
-        "app/commands/web.py TabMessages replaces it: the same messages from textual-serve's page (stdin, resize, "
+        "app/commands/web/__init__.py TabMessages replaces it: the same messages from textual-serve's page (stdin, resize, "
         "ping, blur, focus), each value's type checked and bounded before it reaches the app",
         "the messages the page sends and what each does; mirror a new one in TabMessages.one, bounded",
         frozenset({"beccf9776375ee81"}),  # textual-serve 1.1.3
     ),
     (
         "textual_serve.server.Server.handle_websocket",
-        "app/commands/web.py WebServer._websocket replaces it (origin and host checks, --max-tabs, "
+        "app/commands/web/__init__.py WebServer._websocket replaces it (origin and host checks, --max-tabs, "
         "TabService, a process group that surely ends)",
         "how it makes and starts an AppService and cleans up; mirror anything new in WebServer._websocket",
         frozenset({"f0367a7c9847f8a7"}),  # textual-serve 1.1.3
@@ -106,7 +106,7 @@ def test_the_page_template_is_the_one_the_offline_page_was_written_against() -> 
     if found not in TEMPLATE_FINGERPRINTS:
         pytest.fail(
             f"textual-serve's templates/app_index.html changed (installed: {_installed()}; fingerprint {found}). "
-            "Depending on it: app/commands/web.py offline_page (drops links and scripts from elsewhere, adds the "
+            "Depending on it: app/commands/web/__init__.py offline_page (drops links and scripts from elsewhere, adds the "
             "local Roboto Mono before </head>) and WebServer._index (renders it with font_size, "
             "app_websocket_url, config.static.url and application.name). Re-check the variables it uses and "
             "what it loads from the network; then add "

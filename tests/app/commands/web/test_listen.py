@@ -13,9 +13,7 @@ import json
 import os
 import re
 import socket
-import struct
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -25,7 +23,7 @@ import pytest
 from smtpstep.app.commands import web
 from smtpstep.app.session import confinement
 from smtpstep.app.session.confinement import Confinement, SaveRefused, free_path, save_path, write_new
-from tests.support.web import kill_quietly, start_web
+from tests.support.web import CURSOR, Frames, drawn, kill_quietly, open_socket, send_text, start_web
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="process checks read /proc")
 
@@ -89,83 +87,6 @@ def test_allow_host_takes_names_and_addresses_only(capsys: pytest.CaptureFixture
 
 
 # --- What a page may send ---------------------------------------------------------------------------------
-
-
-def open_socket(port: int, query: str = "width=100&height=30") -> socket.socket:
-    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
-    host = f"127.0.0.1:{port}"
-    sock.sendall((f"GET /ws?{query} HTTP/1.1\r\nHost: {host}\r\nOrigin: http://{host}\r\nUpgrade: websocket\r\n"
-                  "Connection: Upgrade\r\nSec-WebSocket-Key: c210cHN0ZXAgdGFiIGtleQ==\r\n"
-                  "Sec-WebSocket-Version: 13\r\n\r\n").encode())
-    answer = b""
-    while b"\r\n\r\n" not in answer:
-        answer += sock.recv(1)
-    assert b" 101 " in answer.split(b"\r\n", 1)[0], answer
-    return sock
-
-
-def send_text(sock: socket.socket, text: str) -> None:
-    """One masked text frame, as a browser sends it (RFC 6455 §5.3)."""
-    send_frame(sock, 0x1, text.encode())
-
-
-def send_frame(sock: socket.socket, opcode: int, payload: bytes) -> None:
-    mask = os.urandom(4)
-    size = len(payload)
-    head = bytes([0x80 | opcode]) + (bytes([0x80 | size]) if size < 126 else
-                            bytes([0x80 | 126]) + struct.pack(">H", size) if size < 65536 else
-                            bytes([0x80 | 127]) + struct.pack(">Q", size))
-    sock.sendall(head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
-
-
-class Frames:
-    """What a tab sends its page: binary frames (the terminal's output) and text frames (meta), in order."""
-
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
-        self.buffer = b""
-        self.output = bytearray()
-        self.texts: list[str] = []
-
-    def _exactly(self, count: int) -> bytes:
-        while len(self.buffer) < count:
-            data = self.sock.recv(65536)
-            if not data:
-                raise AssertionError("the tab closed its WebSocket")
-            self.buffer += data
-        taken, self.buffer = self.buffer[:count], self.buffer[count:]
-        return taken
-
-    def read_until(self, found, what: str, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
-        """Read frames until ``found(self)`` holds; fail after ``timeout`` (a guard against a hang only)."""
-        deadline = time.monotonic() + timeout
-        while not found(self):
-            self.sock.settimeout(max(0.1, deadline - time.monotonic()))
-            try:
-                first, second = self._exactly(2)
-            except TimeoutError:
-                raise AssertionError(f"never saw {what}; last output: {bytes(self.output[-300:])!r}") from None
-            size = second & 0x7F
-            if size == 126:
-                size = struct.unpack(">H", self._exactly(2))[0]
-            elif size == 127:
-                size = struct.unpack(">Q", self._exactly(8))[0]
-            payload = self._exactly(size)
-            if first & 0x0F == 0x9:  # the server's heartbeat: a browser answers, or the server hangs up
-                send_frame(self.sock, 0xA, payload)
-            elif first & 0x0F == 2:
-                self.output += payload
-            elif first & 0x0F == 1:
-                self.texts.append(payload.decode())
-
-
-CURSOR = re.compile(rb"\x1b\[(\d+);(\d+)H")
-CSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]")
-
-
-def drawn(frames: Frames) -> bytes:
-    """The text a tab drew since ``frames.output`` was last cleared, control sequences left out."""
-    return CSI.sub(b"", bytes(frames.output))
 
 
 def export_as(sock: socket.socket, frames: Frames, name: str) -> None:

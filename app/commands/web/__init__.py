@@ -2,10 +2,14 @@
 
 Holds the ``web`` flags, the page (textual-serve's own, patched to load nothing from the network), the
 aiohttp server, the per-tab service that runs each app in a process group of its own and makes sure it
-ends, and the tab side: what a tab's process does so that it ends when its server goes away.
+ends, and the tab side: what a tab's process does so that it ends when its server goes away. Beside it:
+``preload.py`` (tabs forked from a parent that loaded the stepper once) and ``follow.py`` (a tab of
+``--follow``: the teacher's broadcast session, read-only).
 
 Each tab runs ``python -P -m smtpstep.app.cli web <the same options>`` with ``SMTPSTEP_WEB_TAB=1``: the same
-parser turns the same words into the same options, so a tab is exactly ``smtpstep step`` with them.
+parser turns the same words into the same options, so a tab is exactly ``smtpstep step`` with them. With
+``--tabs fork`` (the default) that command runs once, with ``SMTPSTEP_WEB_TAB=preload``, and each tab is a
+fork of it that runs the same ``run_tab``.
 
 Rules:
 - loopback unless ``--listen`` names another address, and then it warns, saying what a tab can do: whoever
@@ -60,6 +64,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import urlsplit
 
+from smtpstep.app.commands.web.preload import PRELOAD, ForkedProcess, Preloader, can_fork, run_preloader
 from smtpstep.app.session.settings import PASSWORD_ENV, UsageError, settings_from_args
 
 if TYPE_CHECKING:
@@ -133,6 +138,12 @@ def add_web_options(parser: argparse.ArgumentParser) -> None:
     web.add_argument("--allow-host", metavar="NAME", action="append", type=_host_name, default=[],
                      help="also answer to this host name (as browsers send it in Host), e.g. the machine's name on "
                           "the classroom network; repeatable. Other names get 403 (no DNS rebinding)")
+    web.add_argument("--follow", action="store_true",
+                     help="every tab follows the session a teacher broadcasts on this machine (smtpstep --broadcast): "
+                          "read-only, secrets hidden, each student stepping back and forth on their own screen")
+    web.add_argument("--tabs", choices=("fork", "spawn"), default="fork",
+                     help="how a tab's app starts: forked from a parent that imported the stepper once (fork, the "
+                          "default: fast and small), or as a fresh Python process of its own (spawn)")
     web.add_argument("--allow-servers", action="store_true",
                      help="with --listen: let tabs connect to servers other than their built-in one (key c)")
 
@@ -205,6 +216,8 @@ def run_web(args: argparse.Namespace, words: Sequence[str], step: Callable[[argp
     """
     if os.environ.get(TAB_ENV) == "1":
         return run_tab(args, step)
+    if os.environ.get(TAB_ENV) == PRELOAD:
+        return run_preloader(args, lambda tab_args: run_tab(tab_args, step))
     out = out or sys.stdout
     err = err or sys.stderr
     host, loopback = bind_address(args.host, args.listen)
@@ -225,7 +238,7 @@ def run_web(args: argparse.Namespace, words: Sequence[str], step: Callable[[argp
         env[PASSWORD_ENV] = settings.password  # a tab finds it where `smtpstep step` looks, and asks nobody
     tab = TabCommand(argv=tab_argv(words), env=env)
     server = WebServer(tab, host=host, port=args.port, loopback=loopback, max_tabs=args.max_tabs, out=out, err=err,
-                       allowed_hosts=tuple(args.allow_host))
+                       allowed_hosts=tuple(args.allow_host), fork=args.tabs == "fork" and can_fork())
     if not loopback:
         _warn_listening(err, host, args.port, args.max_tabs, allow_servers=args.allow_servers,
                         names=server.host_names())
@@ -264,6 +277,10 @@ def run_tab(args: argparse.Namespace, step: Callable[[argparse.Namespace], int])
         from smtpstep.app.session.confinement import Confinement, confine
 
         confine(Confinement(Path(tempfile.gettempdir()) / FILES_FOLDER, allow_servers=args.allow_servers))
+    if getattr(args, "follow", False):
+        from smtpstep.app.commands.web.follow import run_follower
+
+        return run_follower(args)
     return step(args)
 
 
@@ -492,9 +509,11 @@ def _tab_service_type() -> type:
         code differs from what this was written against.
         """
 
-        def __init__(self, tab: TabCommand, **kwargs: Any) -> None:
+        def __init__(self, tab: TabCommand, preloader: Preloader | None = None, **kwargs: Any) -> None:
             super().__init__(shlex.join(tab.argv), **kwargs)
             self._tab = tab
+            self._preloader = preloader
+            """Forks the app when it runs; otherwise the app is a process of its own (``--tabs spawn``)."""
             self._downloads = kwargs["download_manager"]
             self._ending: asyncio.Future[str] | None = None
             self._tmp: str | None = None
@@ -510,13 +529,19 @@ def _tab_service_type() -> type:
         def returncode(self) -> int | None:
             return None if self._process is None else self._process.returncode
 
-        async def _open_app_process(self, width: int = 80, height: int = 24) -> asyncio.subprocess.Process:
+        async def _open_app_process(self, width: int = 80,
+                                    height: int = 24) -> asyncio.subprocess.Process | ForkedProcess:
             env = self._build_environment(width=width, height=height)
             env.update(self._tab.env)
             # The built-in server keeps its CA and keys in a temporary folder, which an app that is killed
             # (or that quits while the server is still starting) leaves behind; this one is removed for it.
             folder, self._lock = new_tab_folder()
             self._tmp = env["TMPDIR"] = str(folder)
+            if self._preloader is not None and await self._preloader.wait_started():
+                with contextlib.suppress(OSError):  # the parent is gone: this tab is spawned instead
+                    forked = await self._preloader.fork({name: env[name] for name in FORKED_ENV})
+                    self._process, self._stdin = forked, forked.stdin
+                    return forked
             self._process = process = await asyncio.create_subprocess_exec(
                 *self._tab.argv,
                 stdin=asyncio.subprocess.PIPE,
@@ -580,12 +605,29 @@ def _tab_service_type() -> type:
     return TabService
 
 
+FORKED_ENV = ("COLUMNS", "ROWS", "TMPDIR")
+"""What a forked tab's environment has of its own; the rest is its preloaded parent's."""
+
+
+def preloader_environment(tab: TabCommand) -> dict[str, str]:
+    """The preloaded parent's environment: a tab's, as textual-serve makes it (Textual reads its driver, frame
+    rate and colours when it is imported), with ``SMTPSTEP_WEB_TAB=preload``."""
+    from textual_serve.app_service import AppService
+
+    env = AppService._build_environment(argparse.Namespace(debug=False))
+    env.update(tab.env)
+    env[TAB_ENV] = PRELOAD
+    return env
+
+
 class WebServer:
     """The HTTP and WebSocket server: the page, textual-serve's static files, one app process per tab."""
 
     def __init__(self, tab: TabCommand, *, host: str, port: int, loopback: bool, max_tabs: int,
-                 out: TextIO, err: TextIO, allowed_hosts: Sequence[str] = ()) -> None:
+                 out: TextIO, err: TextIO, allowed_hosts: Sequence[str] = (), fork: bool = False) -> None:
         self.tab = tab
+        self.preloader = Preloader(tab.argv, preloader_environment(tab)) if fork else None
+        """The parent every tab is forked from (``--tabs fork``), or None: each tab a process of its own."""
         self.host = host
         self.port = port
         self.loopback = loopback
@@ -655,6 +697,7 @@ class WebServer:
                   "(0 picks a free one).", file=self.err, flush=True)
             return 1
         port = runner.addresses[0][1]
+        preloading = asyncio.ensure_future(self._preload()) if self.preloader is not None else None
         self._say(f"{PROG}: open {self._url(port)} in a browser; each tab gets its own stepper "
                   "(and its own built-in server).")
         self._say("Ctrl-C stops the server and every tab's app.")
@@ -671,8 +714,26 @@ class WebServer:
             await self.end_tabs()
             await runner.cleanup()
             await self.end_tabs()  # a tab whose handler was cancelled during clean-up
+            if preloading is not None:
+                preloading.cancel()
+                with contextlib.suppress(BaseException):
+                    await preloading
+            if self.preloader is not None:
+                await self.preloader.stop()
         self._say(f"{PROG}: stopped")
         return 0
+
+    async def _preload(self) -> None:
+        """Start the parent tabs are forked from, while the page is already served (a tab that comes first
+        waits for it); without it, tabs are spawned."""
+        assert self.preloader is not None
+        try:
+            await self.preloader.start()
+        except OSError as error:
+            self._say(f"{PROG}: tabs start as processes of their own ({error})")
+            return
+        assert self.preloader.process is not None
+        self._say(f"{PROG}: tabs are forked from process {self.preloader.process.pid}, which has the stepper loaded")
 
     def _url(self, port: int) -> str:
         host = self.host
@@ -771,6 +832,7 @@ class WebServer:
         number = next(self._numbers)
         service = _tab_service_type()(
             self.tab,
+            self.preloader,
             write_bytes=socket.send_bytes,
             write_str=socket.send_str,
             close=socket.close,
