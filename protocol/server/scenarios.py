@@ -44,6 +44,10 @@ class Scenario:
         """Reply to the final dot instead of storing the message."""
         return None
 
+    def added_fields(self, session: Session, envelope: Envelope) -> bytes:
+        """Header fields (CRLF-ended) the server adds below its own trace fields when it stores the message."""
+        return b""
+
     def certificate(self, server_name: str | None) -> str | None:
         """The certificate variant (``CERTIFICATE_VARIANTS``) to present to a client that asked for
         ``server_name`` by SNI (RFC 6066 §3), or None for the server's own certificate."""
@@ -180,3 +184,32 @@ class TlsFailuresScenario(Scenario):
         if not server_name:
             return None
         return TLS_FAILURE_NAMES.get(server_name.split(".", 1)[0].lower())
+
+
+@register_scenario
+class ReceivingMxScenario(Scenario):
+    """The receiving MX of the lessons' world: SPF, DKIM and DMARC on every message, against the built-in
+    zone (``smtpstep.protocol.mailauth.world``), recorded in an Authentication-Results field (RFC 8601 §2).
+
+    The checks run at the final dot, when the From: field and the signatures are known. A DMARC failure
+    under ``p=reject`` refuses the message with 550 5.7.26 (RFC 7372's X.7.26, "Multiple
+    authentication checks failed"; RFC 7489 §10.3's own example uses 5.7.1); any other verdict stores it
+    with the field. The client's address for SPF is the connection's peer. The mail-authentication
+    libraries are imported here, at the first message, never when the scenarios are listed.
+    """
+
+    name = "receiving-mx"
+    summary = "receiving MX: checks SPF, DKIM and DMARC, adds Authentication-Results, refuses p=reject failures"
+
+    def data(self, session: Session, envelope: Envelope) -> str | None:
+        from smtpstep.protocol.mailauth import world
+        from smtpstep.protocol.server.facts import BANNER_NAME
+
+        peer = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer)
+        verdict = world.check(envelope.original_content or b"", peer_ip=peer, mail_from=envelope.mail_from or "",
+                              helo=session.host_name or "", authserv_id=BANNER_NAME)
+        envelope.authentication_results = verdict.header  # type: ignore[attr-defined]
+        return verdict.reply
+
+    def added_fields(self, session: Session, envelope: Envelope) -> bytes:
+        return getattr(envelope, "authentication_results", b"")
