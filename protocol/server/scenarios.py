@@ -27,6 +27,8 @@ class Scenario:
     """Registry key, as given to ``LocalServer(scenario=...)``."""
     summary: ClassVar[str] = "a correct server: accepts mail for test domains"
     """One line for ``describe()`` and the UI."""
+    token_login: ClassVar[bool] = False
+    """Whether AUTH XOAUTH2 and OAUTHBEARER are offered and taken (with ``facts.DEMO_TOKEN``)."""
 
     def ehlo(self, lines: list[str]) -> list[str]:
         """The EHLO reply lines (``250-name``, ``250-SIZE n``, ... ``250 HELP``) to send."""
@@ -158,6 +160,16 @@ class MustStartTlsScenario(Scenario):
         if session.ssl is None:
             return "530 5.7.0 Must issue a STARTTLS command first"
         return None
+
+
+@register_scenario
+class ModernLoginScenario(Scenario):
+    """Offer AUTH XOAUTH2 and OAUTHBEARER (RFC 7628) next to PLAIN and LOGIN, taking the demo token
+    (``facts.DEMO_TOKEN``) for the demo user, as large providers take OAuth 2.0 access tokens for SMTP."""
+
+    name = "modern-login"
+    summary = "OAuth logins: offers AUTH XOAUTH2 and OAUTHBEARER (RFC 7628) and takes the demo token"
+    token_login = True
 
 
 TLS_FAILURE_NAMES = {"untrusted": "untrusted", "expired": "expired", "wrong-host": "wrong-host"}

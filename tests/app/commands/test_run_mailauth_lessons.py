@@ -44,3 +44,16 @@ def test_dkim_lesson_verifies_the_signature_and_the_footer_breaks_it():
     assert len(fields) == 1
     assert "dkim=pass header.d=client.smtpstep.test header.s=s1" in fields[0] and "spf=none" in fields[0]
     assert done.replies(1)[-2] == (550, "5.7.26")
+
+
+def test_modern_login_redacts_the_token_on_the_wire_and_shows_the_error_acknowledgement():
+    from smtpstep.protocol import sasl
+    from smtpstep.protocol.server.facts import DEMO_TOKEN, DEMO_USER
+
+    done = run_lesson("modern-login")
+    wire = [line.rstrip() for line in done.out.splitlines() if line.startswith(("C:", "S:"))]
+    assert "C: AUTH OAUTHBEARER ********" in wire and "C: AUTH XOAUTH2 ********" in wire
+    assert not any(sasl.initial_response("OAUTHBEARER", DEMO_USER, DEMO_TOKEN) in line for line in wire)
+    assert [reply for reply in done.replies(1) if reply[0] in (334, 535)] == [(334, None), (535, "5.7.8")]
+    challenge = next(i for i, line in enumerate(wire) if line.startswith("S: 334 "))
+    assert wire[challenge + 1] == "C:"  # XOAUTH2's empty line after the error challenge is shown, not masked
