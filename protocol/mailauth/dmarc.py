@@ -248,10 +248,13 @@ def authentication_results(authserv_id: str, *, spf: SpfResult | None = None,
 
     results = []
     if spf is not None:
+        comment = spf.comment(authserv_id)
         if spf.identity == "helo":
-            results.append(authres.SPFAuthenticationResult(result=spf.result, smtp_helo=helo or spf.domain))
+            results.append(authres.SPFAuthenticationResult(result=spf.result, result_comment=comment,
+                                                           smtp_helo=helo or spf.domain))
         else:
-            results.append(authres.SPFAuthenticationResult(result=spf.result, smtp_mailfrom=spf.domain))
+            results.append(authres.SPFAuthenticationResult(result=spf.result, result_comment=comment,
+                                                           smtp_mailfrom=spf.domain))
     for r in dkim_results:
         if r.result == "none":
             results.append(authres.DKIMAuthenticationResult(result="none"))

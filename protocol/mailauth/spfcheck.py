@@ -70,6 +70,18 @@ def use_resolver(resolver: dns.resolver.Resolver) -> Iterator[None]:
         _resolver.reset(token)
 
 
+_WORDS = {
+    "pass": "{domain} allows {ip} to send its mail",
+    "fail": "{domain} does not allow {ip} to send its mail",
+    "softfail": "{domain} discourages mail from {ip}",
+    "neutral": "{domain} says nothing about {ip}",
+    "none": "{domain} publishes no SPF record",
+    "temperror": "the SPF record of {domain} could not be read for now",
+    "permerror": "the SPF record of {domain} is broken",
+}
+"""The RFC 7208 §2.6 results in words."""
+
+
 @dataclass(frozen=True)
 class SpfResult:
     result: str
@@ -81,6 +93,15 @@ class SpfResult:
     """The domain whose policy was checked."""
     sender: str
     """The checked address: MAIL FROM, or postmaster@HELO for a null reverse-path (§2.4)."""
+    client_ip: str = ""
+    """The address checked: the SMTP client's."""
+
+    def comment(self, receiver: str) -> str:
+        """The result in words, for a comment in Authentication-Results (RFC 8601 §2.2 allows comments)."""
+        words = _WORDS.get(self.result, "{domain}: {result}")
+        text = f"{receiver}: " + words.format(ip=self.client_ip, domain=self.domain or "the sender", result=self.result)
+        # Inside a comment "(", ")" and "\" are written as quoted pairs (RFC 5322 §3.2.2).
+        return "".join("\\" + c if c in "()\\" else c for c in text if c.isprintable())
 
 
 def check(ip: str, mail_from: str, helo: str, resolver: dns.resolver.Resolver,
@@ -90,4 +111,4 @@ def check(ip: str, mail_from: str, helo: str, resolver: dns.resolver.Resolver,
     with use_resolver(resolver):
         query = spf.query(i=ip, s=mail_from, h=helo, receiver=receiver, querytime=5)
         result, _code, explanation = query.check()
-    return SpfResult(result, explanation, query.ident, query.o, query.s)
+    return SpfResult(result, explanation, query.ident, query.o, query.s, ip)

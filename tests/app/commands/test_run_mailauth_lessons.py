@@ -24,8 +24,10 @@ def test_spf_lesson_stores_pass_and_softfail_and_refuses_the_domain_that_lists_a
     done = run_lesson("spf")
     fields = stored_fields(done.out)
     assert len(fields) == 2
-    assert "spf=pass smtp.mailfrom=client.smtpstep.test;" in fields[0] and "dmarc=pass" in fields[0]
-    assert "spf=softfail smtp.mailfrom=soft.test;" in fields[1] and "dmarc=none" in fields[1]
+    assert ("spf=pass (mail.smtpstep.test: client.smtpstep.test allows 127.0.0.1 to send its mail) "
+            "smtp.mailfrom=client.smtpstep.test;") in fields[0] and "dmarc=pass" in fields[0]
+    assert ("spf=softfail (mail.smtpstep.test: soft.test discourages mail from 127.0.0.1) "
+            "smtp.mailfrom=soft.test;") in fields[1] and "dmarc=none" in fields[1]
     assert done.replies(1)[-2] == (550, "5.7.26")
 
 
@@ -42,7 +44,7 @@ def test_dkim_lesson_verifies_the_signature_and_the_footer_breaks_it():
     done = run_lesson("dkim")
     fields = stored_fields(done.out)
     assert len(fields) == 1
-    assert "dkim=pass header.d=client.smtpstep.test header.s=s1" in fields[0] and "spf=none" in fields[0]
+    assert "dkim=pass header.d=client.smtpstep.test header.s=s1" in fields[0] and "spf=none (" in fields[0]
     assert done.replies(1)[-2] == (550, "5.7.26")
 
 

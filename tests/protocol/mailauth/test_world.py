@@ -93,3 +93,10 @@ def test_a_dkim_key_that_is_not_a_key_is_one_sentence_naming_the_record():
         raise AssertionError("a non-key was accepted")
     assert text.startswith("my.toml: [[dkim]] the private key for s1._domainkey.client.smtpstep.test is not a key")
     assert "\n" not in text
+
+
+def test_the_spf_comment_says_what_was_checked_and_escapes_the_senders_text():
+    field = check(message("x@client.smtpstep.test"), "x@b(c).test").header.decode()
+    assert "spf=none (mail.smtpstep.test: b\\(c\\).test publishes no SPF record)" in field
+    parsed = authres.AuthenticationResultsHeader.parse(field.replace("\r\n", ""))
+    assert [result.method for result in parsed.results] == ["spf", "dkim", "dmarc"]
