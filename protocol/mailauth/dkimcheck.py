@@ -86,10 +86,10 @@ def load(pem: str | bytes, domain: str, selector: str, *, source: str = "") -> D
         private_key = serialization.load_pem_private_key(data.strip() + b"\n", password=None)
     except (ValueError, TypeError, UnsupportedAlgorithm) as error:
         reason = str(error).split("\n")[0].split(". See ")[0].rstrip(".")
-        raise DkimKeyError(f"{where}[[dkim]] the private key for {name} is not a key: it should be "
+        raise DkimKeyError(f"{where}the DKIM private key for {name} is not a key: it should be "
                            f"a PEM block such as “-----BEGIN PRIVATE KEY-----” ({reason})") from None
     if isinstance(private_key, rsa.RSAPrivateKey) and private_key.key_size < MIN_RSA_BITS:
-        raise DkimKeyError(f"{where}[[dkim]] the RSA key for {name} has {private_key.key_size} bits; "
+        raise DkimKeyError(f"{where}the DKIM RSA key for {name} has {private_key.key_size} bits; "
                            f"verifiers refuse keys under {MIN_RSA_BITS} (RFC 8301 §3.2)")
     return _from_private(private_key, domain, selector)
 

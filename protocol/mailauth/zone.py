@@ -78,12 +78,12 @@ def parse_zone(origin: str, text: str, *, source: str = "") -> dns.zone.Zone:
     """
     where = f"{source}: " if source else ""
     if not _ZONE_NAME.match(origin):
-        raise ZoneError(f"{where}[dns] zone name “{origin}” is not a domain name: use letters, digits, "
+        raise ZoneError(f"{where}DNS zone name “{origin}” is not a domain name: use letters, digits, "
                         "hyphens and dots, such as example.test")
     try:
         origin_name = dns.name.from_text(origin)
     except dns.exception.DNSException as error:
-        raise ZoneError(f"{where}[dns] zone name “{origin}” is not a domain name ({error})") from None
+        raise ZoneError(f"{where}DNS zone name “{origin}” is not a domain name ({error})") from None
     try:
         rrsets = _read_rrsets(text, origin_name)
     except dns.exception.DNSException as error:
@@ -92,14 +92,14 @@ def parse_zone(origin: str, text: str, *, source: str = "") -> dns.zone.Zone:
         detail = re.sub(r"^<string>:\d+: ", "", str(error))  # dnspython's own line number is off
         shown = f" (“{bad}”)" if bad else ""
         raise ZoneError(
-            f"{where}[dns] zone “{origin}”, line {line}{shown}: this record does not parse: {detail}"
+            f"{where}DNS zone “{origin}”, line {line}{shown}: this record does not parse: {detail}"
         ) from None
     zone = dns.zone.Zone(origin_name, relativize=False)
     with zone.writer() as txn:
         for rrset in rrsets:
             if not rrset.name.is_subdomain(origin_name):
                 # dns.zone.from_text silently drops such records; a lesson author deserves to know.
-                raise ZoneError(f"{where}[dns] zone “{origin}”: the record for {rrset.name} is outside "
+                raise ZoneError(f"{where}DNS zone “{origin}”: the record for {rrset.name} is outside "
                                 f"the zone; put it under a zone named after its domain")
             txn.add(rrset)
     return zone
@@ -146,7 +146,7 @@ class ZoneSet:
 
     @classmethod
     def from_mapping(cls, zones: Mapping[str, str], *, source: str = "") -> ZoneSet:
-        """From a lesson's ``[dns]`` table: zone name -> zone-file text."""
+        """From zone name -> zone-file text (``world.ZONES``)."""
         return cls(parse_zone(origin, text, source=source) for origin, text in zones.items())
 
     @property

@@ -91,7 +91,7 @@ def test_a_dkim_key_that_is_not_a_key_is_one_sentence_naming_the_record():
         text = str(error)
     else:
         raise AssertionError("a non-key was accepted")
-    assert text.startswith("my.toml: [[dkim]] the private key for s1._domainkey.client.smtpstep.test is not a key")
+    assert text.startswith("my.toml: the DKIM private key for s1._domainkey.client.smtpstep.test is not a key")
     assert "\n" not in text
 
 

@@ -35,7 +35,7 @@ def test_zone_text_that_does_not_parse_is_one_sentence_naming_the_zone_and_the_l
     with pytest.raises(ZoneError) as error:
         parse_zone("example.test", "@ MX 10 mx.example.test.\nmx A 127.0.0.300\n", source="my.toml")
     text = str(error.value)
-    assert text.startswith("my.toml: [dns] zone “example.test”, line 2 (“mx A 127.0.0.300”): this record does not parse")
+    assert text.startswith("my.toml: DNS zone “example.test”, line 2 (“mx A 127.0.0.300”): this record does not parse")
     assert "\n" not in text and "Traceback" not in text
 
 
