@@ -111,7 +111,7 @@ def _quit(reason: str, phase: str | None, key: str | None = None, *, closed: boo
 def choose_mechanism(offered: tuple[str, ...], wanted: str | None) -> str | None:
     if wanted:
         return wanted.upper() if wanted.upper() in offered else None
-    for mech in sasl.MECHANISMS:
+    for mech in sasl.PASSWORD_MECHANISMS:  # a token mechanism only when asked for: it needs a token
         if mech in offered:
             return mech
     return None
@@ -184,7 +184,7 @@ def _failure(plan: SessionPlan, view: ClientView, last: Answer | None) -> Propos
         if (session.tls or plan.allow_cleartext_auth) and choose_mechanism(caps.auth_mechanisms, plan.mechanism) is None:
             offered = " ".join(caps.auth_mechanisms) or "none"
             return _quit(f"the server offers no AUTH mechanism smtpstep can use (offered: {offered}; "
-                         f"smtpstep speaks {' '.join(sasl.MECHANISMS)})", "auth")
+                         f"smtpstep speaks {' '.join(sasl.PASSWORD_MECHANISMS)})", "auth")
     return None
 
 
@@ -362,7 +362,8 @@ def _answer_challenge(plan: SessionPlan, view: ClientView) -> list[Planned]:
     except sasl.SaslError as error:
         # RFC 4954 §4: "*" cancels the exchange.
         return [Planned(AuthResponse("*", secret=False, shown=f"cancel: {error}"), "auth")]
-    steps = [Planned(AuthResponse(payload, shown=shown), "auth")]
+    secret = sasl.carries_secret(mech, view.challenge or "")
+    steps = [Planned(AuthResponse(payload, secret=secret, shown=shown), "auth")]
     if mech == "LOGIN" and shown.startswith("the user"):
         steps.append(Planned(AuthResponse("", shown="the password, base64", placeholder=True), "auth"))
     return steps

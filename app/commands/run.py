@@ -119,6 +119,8 @@ def _run(settings: SessionSettings, printer: Printer, report: LessonReport | Non
         from smtpstep.app.commands.run_lesson import LessonReport, run_lesson
 
         return run_lesson(settings, printer, report if report is not None else LessonReport(settings.lesson))
+    if not settings.builtin and settings.server == "mx":
+        return _run_to_mx(settings, printer)
     if not settings.builtin:
         return Session(settings, printer, None).run()
     from smtpstep.protocol.server.server import LocalServer  # aiosmtpd and trustme: only for the built-in server
@@ -132,6 +134,31 @@ def _run(settings: SessionSettings, printer: Printer, report: LessonReport | Non
         return Session(settings, printer, server).run()
     finally:
         server.stop_thread()
+
+
+MX_PORT = 25
+"""Where mail between servers goes (RFC 5321 §4.5.4.2)."""
+
+
+def _run_to_mx(settings: SessionSettings, printer: Printer) -> Outcome:
+    """``--server mx``: look up the first recipient's domain in real DNS (RFC 5321 §5.1), print each lookup,
+    and run the session against the best MX on port 25. dnspython is imported only here."""
+    import dataclasses
+
+    from smtpstep.protocol.transport import mx
+
+    domain = settings.rcpt_tos[0].rpartition("@")[2]
+    printer.note(f"--server mx: looking up where mail for {shown(domain)} goes (RFC 5321 §5.1)")
+    try:
+        hosts = mx.find_mx(domain, mx.system_resolver(), on_lookup=lambda lookup: printer.note(shown(lookup.line())))
+    except mx.MxError as error:
+        return Outcome(PHASE_EXIT["connect"], str(error))
+    best = hosts[0]
+    kind = "the domain itself, which has no MX record" if best.implicit else f"preference {best.preference}"
+    printer.note(f"the best MX is {shown(best.host)} ({kind}); connecting to it on port {MX_PORT}, which many "
+                 "networks and providers block for outgoing connections")
+    target = dataclasses.replace(settings.target(), host=best.host, port=MX_PORT, server_hostname=best.host)
+    return Session(settings, printer, None, target=target).run()
 
 
 def server_start_words(error: OSError) -> str:

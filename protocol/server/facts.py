@@ -19,6 +19,9 @@ DEMO_USER = "student"
 """The one account the server knows."""
 DEMO_PASSWORD = "classroom"
 """Its password, deliberately public: this server is for lessons on loopback."""
+DEMO_TOKEN = "smtpstep-demo-token"
+"""The one OAuth 2.0 access token the server takes for the demo account (AUTH XOAUTH2 and OAUTHBEARER in the
+modern-login scenario), public like the password. A real token comes from the provider's OAuth flow."""
 LISTENERS = ("plain", "submission", "submissions")
 """Listener names, in the order they are started and described."""
 SECURITY_LISTENER = {"none": "plain", "starttls": "submission", "tls": "submissions"}

@@ -27,6 +27,8 @@ class Scenario:
     """Registry key, as given to ``LocalServer(scenario=...)``."""
     summary: ClassVar[str] = "a correct server: accepts mail for test domains"
     """One line for ``describe()`` and the UI."""
+    token_login: ClassVar[bool] = False
+    """Whether AUTH XOAUTH2 and OAUTHBEARER are offered and taken (with ``facts.DEMO_TOKEN``)."""
 
     def ehlo(self, lines: list[str]) -> list[str]:
         """The EHLO reply lines (``250-name``, ``250-SIZE n``, ... ``250 HELP``) to send."""
@@ -43,6 +45,10 @@ class Scenario:
     def data(self, session: Session, envelope: Envelope) -> str | None:
         """Reply to the final dot instead of storing the message."""
         return None
+
+    def added_fields(self, session: Session, envelope: Envelope) -> bytes:
+        """Header fields (CRLF-ended) the server adds below its own trace fields when it stores the message."""
+        return b""
 
     def certificate(self, server_name: str | None) -> str | None:
         """The certificate variant (``CERTIFICATE_VARIANTS``) to present to a client that asked for
@@ -156,6 +162,16 @@ class MustStartTlsScenario(Scenario):
         return None
 
 
+@register_scenario
+class ModernLoginScenario(Scenario):
+    """Offer AUTH XOAUTH2 and OAUTHBEARER (RFC 7628) next to PLAIN and LOGIN, taking the demo token
+    (``facts.DEMO_TOKEN``) for the demo user, as large providers take OAuth 2.0 access tokens for SMTP."""
+
+    name = "modern-login"
+    summary = "OAuth logins: offers AUTH XOAUTH2 and OAUTHBEARER (RFC 7628) and takes the demo token"
+    token_login = True
+
+
 TLS_FAILURE_NAMES = {"untrusted": "untrusted", "expired": "expired", "wrong-host": "wrong-host"}
 """tls-failures scenario: the first label of the SNI name, and the certificate variant it gets."""
 
@@ -180,3 +196,38 @@ class TlsFailuresScenario(Scenario):
         if not server_name:
             return None
         return TLS_FAILURE_NAMES.get(server_name.split(".", 1)[0].lower())
+
+
+@register_scenario
+class ReceivingMxScenario(Scenario):
+    """The receiving MX of the lessons' world: SPF, DKIM and DMARC on every message, against the built-in
+    zone (``smtpstep.protocol.mailauth.world``), recorded in an Authentication-Results field (RFC 8601 §2).
+
+    The checks run at the final dot, when the From: field and the signatures are known. A DMARC failure
+    under ``p=reject`` refuses the message with 550 5.7.26 (RFC 7372's X.7.26, "Multiple
+    authentication checks failed"; RFC 7489 §10.3's own example uses 5.7.1); any other verdict stores it
+    with the field. The client's address for SPF is the connection's peer. The mail-authentication
+    libraries are imported when the scenario is chosen, never when the scenarios are listed.
+    """
+
+    name = "receiving-mx"
+    summary = "receiving MX: checks SPF, DKIM and DMARC, adds Authentication-Results, refuses p=reject failures"
+
+    def __init__(self) -> None:
+        # Loaded when the server switches to this scenario (a lesson starts), not at the first message: the
+        # libraries take about half a second to import, which would stall the step that sends the message.
+        from smtpstep.protocol.mailauth import world
+
+        self._world = world
+
+    def data(self, session: Session, envelope: Envelope) -> str | None:
+        from smtpstep.protocol.server.facts import BANNER_NAME
+
+        peer = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer)
+        verdict = self._world.check(envelope.original_content or b"", peer_ip=peer, mail_from=envelope.mail_from or "",
+                              helo=session.host_name or "", authserv_id=BANNER_NAME)
+        envelope.authentication_results = verdict.header  # type: ignore[attr-defined]
+        return verdict.reply
+
+    def added_fields(self, session: Session, envelope: Envelope) -> bytes:
+        return getattr(envelope, "authentication_results", b"")

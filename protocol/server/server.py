@@ -411,7 +411,7 @@ class LocalServer:
             mail_from=mail_from,
             rcpt_tos=rcpt_tos,
             original_content=original,
-            stored=headers + original,
+            stored=headers + self.hooks.added_fields(session, envelope) + original,
             listener=listener,
             tls=ssl_object is not None,
             auth_user=auth_user if isinstance(auth_user, str) else None,

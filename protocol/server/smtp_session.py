@@ -23,7 +23,10 @@ against. Nothing here may copy more of aiosmtpd without an entry there.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import hmac
+import json
 import logging
 import re
 import secrets
@@ -33,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session, syntax
 
-from smtpstep.protocol.server.facts import BANNER_NAME, DEMO_PASSWORD, DEMO_USER
+from smtpstep.protocol.server.facts import BANNER_NAME, DEMO_PASSWORD, DEMO_TOKEN, DEMO_USER
 from smtpstep.protocol.server.policy import recipient_policy
 from smtpstep.protocol.text import is_utf8
 
@@ -69,6 +72,8 @@ class ListenerHandler:
         lines = list(responses)
         if isinstance(smtp, SmtpSession) and smtp.takes_chunks and len(lines) > 1:
             lines.insert(len(lines) - 1, f"{lines[0][:3]}-CHUNKING")  # RFC 3030 §2: the EHLO keyword
+        if not self._server.hooks.token_login:
+            lines = [_without_token_mechanisms(line) for line in lines]
         return self._server.hooks.ehlo(lines)
 
     async def handle_MAIL(
@@ -119,6 +124,40 @@ class ListenerHandler:
             return _NOT_UTF8.format(code="5.5.2", what="the command")
         return "451 4.3.0 Local server error: the server could not handle this command; try again later"
 
+    async def auth_XOAUTH2(self, smtp: SMTP, args: list[str]) -> AuthResult:
+        """AUTH XOAUTH2 (Google's, non-standard): ``user=<user>^Aauth=Bearer <token>^A^A`` in base64. A refused
+        token gets a 334 with a JSON error, which the client answers with an empty line, then 535."""
+        return await self._token_login(smtp, args, {"status": "401", "schemes": "bearer"})
+
+    async def auth_OAUTHBEARER(self, smtp: SMTP, args: list[str]) -> AuthResult:
+        """AUTH OAUTHBEARER (RFC 7628 §3.1): a GS2 header ``n,a=<user>,`` then ``key=value`` pairs ended by
+        0x01. A refused token gets a 334 with a JSON error (RFC 7628 §3.2.2), answered with 0x01, then 535."""
+        return await self._token_login(smtp, args, {"status": "invalid_token"})
+
+    async def _token_login(self, smtp: SMTP, args: list[str], error: dict[str, str]) -> AuthResult:
+        if not self._server.hooks.token_login:
+            await smtp.push("504 5.5.4 Unrecognized authentication type")  # aiosmtpd's words for the unknown
+            return AuthResult(success=False, handled=True)
+        if len(args) == 2:
+            try:
+                response: Any = base64.b64decode(args[1], validate=True)
+            except (binascii.Error, ValueError):
+                await smtp.push("501 5.5.2 Can't decode base64")
+                return AuthResult(success=False, handled=True)
+        else:
+            response = await smtp.challenge_auth(b"")  # the empty 334 that asks for it (RFC 4954 §4)
+            if response is MISSING:
+                return AuthResult(success=False, handled=True)  # challenge_auth already replied 501
+        user, token = token_credentials(args[0].upper(), response)
+        if hmac.compare_digest(user, DEMO_USER.encode()) & hmac.compare_digest(token, DEMO_TOKEN.encode()):
+            return AuthResult(success=True, auth_data=DEMO_USER)
+        # RFC 7628 §3.2.2: the failure is a challenge carrying a JSON error; the client answers it, then the
+        # server fails the exchange (535 5.7.8, RFC 4954 §6).
+        answer = await smtp.challenge_auth(json.dumps(error, separators=(",", ":")).encode())
+        if answer is MISSING:
+            return AuthResult(success=False, handled=True)
+        return AuthResult(success=False, handled=False)  # aiosmtpd sends 535 5.7.8
+
     async def auth_CRAM__MD5(self, smtp: SMTP, args: list[str]) -> AuthResult:
         """AUTH CRAM-MD5 (RFC 2195); aiosmtpd turns the ``__`` in the name into ``-``."""
         if len(args) != 1:
@@ -135,6 +174,38 @@ class ListenerHandler:
         if hmac.compare_digest(user, DEMO_USER.encode()) & hmac.compare_digest(digest.lower(), expected):
             return AuthResult(success=True, auth_data=DEMO_USER)
         return AuthResult(success=False, handled=False)  # handled=True would leave the client hanging
+
+
+_TOKEN_MECHANISMS = frozenset({"XOAUTH2", "OAUTHBEARER"})
+
+
+def _without_token_mechanisms(line: str) -> str:
+    """An EHLO line, without XOAUTH2 and OAUTHBEARER if it is the AUTH line: outside the modern-login scenario
+    the server does not offer them."""
+    if not line[4:].upper().startswith("AUTH "):
+        return line
+    return line[:4] + " ".join(word for word in line[4:].split() if word.upper() not in _TOKEN_MECHANISMS)
+
+
+def token_credentials(mechanism: str, response: bytes) -> tuple[bytes, bytes]:
+    """The user and the bearer token in an XOAUTH2 or OAUTHBEARER client response (b"" for what is missing).
+    OAUTHBEARER (RFC 7628 §3.1): ``n,a=<saslname>,`` then pairs ended by 0x01; in the saslname "=2C" and
+    "=3D" stand for "," and "=" (RFC 5801 §4). XOAUTH2: ``user=<user>`` and ``auth=Bearer <token>`` pairs."""
+    user = b""
+    pairs = response.split(b"\x01")
+    if mechanism == "OAUTHBEARER":
+        header = pairs.pop(0).split(b",")
+        authzid = header[1] if len(header) >= 3 else b""
+        if authzid.startswith(b"a="):
+            user = authzid[2:].replace(b"=2C", b",").replace(b"=3D", b"=")
+    token = b""
+    for pair in pairs:
+        key, _, value = pair.partition(b"=")
+        if key == b"user" and mechanism == "XOAUTH2":
+            user = value
+        elif key == b"auth" and value[:7].lower() == b"bearer ":
+            token = value[7:]
+    return user, token
 
 
 MAX_UNENDED_LINE = 1024 * 1024

@@ -66,5 +66,38 @@ def test_a_challenge_that_is_not_base64_is_a_sasl_error():
 
 
 def test_a_mechanism_smtpstep_does_not_speak_is_a_sasl_error():
-    with pytest.raises(sasl.SaslError, match="XOAUTH2"):
-        sasl.respond("XOAUTH2", "student", "s3cret", "")
+    with pytest.raises(sasl.SaslError, match="GSSAPI"):
+        sasl.respond("GSSAPI", "student", "s3cret", "")
+
+
+# --- OAuth 2.0 bearer tokens: XOAUTH2 and OAUTHBEARER (RFC 7628) -------------------------------------------
+
+
+def test_xoauth2_initial_response_matches_googles_published_example():
+    # Google's XOAUTH2 page: user=someuser@example.com^Aauth=Bearer ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg^A^A
+    response = sasl.initial_response("XOAUTH2", "someuser@example.com", "ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg")
+    assert response == ("dXNlcj1zb21ldXNlckBleGFtcGxlLmNvbQFhdXRoPUJlYXJlciB5YTI5LnZGOWRmdDRxbVRjMk52YjNSbGNrQmhkSFJoZG1"
+                        "semRHRXVZMjl0Q2cBAQ==")
+
+
+def test_oauthbearer_initial_response_is_a_gs2_header_then_pairs_ended_by_0x01():
+    decoded = base64.b64decode(sasl.initial_response("OAUTHBEARER", "a,b=c@example.test", "tok") or "")
+    # RFC 7628 §3.1; "," and "=" in the authzid are written =2C and =3D (RFC 5801 §4).
+    assert decoded == b"n,a=a=2Cb=3Dc@example.test,\x01auth=Bearer tok\x01\x01"
+
+
+def test_a_token_mechanism_answers_the_empty_challenge_with_its_initial_response_and_an_error_with_a_fixed_ack():
+    assert sasl.respond("OAUTHBEARER", "student", "tok", "")[0] == sasl.initial_response("OAUTHBEARER", "student", "tok")
+    error = base64.b64encode(b'{"status":"invalid_token"}').decode()
+    assert sasl.respond("OAUTHBEARER", "student", "tok", error)[0] == "AQ=="  # a single 0x01 (RFC 7628 §3.2.3)
+    assert sasl.respond("XOAUTH2", "student", "tok", error)[0] == ""
+    assert not sasl.carries_secret("XOAUTH2", error) and sasl.carries_secret("XOAUTH2", "")
+    assert sasl.carries_secret("LOGIN", error)
+
+
+def test_a_token_mechanism_is_never_chosen_unless_asked_for():
+    from smtpstep.protocol.planner import choose_mechanism
+
+    assert choose_mechanism(("XOAUTH2", "OAUTHBEARER"), None) is None
+    assert choose_mechanism(("XOAUTH2", "PLAIN"), None) == "PLAIN"
+    assert choose_mechanism(("XOAUTH2", "PLAIN"), "xoauth2") == "XOAUTH2"

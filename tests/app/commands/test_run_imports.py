@@ -17,7 +17,9 @@ from smtpstep.protocol.server.server import LocalServer
 
 HEAVY = ("asyncio", "textual", "rich", "aiosmtpd", "trustme", "cryptography",
          *(f"smtpstep.app.commands.{other}" for other in ("step", "serve", "lessons", "web", "replay", "shots")),
-         "smtpstep.app.stepper_app", "smtpstep.protocol.transport.asyncio_driver", "importlib.metadata")
+         "smtpstep.app.stepper_app", "smtpstep.protocol.transport.asyncio_driver", "importlib.metadata",
+         # The receiving MX's mail authentication (DNS zone, SPF, DKIM, DMARC) is for its lessons only.
+         "smtpstep.protocol.mailauth", "dns", "spf", "dkim", "nacl", "authres")
 
 CHILD = """
 import json, sys
