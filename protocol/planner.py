@@ -217,9 +217,11 @@ def _happy_path(plan: SessionPlan, view: ClientView) -> list[Planned]:
     opening = _opening(plan, view)
     login = state != State.AUTH_CHALLENGED and plan.username is not None and not session.authenticated_as and \
         (envelope.mail_from is None or state in _OPEN) and (plan.security != "none" or plan.allow_cleartext_auth)
-    if state in _OPEN and (login or any(p.command.verb == Verb.STARTTLS for p in opening)):
+    if state in _OPEN and (login or any(p.command.verb == Verb.STARTTLS for p in opening)
+                           or envelope.mail_from is None):
         # A transaction is open (commands typed or forced out of order) but STARTTLS or AUTH is still due,
-        # and neither may come inside one (RFC 3207 §4, RFC 4954 §4): RSET ends it first (RFC 5321 §4.1.1.5).
+        # and neither may come inside one (RFC 3207 §4, RFC 4954 §4), or a server took a forced RCPT with no
+        # MAIL before it, so MAIL may not be sent now (RFC 5321 §4.1.4): RSET ends it first (§4.1.1.5).
         add(Planned(Rset(), "mail"))
         envelope = Envelope()
     steps.extend(opening)

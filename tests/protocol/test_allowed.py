@@ -299,3 +299,21 @@ def test_on_every_planned_path_and_every_failure_from_it_allowed_is_what_check_a
             assert_never_stuck(client)
             assert_the_plan_fits(plan, client, last)
     assert {State.READY_FOR_MAIL, reached, State.CLOSED} <= states
+
+
+def test_after_a_server_took_a_forced_rcpt_without_mail_the_plan_starts_with_rset() -> None:
+    """Found by the state machine: a RCPT forced before MAIL and accepted opens a transaction with no sender,
+    where MAIL may not be sent (RFC 5321 §4.1.4); the plan ends that transaction with RSET first."""
+    client = SmtpClient()
+    plan = SessionPlan(security="none", message=b"Subject: hi\r\n\r\nhi\r\n", rcpt_tos=("teacher@example.test",))
+    client.send(Connect())
+    client.connection_made(implicit_tls=False)
+    client.send(ReadGreeting())
+    client.receive_data(b"220 ready\r\n")
+    client.send(Ehlo("client.example.test"))
+    client.receive_data(b"250 hello\r\n")
+    client.send(RcptTo("teacher@example.test"), force=True)
+    client.receive_data(b"250 ok\r\n")
+    assert client.settled == State.READY_FOR_DATA and client.view().envelope.mail_from is None
+    first = propose(plan, client.view(), None).commands[0]
+    assert first.verb == Verb.RSET and client.check(first) is None
