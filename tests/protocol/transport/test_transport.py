@@ -11,6 +11,7 @@ import asyncio
 import base64
 import dataclasses
 import itertools
+import re
 
 import pytest
 
@@ -146,9 +147,12 @@ async def test_a_bad_certificate_stops_the_session(
     assert f"OpenSSL error {code}" in failure.message
     tls = transport.tls
     assert tls is not None and not tls.verified and tls.verify_code == code
-    # The chain is still shown: it came from the Certificate message, before verification failed.
+    # The chain is still shown: it is what the server sent, before verification failed.
     assert tls.chain and tls.chain[0].subject.startswith("CN=")
-    assert "← Certificate" in tls.handshake
+    # The handshake lines are the records: the server's flight that carried the certificate came in, and
+    # the client's alert that refused it went out (plaintext, so its words can be read).
+    assert any(line.startswith("← ") and "Certificate" in line for line in tls.handshake)
+    assert tls.handshake[-1].startswith("→ alert record, 7 bytes: fatal, ")
     assert not transport.connected and transport.client.settled == State.CLOSED
     assert driven.results[-1].commands[0].verb == Verb.TLS_HANDSHAKE  # nothing was sent after it
     assert server.received == []
@@ -197,10 +201,13 @@ async def test_tls_info_records_version_cipher_sni_chain_and_handshake(local_ser
     assert leaf.fingerprint_sha256.replace(":", "") == served.fingerprint(hashes.SHA256()).hex().upper()
     assert leaf.key_type.startswith(("EC ", "RSA ", "Ed25519"))
     assert "trusted" in tls.verification and "localhost" in tls.verification
-    # Handshake messages in the order they crossed the wire.
-    wanted = ["→ ClientHello", "← ServerHello", "← Certificate", "← Finished", "→ Finished"]
-    positions = [tls.handshake.index(name) for name in wanted]
+    # The handshake's records in the order they crossed the wire, each with what it carries.
+    wanted = [("→ handshake record", "ClientHello"), ("← handshake record", "ServerHello"),
+              ("← ", "Certificate"), ("← ", "Finished"), ("→ ", "Finished")]
+    positions = [next(n for n, line in enumerate(tls.handshake) if line.startswith(start) and name in line)
+                 for start, name in wanted]
     assert positions == sorted(positions)
+    assert all(re.search(r" record, \d+ bytes", line) for line in tls.handshake)
 
 
 async def test_implicit_tls_to_a_plain_port_fails_in_plain_words_and_discards_the_greeting(
