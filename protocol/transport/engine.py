@@ -478,6 +478,9 @@ class StepEngine:
                 carried.append(record)
         return b"".join(plain_parts), ("came in as " + summarize(carried)) if carried else ""
 
+    def _tls_note(self, text: str) -> None:
+        self.record.append(WireChunk(Direction.TLS, b"", False, self._now(), self.steps, note=text))
+
     def _server_chunk(self, data: bytes, layer: str) -> None:
         self.record.append(WireChunk(Direction.SERVER, data, self._tls_on(), self._now(), self.steps, layer=layer))
 
@@ -548,6 +551,9 @@ class StepEngine:
             yield from self._lost(abort=True)
             return Failure("tls", f"TLS could not be set up ({socket_words(error) if isinstance(error, OSError) else error})")
         self.record.append(WireChunk(Direction.TLS, b"", False, self._now(), self.steps, note="TLS handshake starts"))
+        if target.keylog:
+            self._tls_note(f"this connection's TLS keys go to {target.keylog} (asked for): that file decrypts the "
+                           "session, AUTH and its password included")
         timeout = target.timeout if target.timeout is not None else CONNECT_TIMEOUT
         since = time.monotonic()
         deadline = since + timeout  # one deadline for the whole handshake, as for a reply

@@ -14,6 +14,7 @@ One tshark run per file (fields, the decrypted stream and the expert info at onc
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from smtpstep.app.output.exports import PCAPNG_NO_KEYS, export_pcapng
+from smtpstep.app.output.exports import PCAPNG_NO_KEYS, ExportError, export_pcapng
 from smtpstep.app.output.pcapng import BLOCK_DSB, SECRETS_TLS_KEYLOG, write_pcapng
 from smtpstep.app.session.recording import Recording, record_session
 from smtpstep.app.session.settings import SessionSettings
@@ -273,3 +274,22 @@ async def test_the_asyncio_transport_exports_the_same_clean_decryptable_capture(
     client_side = seen.streams[True] if seen.streams[True].startswith(b"EHLO") else seen.streams[False]
     assert client_side == wire_log(recording, tls=True)[Direction.CLIENT]
     assert_clean_stream(seen)
+
+
+def test_replay_exports_a_recording_as_pcapng_with_the_keys_asked_for(sessions, clean_env: dict[str, str],
+                                                                     tmp_path: Path) -> None:
+    cell = sessions["starttls", "1.3"]
+    recorded = cell["with"].parent / "session.json"
+    out = tmp_path / "replayed.pcapng"
+    done = subprocess.run([sys.executable, "-m", "smtpstep.app.cli", "replay", str(recorded), "--transcript", str(out),
+                           "--tls-keys", str(cell["keys"])], cwd=REPO, env=clean_env, capture_output=True, text=True,
+                          timeout=120, check=False)
+
+    assert done.returncode == 0 and "holds the TLS keys" in done.stdout, done.stdout + done.stderr
+    assert out.read_bytes() == cell["with"].read_bytes()  # the same capture as from the session itself
+
+
+def test_a_recording_without_raw_bytes_is_refused_in_one_sentence(sessions, tmp_path: Path) -> None:
+    old = dataclasses.replace(sessions["starttls", "1.3"]["recording"], raw=[])
+    with pytest.raises(ExportError, match="holds no raw bytes"):
+        export_pcapng(old, tmp_path / "old.pcapng")

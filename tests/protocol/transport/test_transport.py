@@ -33,7 +33,7 @@ from smtpstep.protocol.server.scenarios import SCENARIOS, Scenario
 from smtpstep.protocol.server.server import LocalServer
 from smtpstep.protocol.states import State
 from smtpstep.protocol.transport.asyncio_driver import AsyncioTransport
-from smtpstep.protocol.transport.wire import Direction, StepResult, Target
+from smtpstep.protocol.transport.wire import Direction, RawKind, StepResult, Target
 from tests.support.both_transports import use_both_transports
 from tests.support.driver import drive, run_session
 
@@ -422,3 +422,47 @@ async def test_cancelling_a_step_closes_the_connection(local_server: LocalServer
     assert any("cancelled" in c.note for c in transport.record.chunks)
     after = await transport.step(MessageBody(MESSAGE))
     assert after.failure is not None and after.failure.kind == "not-allowed"
+
+
+# --- TLS in the engine: records and raw bytes ------------------------------------------------------
+
+
+@pytest.mark.parametrize("security", ["starttls", "tls"])
+async def test_under_tls_each_chunk_names_its_records_and_the_raw_bytes_are_those_records(
+    local_server: LocalServer, security: str
+) -> None:
+    transport = AsyncioTransport(target_for(local_server, security))
+    await run_session(transport, plan_for(security))
+
+    chunks, raw = transport.record.chunks, transport.record.raw
+    ehlo = next(c for c in chunks if c.direction == Direction.CLIENT and c.tls and c.data.startswith(b"EHLO"))
+    size = re.fullmatch(r"went out as one application_data record of (\d+) bytes", ehlo.layer)
+    assert size is not None
+    written = [e.data for e in raw if e.kind == RawKind.DATA and e.direction == Direction.CLIENT
+               and e.step == ehlo.step]
+    assert [len(data) for data in written] == [int(size[1])] and ehlo.data not in written[0]  # ciphertext
+    assert all(c.layer.startswith("came in as ") for c in chunks if c.direction == Direction.SERVER and c.tls)
+    assert all(not c.layer for c in chunks if c.direction in (Direction.CLIENT, Direction.SERVER) and not c.tls)
+    # The plaintext part of the raw bytes is the wire log's own; the TCP story is whole.
+    plain_sent = b"".join(c.data for c in chunks if c.direction == Direction.CLIENT and not c.tls)
+    raw_sent = b"".join(e.data for e in raw if e.kind == RawKind.DATA and e.direction == Direction.CLIENT)
+    assert raw_sent.startswith(plain_sent) and raw_sent[len(plain_sent):len(plain_sent) + 3] == b"\x16\x03\x01"
+    assert raw[0].kind == RawKind.CONNECT and raw[0].server[1] == local_server.port_for(security)
+    assert raw[-1].kind == RawKind.CLOSE and transport.client_randoms and len(transport.client_randoms[0]) == 32
+    hello = next(c.note for c in chunks if c.direction == Direction.TLS and "ClientHello" in c.note)
+    assert re.fullmatch(r"→ handshake record, \d+ bytes: ClientHello", hello)
+
+
+async def test_tls_keys_are_logged_only_when_the_target_names_a_file(local_server: LocalServer, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    keys = tmp_path / "keys.txt"
+    await run_session(AsyncioTransport(target_for(local_server, "starttls")), plan_for("starttls"))
+    assert not keys.exists()
+
+    transport = AsyncioTransport(target_for(local_server, "starttls", keylog=str(keys)))
+    await run_session(transport, plan_for("starttls"))
+
+    lines = [line for line in keys.read_text().splitlines() if not line.startswith("#")]
+    random = transport.client_randoms[0].hex()
+    assert {line.split()[0] for line in lines} >= {"CLIENT_TRAFFIC_SECRET_0", "SERVER_TRAFFIC_SECRET_0"}
+    assert all(line.split()[1] == random for line in lines), (random, lines)
+    assert keys.stat().st_mode & 0o077 == 0  # the keys to the password: the owner's alone
