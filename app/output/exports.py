@@ -21,6 +21,7 @@ Rules:
 from __future__ import annotations
 
 import html
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -303,6 +304,8 @@ def export_pcapng(recording: Recording, path: Path, *, keylog: Path | str | None
     labels = {n: view.last.commands[-1].label for n, view in enumerate(recording.views) if view.last is not None}
     try:
         with open(path, "wb", buffering=1 << 20) as out:
+            if keys is not None:  # the keys to the password: the owner's alone, as the key log is
+                os.fchmod(out.fileno(), 0o600)
             packets = write_pcapng(out, recording.raw, started=recording.started, keylog=keys,
                                    show_secrets=show_secrets, server_port=standard, labels=labels)
     except OSError as error:

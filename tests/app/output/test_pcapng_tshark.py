@@ -167,6 +167,7 @@ def test_the_session_ran_in_the_tls_version_asked_and_said_that_the_keys_decrypt
     assert f"TLS keys are written to {cell['keys']}" in cell["printed"]
     assert "decrypts this session, AUTH and its password included" in cell["printed"]
     assert os.stat(cell["keys"]).st_mode & 0o077 == 0  # the key log is its owner's alone
+    assert os.stat(cell["with"]).st_mode & 0o077 == 0  # and so is a capture that holds the keys
     assert "holds the TLS keys" in cell["said_with"] and PCAPNG_NO_KEYS in cell["said_without"]
 
 
