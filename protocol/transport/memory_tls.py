@@ -4,7 +4,8 @@ The engine owns this object; the drivers only move raw bytes. Bytes read from th
 ``feed``; bytes to write come out of ``take_output`` (the handshake's flights, alerts) or
 ``encrypt``; plaintext comes out of ``decrypt``. Nothing here waits or touches a socket.
 
-What was checked (tests/protocol/transport/test_memory_tls.py; Python 3.11, OpenSSL 3.0):
+What was checked (Python 3.11, OpenSSL 3.0; tests/protocol/transport: test_transport.py for the
+certificate failures and the key log, test_tls_records.py for the alert and the host-name rule):
 
 - ``do_handshake`` raises ``SSLWantReadError`` until the peer's next flight is fed; it raises
   ``SSLCertVerificationError`` with ``verify_code`` / ``verify_message`` exactly as ``wrap_socket``
@@ -20,8 +21,7 @@ What was checked (tests/protocol/transport/test_memory_tls.py; Python 3.11, Open
   ``wrap_socket`` (ssl.py raises "check_hostname requires server_hostname"), ``wrap_bio`` accepts
   None with ``check_hostname`` on, and the handshake then succeeds with NO host name check at all;
   ``MemoryTls`` refuses it. The name is sent as SNI unless it is an IP address.
-- TLS 1.3 tickets arrive after the handshake as records that decrypt to no application data;
-  ``session.has_ticket`` turns True once one has been read.
+- TLS 1.3 tickets arrive after the handshake as records that decrypt to no application data.
 - ``keylog_filename`` is a property of the context and works for ``wrap_bio`` as for sockets
   (OpenSSL's keylog callback is per SSL_CTX; CPython appends a line per secret and flushes it).
 """
