@@ -100,6 +100,7 @@ class SessionControl:
 
     def _cleared(self) -> None:
         app = self._app
+        app.quizzing.drop()  # a question about the old session goes with it
         app.wire_log.release()
         app.timeline.reset()
         app.main_screen.viewing = None

@@ -31,6 +31,7 @@ from textual.worker import Worker, WorkerState
 from smtpstep.app.playback import Playback
 from smtpstep.app.process_settings import ProcessSettings
 from smtpstep.app.queue_editing import QueueEditing
+from smtpstep.app.quizzing import QuizControl
 from smtpstep.app.screens.help import HelpScreen
 from smtpstep.app.screens.main import MainScreen
 from smtpstep.app.session.lab import Lab
@@ -65,6 +66,8 @@ _PALETTE_HELP = {
     "export": "Save the session as a transcript (.txt .md .html .svg), a recording (.json) to replay, or its "
               "sequence diagram (.mmd .puml .diagram.svg)",
     "diagram": "Show the session as a sequence diagram, growing step by step",
+    "quiz": "Predict the reply: before each reply is shown, guess its first digit (on or off)",
+    "quiz_tally": "How many replies were guessed right so far",
 }
 """One-line help for the command palette, by action."""
 
@@ -116,7 +119,8 @@ class SmtpStepApp(App[int]):
     def __init__(self, settings: SessionSettings, *, theme: str | None = None,
                  screenshot_dir: Path | None = None, now: datetime | None = None,
                  message_id: str | None = None, server: LocalServer | ServerProcess | None = None,
-                 timings: bool = True, present: bool = False, replay: Recording | None = None) -> None:
+                 timings: bool = True, present: bool = False, replay: Recording | None = None,
+                 quiz: str | None = None) -> None:
         guard_rich_text()  # every text drawn shows controls as visible escapes, whatever a pane forgets
         super().__init__()
         self.settings = settings
@@ -139,11 +143,18 @@ class SmtpStepApp(App[int]):
         self.sessions = SessionControl(self, now=now, message_id=message_id)
         """Start, restart and switch sessions."""
         self.playback = Playback(self, self._play_tick, self._show_pace)
+        self.quizzing = QuizControl(self, quiz)
+        """Predict-the-reply: holds a step's reply back until the class has guessed it (``--quiz``, key Q)."""
         self._step_waiters: list[asyncio.Future[SessionView]] = []
         """Callers of ``next_step_finished`` waiting for the next StepFinished."""
         self._process = ProcessSettings(freeze=True)
         self._requested_theme = theme
         self._choose_theme()
+
+    @property
+    def replay_recording(self) -> Recording | None:
+        """The recording shown offline, if this is a replay."""
+        return self._recording
 
     @property
     def server(self) -> LocalServer | ServerProcess | None:
@@ -197,6 +208,7 @@ class SmtpStepApp(App[int]):
     def _start(self) -> None:
         screen = self.main_screen
         screen.presenting = self._present
+        screen.quiz_on = self.quizzing.on
         if self._recording is not None:
             self._start_replay(self._recording)
             return
@@ -247,8 +259,8 @@ class SmtpStepApp(App[int]):
 
     def publish(self, *, after_step: bool = False) -> None:
         """Show the live session as the stepper has it now (unless looking back); after a step, say so."""
-        if self.stepper is None:
-            return
+        if self.stepper is None or self.quizzing.pending is not None:
+            return  # an open quiz question holds the step's result back until it is answered
         view = self.stepper.view(self.busy, after_step=after_step)
         self.timeline.record(view)
         if not self.timeline.looking_back:
@@ -283,6 +295,8 @@ class SmtpStepApp(App[int]):
         return view
 
     def take_chunk(self, chunk: WireChunk) -> None:
+        if self.quizzing.hold(chunk):
+            return
         self.wire_log.add_chunk(chunk, hold=chunk.direction == Direction.CLIENT and self.busy is not None)
 
     def _server_received(self, record: object) -> None:
@@ -300,15 +314,17 @@ class SmtpStepApp(App[int]):
     # -- looking back ----------------------------------------------------------------------------
 
     def action_back(self) -> None:
-        if not self.busy:
+        if not self.busy and self.quizzing.pending is None:
             self._show(self.timeline.back())
 
     def action_forward(self) -> None:
-        if self.timeline.viewing is None:
+        if self.timeline.viewing is None or self.quizzing.pending is not None:
             return
         view = self.timeline.forward()
         if view is not None:
-            self._show(view)
+            if self._recording is None or not self.quizzing.before_replayed(
+                    view, self._recording.chunks, partial(self._show, view)):
+                self._show(view)
         elif self.timeline.replay:
             self.playback.stop()
             self.notify("End of the recording.")
@@ -344,7 +360,9 @@ class SmtpStepApp(App[int]):
         return self.steps.busy
 
     def action_step(self) -> None:
-        if self.timeline.replay:
+        if self.quizzing.pending is not None:
+            self.quizzing.reveal()  # space shows the reply without a guess
+        elif self.timeline.replay:
             self.action_forward()
         elif self.timeline.looking_back:
             self._back_to_live()
@@ -447,19 +465,19 @@ class SmtpStepApp(App[int]):
         save_screenshot(self)
 
 
-def run_tui_replay(recording: Recording, theme: str | None = None) -> int:
+def run_tui_replay(recording: Recording, theme: str | None = None, *, quiz: str | None = None) -> int:
     """Show a recorded session offline, stepping forward and back."""
-    app = SmtpStepApp(None, theme=theme, replay=recording)  # type: ignore[arg-type]
+    app = SmtpStepApp(None, theme=theme, replay=recording, quiz=quiz)  # type: ignore[arg-type]
     result = app.run()
     return result if isinstance(result, int) else 0
 
 
 def run_tui(settings: SessionSettings, theme: str | None = None, *, screenshot_dir: Path | None = None,
-            present: bool = False) -> int:
+            present: bool = False, quiz: str | None = None) -> int:
     """Run the app until the user quits; the exit code for the shell."""
     from smtpstep.app.config import state_dir
 
     log_to(state_dir() / "smtpstep.log")
-    app = SmtpStepApp(settings, theme=theme, screenshot_dir=screenshot_dir, present=present)
+    app = SmtpStepApp(settings, theme=theme, screenshot_dir=screenshot_dir, present=present, quiz=quiz)
     result = app.run()
     return result if isinstance(result, int) else 0

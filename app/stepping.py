@@ -19,6 +19,7 @@ from smtpstep.app.session.stepper import HeadWarning
 
 if TYPE_CHECKING:
     from smtpstep.app.stepper_app import SmtpStepApp
+    from smtpstep.protocol.transport.wire import StepResult
 
 BUSY_SHOWN_AFTER = 0.1
 """Seconds before a running step is marked busy on screen. A reply within that time shows the step done in
@@ -43,6 +44,8 @@ class StepControl:
     def request(self, *, confirm: bool) -> bool:
         """Start the next step if possible; False when nothing was started."""
         app, stepper = self._app, self._app.stepper
+        if app.quizzing.pending is not None:
+            return False  # the class has not guessed the last reply yet
         if stepper is None:
             app.notify("smtpstep is still starting (the built-in server makes its certificates first).")
             return False
@@ -92,6 +95,8 @@ class StepControl:
                 return
             self._begin()
             await self._step(False)
+            if app.quizzing.pending is not None:
+                return  # run to the end stops at each reply to guess
             if app.stepper.transport.failure is not None or app.stepper.halt:
                 return
 
@@ -131,6 +136,15 @@ class StepControl:
             app.notify(f"Unexpected error: {error.__class__.__name__}: {error}. Details are in "
                        f"{state_dir() / 'smtpstep.log'}.", severity="error", timeout=10)
             return
+        if result is not None and app.quizzing.after_step(len(stepper.history), result.commands, result.answers,
+                                                          lambda: self._show(result, force)):
+            self._unmark()  # the reply stays held until the guess; the step is over
+            return
+        self._show(result, force)
+
+    def _show(self, result: StepResult | None, force: bool) -> None:
+        app, stepper = self._app, self._app.stepper
+        assert stepper is not None
         app.wire_log.release()
         if result is not None:
             app.wire_log.end_step(len(stepper.history), result.elapsed if self._timings else None)
@@ -145,13 +159,16 @@ class StepControl:
 
     def finished(self) -> None:
         """The step is over (done, failed or cancelled): unmark it and show its result."""
+        self._unmark()
+        self._app.wire_log.release()
+        self._app.publish(after_step=True)
+
+    def _unmark(self) -> None:
         self.busy = None
         if self._timer is not None:
             self._timer.stop()
             self._timer = None
-        self._app.wire_log.release()
         self._app.main_screen.waited = None
-        self._app.publish(after_step=True)
 
     def _ask_cleartext_auth(self, force: bool = False) -> None:
         """AUTH without TLS to a real server goes only with the user's explicit consent (once given, a command

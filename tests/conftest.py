@@ -11,6 +11,7 @@ import ast
 import hashlib
 import importlib
 import inspect
+import signal
 import textwrap
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -21,6 +22,11 @@ import pytest_asyncio
 
 if TYPE_CHECKING:
     from smtpstep.protocol.server.server import LocalServer
+
+# A shell starts a background job (`pytest ... &`) with Ctrl-C ignored, and every process a test starts would
+# inherit that: the tests that press Ctrl-C on `run` and `serve` need it delivered as in a terminal.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _server_kwargs(tmp_path: Path, **overrides: Any) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from smtpstep.app.commands.step import theme_name
+from smtpstep.app.commands.step import add_quiz_option, theme_name
 from smtpstep.app.session.settings import UsageError
 from smtpstep.app.session.transcript import STYLES
 
@@ -37,6 +37,7 @@ def add_replay_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--show-secrets", action="store_true",
                         help="show the password in --transcript, if the recording kept it (saved with "
                              "--show-secrets)")
+    add_quiz_option(parser)
 
 
 def run_replay(args: argparse.Namespace) -> int:
@@ -65,4 +66,4 @@ def run_replay(args: argparse.Namespace) -> int:
     except ImportError as error:
         raise UsageError(f"the replay in the terminal app is not available ({error}); "
                          "`smtpstep replay FILE --transcript OUT.md` exports it instead") from None
-    return run_tui_replay(recording, args.theme)
+    return run_tui_replay(recording, args.theme, quiz=args.quiz)

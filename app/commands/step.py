@@ -28,7 +28,18 @@ def add_step_options(parser: argparse.ArgumentParser) -> None:
     screen.add_argument("--screenshots", metavar="DIR", type=Path, default=None,
                         help="where the screenshot key saves SVG files (default: the current directory)")
     screen.add_argument("--present", action="store_true",
-                        help="start in presentation mode: a large caption and the last exchange (key P toggles)")
+                        help="start in presentation mode, for a zoomed terminal (64x20 and up): the step in large "
+                             "print, its whole exchange, one paragraph (key P toggles)")
+    add_quiz_option(screen)
+
+
+def add_quiz_option(group: argparse._ArgumentGroup | argparse.ArgumentParser) -> None:
+    """``--quiz``: predict-the-reply, for ``step``, ``web`` and ``replay``."""
+    group.add_argument("--quiz", action="store_const", const="digit", default=None,
+                       help="before each reply is shown, ask what the server will answer (its first digit); "
+                            "a tally at the end (key Q toggles)")
+    group.add_argument("--quiz-code", dest="quiz", action="store_const", const="code",
+                       help="the same, asking for the whole three-digit code")
 
 
 def theme_name(text: str) -> str:
@@ -49,4 +60,4 @@ def run_step(args: argparse.Namespace) -> int:
     except ImportError as error:
         raise UsageError(f"the terminal app cannot start ({error}); `smtpstep run` works without it") from None
     return run_tui(settings, getattr(args, "theme", None), screenshot_dir=getattr(args, "screenshots", None),
-                   present=getattr(args, "present", False))
+                   present=getattr(args, "present", False), quiz=getattr(args, "quiz", None))

@@ -55,18 +55,20 @@ class DiagramScreen(Screen[None]):
         self.dismiss(None)
 
 
-def show_diagram(app: SmtpStepApp, replay: Recording | None = None) -> None:
-    """Open the diagram screen for the app's session (or the recording it replays)."""
+def session_diagram(app: SmtpStepApp, replay: Recording | None = None) -> Diagram | None:
+    """The diagram of the app's session (or the recording it replays) up to now, the step shown marked."""
     from smtpstep.app.saving import session_recording
 
-    def make() -> Diagram | None:
-        recording = replay or session_recording(app)
-        if recording is None:
-            return None
-        timeline = app.timeline
-        shown = timeline.shown
-        current = shown.steps_done if shown is not None else (timeline.views[-1].steps_done if timeline.views else 0)
-        # A replay grows as it is stepped through, as the live session does; looking back marks a step.
-        return diagram_of(recording, current=current or None, upto=current if replay is not None else None)
+    recording = replay or session_recording(app)
+    if recording is None:
+        return None
+    timeline = app.timeline
+    shown = timeline.shown
+    current = shown.steps_done if shown is not None else (timeline.views[-1].steps_done if timeline.views else 0)
+    # A replay grows as it is stepped through, as the live session does; looking back marks a step.
+    return diagram_of(recording, current=current or None, upto=current if replay is not None else None)
 
-    app.push_screen(DiagramScreen(make))
+
+def show_diagram(app: SmtpStepApp, replay: Recording | None = None) -> None:
+    """Open the diagram screen for the app's session (or the recording it replays)."""
+    app.push_screen(DiagramScreen(lambda: session_diagram(app, replay)))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
@@ -18,11 +19,13 @@ from textual.screen import Screen
 from textual.widgets import Footer
 
 from smtpstep.app.screens.dialogs import ConfirmScreen
+from smtpstep.app.session.quiz import Question, Tally, Verdict
 from smtpstep.app.session.settings import SessionSettings
 from smtpstep.app.session.stepper import HeadWarning, SessionView
 from smtpstep.app.widgets.command_queue import CommandQueue
 from smtpstep.app.widgets.explanation import ExplanationPane
-from smtpstep.app.widgets.presentation import PresentationStage
+from smtpstep.app.widgets.presentation import ROOMY_HEIGHT, PresentationStage
+from smtpstep.app.widgets.quiz_panel import QuizPanel
 from smtpstep.app.widgets.server_view import ServerView
 from smtpstep.app.widgets.session_header import SessionHeader
 from smtpstep.app.widgets.state_pane import StatePane
@@ -47,6 +50,8 @@ class MainScreen(Screen):
         Binding("L", "toggle_tls", "TLS pane", id="tls-pane", show=False),
         Binding("o", "toggle_server", "Server side", id="server-side", show=False),
         Binding("P", "present", "Present", id="present", show=False),
+        Binding("Q", "quiz", "Quiz", id="quiz", show=False),
+        Binding("number_sign", "quiz_tally", "Quiz tally", id="quiz-tally", show=False),
     ]
 
     view: reactive[SessionView | None] = reactive(None, always_update=True)
@@ -78,13 +83,23 @@ class MainScreen(Screen):
     """In the narrow layout: show the server's side instead of the explanation (key ``o``)."""
     tls_hidden: reactive[bool] = reactive(True)
     """Whether the TLS pane is out of sight now: the explanation then carries the TLS facts of a TLS step."""
+    question: reactive[Question | None] = reactive(None)
+    """Predict-the-reply: the question open now (the step's reply is held back until it is answered)."""
+    quiz_typed: reactive[str] = reactive("")
+    """The digits of a code typed so far."""
+    verdict: reactive[Verdict | None] = reactive(None)
+    """The last guess graded, shown until the next question."""
+    quiz_on: reactive[bool] = reactive(False)
+    """Whether the quiz asks before each reply."""
+    tally: reactive[Tally | None] = reactive(None)
+    """The quiz's score so far."""
 
     def compose(self) -> ComposeResult:
         yield SessionHeader(id="header").data_bind(
             MainScreen.view, MainScreen.target_label, MainScreen.playing, MainScreen.secrets_shown, MainScreen.waited,
             MainScreen.viewing, MainScreen.replaying,
         )
-        yield PresentationStage(id="stage").data_bind(MainScreen.view)
+        yield PresentationStage(id="stage").data_bind(MainScreen.view, MainScreen.question, MainScreen.lesson_note)
         with Horizontal(id="top"):
             queue = CommandQueue(id="queue").data_bind(MainScreen.view, MainScreen.warning)
             queue.border_title = "Command queue"
@@ -106,10 +121,15 @@ class MainScreen(Screen):
             with VerticalScroll(id="server-box") as box:
                 box.border_title = "Server side"
                 yield ServerView(id="server-view")
+        quiz = QuizPanel(id="quiz").data_bind(MainScreen.question, MainScreen.verdict, MainScreen.tally,
+                                               typed=MainScreen.quiz_typed)
+        quiz.border_title = "Predict the reply (Q: quiz off, #: tally)"
+        yield quiz
         yield Footer()
 
     def on_resize(self) -> None:
         self.set_class(self.narrow, "-narrow")
+        self.set_class(self.size.height < ROOMY_HEIGHT, "-short")  # presentation mode then hides the header
         self._tls_in_sight()
 
     @property
@@ -154,7 +174,23 @@ class MainScreen(Screen):
         view = self.view
         if view is None or not self.presenting:
             return  # the stage is hidden: finding a step's lines walks the wire log
-        self.query_one(PresentationStage).lines = self.query_one(WireLog).lines_of_step(view.steps_done)
+        stage, wire = self.query_one(PresentationStage), self.query_one(WireLog)
+        step = self.question.step if self.question is not None else view.steps_done
+        stage.lines = wire.lines_of_step(step)
+        stage.previous = wire.lines_of_step(step - 1) if step > 1 else ()
+        from smtpstep.app.screens.diagram import session_diagram
+
+        # The diagram: drawn where there is room, and it carries what a man in the middle changed, at any size.
+        stage.diagram = session_diagram(self.app, self.app.replay_recording)  # type: ignore[attr-defined]
+
+    def watch_question(self, question: Question | None) -> None:
+        self.set_class(question is not None, "-quiz-asking")
+        self.set_class(question is not None or self.verdict is not None, "-quiz")
+        self._show_stage()
+
+    def watch_verdict(self, verdict: Verdict | None) -> None:
+        self.set_class(self.question is not None or verdict is not None, "-quiz")
+        self.tally = self.app.quizzing.quiz.tally  # type: ignore[attr-defined]
 
     def show_past(self, view: SessionView) -> None:
         """Show the session as it was after an earlier step (the live one stays where it is)."""
@@ -246,6 +282,32 @@ class MainScreen(Screen):
 
     def action_present(self) -> None:
         self.presenting = not self.presenting
+
+    # -- predict the reply (the quiz's rules are in session/quiz.py; app/quizzing.py holds the reply) --------
+
+    def action_quiz(self) -> None:
+        self.app.quizzing.toggle()  # type: ignore[attr-defined]
+
+    def action_quiz_tally(self) -> None:
+        self.app.quizzing.tell_tally()  # type: ignore[attr-defined]
+
+    def on_key(self, event: events.Key) -> None:
+        """While a question is open, digits are the guess and backspace takes one back (no bindings: the
+        keys mean nothing otherwise, and help and the palette need not list ten of them)."""
+        if self.question is None:
+            return
+        if event.character is not None and event.character.isdigit():
+            event.stop()
+            self.app.quizzing.press(event.character)  # type: ignore[attr-defined]
+        elif event.key == "backspace":
+            event.stop()
+            self.app.quizzing.erase()  # type: ignore[attr-defined]
+
+    def on_quiz_panel_guessed(self, event: QuizPanel.Guessed) -> None:
+        if event.digit == "show":
+            self.app.quizzing.reveal()  # type: ignore[attr-defined]
+        else:
+            self.app.quizzing.press(event.digit)  # type: ignore[attr-defined]
 
 
 def _about_tls(view: SessionView) -> bool:

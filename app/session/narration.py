@@ -13,7 +13,7 @@ from smtpstep.app.session.stepper import SessionView
 from smtpstep.protocol.client import Answer
 from smtpstep.protocol.commands import Auth, Command, MessageBody, Raw, Verb
 from smtpstep.protocol.explanations import explain_keyword, explain_reply, explain_step
-from smtpstep.protocol.text import shown
+from smtpstep.protocol.text import shown, shown_lines
 
 
 @dataclass(frozen=True)
@@ -34,8 +34,8 @@ class Block:
     def __post_init__(self) -> None:
         for name in ("title", "text", "rfc"):
             value = getattr(self, name)
-            if not value.isprintable():
-                object.__setattr__(self, name, shown(value))
+            if not value.isprintable():  # the text may hold line breaks of its own (paragraphs, TLS facts)
+                object.__setattr__(self, name, shown_lines(value) if name == "text" else shown(value))
 
 
 def step_key(command: Command, view: SessionView | None = None) -> str:

@@ -99,7 +99,7 @@ class SizeLimitScenario(Scenario):
     """Bytes of message data accepted."""
 
     def _refusal(self) -> str:
-        # RFC 1870 §6: 552 for a message over the fixed maximum; RFC 3463 §3.5: X.3.4 too big.
+        # RFC 1870 §6: 552 for a message over the fixed maximum; RFC 3463 §3.4: X.3.4 too big.
         return f"552 5.3.4 Message size exceeds fixed maximum message size ({self.limit} bytes)"
 
     def ehlo(self, lines: list[str]) -> list[str]:

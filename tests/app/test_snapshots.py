@@ -37,10 +37,10 @@ def free_port_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[objec
         server.stop_thread()
 
 
-def _app(server: object, theme: str | None = None, *, present: bool = False) -> SmtpStepApp:
+def _app(server: object, theme: str | None = None, *, present: bool = False, quiz: str | None = None) -> SmtpStepApp:
     return SmtpStepApp(SETTINGS, server=server, now=NOW, message_id="<snapshot@client.smtpstep.test>",
                        timings=False, theme=theme, screenshot_dir=Path("/nonexistent"),
-                       present=present)  # type: ignore[arg-type]
+                       present=present, quiz=quiz)  # type: ignore[arg-type]
 
 
 def _steps(count: int):  # type: ignore[no-untyped-def]
@@ -66,10 +66,3 @@ class TestThemes:
     @pytest.mark.parametrize("theme", ["smtpstep-dark", "projector", "print", "high-contrast", "colorblind"])
     def test_after_ehlo_in_theme(self, snap_compare, free_port_server, theme) -> None:  # type: ignore[no-untyped-def]
         assert snap_compare(_app(free_port_server, theme), terminal_size=(120, 36), run_before=_steps(3))
-
-
-class TestPresentation:
-    @pytest.mark.parametrize("size", [(100, 30), (80, 24)])
-    def test_presentation_after_ehlo(self, snap_compare, free_port_server, size) -> None:  # type: ignore[no-untyped-def]
-        app = _app(free_port_server, "projector", present=True)  # as `smtpstep step --present` makes it
-        assert snap_compare(app, terminal_size=size, run_before=_steps(3))

@@ -119,6 +119,8 @@ async def test_a_part_title_stands_on_its_own_line() -> None:
         note = app.screen.lesson_note or ""
         title = f"Part 2 of 2: {load('starttls-stripping').part(1).title}"
         assert title in note.split("\n")  # a line of its own, not run into the part's text
+        drawn = app.screen.query_one(ExplanationPane).plain_text
+        assert title in drawn.split("\n") and "\\x0a" not in drawn  # drawn as a line break, not an escape
 
 
 async def test_the_stripping_lessons_header_names_the_relay_and_the_server() -> None:

@@ -222,3 +222,16 @@ def test_the_readme_links_and_paths_stay_inside_the_repository() -> None:
         assert not re.match(r"[a-z]+:", link), link
         assert (REPO / link).resolve().is_relative_to(REPO) and (REPO / link).exists(), link
     assert "../" not in README
+
+
+@pytest.mark.parametrize("command", ["step", "replay"])
+def test_quiz_is_a_flag_and_quiz_code_asks_for_the_whole_code(command: str) -> None:
+    from smtpstep.app.cli import build_parser
+
+    before = ["step"] if command == "step" else ["replay", "session.json"]
+    parse = build_parser(command).parse_args
+    assert parse(before).quiz is None
+    assert parse([*before, "--quiz"]).quiz == "digit"
+    assert parse([*before, "--quiz-code"]).quiz == "code"
+    if command == "replay":  # a flag takes no value: the file after it is still the recording
+        assert str(parse(["replay", "--quiz", "session.json"]).file) == "session.json"
