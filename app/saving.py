@@ -1,4 +1,4 @@
-"""Saving from the terminal app: the session as a transcript, a recording or a sequence diagram (key E),
+"""Saving from the terminal app: the session as a transcript, a recording, a sequence diagram or a .pcapng (key E),
 and an SVG of the screen (key s), into the screenshot folder unless an absolute path is given.
 No file is replaced without asking, and a tab of a listening ``smtpstep web`` saves only into its own folder
 and offers the file as a download (``smtpstep.app.session.confinement``).
@@ -14,7 +14,7 @@ import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from smtpstep.app.output.exports import SUFFIXES, ExportError, format_of, render
+from smtpstep.app.output.exports import BINARY_SUFFIXES, SUFFIXES, ExportError, export_pcapng, format_of, render
 from smtpstep.app.output.svg import print_svg, screenshot_name
 from smtpstep.app.screens.dialogs import ConfirmScreen, LineInputScreen
 from smtpstep.app.session.confinement import SaveRefused, current, free_path, save_path, screenshot_folder, write_new
@@ -60,6 +60,9 @@ def ask_and_export(app: SmtpStepApp, recording: Recording | None) -> None:
         save(path, replace=False)
 
     def save(path: Path, replace: bool) -> None:
+        if format_of(path) == ".pcapng":
+            capture(path, replace)
+            return
         try:
             write_new(path, render(recording, format_of(path), style=app.wire_log.style_name, show_secrets=reveal,
                                    theme=app.theme), replace=replace)
@@ -77,10 +80,36 @@ def ask_and_export(app: SmtpStepApp, recording: Recording | None) -> None:
         app.notify(f"Saved {path}" + (" (secrets shown, as on screen)" if reveal else " (secrets redacted)"))
         offer(app, path)
 
+    def capture(path: Path, replace: bool) -> None:
+        """A .pcapng: with the TLS keys only when smtpstep logs them (--tls-keys, SSLKEYLOGFILE) and the user
+        says yes here, for whoever gets the file can then read the password."""
+        if path.exists() and not replace:
+            app.push_screen(ConfirmScreen("Replace the file?", f"{path} exists already. Replace it with this export?",
+                                          yes="Replace"),
+                            lambda yes: capture(path, True) if yes else app.notify("Not saved: the file is as it was."))
+            return
+        keylog = app.settings.tls_keys
+        if keylog is None:
+            write_capture(path, None)
+            return
+        app.push_screen(ConfirmScreen(
+            "Embed the TLS keys?", f"The keys in {keylog} let Wireshark open the capture decrypted, AUTH included: "
+            "whoever gets the file can read the password. Without them the TLS part stays ciphertext.",
+            yes="Embed the keys"), lambda yes: write_capture(path, keylog if yes else None))
+
+    def write_capture(path: Path, keylog: str | None) -> None:
+        try:
+            said = export_pcapng(recording, path, keylog=keylog, show_secrets=reveal)
+        except ExportError as error:
+            app.notify(f"Not saved: {error}", severity="error", timeout=8)
+            return
+        app.notify(f"Saved: {said}", timeout=12)
+        offer(app, path)
+
     app.push_screen(LineInputScreen(
-        "Export the session", f"A file name; its extension picks the format: {' '.join(SUFFIXES)}. "
+        "Export the session", f"A file name; its extension picks the format: {' '.join(SUFFIXES + BINARY_SUFFIXES)}. "
         ".json is a recording that `smtpstep replay` opens offline; .mmd, .puml and .diagram.svg are the "
-        "sequence diagram.", "smtpstep-session.md"), done)
+        "sequence diagram; .pcapng is the session's bytes for Wireshark.", "smtpstep-session.md"), done)
 
 
 async def clean_screenshot(app: SmtpStepApp, *, title: str | None = None) -> str:

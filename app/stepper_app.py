@@ -105,6 +105,7 @@ class SmtpStepApp(App[int]):
         Binding("s", "screenshot", "Screenshot", id="screenshot"),
         Binding("E", "export", "Export", id="export", show=False),
         Binding("d", "diagram", "Diagram", id="diagram", show=False),
+        Binding("b", "record_layer", "TLS records", id="record-layer", show=False),
         Binding("left,left_square_bracket", "back", "Step back", id="back", show=False),
         Binding("right,right_square_bracket", "forward", "Step forward", id="forward", show=False),
         Binding("question_mark,f1", "help", "Help", id="help"),
@@ -235,6 +236,9 @@ class SmtpStepApp(App[int]):
             self._start_replay(self._recording)
             return
         screen.show_server = self.settings.lesson is not None
+        if self.settings.tls_keys:
+            self.notify(f"TLS keys are written to {self.settings.tls_keys} (--tls-keys or SSLKEYLOGFILE): that file "
+                        "decrypts this session, AUTH and its password included.", severity="warning", timeout=20)
         if self.settings.lesson is not None and self.settings.lesson.shows_line_ends:
             self.wire_log.crlf_marks = True  # the smuggling lesson is about bare line ends: show them
         self.sessions.start()
@@ -524,6 +528,10 @@ class SmtpStepApp(App[int]):
         from smtpstep.app.screens.diagram import show_diagram
 
         show_diagram(self, self._recording)
+
+    def action_record_layer(self) -> None:
+        """Show (or hide) under each step's bytes the TLS records that carried them."""
+        self.wire_log.record_layer = not self.wire_log.record_layer
 
     def action_screenshot(self) -> None:
         from smtpstep.app.saving import save_screenshot

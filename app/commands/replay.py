@@ -25,8 +25,11 @@ def add_replay_options(parser: argparse.ArgumentParser) -> None:
     """The flags of ``smtpstep replay``."""
     parser.add_argument("file", metavar="FILE", type=Path, help="the recording (.json)")
     parser.add_argument("--transcript", metavar="OUT", type=Path,
-                        help="write the session to OUT instead of opening it: .txt, .md, .html, .svg or .json, or "
-                             "its sequence diagram: .mmd, .puml or .diagram.svg")
+                        help="write the session to OUT instead of opening it: .txt, .md, .html, .svg or .json, "
+                             "its sequence diagram: .mmd, .puml or .diagram.svg, or its bytes for Wireshark: .pcapng")
+    parser.add_argument("--tls-keys", metavar="FILE",
+                        help="with a .pcapng --transcript: embed this session's TLS keys from FILE (an NSS key log, "
+                             "as `smtpstep run --tls-keys` writes), so Wireshark opens it decrypted, AUTH included")
     parser.add_argument("--style", choices=STYLES, default="textbook",
                         help="textbook: C:/S: lines (default); swaks: -> <- ~> <~ === ***")
     parser.add_argument("--theme", metavar="NAME", type=theme_name,
@@ -50,10 +53,13 @@ def run_replay(args: argparse.Namespace) -> int:
 
         out = Path(args.transcript).expanduser()
         try:
-            export(recording, out, style=args.style, show_secrets=args.show_secrets, theme=args.theme)
+            said = export(recording, out, style=args.style, show_secrets=args.show_secrets, theme=args.theme,
+                          keylog=getattr(args, "tls_keys", None))
         except ExportError as error:
             raise UsageError(f"--transcript {args.transcript}: {error}") from None
         print(f"{plural(recording.steps, 'step')} written to {out}", flush=True)
+        if said:
+            print(said, flush=True)
         return 0
     try:
         from smtpstep.app.stepper_app import run_tui_replay  # Textual: only for the terminal app

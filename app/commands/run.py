@@ -97,7 +97,10 @@ def run(settings: SessionSettings, *, out: TextIO | None = None, err: TextIO | N
     file: TextIO | None = None
     if settings.transcript is not None:
         try:
-            file = open(settings.transcript, "w", encoding="utf-8", newline="\n")  # noqa: SIM115 - closed below
+            if settings.transcript.suffix.lower() == ".pcapng":  # binary: written whole at the end
+                settings.transcript.touch()
+            else:
+                file = open(settings.transcript, "w", encoding="utf-8", newline="\n")  # noqa: SIM115 - closed below
         except OSError as error:
             raise UsageError(
                 f"--transcript {settings.transcript} cannot be written ({error.strerror or error})"
@@ -201,6 +204,9 @@ class Session:
                          + ("shown (--show-secrets)" if settings.show_secrets else "redacted as " + SECRET_MASK))
         if settings.insecure:
             printer.note("certificate verification is OFF (--insecure): anyone in between could read this session")
+        if settings.tls_keys:
+            printer.note(f"TLS keys are written to {settings.tls_keys} (--tls-keys or SSLKEYLOGFILE): that file "
+                         "decrypts this session, AUTH and its password included")
         try:
             outcome = self._drive()
         except InvalidCommand as error:
@@ -222,7 +228,8 @@ class Session:
         names them): one file holds one document. A part with a man in the middle hands its changes to
         the sequence diagram."""
         settings, file = self.settings, self.printer.export_file
-        if file is None or settings.transcript is None:
+        pcapng = settings.transcript is not None and settings.transcript.suffix.lower() == ".pcapng"
+        if (file is None and not pcapng) or settings.transcript is None:
             return
         from smtpstep.app.output.exports import ExportError, export, format_of, part_path, render
         from smtpstep.app.session.diagram import lesson_meta
@@ -240,6 +247,16 @@ class Session:
             except ExportError as error:
                 self.printer.note(str(error), Direction.ERROR)
             return
+        if pcapng:
+            try:
+                said = export(recording, settings.transcript, show_secrets=settings.show_secrets,
+                              keylog=settings.tls_keys)
+            except ExportError as error:
+                self.printer.note(str(error), Direction.ERROR)
+                return
+            self.printer.note(said)
+            return
+        assert file is not None
         file.write(render(recording, format_of(settings.transcript), style=settings.style,
                           show_secrets=settings.show_secrets))
 

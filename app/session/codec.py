@@ -335,10 +335,10 @@ def smtpstep_classes() -> tuple[type, ...]:
     from smtpstep.protocol.replies import Reply
     from smtpstep.protocol.states import State
     from smtpstep.protocol.transport.certificates import CertInfo, TlsInfo
-    from smtpstep.protocol.transport.wire import Failure, Snapshot, StepResult, Target, WireChunk
+    from smtpstep.protocol.transport.wire import Failure, RawEvent, Snapshot, StepResult, Target, WireChunk
 
     return (
-        SessionView, Snapshot, StepResult, Target, WireChunk, Failure, Planned,
+        SessionView, Snapshot, StepResult, Target, WireChunk, RawEvent, Failure, Planned,
         ClientView, Session, Envelope, Answer, Discarded, Transaction, Capabilities, Reply, TlsInfo, CertInfo,
         Connect, ReadGreeting, TlsHandshake, Ehlo, Helo, StartTls, Auth, AuthResponse, MailFrom, RcptTo, Data,
         MessageBody, Bdat, Rset, Noop, Vrfy, Expn, Help, Quit, Raw,

@@ -1,4 +1,4 @@
-"""A recorded session: the view before the first step and after each step, and every wire chunk.
+"""A recorded session: the view before the first step and after each step, every wire chunk, and the raw bytes.
 
 Holds ``Recording`` (made from a ``Stepper`` and the views taken of it, saved as JSON, loaded for
 ``smtpstep replay`` and exports) and ``record_session`` (a whole planned session, headless, for tests).
@@ -8,6 +8,9 @@ Rules:
   (the spans are kept, so renderers still know where a secret was), ``Auth.password`` and AUTH
   answers in commands become ******** too, and the password and the base64 strings that carry it are
   blanked wherever else they appear (a server echoing them, a hand-typed AUTH line);
+- the raw events (the socket's own bytes, which a .pcapng export frames) are redacted byte for byte:
+  a secret span or a password form becomes as many ``*``, so the TCP framing stays true; under TLS
+  they are ciphertext, and the TLS keys are never stored;
 - the session plan, which holds the password, is never stored;
 - reading a broken, foreign or newer file raises ``RecordingError`` with one plain sentence: no
   traceback, and no class is made that is not in ``smtpstep.app.session.codec``'s registry;
@@ -32,7 +35,7 @@ from smtpstep.app.session.settings import password_forms, plan_for
 from smtpstep.app.session.stepper import MAX_STEPS, REFUSED_BEFORE_SENDING, SessionView, Stepper
 from smtpstep.app.session.transcript import SECRET_MASK
 from smtpstep.protocol.commands import Auth, AuthResponse, Raw, Verb
-from smtpstep.protocol.transport.wire import WireChunk
+from smtpstep.protocol.transport.wire import RawEvent, WireChunk
 
 if TYPE_CHECKING:
     from smtpstep.app.session.settings import SessionSettings
@@ -41,9 +44,10 @@ if TYPE_CHECKING:
 FORMAT = "smtpstep recording"
 """The value of the file's ``format`` key: what tells a recording from any other JSON."""
 
-VERSION = 2
+VERSION = 3
 """The file layout's version; a newer one is refused with a plain sentence. 2 added ``blobs`` (long byte
-strings kept once, ``codec.Blobs``); version 1 files are read as they are."""
+strings kept once, ``codec.Blobs``), 3 the raw events and the session's wall-clock start (``raw``,
+``started``); older files are read as they are (without raw bytes: no .pcapng from them)."""
 
 MAX_FILE_SIZE = 64 * 1024 * 1024
 """Larger files are refused before anything is parsed, and no more than this is ever read (a device or a
@@ -68,6 +72,10 @@ class Recording:
     """The whole wire record of the session."""
     hide: tuple[str, ...] = field(default=(), repr=False, compare=False)
     """The password and the base64 forms that carry it, to blank on the way out; never saved."""
+    raw: list[RawEvent] = field(default_factory=list)
+    """The socket's own bytes and TCP events, in order (``wire.RawEvent``): what a .pcapng export frames."""
+    started: float = 0.0
+    """The session's start as wall-clock time (``time.time()``): the raw events' times count from it."""
 
     # -- making ----------------------------------------------------------------------------------
 
@@ -81,8 +89,9 @@ class Recording:
         full = new_meta(target=stepper.target.address, security=stepper.target.security)
         full.update(meta or {})
         full["steps"] = len(views) - 1
-        return cls(full, list(views), list(stepper.transport.record.chunks),
-                   hide=password_forms(plan.username, plan.password))
+        record = stepper.transport.record
+        return cls(full, list(views), list(record.chunks), hide=password_forms(plan.username, plan.password),
+                   raw=list(record.raw), started=record.started)
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -123,6 +132,7 @@ class Recording:
         try:
             views = encode(list(self.views), transform=transform, blobs=blobs)["$list"]
             chunks = encode(list(self.chunks), transform=transform, blobs=blobs)["$list"]
+            raw = encode(list(self.raw), transform=transform, blobs=blobs)["$list"]
             document = {
                 "format": FORMAT,
                 "version": VERSION,
@@ -130,6 +140,8 @@ class Recording:
                 "blobs": [encode(blob) for blob in blobs.items],
                 "views": views,
                 "chunks": chunks,
+                "raw": raw,
+                "started": self.started,
             }
         except CodecError as error:
             raise RecordingError(f"the session cannot be saved: {error}") from None
@@ -164,8 +176,10 @@ class Recording:
                                  f"up to {VERSION}): update smtpstep to open it")
         meta, views, chunks = document.get("meta"), document.get("views"), document.get("chunks")
         blobs = document.get("blobs", [])
+        raw, started = document.get("raw", []), document.get("started", 0.0)
         if not isinstance(meta, dict) or not isinstance(views, list) or not isinstance(chunks, list) \
-                or not isinstance(blobs, list):
+                or not isinstance(blobs, list) or not isinstance(raw, list) \
+                or not isinstance(started, (int, float)) or isinstance(started, bool):
             raise RecordingError("the recording is damaged: it lacks its meta data, views or wire chunks")
         try:
             blobs_ = []
@@ -176,6 +190,7 @@ class Recording:
                 raise CodecError("its table of long values holds something else than bytes")
             views_ = [decode(item, blobs=blobs_) for item in views]
             chunks_ = [decode(item, blobs=blobs_) for item in chunks]
+            raw_ = [decode(item, blobs=blobs_) for item in raw]
         except CodecError as error:
             said = str(error)
             raise RecordingError(said if said.startswith(TOO_DEEP) else f"the recording is damaged: {said}") from None
@@ -185,10 +200,12 @@ class Recording:
             raise RecordingError("the recording is damaged: its views are not session views")
         if not all(isinstance(c, WireChunk) for c in chunks_):
             raise RecordingError("the recording is damaged: its wire record holds something else than chunks")
+        if not all(isinstance(r, RawEvent) for r in raw_):
+            raise RecordingError("the recording is damaged: its raw bytes hold something else than socket events")
         counts = [v.snapshot.wire_count for v in views_]
         if any(b < a for a, b in zip(counts, counts[1:])) or counts[-1] > len(chunks_) or counts[0] < 0:
             raise RecordingError("the recording is damaged: its views point at wire chunks it does not hold")
-        return cls(meta, views_, chunks_, hide=_hide_from(views_))
+        return cls(meta, views_, chunks_, hide=_hide_from(views_), raw=raw_, started=float(started))
 
     @classmethod
     def load(cls, path: Path) -> Recording:
@@ -317,6 +334,8 @@ class _Redactor:
             return self._bytes(value)
         if isinstance(value, WireChunk):
             return self._chunk(value)
+        if isinstance(value, RawEvent):
+            return self._raw(value)
         if isinstance(value, Auth) and value.password:
             return replace(value, password=SECRET_MASK)
         if isinstance(value, AuthResponse) and value.secret and value.payload:
@@ -336,6 +355,18 @@ class _Redactor:
         for form in self.hide_bytes:
             data = data.replace(form, SECRET_MASK.encode())
         return data
+
+    def _raw(self, event: RawEvent) -> RawEvent:
+        """Secret spans and password forms masked byte for byte: a .pcapng made from it keeps true TCP numbers."""
+        if not event.data:
+            return event
+        data = bytearray(event.data)
+        for start, end in event.secrets:
+            data[start:end] = b"*" * (end - start)
+        masked = bytes(data)
+        for form in self.hide_bytes:
+            masked = masked.replace(form, b"*" * len(form))
+        return replace(event, data=masked)
 
     def _chunk(self, chunk: WireChunk) -> WireChunk:
         """The secret spans replaced by the mask (new spans point at the masks), the rest blanked."""

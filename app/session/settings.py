@@ -46,9 +46,13 @@ PASSWORD_ENV = "SMTPSTEP_PASSWORD"
 
 
 
-TRANSCRIPT_SUFFIXES = (".txt", ".md", ".html", ".svg", ".json", ".mmd", ".puml", ".diagram.svg")
+TRANSCRIPT_SUFFIXES = (".txt", ".md", ".html", ".svg", ".json", ".mmd", ".puml", ".diagram.svg", ".pcapng")
 """File types ``--transcript`` can write, chosen by extension (``smtpstep.app.output.exports`` writes them):
-``.mmd``, ``.puml`` and ``.diagram.svg`` are the sequence diagram (``x.diagram.svg`` ends in ``.svg`` too)."""
+``.mmd``, ``.puml`` and ``.diagram.svg`` are the sequence diagram (``x.diagram.svg`` ends in ``.svg`` too);
+``.pcapng`` is the session's own bytes for Wireshark (``smtpstep.app.output.pcapng``)."""
+
+KEYLOG_ENV = "SSLKEYLOGFILE"
+"""The standard variable naming an NSS key log file (browsers and curl read it too): like ``--tls-keys``."""
 
 DEFAULT_FROM = "student@client.smtpstep.test"
 DEFAULT_TO = ("teacher@example.test",)
@@ -117,6 +121,9 @@ class SessionSettings:
     """The lesson this session follows (``--lesson``); ``for_lesson`` set the session fields above."""
     lesson_part: int = 0
     """Which part of the lesson this session is (0 for the first); each part is one session."""
+    tls_keys: str | None = None
+    """``--tls-keys FILE`` or SSLKEYLOGFILE: the NSS key log TLS secrets are appended to, and embedded in a
+    .pcapng export. Never by default: whoever holds the file can decrypt the session, AUTH included."""
     display_name: str | None = None
     """What the header, the connection notes and the explanation call the server in place of its address
     (host:port), e.g. "localhost": screenshots that stay the same whatever port the server got. None shows
@@ -188,6 +195,8 @@ class SessionSettings:
                 builtin=True,
                 allow_cleartext_auth=self.allow_cleartext_auth,
                 label=self.display_name,
+                steady=self.display_name is not None,
+                keylog=self.tls_keys,
             )
             return self.lesson.target(target, self.lesson_part) if self.lesson is not None else target
         host, port = self.host_port()
@@ -200,6 +209,8 @@ class SessionSettings:
             timeout=self.timeout,
             allow_cleartext_auth=self.allow_cleartext_auth,
             label=self.display_name,
+            steady=self.display_name is not None,
+            keylog=self.tls_keys,
         )
 
     def for_lesson(self, lesson: Lesson, part: int = 0) -> SessionSettings:
@@ -345,7 +356,12 @@ def add_session_options(parser: argparse.ArgumentParser) -> None:
                       help="also write the whole transcript to FILE, secrets redacted; the extension picks "
                            "the format: .txt (as printed), .md (a section per step), .html or .svg (in colour), "
                            ".json (a recording for `smtpstep replay`), or the sequence diagram as .mmd (Mermaid), "
-                           ".puml (PlantUML) or .diagram.svg (a drawing)")
+                           ".puml (PlantUML) or .diagram.svg (a drawing), or .pcapng (the session's bytes for "
+                           "Wireshark)")
+    show.add_argument("--tls-keys", metavar="FILE",
+                      help="append the TLS session keys to FILE (NSS key log, as SSLKEYLOGFILE does) and embed "
+                           "them in a .pcapng transcript, so Wireshark decrypts the session, AUTH included; "
+                           "never done unless asked")
     show.add_argument("--quit-after", metavar="PHASE", choices=PHASES,
                       help=f"send QUIT once this phase is done: {', '.join(PHASES)}")
     show.add_argument("--show-secrets", action="store_true",
@@ -458,8 +474,21 @@ def settings_from_args(
         style=style,
         transcript=transcript,
         bdat=get("bdat"),
+        tls_keys=_tls_keys(get("tls_keys"), environ),
     )
     return _with_lesson(settings, get("lesson"))
+
+
+def _tls_keys(value: str | None, environ: Mapping[str, str]) -> str | None:
+    """The key log file: ``--tls-keys FILE`` first, then SSLKEYLOGFILE; None unless one of them names one."""
+    path = value or environ.get(KEYLOG_ENV) or None
+    if path is None:
+        return None
+    if Path(path).is_dir():
+        raise UsageError(f"--tls-keys {path} is a directory; give a file name such as keys.txt")
+    if not Path(path).parent.is_dir():
+        raise UsageError(f"--tls-keys {path}: the folder {Path(path).parent} does not exist")
+    return path
 
 
 def _with_lesson(settings: SessionSettings, name_or_path: str | None) -> SessionSettings:

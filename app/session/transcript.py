@@ -70,10 +70,12 @@ class Transcript:
     """Feeds wire chunks, returns complete lines. One instance per session view."""
 
     def __init__(self, *, style: str = "textbook", show_secrets: bool = False, crlf_marks: bool = False,
-                 fold_lines: int | None = None) -> None:
+                 fold_lines: int | None = None, record_layer: bool = False) -> None:
         self.style = style if style in STYLES else "textbook"
         self.show_secrets = show_secrets
         self.crlf_marks = crlf_marks
+        self.record_layer = record_layer
+        """After each chunk that crossed inside TLS, a line on the records that carried it (``WireChunk.layer``)."""
         self.fold_lines = fold_lines
         """Show at most this many lines of one client chunk (a long message), then a count of the rest."""
         self._partial: dict[str, tuple[bytes, WireChunk]] = {}
@@ -102,6 +104,8 @@ class Transcript:
             other = Direction.SERVER if chunk.direction == Direction.CLIENT else Direction.CLIENT
             before = self._flush(other)
             lines = self._bytes(chunk, plain)
+            if self.record_layer and chunk.layer:
+                lines = chain(lines, (self._layer_line(chunk),))
             return chain(before, lines) if before else iter(lines)
         before = self.flush()
         kind = {Direction.TLS: "tls", Direction.ERROR: "error"}.get(chunk.direction, "note")
@@ -109,6 +113,18 @@ class Transcript:
         before.append(TranscriptLine(kind, self._prefix(kind, chunk.tls), shown(chunk.note), chunk.tls,
                                      chunk.step, chunk.time))
         return iter(before)
+
+    def _layer_line(self, chunk: WireChunk) -> TranscriptLine:
+        """"↳ this EHLO went out as one application_data record of 58 bytes": the record layer under the bytes."""
+        if chunk.direction == Direction.CLIENT:
+            count = chunk.data.count(b"\n")
+            words = chunk.data.split(None, 1)
+            word = shown(words[0][:16].decode("utf-8", "replace")) if words and count <= 1 else ""
+            what = f"this {word}" if word else f"these {count:,} lines"
+        else:
+            what = "the server's bytes above"
+        return TranscriptLine("tls", self._prefix("tls", True), f"↳ {what} {shown(chunk.layer)}", True, chunk.step,
+                              chunk.time)
 
     def iter_plain(self, chunk: WireChunk) -> Iterator[str]:
         """The lines of ``iter_feed`` in their ``TranscriptLine.plain()`` form, for a printer: each item

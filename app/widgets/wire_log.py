@@ -103,6 +103,8 @@ class WireLog(ScrollView, can_focus=True):
     """Show each line end as ␍␊ (and bare LFs as such)."""
     expanded: reactive[bool] = reactive(False)
     """Show long messages whole instead of folded."""
+    record_layer: reactive[bool] = reactive(False)
+    """Under each chunk that crossed inside TLS, the records that carried it."""
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         self._strips: LRUCache[int, Strip] = LRUCache(STRIPS_KEPT)
@@ -133,7 +135,7 @@ class WireLog(ScrollView, can_focus=True):
 
     def _new_transcript(self) -> Transcript:
         return Transcript(style=self.style_name, show_secrets=self.show_secrets, crlf_marks=self.crlf_marks,
-                          fold_lines=None if self.expanded else FOLD_LINES)
+                          fold_lines=None if self.expanded else FOLD_LINES, record_layer=self.record_layer)
 
     def add_chunk(self, chunk: WireChunk, *, hold: bool = False) -> None:
         """Add a chunk's lines. With ``hold``, a command's chunk waits up to ``HOLD_COMMAND_CHUNK`` for its
@@ -320,6 +322,9 @@ class WireLog(ScrollView, can_focus=True):
         self._rebuild()
 
     def watch_crlf_marks(self) -> None:
+        self._rebuild()
+
+    def watch_record_layer(self) -> None:
         self._rebuild()
 
     def watch_expanded(self) -> None:

@@ -1,8 +1,8 @@
 """The asyncio transport: runs the session's steps on asyncio sockets, for the TUI (which has its loop).
 
 ``AsyncioTransport`` carries out the I/O requests of ``StepEngine``'s step generator (``io_requests``:
-connect, write, read, take what is buffered, start TLS, close) with asyncio streams and
-``asyncio.timeout`` deadlines; everything else (policy, failures in plain words, the wire record, TLS
+connect, write, read, take what is buffered, close) with asyncio streams and ``asyncio.timeout``
+deadlines, moving raw bytes only (TLS is the engine's, ``memory_tls``); everything else (policy, failures in plain words, the wire record, TLS
 facts) is ``engine``'s, shared with the blocking transport that ``smtpstep run`` uses. It never raises
 for what a server or the network does.
 
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import ssl
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -22,7 +21,7 @@ from typing import Any
 from smtpstep.protocol.commands import Command
 from smtpstep.protocol.states import State
 from smtpstep.protocol.transport.engine import QUICKACK_WINDOW, StepEngine, Steps, quickack
-from smtpstep.protocol.transport.io_requests import Close, IoRequest, OpenConnection, Read, Unread, WrapTls, Write
+from smtpstep.protocol.transport.io_requests import Close, IoRequest, OpenConnection, Read, Unread, Write
 from smtpstep.protocol.transport.wire import (  # noqa: F401 - re-exported: the transport's values
     CONNECT_TIMEOUT,
     DEFAULT_PORTS,
@@ -72,11 +71,12 @@ class AsyncioTransport(StepEngine):
         """Close the connection without QUIT (used at exit and after errors)."""
         writer, self._writer, self._reader = self._writer, None, None
         if writer is not None:
+            self._closed()
             writer.close()
             try:
                 async with asyncio.timeout(2):
                     await writer.wait_closed()
-            except (OSError, TimeoutError, ssl.SSLError):
+            except (OSError, TimeoutError):
                 pass
         if self.client.settled is not State.DISCONNECTED:
             self.client.connection_lost()
@@ -94,7 +94,7 @@ class AsyncioTransport(StepEngine):
             value, error = None, None
             try:
                 value = await self._perform(request)
-            except OSError as failed:  # TimeoutError and ssl.SSLError are OSErrors too
+            except OSError as failed:  # TimeoutError is an OSError too
                 error = failed
 
     async def _perform(self, request: IoRequest) -> Any:
@@ -106,7 +106,7 @@ class AsyncioTransport(StepEngine):
             case OpenConnection(host, port, timeout):
                 async with asyncio.timeout(timeout):
                     self._reader, self._writer = await _open(host, port)
-                return self._writer.get_extra_info("peername")
+                return self._writer.get_extra_info("peername"), self._writer.get_extra_info("sockname")
             case Unread(limit):
                 # StreamReader has no public way to take its buffer without waiting, hence ``_buffer``, guarded.
                 buffer = getattr(self._reader, "_buffer", None)
@@ -115,11 +115,6 @@ class AsyncioTransport(StepEngine):
                 data = bytes(buffer[:limit])
                 del buffer[:len(data)]
                 return data
-            case WrapTls(context, server_hostname, timeout):
-                assert self._writer is not None
-                async with asyncio.timeout(timeout):
-                    await self._writer.start_tls(context, server_hostname=server_hostname)
-                return self._writer.get_extra_info("ssl_object")
             case Close():
                 return await self.close()
         raise TypeError(f"unknown I/O request {request!r}")

@@ -2,15 +2,14 @@
 
 ``smtpstep run`` is one short process; importing asyncio and running an event loop costs it more
 than the whole SMTP session takes (benchmarks/results/headless_session.md). ``BlockingTransport``
-carries out ``StepEngine``'s I/O requests with ``socket``, ``SSLContext.wrap_socket`` and socket
-timeouts: the policy, the plain-words failures, the wire record and the TLS facts are the same code
-as the TUI's transport. Deadlines are ``time.monotonic()`` values, one per reply, as there.
+carries out ``StepEngine``'s I/O requests with ``socket`` and socket timeouts; it moves raw bytes
+only (TLS is the engine's): the policy, the plain-words failures, the wire record, TLS and its facts
+are the same code as the TUI's transport. Deadlines are ``time.monotonic()`` values, one per reply, as there.
 """
 
 from __future__ import annotations
 
 import socket
-import ssl
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -18,7 +17,7 @@ from typing import Any
 from smtpstep.protocol.commands import Command
 from smtpstep.protocol.states import State
 from smtpstep.protocol.transport.engine import QUICKACK_WINDOW, StepEngine, Steps, quickack
-from smtpstep.protocol.transport.io_requests import Close, IoRequest, OpenConnection, Read, Unread, WrapTls, Write
+from smtpstep.protocol.transport.io_requests import Close, IoRequest, OpenConnection, Read, Unread, Write
 from smtpstep.protocol.transport.wire import READ_SIZE, StepResult, Target, WireChunk
 
 QUICKACK_EVERY = 0.002
@@ -49,6 +48,7 @@ class BlockingTransport(StepEngine):
         """Close the connection without QUIT (used at exit and after errors)."""
         sock, self._sock = self._sock, None
         if sock is not None:
+            self._closed()
             try:
                 sock.close()
             except OSError:
@@ -69,7 +69,7 @@ class BlockingTransport(StepEngine):
             value, error = None, None
             try:
                 value = self._perform(request)
-            except OSError as failed:  # socket.timeout (TimeoutError) and ssl.SSLError are OSErrors too
+            except OSError as failed:  # socket.timeout (TimeoutError) is an OSError too
                 error = failed
 
     def _perform(self, request: IoRequest) -> Any:
@@ -83,20 +83,9 @@ class BlockingTransport(StepEngine):
                 return None
             case OpenConnection(host, port, timeout):
                 self._sock = _open(host, port, timeout)
-                return self._sock.getpeername()
+                return self._sock.getpeername(), self._sock.getsockname()
             case Unread(limit):
                 return self._unread(limit)
-            case WrapTls(context, server_hostname, timeout):
-                assert self._sock is not None
-                self._sock.settimeout(timeout)
-                # wrap_socket takes over the socket: on failure the plain one must still be closed.
-                plain, self._sock = self._sock, None
-                try:
-                    self._sock = context.wrap_socket(plain, server_hostname=server_hostname)
-                except BaseException:
-                    plain.close()
-                    raise
-                return self._sock
             case Close():
                 return self.close()
         raise TypeError(f"unknown I/O request {request!r}")
@@ -106,12 +95,11 @@ class BlockingTransport(StepEngine):
         in short slices that re-arm TCP_QUICKACK (see ``engine.quickack``)."""
         sock = self._sock
         assert sock is not None
-        pending = getattr(sock, "pending", None)
         while True:
             now = time.monotonic()
             if now >= deadline:
                 raise TimeoutError("the reply did not come in time")
-            if now < since + QUICKACK_WINDOW and not (pending is not None and pending()):
+            if now < since + QUICKACK_WINDOW:
                 quickack(sock)
                 sock.settimeout(min(QUICKACK_EVERY, deadline - now))
             else:
@@ -121,8 +109,6 @@ class BlockingTransport(StepEngine):
             except TimeoutError:
                 if time.monotonic() >= deadline:
                     raise
-            except ssl.SSLWantReadError:  # a TLS record only partly arrived within the slice
-                continue
 
     def _unread(self, limit: int | None) -> bytes:
         """Bytes already waiting in the socket, at most ``limit`` of them (None: all), taken without waiting."""
@@ -138,7 +124,7 @@ class BlockingTransport(StepEngine):
                 data = sock.recv(READ_SIZE if left is None else min(left, READ_SIZE))
             except (BlockingIOError, InterruptedError):
                 break
-            except OSError:  # ssl.SSLWantReadError too: no whole TLS record waiting
+            except OSError:
                 break  # a broken connection shows itself in the step that comes next
             if not data:
                 break

@@ -2,9 +2,13 @@
 
 ``StepEngine`` holds the session's ``SmtpClient``, its ``WireRecord`` and TLS facts, and takes a step
 (a command and its reply, a pipelined group, the greeting, a handshake) as a generator that yields
-I/O requests (``io_requests``: ``OpenConnection``, ``Write``, ``Read``, ``Unread``, ``WrapTls``,
-``Close``) and is sent what each request produced, or has the I/O error thrown into it at the
-``yield``. The two drivers differ only in how they carry the requests out:
+I/O requests (``io_requests``: ``OpenConnection``, ``Write``, ``Read``, ``Unread``, ``Close``) and
+is sent what each request produced, or has the I/O error thrown into it at the ``yield``. The
+requests move raw bytes: TLS lives here, in a ``memory_tls.MemoryTls`` (``ssl.MemoryBIO`` and
+``SSLObject``), so every byte on the socket, plaintext and then TLS records, passes through the
+engine and is recorded twice: as SMTP in the wire record's chunks (with the records that carried
+them), and as the socket's own bytes in its ``raw`` events (what a .pcapng export frames). The TLS
+lines of the wire log are the records themselves (``tls_records``), never a private ``ssl`` hook. The two drivers differ only in how they carry the requests out:
 ``asyncio_driver.AsyncioTransport`` awaits them on asyncio (the TUI), ``blocking_driver.BlockingTransport``
 runs them on a plain socket (``smtpstep run``, which then never imports asyncio). So policy,
 plain-words failures, the record and the TLS facts are written once. The generator never raises for
@@ -13,7 +17,9 @@ its discarded bytes, or its ``Failure`` (a protocol violation, or the server clo
 
 Policy enforced here (because only the transport knows the target):
 - TLS verification is on unless the user chose ``insecure`` (then every snapshot says so);
-- ``server_hostname`` is always passed, so the host name is checked and SNI is sent;
+- ``server_hostname`` is always passed, so the host name is checked and SNI is sent (``wrap_bio``, unlike
+  ``wrap_socket``, would accept none and then check no name at all: ``MemoryTls`` refuses that);
+- TLS secrets are written to a key log only when the target names one (``--tls-keys``, SSLKEYLOGFILE);
 - AUTH is never written on a plaintext connection to a server other than the built-in one, unless
   the target allows it explicitly.
 """
@@ -48,7 +54,9 @@ from smtpstep.protocol.transport.certificates import (
     chain_from_certificate_message,
     verify_words,
 )
-from smtpstep.protocol.transport.io_requests import Close, IoRequest, OpenConnection, Read, Unread, WrapTls, Write
+from smtpstep.protocol.transport.io_requests import Close, IoRequest, OpenConnection, Read, Unread, Write
+from smtpstep.protocol.transport.memory_tls import MemoryTls, prepare_keylog
+from smtpstep.protocol.transport.tls_records import TlsConversation, TlsRecord, summarize
 from smtpstep.protocol.transport.wire import (
     CONNECT_TIMEOUT,
     DEFAULT_STEP_TIMEOUT,
@@ -56,6 +64,8 @@ from smtpstep.protocol.transport.wire import (
     STEP_TIMEOUTS,
     Direction,
     Failure,
+    RawEvent,
+    RawKind,
     Snapshot,
     StepResult,
     Target,
@@ -69,11 +79,12 @@ QUICKACK_WINDOW = 0.1
 Steps = Generator[IoRequest, Any, Any]
 """A step: yields ``IoRequest`` values (``io_requests``), is sent what each produced, returns its result."""
 
-_HANDSHAKE_NAMES = {
-    1: "ClientHello", 2: "ServerHello", 4: "NewSessionTicket", 5: "EndOfEarlyData", 8: "EncryptedExtensions",
-    11: "Certificate", 12: "ServerKeyExchange", 13: "CertificateRequest", 14: "ServerHelloDone",
-    15: "CertificateVerify", 16: "ClientKeyExchange", 20: "Finished", 24: "KeyUpdate",
-}
+CLOSE_NOTIFY_TIMEOUT = 1.0
+"""Seconds the close_notify alert may take to write at the end of a TLS session (it is never waited for)."""
+
+_NOT_TLS = ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG", "HTTP_REQUEST",
+            "UNEXPECTED_RECORD")
+"""OpenSSL's reasons for bytes that are not a TLS record at all."""
 
 
 def quickack(sock: socket.socket | None) -> None:
@@ -129,7 +140,16 @@ class StepEngine:
         self.steps = 0
         self.last: Answer | None = None
         self.failure: Failure | None = None
+        self.client_randoms: tuple[bytes, ...] = ()
+        """Each TLS connection's client random (from our own ClientHello): its lines in a key log."""
         self._t0 = time.monotonic()
+        self.record.started = time.time()
+        self._tls: MemoryTls | None = None
+        self._conv: TlsConversation | None = None
+        self._plain = b""
+        """Plaintext decrypted but not yet handed to the client (records that came with the handshake's last)."""
+        self._server_pos = 0
+        """Server bytes fed to the record reader since the handshake began."""
 
     @property
     def connected(self) -> bool:
@@ -241,12 +261,15 @@ class StepEngine:
         outgoing = parts[0] if len(parts) == 1 else b"".join(parts)
         del parts
         if outgoing:
-            self.record.append(
-                WireChunk(Direction.CLIENT, outgoing, self._tls_on(), self._now(), self.steps, tuple(secrets))
-            )
             timeout = self._timeout(group[-1].verb)
+            pieces, layer = self._encrypt(outgoing)
+            self.record.append(
+                WireChunk(Direction.CLIENT, outgoing, self._tls_on(), self._now(), self.steps, tuple(secrets),
+                          layer=layer)
+            )
             try:
-                yield Write(outgoing, timeout)
+                for piece in pieces:
+                    yield from self._write_raw(piece, timeout, () if self._tls else tuple(secrets))
             except TimeoutError:
                 yield from self._lost()
                 return Failure("timeout", f"the server did not take the data within {timeout:g} s")
@@ -264,7 +287,7 @@ class StepEngine:
         deadline = since + timeout
         while self.client.pending:
             try:
-                data = yield Read(deadline, since)
+                data, layer = yield from self._receive(deadline, since)
             except TimeoutError:
                 waited = _awaited(self.client.pending[0])
                 yield from self._lost()
@@ -274,14 +297,14 @@ class StepEngine:
                     "(RFC 5321 §4.5.3.2 sets the client's timeouts)",
                 )
             except OSError as error:
-                yield from self._lost()
+                yield from self._lost(abort=True)
                 return Failure("closed", f"the connection broke ({socket_words(error)})")
             if not data:
                 waiting = _awaited(self.client.pending[0]) if self.client.pending else "reply"
                 yield from self._lost()
                 return Failure("closed", f"the server closed the connection while the client waited for the "
                                          f"{waiting}")
-            self.record.append(WireChunk(Direction.SERVER, data, self._tls_on(), self._now(), self.steps))
+            self._server_chunk(data, layer)
             failure = self._apply(self.client.receive_data(data), answers, discarded)
             if failure is not None:
                 yield from self._lost()
@@ -298,13 +321,27 @@ class StepEngine:
         is written. Anything else a server sends unasked is a protocol error. One read's worth at most:
         the first reply decides.
         """
-        try:
-            data = yield Unread(READ_SIZE)
-        except OSError:
-            return None  # a broken connection shows itself on the write and read that follow
-        if not data:
-            return None
-        self.record.append(WireChunk(Direction.SERVER, data, self._tls_on(), self._now(), self.steps))
+        if self._plain:
+            data, layer, self._plain = self._plain, "came in with the handshake's last records", b""
+        else:
+            try:
+                raw = yield Unread(READ_SIZE)
+            except OSError:
+                return None  # a broken connection shows itself on the write and read that follow
+            if not raw:
+                return None
+            self._raw(RawKind.DATA, Direction.SERVER, raw)
+            if self._tls is None:
+                data, layer = raw, ""
+            else:
+                try:
+                    data, layer = self._absorb(self._split(raw))
+                except ssl.SSLError as error:
+                    yield from self._lost(abort=True)
+                    return Failure("closed", f"the connection broke ({socket_words(error)})")
+            if not data:
+                return None
+        self._server_chunk(data, layer)
         failure = self._apply(self.client.receive_data(data), answers, discarded)
         if failure is not None:
             yield from self._lost()
@@ -333,17 +370,129 @@ class StepEngine:
                     failure = Failure("protocol", message, raw)
         return failure
 
-    def _lost(self, note: str | None = None) -> Steps:
+    def _lost(self, note: str | None = None, *, abort: bool = False) -> Steps:
+        """Close the connection: under TLS, our close_notify alert first (RFC 8446 §6.1), never waiting for
+        the server's; ``abort`` (the connection broke) skips it."""
         if note:
             self._note(note)
+        tls, self._tls, self._conv, self._plain = self._tls, None, None, b""
+        if tls is not None and not abort and self.connected:
+            notify = tls.close_notify()
+            if notify:
+                try:
+                    yield from self._write_raw(notify, CLOSE_NOTIFY_TIMEOUT)
+                except OSError:
+                    pass
         yield Close()
+
+    # -- raw bytes through the TLS object ----------------------------------------------------------
+
+    def _raw(self, kind: str, direction: str = "", data: bytes = b"", secrets: tuple[tuple[int, int], ...] = ()) -> None:
+        self.record.raw.append(RawEvent(kind, self._now(), direction, data, self.steps, secrets))
+
+    def _closed(self) -> None:
+        """The drivers call this when they close an open connection (the export's FIN)."""
+        self._raw(RawKind.CLOSE)
+
+    def _write_raw(self, data: bytes, timeout: float, secrets: tuple[tuple[int, int], ...] = ()) -> Steps:
+        """Write socket bytes, recorded as they go (a reset on the way is recorded too)."""
+        self._raw(RawKind.DATA, Direction.CLIENT, data, secrets)
+        try:
+            yield Write(data, timeout)
+        except ConnectionResetError:
+            self._raw(RawKind.RESET, Direction.SERVER)
+            raise
+
+    def _read_raw(self, deadline: float, since: float) -> Steps:
+        """Socket bytes (b"" at the end of the stream), recorded."""
+        try:
+            data = yield Read(deadline, since)
+        except ConnectionResetError:
+            self._raw(RawKind.RESET, Direction.SERVER)
+            raise
+        self._raw(RawKind.DATA, Direction.SERVER, data) if data else self._raw(RawKind.EOF, Direction.SERVER)
+        return data
+
+    def _encrypt(self, data: bytes) -> tuple[list[bytes], str]:
+        """What to write for ``data``: itself before TLS; after, its records in 256 KiB slices of plaintext
+        (never the ciphertext of a 25 MB message in one piece), with the record layer in words."""
+        if self._tls is None or self._conv is None:
+            return [data], ""
+        pieces = [cipher for _, cipher in self._tls.encrypt_slices(data)]
+        records: list[TlsRecord] = []
+        for piece in pieces:
+            records += self._conv.feed(Direction.CLIENT, piece)
+        return pieces, "went out as " + summarize(records)
+
+    def _receive(self, deadline: float, since: float) -> Steps:
+        """The next plaintext from the server and how it came (b"" at the end of the stream).
+
+        Under TLS, raw bytes are fed to the TLS object record by record; a read that holds no
+        application data (a TLS 1.3 ticket) is noted and the wait goes on under the same deadline.
+        """
+        if self._plain:
+            data, self._plain = self._plain, b""
+            return data, "came in with the handshake's last records"
+        while True:
+            raw = yield from self._read_raw(deadline, since)
+            if self._tls is None:
+                return raw, ""
+            if not raw:
+                return b"", ""  # the end of the stream without close_notify: "closed", as for plaintext
+            plain, layer = self._absorb(self._split(raw))
+            if plain or self._tls.eof:
+                return plain, layer
+
+    def _split(self, data: bytes) -> list[tuple[TlsRecord | None, bytes]]:
+        """``data`` cut at record ends: (the record a piece completes, the piece); a partial record last."""
+        assert self._conv is not None
+        start = self._server_pos
+        self._server_pos += len(data)
+        records = self._conv.feed(Direction.SERVER, data)
+        pieces: list[tuple[TlsRecord | None, bytes]] = []
+        prev = 0
+        for record in records:
+            cut = len(data) if record.not_tls else record.offset + record.wire_length - start
+            pieces.append((record, data[prev:cut]))
+            prev = cut
+        if prev < len(data):
+            pieces.append((None, data[prev:]))
+        return pieces
+
+    def _absorb(self, pieces: list[tuple[TlsRecord | None, bytes]]) -> tuple[bytes, str]:
+        """Feed records one at a time and decrypt after each, so that the records that carried application data
+        are known exactly. Records without any (a TLS 1.3 NewSessionTicket, the server's close_notify) are in
+        the raw bytes and a capture, not in the wire log: when they arrive against the next command is a
+        matter of timing, and the log must read the same every time. Raises ``ssl.SSLError`` for a record
+        that does not decrypt."""
+        assert self._tls is not None
+        plain_parts: list[bytes] = []
+        carried: list[TlsRecord] = []
+        for record, piece in pieces:
+            self._tls.feed(piece)
+            plain = self._tls.decrypt()
+            if record is None:
+                continue
+            if plain:
+                plain_parts.append(plain)
+                carried.append(record)
+        return b"".join(plain_parts), ("came in as " + summarize(carried)) if carried else ""
+
+    def _tls_note(self, text: str) -> None:
+        self.record.append(WireChunk(Direction.TLS, b"", False, self._now(), self.steps, note=text))
+
+    def _server_chunk(self, data: bytes, layer: str) -> None:
+        self.record.append(WireChunk(Direction.SERVER, data, self._tls_on(), self._now(), self.steps, layer=layer))
+
+    # -- connecting and TLS --------------------------------------------------------------------------
 
     def _connect(self) -> Steps:
         target = self.target
         timeout = target.timeout if target.timeout is not None else CONNECT_TIMEOUT
         self._note(f"connecting to {target.shown} over TCP")
+        started = self._now()
         try:
-            peer = yield OpenConnection(target.host, target.port, timeout)
+            peer, local = yield OpenConnection(target.host, target.port, timeout)
         except socket.gaierror as error:
             self.client.connection_lost()
             return Failure("resolve", resolve_words(target.host, error))
@@ -356,12 +505,14 @@ class StepEngine:
         except OSError as error:
             self.client.connection_lost()
             return Failure("connect", f"could not connect to {target.address}: {socket_words(error)}")
+        self.record.raw.append(RawEvent(RawKind.CONNECT, self._now(), step=self.steps, started=started,
+                                        client=(str(local[0]), int(local[1])), server=(str(peer[0]), int(peer[1]))))
         self.client.connection_made(implicit_tls=target.security == "tls")
         shown = f"[{peer[0]}]" if ":" in str(peer[0]) else peer[0]
         self._note(f"connected to {target.label or f'{shown}:{peer[1]}'} (TCP handshake done)")
         return None
 
-    def _context(self, handshake: list[str], certificates: list[bytes]) -> ssl.SSLContext:
+    def _context(self) -> ssl.SSLContext:
         # The system's roots are looked up lazily by hash in their directory: create_default_context()
         # reads the whole bundle (~140 roots, 20-40 ms) on every handshake (benchmarks/results/
         # headless_session.md). The built-in server is trusted through its own CA only.
@@ -375,19 +526,10 @@ class StepEngine:
         if self.target.insecure:
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE
-
-        def on_message(conn, direction, version, content_type, msg_type, data):  # type: ignore[no-untyped-def]
-            if int(content_type) != 22:  # handshake messages only; skip record headers
-                return
-            name = _HANDSHAKE_NAMES.get(int(msg_type), f"handshake message {int(msg_type)}")
-            handshake.append(("→ " if direction == "write" else "← ") + name)
-            if int(msg_type) == 11 and direction == "read":
-                certificates[:] = chain_from_certificate_message(bytes(data), int(version) >= 0x0304)
-
-        try:
-            ctx._msg_callback = on_message  # type: ignore[attr-defined]  # documented in its docstring
-        except (AttributeError, TypeError):
-            pass
+        if self.target.keylog:
+            # Only on request: PROTOCOL_TLS_CLIENT contexts never read SSLKEYLOGFILE by themselves.
+            prepare_keylog(self.target.keylog)
+            ctx.keylog_filename = self.target.keylog
         return ctx
 
     def _handshake(self, discarded: list[Discarded]) -> Steps:
@@ -397,41 +539,79 @@ class StepEngine:
             self.client.connection_lost()
             return Failure("closed", "there is no connection to start TLS on")
         unread = yield Unread()
+        if unread:
+            self._raw(RawKind.DATA, Direction.SERVER, unread)
         self._discard_plaintext(unread, discarded, mode)
-        handshake: list[str] = []
-        certificates: list[bytes] = []
-        ctx = self._context(handshake, certificates)
-        self.record.append(WireChunk(Direction.TLS, b"", False, self._now(), self.steps, note="TLS handshake starts"))
-        timeout = target.timeout if target.timeout is not None else CONNECT_TIMEOUT
+        lines: list[str] = []
+        conv = self._conv = TlsConversation()
+        self._server_pos = 0
         try:
-            ssl_object = yield WrapTls(ctx, target.sni, timeout)
+            tls = MemoryTls(self._context(), target.sni)
+        except (OSError, ValueError) as error:  # an unreadable key log file, say
+            yield from self._lost(abort=True)
+            return Failure("tls", f"TLS could not be set up ({socket_words(error) if isinstance(error, OSError) else error})")
+        self.record.append(WireChunk(Direction.TLS, b"", False, self._now(), self.steps, note="TLS handshake starts"))
+        if target.keylog:
+            self._tls_note(f"this connection's TLS keys go to {target.keylog} (asked for): that file decrypts the "
+                           "session, AUTH and its password included")
+        timeout = target.timeout if target.timeout is not None else CONNECT_TIMEOUT
+        since = time.monotonic()
+        deadline = since + timeout  # one deadline for the whole handshake, as for a reply
+        rest: list[tuple[TlsRecord | None, bytes]] = []
+        try:
+            done = tls.handshake()
+            while True:
+                out = tls.take_output()
+                if out:
+                    yield from self._handshake_write(out, timeout, lines)
+                if done:
+                    break
+                raw = yield from self._read_raw(deadline, since)
+                if not raw:
+                    tls.feed(b"")  # OpenSSL names the end of the stream in the handshake
+                    done = tls.handshake()
+                    continue
+                pieces = self._split(raw)
+                # Record by record: what follows the record that completes the handshake (an implicit-TLS
+                # greeting can share the read) is decrypted afterwards, as application data.
+                for n, (record, piece) in enumerate(pieces):
+                    if record is not None:
+                        self._handshake_line("← " + record.describe(not target.steady), lines)
+                    tls.feed(piece)
+                    if record is not None and not done:
+                        done = tls.handshake()
+                        if done:
+                            rest = pieces[n + 1:]
+                            break
         except ssl.SSLCertVerificationError as error:
-            chain = _parse_chain(certificates)
+            yield from self._flush_alert(tls, lines)
+            chain = _peer_chain(tls.obj, verified=False)
             words = verify_words(error.verify_code, error.verify_message)
-            self._tls_failed(mode, handshake, chain, words, error.verify_code)
-            yield from self._lost()
+            self._tls_failed(mode, lines, chain, words, error.verify_code)
+            yield from self._lost(abort=True)
             return Failure("tls", f"the server's certificate was not accepted: {words}", verify_code=error.verify_code)
         except ssl.SSLError as error:
+            yield from self._flush_alert(tls, lines)
             reason = error.reason or str(error)
-            hint = (
-                "; the server did not answer with TLS (it may have sent plain text)"
-                if reason in ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG",
-                              "HTTP_REQUEST", "UNEXPECTED_RECORD")
-                else ""
-            )
-            self._tls_failed(mode, handshake, _parse_chain(certificates), f"handshake failed: {reason}{hint}", None)
-            yield from self._lost()
+            hint = "; the server did not answer with TLS (it may have sent plain text)" if reason in _NOT_TLS else ""
+            self._tls_failed(mode, lines, _peer_chain(tls.obj, verified=False), f"handshake failed: {reason}{hint}",
+                             None)
+            yield from self._lost(abort=True)
             return Failure("tls", f"the TLS handshake failed ({reason}){hint}")
         except TimeoutError:
-            self._tls_failed(mode, handshake, (), "the handshake timed out", None)
-            yield from self._lost()
+            self._tls_failed(mode, lines, (), "the handshake timed out", None)
+            yield from self._lost(abort=True)
             return Failure("timeout", f"the TLS handshake did not finish within {timeout:g} s")
         except OSError as error:
-            self._tls_failed(mode, handshake, (), f"the connection broke: {socket_words(error)}", None)
-            yield from self._lost()
+            self._tls_failed(mode, lines, (), f"the connection broke: {socket_words(error)}", None)
+            yield from self._lost(abort=True)
             return Failure("closed", f"the connection broke during the TLS handshake ({socket_words(error)})")
-        chain = _peer_chain(ssl_object) or _parse_chain(certificates)
-        cipher = ssl_object.cipher() if ssl_object else None
+        self._tls = tls
+        if conv.client_random is not None:
+            self.client_randoms += (conv.client_random,)
+        chain = _peer_chain(tls.obj) or _parse_chain(
+            chain_from_certificate_message(conv.certificate_message, False) if conv.certificate_message else [])
+        cipher = tls.obj.cipher()
         if target.insecure:
             verification = "NOT VERIFIED: verification was switched off on purpose (--insecure)"
         else:
@@ -440,25 +620,48 @@ class StepEngine:
         info = TlsInfo(
             mode=mode,
             sni=_sni_sent(target.sni),
-            version=ssl_object.version() if ssl_object else None,
+            version=tls.obj.version(),
             cipher=cipher[0] if cipher else None,
             cipher_bits=cipher[2] if cipher else None,
             chain=chain,
             verified=not target.insecure,
             verification=verification,
             insecure=target.insecure,
-            handshake=tuple(handshake),
+            handshake=tuple(lines),
         )
         self.tls = info
         self.tls_history += (info,)
         self.client.tls_established()
-        for name in handshake:
-            self.record.append(WireChunk(Direction.TLS, b"", True, self._now(), self.steps, note=name))
         self.record.append(
             WireChunk(Direction.TLS, b"", True, self._now(), self.steps,
                       note=f"TLS established: {info.version}, {info.cipher}")
         )
+        if rest:
+            try:
+                self._plain, _ = self._absorb(rest)
+            except ssl.SSLError as error:
+                yield from self._lost(abort=True)
+                return Failure("closed", f"the connection broke ({socket_words(error)})")
         return None
+
+    def _handshake_line(self, line: str, lines: list[str]) -> None:
+        lines.append(line)
+        self.record.append(WireChunk(Direction.TLS, b"", False, self._now(), self.steps, note=line))
+
+    def _handshake_write(self, data: bytes, timeout: float, lines: list[str]) -> Steps:
+        assert self._conv is not None
+        for record in self._conv.feed(Direction.CLIENT, data):
+            self._handshake_line("→ " + record.describe(), lines)
+        yield from self._write_raw(data, timeout)
+
+    def _flush_alert(self, tls: MemoryTls, lines: list[str]) -> Steps:
+        """Write the alert OpenSSL queued for a failed handshake, so that the server (and a capture) see why."""
+        out = tls.take_output()
+        if out and self.connected:
+            try:
+                yield from self._handshake_write(out, CLOSE_NOTIFY_TIMEOUT, lines)
+            except OSError:
+                pass
 
     def _discard_plaintext(self, data: bytes, discarded: list[Discarded], mode: str) -> None:
         """Throw away plaintext that arrived before the TLS handshake but was never read.
@@ -482,14 +685,12 @@ class StepEngine:
         discarded.append(event)
         self._note(event.reason)
 
-    def _tls_failed(self, mode: str, handshake: list[str], chain: tuple[CertInfo, ...], words: str,
+    def _tls_failed(self, mode: str, lines: list[str], chain: tuple[CertInfo, ...], words: str,
                     code: int | None) -> None:
         info = TlsInfo(mode=mode, sni=_sni_sent(self.target.sni), chain=chain, verified=False, verification=words,
-                       verify_code=code, handshake=tuple(handshake))
+                       verify_code=code, handshake=tuple(lines))
         self.tls = info
         self.tls_history += (info,)
-        for name in handshake:
-            self.record.append(WireChunk(Direction.TLS, b"", False, self._now(), self.steps, note=name))
 
 
 def _load_system_roots(ctx: ssl.SSLContext) -> None:
@@ -515,12 +716,16 @@ def _has_hashed_roots(capath: str) -> bool:
         return False
 
 
-def _peer_chain(ssl_object: Any) -> tuple[CertInfo, ...]:
-    """The chain the peer presented: the verified chain when there is one, else the unverified one."""
+def _peer_chain(ssl_object: Any, *, verified: bool = True) -> tuple[CertInfo, ...]:
+    """The chain the peer presented: the verified chain when there is one, else the unverified one.
+
+    After a failed verification only what the server sent is shown (``verified=False``): OpenSSL's
+    verified chain is then what it had built so far, and must not be shown as verified."""
     if ssl_object is None:
         return ()
     sslobj = getattr(ssl_object, "_sslobj", ssl_object)
-    for name in ("get_verified_chain", "get_unverified_chain"):  # public from Python 3.13, private on 3.11
+    names = ("get_verified_chain", "get_unverified_chain") if verified else ("get_unverified_chain",)
+    for name in names:  # public from Python 3.13, private on 3.11
         getter = getattr(ssl_object, name, None) or getattr(sslobj, name, None)
         try:
             certs = list(getter() or ()) if getter is not None else []
@@ -529,7 +734,10 @@ def _peer_chain(ssl_object: Any) -> tuple[CertInfo, ...]:
         chain = tuple(info for info in (_info_of(cert) for cert in certs) if info is not None)
         if chain:
             return chain
-    leaf = ssl_object.getpeercert(binary_form=True)
+    try:
+        leaf = ssl_object.getpeercert(binary_form=True)
+    except ValueError:  # no handshake yet (a failure before the certificate)
+        return ()
     return _parse_chain([leaf] if leaf else [])
 
 

@@ -2,19 +2,19 @@
 
 ``engine.StepEngine`` takes a step as a generator of these; ``asyncio_driver`` and ``blocking_driver``
 each carry them out (``match`` on the class) and send back what the request produced, or throw the
-``OSError`` it raised (``TimeoutError`` and ``ssl.SSLError`` included) into the generator. Plain values:
-this module imports no event loop, no socket and no TLS, and it decides nothing.
+``OSError`` it raised (``TimeoutError`` included) into the generator. Plain values: this module imports
+no event loop, no socket and no TLS, and it decides nothing. The requests move raw bytes only: TLS is
+the engine's (``memory_tls``), so a handshake is writes and reads of records like any other step.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
 class OpenConnection:
-    """Open a TCP connection within ``timeout`` seconds → the peer's address.
+    """Open a TCP connection within ``timeout`` seconds → ``(peer, local)``: both ends' addresses.
 
     Raises ``socket.gaierror``, ``OSError`` (``ConnectionRefusedError`` preferred when several addresses
     fail) or ``TimeoutError``.
@@ -27,7 +27,7 @@ class OpenConnection:
 
 @dataclass(frozen=True, slots=True)
 class Write:
-    """Write every byte of ``data`` within ``timeout`` seconds → None."""
+    """Write every byte of ``data`` (plaintext, or TLS records) within ``timeout`` seconds → None."""
 
     data: bytes
     timeout: float
@@ -35,7 +35,7 @@ class Write:
 
 @dataclass(frozen=True, slots=True)
 class Read:
-    """Up to ``wire.READ_SIZE`` bytes (b"" at the end of the stream) before ``deadline``.
+    """Up to ``wire.READ_SIZE`` raw bytes (b"" at the end of the stream) before ``deadline``.
 
     ``deadline`` and ``since`` (when the wait for this reply began) are ``time.monotonic()`` values.
     Raises ``TimeoutError``.
@@ -57,21 +57,9 @@ class Unread:
 
 
 @dataclass(frozen=True, slots=True)
-class WrapTls:
-    """Run the TLS handshake on the open connection within ``timeout`` → its ``SSLObject``/``SSLSocket``.
-
-    ``server_hostname`` is always given: it is the name checked against the certificate and sent as SNI.
-    """
-
-    context: Any  # ssl.SSLContext; typed loosely so that this module imports no ssl
-    server_hostname: str
-    timeout: float
-
-
-@dataclass(frozen=True, slots=True)
 class Close:
     """Close the connection (the driver's ``close()``) → None."""
 
 
-IoRequest = OpenConnection | Write | Read | Unread | WrapTls | Close
+IoRequest = OpenConnection | Write | Read | Unread | Close
 """Anything a step may ask its driver to do."""

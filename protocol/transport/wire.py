@@ -60,6 +60,12 @@ class Target:
     label: str | None = None
     """What the connection notes and explanations call the server instead of its address (screenshots that
     must not change with a free port); None shows the address."""
+    steady: bool = False
+    """For pictures that must not change from run to run (``smtpstep shots``): the TLS lines leave out the
+    sizes of the server's handshake records, which change with each run's fresh certificate and signature."""
+    keylog: str | None = None
+    """The NSS key log file TLS secrets are appended to (``--tls-keys`` or SSLKEYLOGFILE), only when the
+    user asked for it: whoever holds the file can decrypt the session, AUTH included. None: no key log."""
 
     @property
     def sni(self) -> str:
@@ -102,17 +108,55 @@ class WireChunk:
     step: int
     secrets: tuple[tuple[int, int], ...] = ()
     note: str = ""
+    layer: str = ""
+    """How the bytes crossed under TLS, from the records that carried them ("went out as one
+    application_data record of 58 bytes"); empty for plaintext and notes."""
 
     def redacted(self, mask: bytes = b"********") -> bytes:
         return Outgoing(self.data, self.secrets).redacted(mask)
 
 
+class RawKind:
+    """What a ``RawEvent`` records: the TCP connection made (``started`` when the connect began, ``time`` when
+    it returned), bytes as they crossed the socket (plaintext, or TLS records), the server's end of the
+    stream, the client's close, the server's reset."""
+
+    CONNECT, DATA, EOF, CLOSE, RESET = "connect", "data", "eof", "close", "reset"
+
+
+@dataclass(frozen=True, slots=True)
+class RawEvent:
+    """One thing that happened on the socket, with the socket's own bytes: what a .pcapng export frames.
+
+    The wire chunks say what the bytes meant (SMTP plaintext, TLS notes); these are the bytes themselves,
+    in order, TLS records included, so that a capture of the session can be rebuilt byte for byte.
+    """
+
+    kind: str
+    time: float
+    """Seconds since the session started (monotonic), as ``WireChunk.time``."""
+    direction: str = ""
+    data: bytes = b""
+    step: int = 0
+    secrets: tuple[tuple[int, int], ...] = ()
+    """Spans of ``data`` that hold a secret (plaintext AUTH only: under TLS the bytes are ciphertext)."""
+    started: float = 0.0
+    client: tuple[str, int] = ("", 0)
+    """The client's address and port (``connect`` only)."""
+    server: tuple[str, int] = ("", 0)
+
+
 class WireRecord:
-    """Every chunk of a session, append-only, with an optional listener for live display."""
+    """Every chunk of a session, append-only, with an optional listener for live display.
+
+    ``raw`` holds the socket's own bytes and TCP events (``RawEvent``); ``started`` is the wall-clock
+    time (``time.time()``) of the session's start, which the chunk and event times count from."""
 
     def __init__(self, listener: Callable[[WireChunk], None] | None = None) -> None:
         self.chunks: list[WireChunk] = []
         self.listener = listener
+        self.raw: list[RawEvent] = []
+        self.started = 0.0
 
     def append(self, chunk: WireChunk) -> None:
         self.chunks.append(chunk)

@@ -11,6 +11,7 @@ import asyncio
 import base64
 import dataclasses
 import itertools
+import re
 
 import pytest
 
@@ -32,7 +33,7 @@ from smtpstep.protocol.server.scenarios import SCENARIOS, Scenario
 from smtpstep.protocol.server.server import LocalServer
 from smtpstep.protocol.states import State
 from smtpstep.protocol.transport.asyncio_driver import AsyncioTransport
-from smtpstep.protocol.transport.wire import Direction, StepResult, Target
+from smtpstep.protocol.transport.wire import Direction, RawKind, StepResult, Target
 from tests.support.both_transports import use_both_transports
 from tests.support.driver import drive, run_session
 
@@ -146,9 +147,12 @@ async def test_a_bad_certificate_stops_the_session(
     assert f"OpenSSL error {code}" in failure.message
     tls = transport.tls
     assert tls is not None and not tls.verified and tls.verify_code == code
-    # The chain is still shown: it came from the Certificate message, before verification failed.
+    # The chain is still shown: it is what the server sent, before verification failed.
     assert tls.chain and tls.chain[0].subject.startswith("CN=")
-    assert "← Certificate" in tls.handshake
+    # The handshake lines are the records: the server's flight that carried the certificate came in, and
+    # the client's alert that refused it went out (plaintext, so its words can be read).
+    assert any(line.startswith("← ") and "Certificate" in line for line in tls.handshake)
+    assert tls.handshake[-1].startswith("→ alert record, 7 bytes: fatal, ")
     assert not transport.connected and transport.client.settled == State.CLOSED
     assert driven.results[-1].commands[0].verb == Verb.TLS_HANDSHAKE  # nothing was sent after it
     assert server.received == []
@@ -197,10 +201,13 @@ async def test_tls_info_records_version_cipher_sni_chain_and_handshake(local_ser
     assert leaf.fingerprint_sha256.replace(":", "") == served.fingerprint(hashes.SHA256()).hex().upper()
     assert leaf.key_type.startswith(("EC ", "RSA ", "Ed25519"))
     assert "trusted" in tls.verification and "localhost" in tls.verification
-    # Handshake messages in the order they crossed the wire.
-    wanted = ["→ ClientHello", "← ServerHello", "← Certificate", "← Finished", "→ Finished"]
-    positions = [tls.handshake.index(name) for name in wanted]
+    # The handshake's records in the order they crossed the wire, each with what it carries.
+    wanted = [("→ handshake record", "ClientHello"), ("← handshake record", "ServerHello"),
+              ("← ", "Certificate"), ("← ", "Finished"), ("→ ", "Finished")]
+    positions = [next(n for n, line in enumerate(tls.handshake) if line.startswith(start) and name in line)
+                 for start, name in wanted]
     assert positions == sorted(positions)
+    assert all(re.search(r" record, \d+ bytes", line) for line in tls.handshake)
 
 
 async def test_implicit_tls_to_a_plain_port_fails_in_plain_words_and_discards_the_greeting(
@@ -415,3 +422,47 @@ async def test_cancelling_a_step_closes_the_connection(local_server: LocalServer
     assert any("cancelled" in c.note for c in transport.record.chunks)
     after = await transport.step(MessageBody(MESSAGE))
     assert after.failure is not None and after.failure.kind == "not-allowed"
+
+
+# --- TLS in the engine: records and raw bytes ------------------------------------------------------
+
+
+@pytest.mark.parametrize("security", ["starttls", "tls"])
+async def test_under_tls_each_chunk_names_its_records_and_the_raw_bytes_are_those_records(
+    local_server: LocalServer, security: str
+) -> None:
+    transport = AsyncioTransport(target_for(local_server, security))
+    await run_session(transport, plan_for(security))
+
+    chunks, raw = transport.record.chunks, transport.record.raw
+    ehlo = next(c for c in chunks if c.direction == Direction.CLIENT and c.tls and c.data.startswith(b"EHLO"))
+    size = re.fullmatch(r"went out as one application_data record of (\d+) bytes", ehlo.layer)
+    assert size is not None
+    written = [e.data for e in raw if e.kind == RawKind.DATA and e.direction == Direction.CLIENT
+               and e.step == ehlo.step]
+    assert [len(data) for data in written] == [int(size[1])] and ehlo.data not in written[0]  # ciphertext
+    assert all(c.layer.startswith("came in as ") for c in chunks if c.direction == Direction.SERVER and c.tls)
+    assert all(not c.layer for c in chunks if c.direction in (Direction.CLIENT, Direction.SERVER) and not c.tls)
+    # The plaintext part of the raw bytes is the wire log's own; the TCP story is whole.
+    plain_sent = b"".join(c.data for c in chunks if c.direction == Direction.CLIENT and not c.tls)
+    raw_sent = b"".join(e.data for e in raw if e.kind == RawKind.DATA and e.direction == Direction.CLIENT)
+    assert raw_sent.startswith(plain_sent) and raw_sent[len(plain_sent):len(plain_sent) + 3] == b"\x16\x03\x01"
+    assert raw[0].kind == RawKind.CONNECT and raw[0].server[1] == local_server.port_for(security)
+    assert raw[-1].kind == RawKind.CLOSE and transport.client_randoms and len(transport.client_randoms[0]) == 32
+    hello = next(c.note for c in chunks if c.direction == Direction.TLS and "ClientHello" in c.note)
+    assert re.fullmatch(r"→ handshake record, \d+ bytes: ClientHello", hello)
+
+
+async def test_tls_keys_are_logged_only_when_the_target_names_a_file(local_server: LocalServer, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    keys = tmp_path / "keys.txt"
+    await run_session(AsyncioTransport(target_for(local_server, "starttls")), plan_for("starttls"))
+    assert not keys.exists()
+
+    transport = AsyncioTransport(target_for(local_server, "starttls", keylog=str(keys)))
+    await run_session(transport, plan_for("starttls"))
+
+    lines = [line for line in keys.read_text().splitlines() if not line.startswith("#")]
+    random = transport.client_randoms[0].hex()
+    assert {line.split()[0] for line in lines} >= {"CLIENT_TRAFFIC_SECRET_0", "SERVER_TRAFFIC_SECRET_0"}
+    assert all(line.split()[1] == random for line in lines), (random, lines)
+    assert keys.stat().st_mode & 0o077 == 0  # the keys to the password: the owner's alone
