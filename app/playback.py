@@ -8,9 +8,13 @@ takes the next step (or, in a replay, shows the next recorded one) and says whet
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from textual.app import App
 from textual.timer import Timer
+
+if TYPE_CHECKING:
+    from smtpstep.app.stepper_app import SmtpStepApp
 
 OFFLINE_ACTIONS = frozenset({
     "run_to_end", "cancel_step", "edit", "insert", "delete", "skip", "replan", "restart", "connection",
@@ -75,6 +79,23 @@ class Playback:
     def _on_tick(self) -> None:
         if not self._tick():
             self.stop()
+
+
+def next_step(app: SmtpStepApp) -> bool:
+    """The app's tick while playing: the next step (in a replay, the next recorded one); False when there
+    is none to take."""
+    if app.timeline.replay:
+        app.action_forward()
+        return not app.timeline.at_end
+    return bool(app.busy) or app.steps.request(confirm=False)
+
+
+def show_pace(app: SmtpStepApp, pace: float | None) -> None:
+    """Show the pace in the header while playing (None: stopped)."""
+    try:
+        app.main_screen.playing = pace
+    except LookupError:
+        pass
 
 
 class Following:

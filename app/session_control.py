@@ -8,6 +8,7 @@ clears what the screen showed of the session before. The app shows the new sessi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import TYPE_CHECKING
 
 from smtpstep.app.session.settings import SECURITY_WORDS, SessionSettings, UsageError, plan_for
@@ -31,6 +32,35 @@ class SessionControl:
         """A fixed Date and Message-ID (lecture notes and tests), or None for fresh ones."""
         self.closing = False
         """Set on exit, so a server still starting stops itself."""
+        self.loop: asyncio.AbstractEventLoop | None = None
+        """The app's event loop, once it runs (the built-in server's reports come from another thread)."""
+
+    def open(self) -> None:
+        """The live session's start, once the main screen's panes exist: what the settings ask to be shown
+        (the server side for a lesson, line ends for one about them, a warning for a key log), then the
+        first session."""
+        app = self._app
+        settings = app.settings
+        app.main_screen.show_server = settings.lesson is not None
+        if settings.tls_keys:
+            app.notify(f"TLS keys are written to {settings.tls_keys} (--tls-keys or SSLKEYLOGFILE): that file "
+                       "decrypts this session, AUTH and its password included.", severity="warning", timeout=20)
+        if settings.lesson is not None and settings.lesson.shows_line_ends:
+            app.wire_log.crlf_marks = True  # the smuggling lesson is about bare line ends: show them
+        self.start()
+
+    def server_received(self, record: object) -> None:
+        """The built-in server stored a message (called from its pipe's thread): show it on the server side.
+        A step under way shows it when it ends; this is for a report that came after the step's reply."""
+        loop = self.loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has closed: the app is gone
+                loop.call_soon_threadsafe(self._show_received)
+
+    def _show_received(self) -> None:
+        app = self._app
+        if app.stepper is not None and not app.busy and not self.closing:
+            app.publish()
 
     def start(self) -> None:
         """The first session: on a real server at once; on the built-in one once it runs."""

@@ -1,16 +1,12 @@
-"""The built-in server in a process of its own: the child that runs it, and the parent's handle on it.
+"""The built-in server in a process of its own, the parent's side: ``ServerProcess`` starts the child
+(``process_child.py``), reads what it reports in a thread of its own, and offers the facts the app reads
+from a ``LocalServer``: ``ports``, ``port_for``, ``ca_pem``, ``ca_path``, ``maildir_path``, ``received``
+(``StoredMessage``, ``stored.py``), ``describe()``; and relays in the child (``RemoteRelay``).
 
 The terminal app, ``smtpstep web`` tabs and ``smtpstep shots`` run the built-in server this way, so that
 its work (a 25 MB message read line by line, then written and fsynced) never holds the interpreter lock
 the screen needs. ``smtpstep run`` and ``smtpstep serve`` keep ``LocalServer`` in their own process: they
 draw nothing.
-
-- The child (``python -m smtpstep.protocol.server.process``) runs ``LocalServer`` in the scenario asked
-  for and, on request, STARTTLS-stripping relays (``relay.py``) in front of its listeners, all on one
-  asyncio loop.
-- ``ServerProcess`` starts the child, reads what it reports in a thread of its own, and offers the facts
-  the app reads from a ``LocalServer``: ``ports``, ``port_for``, ``ca_pem``, ``ca_path``,
-  ``maildir_path``, ``received``, ``describe()``.
 
 The pipe carries one JSON object per line. The child's stdout says first ``ready`` (ports, CA, Maildir,
 the ``describe()`` lines) or ``error`` (one plain sentence, and the child exits), then ``received`` (a
@@ -29,51 +25,40 @@ Rules:
 
 - A message's bytes never cross the pipe: the parent reads the lines it shows from the Maildir file
   (``StoredMessage``). A 25 MB message is a few hundred bytes of JSON.
-- The child never outlives the parent. It stops when its stdin ends (the parent closed it, exited or
-  was killed), and on Linux when the parent's pipe thread ends (``PR_SET_PDEATHSIG``). The kernel sends
-  that signal when the *thread* that forked the child exits, not the process: so the child is forked by
-  the thread that reads its pipe, which lives exactly as long as the child is wanted. (Forked by a
-  worker thread that only waited for "ready", the child would get the signal as soon as that worker
-  ended.)
-- SIGTERM, SIGHUP and SIGINT stop the child the way ``stop`` does: the listeners close, deliveries
-  under way finish (the server never loses a message it said 250 to), the temporary CA folder goes.
-- The child draws nothing: its stderr is the log file the parent names (or /dev/null), and its stdout
-  is the pipe alone (file descriptor 1 is pointed at stderr once the pipe is taken from it).
+- The child never outlives the parent (``process_child.py`` says how). On Linux it dies with the
+  parent's pipe thread (``PR_SET_PDEATHSIG``): the kernel sends that signal when the *thread* that
+  forked the child exits, not the process, so the child is forked by the thread that reads its pipe,
+  which lives exactly as long as the child is wanted. (Forked by a worker thread that only waited for
+  "ready", the child would get the signal as soon as that worker ended.)
 - Text from outside (addresses, a login name) crosses as JSON strings; whoever shows it escapes it as
-  it would a ``LocalServer``'s record. Log lines are written with control characters escaped.
+  it would a ``LocalServer``'s record.
+- It imports no asyncio, aiosmtpd or cryptography: those load in the child only.
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import collections
 import concurrent.futures
 import contextlib
 import datetime
-import errno
-import glob
 import itertools
 import json
 import logging
 import os
-import signal
 import subprocess
 import sys
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, NoReturn
+from typing import IO, TYPE_CHECKING, Any
 
-from smtpstep.protocol.server.facts import BANNER_NAME, head_size, listener_port
+from smtpstep.protocol.server.facts import listener_port
+from smtpstep.protocol.server.stored import StoredMessage
 
 if TYPE_CHECKING:
-    from smtpstep.protocol.server.facts import ReceivedMessage
-    from smtpstep.protocol.server.relay import StartTlsStripper
-    from smtpstep.protocol.server.server import LocalServer
+    pass
 
-__all__ = ["RemoteRelay", "ServerProcess", "ServerProcessError", "StoredMessage", "main"]
+__all__ = ["RemoteRelay", "ServerProcess", "ServerProcessError", "StoredMessage"]
 
 log = logging.getLogger("smtpstep.server_process")
 log.addHandler(logging.NullHandler())
@@ -89,13 +74,6 @@ MAX_LINE = 64 * 1024
 """Longest JSON line either side reads; anything longer is not from the other half and is dropped."""
 RECEIVED_KEPT = 200
 """How many stored messages the parent remembers (each is a few hundred bytes; the Maildir keeps all)."""
-HEAD_CHUNK = 64 * 1024
-"""Bytes read at a time from a Maildir file while looking for the lines to show."""
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
-PR_SET_PDEATHSIG = 1
-"""From <linux/prctl.h>."""
-
-
 class ServerProcessError(Exception):
     """The built-in server's process could not start or answer, in plain words. From ``start``, the words
     complete "the built-in server could not start: …"; from a command, they are a sentence of their own."""
@@ -107,69 +85,6 @@ class ServerProcessError(Exception):
 
 
 # --- What the parent is told -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StoredMessage:
-    """A message the server's process accepted and stored: the facts of ``facts.ReceivedMessage``, with its
-    bytes left in the Maildir and read only when asked for (``head`` reads just the lines wanted)."""
-
-    key: str
-    """Maildir key: the file's name under ``new/``; also in the "queued as" reply."""
-    mail_from: str
-    """The reverse-path from MAIL FROM, ``<>`` for a null sender (RFC 5321 §4.5.5)."""
-    rcpt_tos: tuple[str, ...]
-    """The accepted forward-paths, in RCPT order."""
-    listener: str
-    """Which listener took it: ``plain``, ``submission`` or ``submissions``."""
-    tls: bool
-    """Whether the transaction ran under TLS (STARTTLS or implicit)."""
-    auth_user: str | None
-    """Who had authenticated with AUTH, or None."""
-    maildir: Path
-    """The Maildir it was stored in."""
-    stored_size: int
-    """Bytes in the Maildir file: the trace fields and the message."""
-    trace_size: int
-    """Bytes of trace fields (Return-Path, Received) the server put before the message."""
-    line_count: int
-    """Lines of the stored file, split at CRLF only (counted by the server, which had the bytes)."""
-
-    @property
-    def path(self) -> Path:
-        """The file: ``new/KEY``, or ``cur/KEY:2,FLAGS`` once a mail reader has moved it there."""
-        new = self.maildir / "new" / self.key
-        if not new.exists():
-            for moved in (self.maildir / "cur").glob(f"{glob.escape(self.key)}:*"):
-                return moved
-        return new
-
-    @property
-    def stored(self) -> bytes:
-        """What is in the Maildir file, read now (empty if the file is gone)."""
-        try:
-            return self.path.read_bytes()
-        except OSError:
-            return b""
-
-    @property
-    def original_content(self) -> bytes:
-        """The message as the client meant it, read now: ``stored`` without the trace fields."""
-        return self.stored[self.trace_size:]
-
-    def head(self, lines: int) -> bytes:
-        """The file up to and including its ``lines``-th CRLF, reading no further than that."""
-        data = b""
-        try:
-            with open(self.path, "rb") as file:
-                while chunk := file.read(HEAD_CHUNK):
-                    data += chunk
-                    end = head_size(data, lines)
-                    if end < len(data):
-                        return data[:end]
-        except OSError:
-            return b""
-        return data[:head_size(data, lines)]
 
 
 class RemoteRelay:
@@ -230,7 +145,7 @@ class ServerProcess:
         """Bytes read from the child's reports so far (a 25 MB message adds a few hundred)."""
         self._ca_path: Path | None = None
         self._describe: list[str] = []
-        self._argv = [sys.executable, "-m", "smtpstep.protocol.server.process",
+        self._argv = [sys.executable, "-m", "smtpstep.protocol.server.process_child",
                       "--parent", str(os.getpid()), "--scenario", scenario, "--certificate", certificate,
                       "--plain-port", str(plain_port), "--submission-port", str(submission_port),
                       "--submissions-port", str(submissions_port)]
@@ -523,228 +438,3 @@ def _tell(callback: Callable[[Any], None] | None, value: object) -> None:
             log.exception("a callback of the built-in server's pipe failed")
 
 
-# --- The child -----------------------------------------------------------------------------------------
-
-
-def main(argv: list[str] | None = None) -> NoReturn:
-    """The child: run the server until stdin ends, a ``stop`` command, or a stop signal."""
-    options = _parser().parse_args(argv)
-    # A Ctrl-C in a terminal not yet in the app's raw mode reaches the whole group: the app stops this
-    # process itself, so until the loop runs, that signal is not ours to act on.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _die_with_parent(options.parent)
-    pipe = os.dup(1)
-    os.dup2(2, 1)  # a stray print goes to the log, never into the pipe
-    _log_to_stderr()
-    code = asyncio.run(_Child(options, pipe).run())
-    # Everything is stopped and flushed by now; skipping the interpreter's teardown of aiosmtpd, trustme
-    # and cryptography lets the app that waits for this process quit some 50 ms sooner.
-    logging.shutdown()
-    sys.stderr.flush()
-    os._exit(code)
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m smtpstep.protocol.server.process",
-                                     description="The built-in server for the smtpstep app (started by it).")
-    parser.add_argument("--parent", type=int, required=True, help="the process id to die with")
-    parser.add_argument("--scenario", default="normal")
-    parser.add_argument("--certificate", default="valid")
-    for name in ("plain", "submission", "submissions"):
-        parser.add_argument(f"--{name}-port", type=int, default=0)
-    parser.add_argument("--maildir", type=Path)
-    parser.add_argument("--state-dir", type=Path)
-    parser.add_argument("--fixed-clock", type=datetime.datetime.fromisoformat,
-                        help="the one time the server knows (ISO 8601), and queue IDs numbered from it")
-    return parser
-
-
-def _die_with_parent(parent: int) -> None:
-    """Ask Linux for SIGTERM when the thread that forked us ends, then make sure it had not already."""
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
-
-            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-        except (OSError, AttributeError):
-            pass
-    if os.getppid() != parent:  # the parent was gone before the signal was asked for
-        raise SystemExit(0)
-
-
-class _EscapingFormatter(logging.Formatter):
-    """Log lines with control characters written as ``\\xNN``: what a client sent never drives a terminal."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        return "\n".join("".join(c if c.isprintable() or c == "\t" else f"\\x{ord(c):02x}" for c in line)
-                         for line in super().format(record).split("\n"))
-
-
-def _log_to_stderr() -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_EscapingFormatter(f"%(asctime)s %(levelname)s server[{os.getpid()}] %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.addHandler(handler)
-    root.setLevel(logging.WARNING)
-
-
-class _Events(asyncio.Protocol):
-    """The write end of the pipe (stdout); its loss means the parent is gone."""
-
-    def __init__(self, gone: Callable[[], None]) -> None:
-        self._gone = gone
-        self.closed = asyncio.get_running_loop().create_future()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.closed.done():
-            self.closed.set_result(None)
-        self._gone()
-
-
-class _Child:
-    """The server's process: one loop for the server, its relays, the pipe and the commands."""
-
-    def __init__(self, options: argparse.Namespace, pipe: int) -> None:
-        self.options = options
-        self._pipe = pipe
-        self._server: LocalServer | None = None
-        self._relays: dict[int, StartTlsStripper] = {}
-        self._out: asyncio.WriteTransport | None = None
-        self._done = asyncio.Event()
-
-    async def run(self) -> int:
-        loop = asyncio.get_running_loop()
-        for number in STOP_SIGNALS:
-            loop.add_signal_handler(number, self._done.set)
-        self._out, events = await loop.connect_write_pipe(lambda: _Events(self._done.set),
-                                                          open(self._pipe, "wb", buffering=0))
-        try:
-            return await self._serve(loop)
-        finally:
-            self._out.close()  # flushes what is buffered first
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(asyncio.shield(events.closed), STOP_TIMEOUT)
-
-    async def _serve(self, loop: asyncio.AbstractEventLoop) -> int:
-        from smtpstep.protocol.server.maildir import numbered_names
-        from smtpstep.protocol.server.server import LocalServer  # aiosmtpd, trustme: in this process only
-
-        options = self.options
-        fixed: dict[str, Any] = {}
-        if options.fixed_clock is not None:
-            when = options.fixed_clock
-            fixed = {"clock": lambda: when, "maildir_names": numbered_names(int(when.timestamp()), BANNER_NAME)}
-        try:
-            server = LocalServer(scenario=options.scenario, certificate=options.certificate,
-                                 plain_port=options.plain_port, submission_port=options.submission_port,
-                                 submissions_port=options.submissions_port, maildir=options.maildir,
-                                 state_dir=options.state_dir, on_received=self._received, **fixed)
-        except ValueError as error:  # an unknown scenario or certificate
-            self._send({"event": "error", "message": str(error)})
-            return 2
-        try:
-            await server.start()
-        except OSError as error:
-            await server.stop()  # a CA folder made before the failure goes too
-            self._send({"event": "error", "message": _start_failure(server.host, options, error),
-                        "port_in_use": error.errno == errno.EADDRINUSE})
-            return 1
-        self._server = server
-        commands = asyncio.ensure_future(self._read_commands(loop))
-        try:
-            self._send({"event": "ready", "ports": server.ports,
-                        "ca_pem": server.ca_pem.decode("ascii"), "ca_path": str(server.ca_path),
-                        "maildir": str(server.maildir_path), "scenario": server.scenario,
-                        "describe": server.describe()})
-            await self._done.wait()
-        finally:
-            commands.cancel()
-            for relay in list(self._relays.values()):
-                await relay.stop()
-            self._relays.clear()
-            await server.stop()  # deliveries under way finish; the CA folder is removed
-        return 0
-
-    def _send(self, event: dict[str, Any]) -> None:
-        if self._out is not None and not self._out.is_closing():
-            self._out.write(json.dumps(event).encode("ascii") + b"\n")
-
-    def _received(self, record: ReceivedMessage) -> None:
-        # Called on this loop before the client is told 250, so the parent hears of a message before
-        # its client does. Counting a 25 MB message's lines here (tens of milliseconds) spares the app
-        # from reading it.
-        self._send({"event": "received", "key": record.key, "mail_from": record.mail_from,
-                    "rcpt_tos": list(record.rcpt_tos), "listener": record.listener, "tls": record.tls,
-                    "auth_user": record.auth_user, "stored_size": len(record.stored),
-                    "trace_size": record.trace_size, "line_count": record.line_count})
-
-    async def _read_commands(self, loop: asyncio.AbstractEventLoop) -> None:
-        reader = asyncio.StreamReader(limit=MAX_LINE)
-        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), open(0, "rb", buffering=0))
-        try:
-            while line := await reader.readline():
-                try:
-                    command = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(command, dict):
-                    await self._obey(command)
-        except (ValueError, ConnectionError) as error:  # a line over the limit, or a broken pipe
-            log.warning("the command pipe failed: %s", error)
-        finally:
-            self._done.set()  # stdin ended: the parent is gone, or wants this process gone
-
-    async def _obey(self, command: dict[str, Any]) -> None:
-        from smtpstep.protocol.server.relay import StartTlsStripper
-
-        server = self._server
-        assert server is not None
-        what, ident = command.get("do"), command.get("id")
-        reply: dict[str, Any] = {}
-        if what == "stop":
-            self._done.set()
-        elif what == "relay":
-            port = command.get("upstream_port")
-            if port not in server.ports.values():
-                reply = {"error": f"the relay can only be put in front of the server's own listeners, not port {port}"}
-            else:
-                relay = StartTlsStripper(server.host, port, on_tamper=lambda text: self._send(
-                    {"event": "tamper", "relay": ident, "text": text}))
-                try:
-                    await relay.start()
-                except OSError as error:
-                    reply = {"error": f"the man in the middle could not listen ({error.strerror or error})"}
-                else:
-                    self._relays[ident] = relay
-                    reply = {"port": relay.port}
-        elif what == "stop-relay":
-            stopped = self._relays.pop(command.get("relay"), None)
-            if stopped is not None:
-                await stopped.stop()
-        elif what == "scenario":
-            try:
-                server.set_scenario(str(command.get("name")))
-            except ValueError as error:
-                reply = {"error": f"the built-in server cannot switch scenario: {error}"}
-            else:
-                reply = {"scenario": server.scenario, "describe": server.describe()}
-        else:
-            reply = {"error": f"the built-in server has no command {what!r}"}
-        if isinstance(ident, int):
-            self._send({"event": "reply", "id": ident, **reply})
-
-
-def _start_failure(host: str, options: argparse.Namespace, error: OSError) -> str:
-    """Why ``LocalServer.start`` failed, in words that complete "the built-in server could not start: …"."""
-    reason = error.strerror or str(error)
-    if error.filename is not None:  # the Maildir or the CA file
-        return f"{error.filename} cannot be used ({reason})"
-    if error.errno == errno.EADDRINUSE:
-        asked = sorted({port for port in (options.plain_port, options.submission_port, options.submissions_port)
-                        if port})
-        return f"port {' or '.join(map(str, asked))} on {host} is already in use"
-    return f"it cannot listen on {host} ({reason})"
-
-
-if __name__ == "__main__":
-    main()

@@ -2,7 +2,8 @@
 
 Holds ``LocalServer``: three listeners (port-25, port-587 and port-465 style), one Maildir, one CA,
 and the scenario that lessons switch. Its policy is in ``policy.py``, its scenarios in
-``scenarios.py``, the aiosmtpd glue in ``smtp_session.py``, its certificates in ``ca.py``.
+``scenarios.py``, the aiosmtpd glue in ``smtp_session.py``, its certificates in ``ca.py``, the storing of
+accepted messages in ``delivery.py``.
 
 Rules:
 
@@ -11,10 +12,8 @@ Rules:
 - It never relays. It delivers only to reserved test domains (RFC 2606 §2-3, RFC 6761 §6.2) and
   keeps every message in one local Maildir.
 - It replies 250 to the final dot only after the message is on disk: from then on the server owns
-  the message (RFC 5321 §6.1). If storing fails the reply is 451, so the client keeps it.
-- Disk writes run in worker threads (``MAILDIR_WRITERS`` of them), never on the event loop, so one
-  large message does not stall the other sessions, and concurrent deliveries do not wait for each
-  other's fsyncs.
+  the message (RFC 5321 §6.1). If storing fails the reply is 451, so the client keeps it. How a
+  message is stored, in worker threads off the event loop, is in ``delivery.py``.
 - It prints nothing. aiosmtpd's ``mail.log`` logger gets a ``NullHandler`` (so its warnings go
   nowhere unless the app configures logging) and loses the "Session.login_data is deprecated" line
   it writes on every successful AUTH.
@@ -23,24 +22,21 @@ Rules:
 from __future__ import annotations
 
 import asyncio
-import collections
-import concurrent.futures
 import contextlib
 import datetime
 import logging
 import shutil
 import ssl
 import tempfile
-import threading
 import weakref
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from smtpstep.protocol.server.ca import make_certificates, variant_leaf
+from smtpstep.protocol.server.delivery import Deliveries, accept
 from smtpstep.protocol.server.facts import (
     BANNER_NAME,
     DEMO_PASSWORD,
@@ -51,7 +47,6 @@ from smtpstep.protocol.server.facts import (
 )
 from smtpstep.protocol.server.loop_thread import LoopThread
 from smtpstep.protocol.server.maildir import MaildirStore, default_maildir_path
-from smtpstep.protocol.server.policy import trace_fields, with_protocol
 from smtpstep.protocol.server.scenarios import SCENARIOS, Scenario
 from smtpstep.protocol.server.smtp_session import ListenerHandler, SessionTemplate, SmtpSession, authenticate
 
@@ -71,15 +66,6 @@ counter) and left clients waiting for a SYN retry, a dozen of them past a minute
 burst. Linux caps it at ``net.core.somaxconn`` (4096 since Linux 5.4, 128 before)."""
 DEFAULT_TIMEOUT = 300.0
 """Idle seconds before the server hangs up: the 5 minutes of RFC 5321 §4.5.3.2.7."""
-MAILDIR_WRITERS = 8
-"""Threads storing messages at once. Each delivery mostly waits for its two fsyncs (the file, then
-``new/``), and journalling file systems commit concurrent fsyncs together. When fsyncs were slow on
-the shared benchmark disk (about 7 ms), one writer held the server to about 130 messages a second;
-with several, the event loop is the limit."""
-MAX_RECEIVED = 200
-"""How many accepted messages ``LocalServer.received`` keeps in memory (the Maildir keeps all)."""
-MAX_RECEIVED_BYTES = 128 * 1024 * 1024
-"""Memory cap for those records; the newest message is always kept, whatever its size."""
 
 
 # --- Logging ------------------------------------------------------------------------------------
@@ -177,13 +163,10 @@ class LocalServer:
         self._variant_contexts: dict[tuple[str, str], ssl.SSLContext] = {}
         """TLS contexts for the certificates scenarios present by SNI, made on first use."""
         self._store = MaildirStore(self.maildir_path, names=maildir_names)
-        self._received: collections.deque[ReceivedMessage] = collections.deque()
-        self._received_bytes = 0
-        self._received_lock = threading.Lock()
+        self._deliveries = Deliveries(self._store, self._tell_received)
+        """Messages accepted: stored by worker threads, the latest kept in memory."""
         self._servers: dict[str, asyncio.Server] = {}
         self._sessions: weakref.WeakSet[SMTP] = weakref.WeakSet()
-        self._deliveries: set[asyncio.Task[str]] = set()
-        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner = LoopThread("smtpstep-local-server")
         self._stopping = False
@@ -216,8 +199,7 @@ class LocalServer:
     @property
     def received(self) -> list[ReceivedMessage]:
         """The latest accepted messages, oldest first (a copy, safe to read from any thread)."""
-        with self._received_lock:
-            return list(self._received)
+        return self._deliveries.received
 
     def port_for(self, security: str) -> int:
         """The port for a client's security setting: ``none``, ``starttls`` or ``tls``."""
@@ -259,10 +241,7 @@ class LocalServer:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)  # verify_mode CERT_NONE
         self._certificates.server.configure_cert(context)
         context.sni_callback = self._pick_certificate
-        # Several writers: each delivery waits for two fsyncs, and the file system commits
-        # concurrent ones together; MaildirStore.add is safe to call from many threads.
-        self._executor = concurrent.futures.ThreadPoolExecutor(
-            max_workers=MAILDIR_WRITERS, thread_name_prefix="smtpstep-maildir")
+        self._deliveries.open(loop)
         settings = {
             "plain": {"tls_context": context, "require_starttls": False, "auth_require_tls": True},
             "submission": {"tls_context": context, "require_starttls": True, "auth_require_tls": True},
@@ -302,7 +281,7 @@ class LocalServer:
         for server in servers.values():
             server.close()
         # Let deliveries in progress finish, so their clients still get the 250.
-        await self._finish_deliveries()
+        await self._deliveries.finish()
         handler_tasks = []
         for smtp in list(self._sessions):
             # aiosmtpd keeps each session's task only in this private field (no public handle; checked by
@@ -314,12 +293,10 @@ class LocalServer:
                 smtp.transport.abort()
         if handler_tasks:
             await asyncio.wait(handler_tasks, timeout=5)
-        await self._finish_deliveries()  # any that began while the sessions were closing
+        await self._deliveries.finish()  # any that began while the sessions were closing
         for server in servers.values():
             await server.wait_closed()
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)  # idle by now: returns at once
-            self._executor = None
+        self._deliveries.close()
         self._store.close()
         self._close_state_dir()
 
@@ -382,79 +359,16 @@ class LocalServer:
         ssl_object.context = chosen
 
     async def accept(self, listener: str, smtp: SMTP, session: Session, envelope: Envelope) -> str:
-        """Store the message and return the reply to the final dot."""
-        ssl_object = smtp.transport.get_extra_info("ssl_object") if smtp.transport is not None else None
-        tls_details = None
-        if ssl_object is not None:
-            cipher = ssl_object.cipher()
-            tls_details = f"using {ssl_object.version()} with cipher {cipher[0] if cipher else 'unknown'}"
-        auth_user = session.auth_data if session.authenticated else None
-        original = envelope.original_content or b""
-        rcpt_tos = tuple(envelope.rcpt_tos)
-        mail_from = envelope.mail_from or "<>"
-        headers = trace_fields(
-            mail_from=mail_from,
-            rcpt_tos=rcpt_tos,
-            helo=session.host_name or "",
-            peer=session.peer,
-            protocol=with_protocol(
-                esmtp=session.extended_smtp,
-                tls=ssl_object is not None,
-                authenticated=bool(session.authenticated),
-                smtputf8=envelope.smtp_utf8,
-            ),
-            tls_details=tls_details,
-            when=self.clock(),
-        )
-        record = ReceivedMessage(
-            key="",
-            mail_from=mail_from,
-            rcpt_tos=rcpt_tos,
-            original_content=original,
-            stored=headers + self.hooks.added_fields(session, envelope) + original,
-            listener=listener,
-            tls=ssl_object is not None,
-            auth_user=auth_user if isinstance(auth_user, str) else None,
-        )
-        assert self._loop is not None
-        delivery = self._loop.create_task(self._deliver(record))
-        self._deliveries.add(delivery)
-        delivery.add_done_callback(self._deliveries.discard)
-        # If the client hangs up now, the delivery still completes and is recorded: a duplicate
-        # on the client's retry is acceptable, a lost message is not (RFC 5321 §6.1).
-        return await asyncio.shield(delivery)
+        """Store the message and return the reply to the final dot (``delivery.accept``)."""
+        return await accept(self._deliveries, listener, smtp, session, envelope, self.clock(),
+                            self.hooks.added_fields(session, envelope))
 
-    async def _deliver(self, record: ReceivedMessage) -> str:
-        assert self._loop is not None
-        try:
-            if self._executor is None:
-                raise RuntimeError("the server is stopping")
-            key = await self._loop.run_in_executor(self._executor, self._store.add, record.stored)
-        except Exception as error:
-            log.warning("could not store message from %s: %s", record.mail_from, error)
-            reason = " ".join(f"{type(error).__name__}: {error}".split())
-            # RFC 5321 §4.2.5: after a 4xx the message is still the client's to deliver.
-            return f"451 4.3.0 Message not stored, please try again later ({reason})"
-        self._remember(replace(record, key=key))
-        return f"250 2.0.0 OK: queued as {key}"
-
-    def _remember(self, record: ReceivedMessage) -> None:
-        with self._received_lock:
-            self._received.append(record)
-            self._received_bytes += _footprint(record)
-            while len(self._received) > 1 and (
-                len(self._received) > MAX_RECEIVED or self._received_bytes > MAX_RECEIVED_BYTES
-            ):
-                self._received_bytes -= _footprint(self._received.popleft())
+    def _tell_received(self, record: ReceivedMessage) -> None:
         if self.on_received is not None:
             try:
                 self.on_received(record)
             except Exception:
                 log.exception("on_received callback failed")
-
-    async def _finish_deliveries(self) -> None:
-        while self._deliveries:
-            await asyncio.wait(list(self._deliveries))
 
     def _open_state_dir(self) -> None:
         if self._state_dir_arg is not None:
@@ -467,10 +381,6 @@ class LocalServer:
         if self._state_dir is not None and self._owns_state_dir:
             shutil.rmtree(self._state_dir, ignore_errors=True)
             self._state_dir = None
-
-
-def _footprint(record: ReceivedMessage) -> int:
-    return len(record.original_content) + len(record.stored)
 
 
 async def serve_forever(server: LocalServer) -> None:

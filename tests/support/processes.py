@@ -7,7 +7,7 @@ import os
 import time
 from pathlib import Path
 
-SERVER_MODULE = "smtpstep.protocol.server.process"
+SERVER_MODULE = "smtpstep.protocol.server.process_child"
 """What the built-in server's process runs (``python -m``)."""
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from smtpstep.protocol.server import server as local_server_module
+from smtpstep.protocol.server import delivery
 from smtpstep.protocol.server.facts import BANNER_NAME, DEMO_PASSWORD, DEMO_USER
 from smtpstep.protocol.server.policy import is_test_domain, with_protocol
 from smtpstep.protocol.server.server import LocalServer, serve_forever
@@ -593,7 +593,7 @@ async def test_an_smtputf8_message_is_accepted_and_marked_utf8smtp(local_server:
 async def test_received_keeps_only_the_latest_messages(
     local_server: LocalServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(local_server_module, "MAX_RECEIVED", 3)
+    monkeypatch.setattr(delivery, "MAX_RECEIVED", 3)
     wire, _ = await Wire.connect(local_server.ports["plain"])
     await wire.send("EHLO client.example")
     keys = [queued_key(await send_message(wire, b"Subject: %d\r\n\r\nx\r\n" % i)) for i in range(5)]

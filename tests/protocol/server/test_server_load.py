@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-import smtpstep.protocol.server.server as local_server_module
+import smtpstep.protocol.server.delivery as delivery
 from benchmarks.load_server import Client, make_message, run_load, stuffed, tls_context, verify_maildir
 from smtpstep.protocol.server.facts import DEMO_PASSWORD, DEMO_USER
 from smtpstep.protocol.server.server import LocalServer
@@ -46,7 +46,7 @@ def test_twenty_sessions_of_five_messages_all_arrive_byte_identical_in_bounded_m
     # The server keeps recent messages in memory for the UI (MAX_RECEIVED_BYTES, 128 MB); cap that
     # here, so that what is left after the run shows whether anything else is kept.
     cap = 256 * 1024
-    monkeypatch.setattr(local_server_module, "MAX_RECEIVED_BYTES", cap)
+    monkeypatch.setattr(delivery, "MAX_RECEIVED_BYTES", cap)
     sessions, size = 20, 32 * 1024
 
     def traced_load(messages: int, tag: str):  # type: ignore[no-untyped-def]
