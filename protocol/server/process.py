@@ -8,11 +8,7 @@ its work (a 25 MB message read line by line, then written and fsynced) never hol
 the screen needs. ``smtpstep run`` and ``smtpstep serve`` keep ``LocalServer`` in their own process: they
 draw nothing.
 
-The pipe carries one JSON object per line. The child's stdout says first ``ready`` (ports, CA, Maildir,
-the ``describe()`` lines) or ``error`` (one plain sentence, and the child exits), then ``received`` (a
-stored message's envelope, listener, TLS, login, sizes and Maildir key), ``tamper`` (what a relay
-changed) and ``reply`` (to a command that had an ``id``). Its stdin takes commands: ``relay`` (start one
-in front of a listener), ``stop-relay``, ``scenario`` and ``stop``.
+The pipe between the two carries one JSON object per line (``pipe.py``).
 
 Why a program of its own (``-m``) and not ``multiprocessing``: a fork of the app would copy a process
 that has threads (Textual's input thread, workers) and the terminal's state; ``multiprocessing``'s
@@ -50,9 +46,10 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from smtpstep.protocol.server.facts import listener_port
+from smtpstep.protocol.server.pipe import MAX_LINE, STOP_TIMEOUT, encode, run_child
 from smtpstep.protocol.server.stored import StoredMessage
 
 if TYPE_CHECKING:
@@ -66,12 +63,8 @@ log.addHandler(logging.NullHandler())
 START_TIMEOUT = 60.0
 """Seconds to wait for "ready": the child imports aiosmtpd, trustme and cryptography and makes a CA
 (under a second on an idle machine, several on a busy one)."""
-STOP_TIMEOUT = 10.0
-"""Seconds the child gets to finish deliveries under way and remove its CA folder before it is killed."""
 REPLY_TIMEOUT = 10.0
 """Seconds to wait for the child's reply to a command (a relay listening, a scenario switched)."""
-MAX_LINE = 64 * 1024
-"""Longest JSON line either side reads; anything longer is not from the other half and is dropped."""
 RECEIVED_KEPT = 200
 """How many stored messages the parent remembers (each is a few hundred bytes; the Maildir keeps all)."""
 class ServerProcessError(Exception):
@@ -294,7 +287,7 @@ class ServerProcess:
         process = self._process
         if process is None or process.stdin is None:
             raise ServerProcessError("the built-in server is not running")
-        line = json.dumps(command).encode("ascii") + b"\n"
+        line = encode(command)
         with self._write_lock:
             try:
                 process.stdin.write(line)
@@ -316,7 +309,7 @@ class ServerProcess:
         """Fork the child, then read its reports until it ends. This thread is the child's parent for
         ``PR_SET_PDEATHSIG``: it must live as long as the child does, and it does."""
         try:
-            process = self._popen()
+            process = run_child(self._argv, self.log_path)
         except OSError as error:
             self._ended(ServerProcessError(f"its process could not be run ({error.strerror or error})"))
             return
@@ -346,23 +339,6 @@ class ServerProcess:
             self._ended(None if stopped else ServerProcessError(
                 f"its process ended (exit code {code}"
                 + (f"; its log is {self.log_path})" if self.log_path is not None else ")")))
-
-    def _popen(self) -> subprocess.Popen[bytes]:
-        log_file: IO[bytes] | int = subprocess.DEVNULL
-        if self.log_path is not None:
-            try:
-                self.log_path.parent.mkdir(parents=True, exist_ok=True)
-                log_file = open(self.log_path, "ab")  # noqa: SIM115 - closed below, once the child has it
-            except OSError:
-                log_file = subprocess.DEVNULL
-        try:
-            # Same process group as the app: a signal to the whole group (a closed terminal, a web tab
-            # ended) reaches the child too, and it stops as cleanly as for "stop".
-            return subprocess.Popen(self._argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log_file,
-                                    close_fds=True)
-        finally:
-            if not isinstance(log_file, int):
-                log_file.close()
 
     def _ended(self, failure: ServerProcessError | None) -> None:
         with self._lock:
@@ -409,12 +385,7 @@ class ServerProcess:
 
     def _take_received(self, event: dict[str, Any]) -> None:
         assert self.maildir_path is not None
-        record = StoredMessage(
-            key=str(event["key"]), mail_from=str(event["mail_from"]),
-            rcpt_tos=tuple(str(rcpt) for rcpt in event["rcpt_tos"]), listener=str(event["listener"]),
-            tls=bool(event["tls"]), auth_user=None if event["auth_user"] is None else str(event["auth_user"]),
-            maildir=self.maildir_path, stored_size=int(event["stored_size"]), trace_size=int(event["trace_size"]),
-            line_count=int(event["line_count"]))
+        record = StoredMessage.from_report(event, self.maildir_path)
         with self._lock:
             self._received.append(record)
         _tell(self.on_received, record)

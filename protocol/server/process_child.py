@@ -1,5 +1,5 @@
 """The built-in server's process, the child's side: ``python -m smtpstep.protocol.server.process_child``,
-started by ``ServerProcess`` (``process.py``, which describes the pipe's line protocol).
+started by ``ServerProcess`` (``process.py``); the line protocol between the two is in ``pipe.py``.
 
 The child runs ``LocalServer`` in the scenario asked for and, on request, STARTTLS-stripping relays
 (``relay.py``) in front of its listeners, all on one asyncio loop; it reports on stdout and obeys the
@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from smtpstep.protocol.server.facts import BANNER_NAME
-from smtpstep.protocol.server.process import MAX_LINE, STOP_TIMEOUT
+from smtpstep.protocol.server.pipe import MAX_LINE, STOP_TIMEOUT, encode
 
 if TYPE_CHECKING:
     from smtpstep.protocol.server.facts import ReceivedMessage
@@ -191,7 +191,7 @@ class _Child:
 
     def _send(self, event: dict[str, Any]) -> None:
         if self._out is not None and not self._out.is_closing():
-            self._out.write(json.dumps(event).encode("ascii") + b"\n")
+            self._out.write(encode(event))
 
     def _received(self, record: ReceivedMessage) -> None:
         # Called on this loop before the client is told 250, so the parent hears of a message before

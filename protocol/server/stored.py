@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from smtpstep.protocol.server.facts import head_size
 
@@ -44,6 +45,17 @@ class StoredMessage:
     """Bytes of trace fields (Return-Path, Received) the server put before the message."""
     line_count: int
     """Lines of the stored file, split at CRLF only (counted by the server, which had the bytes)."""
+
+    @classmethod
+    def from_report(cls, event: dict[str, Any], maildir: Path) -> StoredMessage:
+        """The message of a ``received`` report from the server's process (values checked for their type:
+        a report that does not fit raises ``KeyError``, ``TypeError`` or ``ValueError``)."""
+        return cls(
+            key=str(event["key"]), mail_from=str(event["mail_from"]),
+            rcpt_tos=tuple(str(rcpt) for rcpt in event["rcpt_tos"]), listener=str(event["listener"]),
+            tls=bool(event["tls"]), auth_user=None if event["auth_user"] is None else str(event["auth_user"]),
+            maildir=maildir, stored_size=int(event["stored_size"]), trace_size=int(event["trace_size"]),
+            line_count=int(event["line_count"]))
 
     @property
     def path(self) -> Path:
