@@ -18,7 +18,8 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from smtpstep.protocol.client import CommandNotAllowed
-from smtpstep.protocol.commands import AuthResponse, Bdat, Command, InvalidCommand, MessageBody, parse_command
+from smtpstep.protocol.command_parser import parse_command
+from smtpstep.protocol.commands import AuthResponse, Bdat, Command, InvalidCommand, MessageBody
 from smtpstep.protocol.planner import Planned, SessionPlan, next_group, propose
 from smtpstep.protocol.states import State
 from smtpstep.protocol.transport.engine import StepEngine

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from smtpstep.protocol.commands import Bdat, Data, Expn, InvalidCommand, MessageBody, Raw, Rset, Verb, parse_command
+from smtpstep.protocol.command_parser import parse_command
+from smtpstep.protocol.commands import Bdat, Data, Expn, InvalidCommand, MessageBody, Raw, Rset, Verb
 from smtpstep.protocol.planner import SessionPlan, propose
 from smtpstep.protocol.states import State
 from tests.support.recorded_sessions import EHLO_NO_PIPELINING, STATE_SCRIPTS, Receive, Step, client_in, replay

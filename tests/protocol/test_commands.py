@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from smtpstep.protocol.command_parser import parse_command
 from smtpstep.protocol.commands import (
     AUTH_LINE_LIMIT,
     COMMAND_LINE_LIMIT,
@@ -30,7 +31,6 @@ from smtpstep.protocol.commands import (
     TlsHandshake,
     Verb,
     Vrfy,
-    parse_command,
 )
 from smtpstep.protocol.message import build_message
 

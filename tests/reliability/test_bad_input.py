@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from smtpstep.protocol import sasl
 from smtpstep.protocol.capabilities import Capabilities
 from smtpstep.protocol.client import CommandNotAllowed, ProtocolViolation, SmtpClient
+from smtpstep.protocol.command_parser import parse_command
 from smtpstep.protocol.commands import (
     Auth,
     AuthResponse,
@@ -40,7 +41,6 @@ from smtpstep.protocol.commands import (
     Vrfy,
     check_address,
     check_field,
-    parse_command,
 )
 from smtpstep.protocol.message import build_message
 from smtpstep.protocol.replies import ProtocolError, Reply, ReplyParser
