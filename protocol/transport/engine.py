@@ -14,6 +14,9 @@ runs them on a plain socket (``smtpstep run``, which then never imports asyncio)
 plain-words failures, the record and the TLS facts are written once. The generator never raises for
 what a server or the network does: the client's events (``client.Event``) become the step's answers,
 its discarded bytes, or its ``Failure`` (a protocol violation, or the server closing the session).
+Its parts each have a module: the recorded bytes and the plaintext through TLS (``record_layer.py``), the
+TLS handshake step (``handshake.py``), whom TLS trusts and the peer's chain (``trust.py``), failures in
+plain words (``failure_words.py``).
 
 Policy enforced here (because only the transport knows the target):
 - TLS verification is on unless the user chose ``insecure`` (then every snapshot says so);
@@ -26,13 +29,10 @@ Policy enforced here (because only the transport knows the target):
 
 from __future__ import annotations
 
-import ipaddress
-import os
 import socket
 import ssl
 import time
-from collections.abc import Generator, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from smtpstep.protocol.client import (
     Answer,
@@ -47,16 +47,13 @@ from smtpstep.protocol.commands import Command, Connect, Raw, Verb
 from smtpstep.protocol.replies import printable
 from smtpstep.protocol.states import State
 from smtpstep.protocol.transport.certificates import (
-    CertInfo,
     TlsInfo,
-    cert_info,
-    cert_info_of,
-    chain_from_certificate_message,
-    verify_words,
 )
-from smtpstep.protocol.transport.io_requests import Close, IoRequest, OpenConnection, Read, Unread, Write
-from smtpstep.protocol.transport.memory_tls import MemoryTls, prepare_keylog
-from smtpstep.protocol.transport.tls_records import TlsConversation, TlsRecord, summarize
+from smtpstep.protocol.transport.failure_words import resolve_words, socket_words
+from smtpstep.protocol.transport.handshake import CLOSE_NOTIFY_TIMEOUT, HandshakeSteps
+from smtpstep.protocol.transport.io_requests import Close, OpenConnection, Steps, Unread
+from smtpstep.protocol.transport.memory_tls import MemoryTls
+from smtpstep.protocol.transport.tls_records import TlsConversation
 from smtpstep.protocol.transport.wire import (
     CONNECT_TIMEOUT,
     DEFAULT_STEP_TIMEOUT,
@@ -76,17 +73,6 @@ from smtpstep.protocol.transport.wire import (
 QUICKACK_WINDOW = 0.1
 """Seconds at the start of each wait for a reply during which the driver keeps ACKs quick (see ``quickack``)."""
 
-Steps = Generator[IoRequest, Any, Any]
-"""A step: yields ``IoRequest`` values (``io_requests``), is sent what each produced, returns its result."""
-
-CLOSE_NOTIFY_TIMEOUT = 1.0
-"""Seconds the close_notify alert may take to write at the end of a TLS session (it is never waited for)."""
-
-_NOT_TLS = ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG", "HTTP_REQUEST",
-            "UNEXPECTED_RECORD")
-"""OpenSSL's reasons for bytes that are not a TLS record at all."""
-
-
 def quickack(sock: socket.socket | None) -> None:
     """Ask Linux to ACK at once instead of delaying the ACK (no-op elsewhere).
 
@@ -103,32 +89,7 @@ def quickack(sock: socket.socket | None) -> None:
             pass
 
 
-def resolve_words(host: str, error: BaseException) -> str:
-    # strerror, not str(error): "[Errno -2] Name or service not known" is Python's text, not plain words.
-    said = getattr(error, "strerror", None) or str(error)
-    return f"the host name “{host}” could not be resolved; check its spelling ({said})"
-
-
-_SOCKET_WORDS: tuple[tuple[type[BaseException], str], ...] = (
-    (ConnectionResetError, "the server reset the connection"),
-    (BrokenPipeError, "the server had already closed the connection"),
-    (ConnectionAbortedError, "the connection was aborted"),
-)
-
-
-def socket_words(error: BaseException) -> str:
-    """An ``OSError`` or ``ssl.SSLError`` in plain words, without Python's class names and errno
-    brackets (the Failure message is shown to a student as is; the style guide wants no Python text)."""
-    if isinstance(error, ssl.SSLError):
-        return f"TLS error {error.reason}" if error.reason else "a TLS error"
-    for kind, words in _SOCKET_WORDS:
-        if isinstance(error, kind):
-            return words
-    said = getattr(error, "strerror", None) or str(error)
-    return said[:1].lower() + said[1:] if said else "an error of the operating system"
-
-
-class StepEngine:
+class StepEngine(HandshakeSteps):
     """The session a transport runs: the client, the record, the TLS facts, and the steps themselves."""
 
     def __init__(self, target: Target, *, listener=None) -> None:  # type: ignore[no-untyped-def]
@@ -385,105 +346,6 @@ class StepEngine:
                     pass
         yield Close()
 
-    # -- raw bytes through the TLS object ----------------------------------------------------------
-
-    def _raw(self, kind: str, direction: str = "", data: bytes = b"", secrets: tuple[tuple[int, int], ...] = ()) -> None:
-        self.record.raw.append(RawEvent(kind, self._now(), direction, data, self.steps, secrets))
-
-    def _closed(self) -> None:
-        """The drivers call this when they close an open connection (the export's FIN)."""
-        self._raw(RawKind.CLOSE)
-
-    def _write_raw(self, data: bytes, timeout: float, secrets: tuple[tuple[int, int], ...] = ()) -> Steps:
-        """Write socket bytes, recorded as they go (a reset on the way is recorded too)."""
-        self._raw(RawKind.DATA, Direction.CLIENT, data, secrets)
-        try:
-            yield Write(data, timeout)
-        except ConnectionResetError:
-            self._raw(RawKind.RESET, Direction.SERVER)
-            raise
-
-    def _read_raw(self, deadline: float, since: float) -> Steps:
-        """Socket bytes (b"" at the end of the stream), recorded."""
-        try:
-            data = yield Read(deadline, since)
-        except ConnectionResetError:
-            self._raw(RawKind.RESET, Direction.SERVER)
-            raise
-        self._raw(RawKind.DATA, Direction.SERVER, data) if data else self._raw(RawKind.EOF, Direction.SERVER)
-        return data
-
-    def _encrypt(self, data: bytes) -> tuple[list[bytes], str]:
-        """What to write for ``data``: itself before TLS; after, its records in 256 KiB slices of plaintext
-        (never the ciphertext of a 25 MB message in one piece), with the record layer in words."""
-        if self._tls is None or self._conv is None:
-            return [data], ""
-        pieces = [cipher for _, cipher in self._tls.encrypt_slices(data)]
-        records: list[TlsRecord] = []
-        for piece in pieces:
-            records += self._conv.feed(Direction.CLIENT, piece)
-        return pieces, "went out as " + summarize(records)
-
-    def _receive(self, deadline: float, since: float) -> Steps:
-        """The next plaintext from the server and how it came (b"" at the end of the stream).
-
-        Under TLS, raw bytes are fed to the TLS object record by record; a read that holds no
-        application data (a TLS 1.3 ticket) is noted and the wait goes on under the same deadline.
-        """
-        if self._plain:
-            data, self._plain = self._plain, b""
-            return data, "came in with the handshake's last records"
-        while True:
-            raw = yield from self._read_raw(deadline, since)
-            if self._tls is None:
-                return raw, ""
-            if not raw:
-                return b"", ""  # the end of the stream without close_notify: "closed", as for plaintext
-            plain, layer = self._absorb(self._split(raw))
-            if plain or self._tls.eof:
-                return plain, layer
-
-    def _split(self, data: bytes) -> list[tuple[TlsRecord | None, bytes]]:
-        """``data`` cut at record ends: (the record a piece completes, the piece); a partial record last."""
-        assert self._conv is not None
-        start = self._server_pos
-        self._server_pos += len(data)
-        records = self._conv.feed(Direction.SERVER, data)
-        pieces: list[tuple[TlsRecord | None, bytes]] = []
-        prev = 0
-        for record in records:
-            cut = len(data) if record.not_tls else record.offset + record.wire_length - start
-            pieces.append((record, data[prev:cut]))
-            prev = cut
-        if prev < len(data):
-            pieces.append((None, data[prev:]))
-        return pieces
-
-    def _absorb(self, pieces: list[tuple[TlsRecord | None, bytes]]) -> tuple[bytes, str]:
-        """Feed records one at a time and decrypt after each, so that the records that carried application data
-        are known exactly. Records without any (a TLS 1.3 NewSessionTicket, the server's close_notify) are in
-        the raw bytes and a capture, not in the wire log: when they arrive against the next command is a
-        matter of timing, and the log must read the same every time. Raises ``ssl.SSLError`` for a record
-        that does not decrypt."""
-        assert self._tls is not None
-        plain_parts: list[bytes] = []
-        carried: list[TlsRecord] = []
-        for record, piece in pieces:
-            self._tls.feed(piece)
-            plain = self._tls.decrypt()
-            if record is None:
-                continue
-            if plain:
-                plain_parts.append(plain)
-                carried.append(record)
-        return b"".join(plain_parts), ("came in as " + summarize(carried)) if carried else ""
-
-    def _tls_note(self, text: str) -> None:
-        self.record.append(WireChunk(Direction.TLS, b"", False, self._now(), self.steps, note=text))
-
-    def _server_chunk(self, data: bytes, layer: str) -> None:
-        self.record.append(WireChunk(Direction.SERVER, data, self._tls_on(), self._now(), self.steps, layer=layer))
-
     # -- connecting and TLS --------------------------------------------------------------------------
 
     def _connect(self) -> Steps:
@@ -512,242 +374,6 @@ class StepEngine:
         self._note(f"connected to {target.label or f'{shown}:{peer[1]}'} (TCP handshake done)")
         return None
 
-    def _context(self) -> ssl.SSLContext:
-        # The system's roots are looked up lazily by hash in their directory: create_default_context()
-        # reads the whole bundle (~140 roots, 20-40 ms) on every handshake (benchmarks/results/
-        # headless_session.md). The built-in server is trusted through its own CA only.
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies the chain and the host name
-        if not (self.target.builtin and self.target.ca_pem and self.target.ca_file is None):
-            _load_system_roots(ctx)
-        if self.target.ca_file is not None:
-            ctx.load_verify_locations(cafile=str(self.target.ca_file))
-        if self.target.ca_pem:
-            ctx.load_verify_locations(cadata=self.target.ca_pem.decode("ascii"))
-        if self.target.insecure:
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
-        if self.target.keylog:
-            # Only on request: PROTOCOL_TLS_CLIENT contexts never read SSLKEYLOGFILE by themselves.
-            prepare_keylog(self.target.keylog)
-            ctx.keylog_filename = self.target.keylog
-        return ctx
-
-    def _handshake(self, discarded: list[Discarded]) -> Steps:
-        target = self.target
-        mode = "tls" if self.client.session.implicit_tls and self.client.session.greeting is None else "starttls"
-        if not self.connected:
-            self.client.connection_lost()
-            return Failure("closed", "there is no connection to start TLS on")
-        unread = yield Unread()
-        if unread:
-            self._raw(RawKind.DATA, Direction.SERVER, unread)
-        self._discard_plaintext(unread, discarded, mode)
-        lines: list[str] = []
-        conv = self._conv = TlsConversation()
-        self._server_pos = 0
-        try:
-            tls = MemoryTls(self._context(), target.sni)
-        except (OSError, ValueError) as error:  # an unreadable key log file, say
-            yield from self._lost(abort=True)
-            return Failure("tls", f"TLS could not be set up ({socket_words(error) if isinstance(error, OSError) else error})")
-        self.record.append(WireChunk(Direction.TLS, b"", False, self._now(), self.steps, note="TLS handshake starts"))
-        if target.keylog:
-            self._tls_note(f"this connection's TLS keys go to {target.keylog} (asked for): that file decrypts the "
-                           "session, AUTH and its password included")
-        timeout = target.timeout if target.timeout is not None else CONNECT_TIMEOUT
-        since = time.monotonic()
-        deadline = since + timeout  # one deadline for the whole handshake, as for a reply
-        rest: list[tuple[TlsRecord | None, bytes]] = []
-        try:
-            done = tls.handshake()
-            while True:
-                out = tls.take_output()
-                if out:
-                    yield from self._handshake_write(out, timeout, lines)
-                if done:
-                    break
-                raw = yield from self._read_raw(deadline, since)
-                if not raw:
-                    tls.feed(b"")  # OpenSSL names the end of the stream in the handshake
-                    done = tls.handshake()
-                    continue
-                pieces = self._split(raw)
-                # Record by record: what follows the record that completes the handshake (an implicit-TLS
-                # greeting can share the read) is decrypted afterwards, as application data.
-                for n, (record, piece) in enumerate(pieces):
-                    if record is not None:
-                        self._handshake_line("← " + record.describe(not target.steady), lines)
-                    tls.feed(piece)
-                    if record is not None and not done:
-                        done = tls.handshake()
-                        if done:
-                            rest = pieces[n + 1:]
-                            break
-        except ssl.SSLCertVerificationError as error:
-            yield from self._flush_alert(tls, lines)
-            chain = _peer_chain(tls.obj, verified=False)
-            words = verify_words(error.verify_code, error.verify_message)
-            self._tls_failed(mode, lines, chain, words, error.verify_code)
-            yield from self._lost(abort=True)
-            return Failure("tls", f"the server's certificate was not accepted: {words}", verify_code=error.verify_code)
-        except ssl.SSLError as error:
-            yield from self._flush_alert(tls, lines)
-            reason = error.reason or str(error)
-            hint = "; the server did not answer with TLS (it may have sent plain text)" if reason in _NOT_TLS else ""
-            self._tls_failed(mode, lines, _peer_chain(tls.obj, verified=False), f"handshake failed: {reason}{hint}",
-                             None)
-            yield from self._lost(abort=True)
-            return Failure("tls", f"the TLS handshake failed ({reason}){hint}")
-        except TimeoutError:
-            self._tls_failed(mode, lines, (), "the handshake timed out", None)
-            yield from self._lost(abort=True)
-            return Failure("timeout", f"the TLS handshake did not finish within {timeout:g} s")
-        except OSError as error:
-            self._tls_failed(mode, lines, (), f"the connection broke: {socket_words(error)}", None)
-            yield from self._lost(abort=True)
-            return Failure("closed", f"the connection broke during the TLS handshake ({socket_words(error)})")
-        self._tls = tls
-        if conv.client_random is not None:
-            self.client_randoms += (conv.client_random,)
-        chain = _peer_chain(tls.obj) or _parse_chain(
-            chain_from_certificate_message(conv.certificate_message, False) if conv.certificate_message else [])
-        cipher = tls.obj.cipher()
-        if target.insecure:
-            verification = "NOT VERIFIED: verification was switched off on purpose (--insecure)"
-        else:
-            issuer = chain[-1].issuer if chain else "a trusted authority"
-            verification = f"trusted: the chain ends at {issuer}, and the name {target.sni} matches"
-        info = TlsInfo(
-            mode=mode,
-            sni=_sni_sent(target.sni),
-            version=tls.obj.version(),
-            cipher=cipher[0] if cipher else None,
-            cipher_bits=cipher[2] if cipher else None,
-            chain=chain,
-            verified=not target.insecure,
-            verification=verification,
-            insecure=target.insecure,
-            handshake=tuple(lines),
-        )
-        self.tls = info
-        self.tls_history += (info,)
-        self.client.tls_established()
-        self.record.append(
-            WireChunk(Direction.TLS, b"", True, self._now(), self.steps,
-                      note=f"TLS established: {info.version}, {info.cipher}")
-        )
-        if rest:
-            try:
-                self._plain, _ = self._absorb(rest)
-            except ssl.SSLError as error:
-                yield from self._lost(abort=True)
-                return Failure("closed", f"the connection broke ({socket_words(error)})")
-        return None
-
-    def _handshake_line(self, line: str, lines: list[str]) -> None:
-        lines.append(line)
-        self.record.append(WireChunk(Direction.TLS, b"", False, self._now(), self.steps, note=line))
-
-    def _handshake_write(self, data: bytes, timeout: float, lines: list[str]) -> Steps:
-        assert self._conv is not None
-        for record in self._conv.feed(Direction.CLIENT, data):
-            self._handshake_line("→ " + record.describe(), lines)
-        yield from self._write_raw(data, timeout)
-
-    def _flush_alert(self, tls: MemoryTls, lines: list[str]) -> Steps:
-        """Write the alert OpenSSL queued for a failed handshake, so that the server (and a capture) see why."""
-        out = tls.take_output()
-        if out and self.connected:
-            try:
-                yield from self._handshake_write(out, CLOSE_NOTIFY_TIMEOUT, lines)
-            except OSError:
-                pass
-
-    def _discard_plaintext(self, data: bytes, discarded: list[Discarded], mode: str) -> None:
-        """Throw away plaintext that arrived before the TLS handshake but was never read.
-
-        ``SmtpClient`` discards what came in the same read as the 220. Bytes that came later (say,
-        while a student paused before the handshake step) wait in the driver's buffer or the
-        socket's, and the handshake would leave them there: the first read after the handshake
-        would return them as if they had come under TLS, and an attacker's "250" would answer the
-        next EHLO (RFC 3207 §4.2; CVE-2011-0411). The driver's ``unread`` request takes them out.
-        """
-        if not data:
-            return
-        self.record.append(WireChunk(Direction.SERVER, data, False, self._now(), self.steps))
-        if mode == "starttls":
-            reason = ("the server sent more plaintext after its 220 to STARTTLS; it could come from an attacker, "
-                      "so it is thrown away unread (RFC 3207 §4.2; the client side of CVE-2011-0411)")
-        else:
-            reason = ("the server sent plaintext before the TLS handshake, where implicit TLS expects none "
-                      "(RFC 8314 §3.3; is this a plain SMTP port?); it is thrown away unread")
-        event = Discarded(data, reason)
-        discarded.append(event)
-        self._note(event.reason)
-
-    def _tls_failed(self, mode: str, lines: list[str], chain: tuple[CertInfo, ...], words: str,
-                    code: int | None) -> None:
-        info = TlsInfo(mode=mode, sni=_sni_sent(self.target.sni), chain=chain, verified=False, verification=words,
-                       verify_code=code, handshake=tuple(lines))
-        self.tls = info
-        self.tls_history += (info,)
-
-
-def _load_system_roots(ctx: ssl.SSLContext) -> None:
-    """Trust the system's roots as ``create_default_context`` does, but through the hashed directory
-    when there is one: OpenSSL then reads a root only when a chain needs it, where a bundle file is
-    parsed whole at once (20-40 ms). A bundle named in ``SSL_CERT_FILE`` is read as well, unless it
-    is the system's own bundle, which holds the same roots as the directory."""
-    paths = ssl.get_default_verify_paths()
-    named = os.environ.get(paths.openssl_cafile_env)
-    own_bundle = not named or os.path.realpath(named) == os.path.realpath(paths.openssl_cafile)
-    if own_bundle and paths.capath and _has_hashed_roots(paths.capath):
-        ctx.load_verify_locations(capath=paths.capath)
-    else:
-        ctx.load_default_certs()
-
-
-def _has_hashed_roots(capath: str) -> bool:
-    """Whether the directory holds OpenSSL's hash links (``5ad8a5d6.0``), not just loose PEM files."""
-    try:
-        with os.scandir(capath) as entries:
-            return any(len(e.name) == 10 and e.name[8] == "." and e.name[9].isdigit() for e in entries)
-    except OSError:
-        return False
-
-
-def _peer_chain(ssl_object: Any, *, verified: bool = True) -> tuple[CertInfo, ...]:
-    """The chain the peer presented: the verified chain when there is one, else the unverified one.
-
-    After a failed verification only what the server sent is shown (``verified=False``): OpenSSL's
-    verified chain is then what it had built so far, and must not be shown as verified."""
-    if ssl_object is None:
-        return ()
-    sslobj = getattr(ssl_object, "_sslobj", ssl_object)
-    names = ("get_verified_chain", "get_unverified_chain") if verified else ("get_unverified_chain",)
-    for name in names:  # public from Python 3.13, private on 3.11
-        getter = getattr(ssl_object, name, None) or getattr(sslobj, name, None)
-        try:
-            certs = list(getter() or ()) if getter is not None else []
-        except Exception:  # noqa: BLE001 - fall back to the next source
-            certs = []
-        chain = tuple(info for info in (_info_of(cert) for cert in certs) if info is not None)
-        if chain:
-            return chain
-    try:
-        leaf = ssl_object.getpeercert(binary_form=True)
-    except ValueError:  # no handshake yet (a failure before the certificate)
-        return ()
-    return _parse_chain([leaf] if leaf else [])
-
-
-def _info_of(cert: Any) -> CertInfo | None:
-    try:
-        return cert_info_of(cert) if not isinstance(cert, bytes) else cert_info(cert)
-    except Exception:  # noqa: BLE001 - a certificate we cannot parse is shown as missing, not a crash
-        return None
-
-
 def _awaited(command: Command) -> str:
     """What the client waits for, in words: "reply to EHLO client.test", "220 greeting".
 
@@ -761,20 +387,4 @@ def _awaited(command: Command) -> str:
     return f"reply to {command.label}"
 
 
-def _sni_sent(name: str) -> str | None:
-    """The SNI actually sent: none for an IP address (RFC 6066 §3), which is still checked against the certificate."""
-    try:
-        ipaddress.ip_address(name)
-    except ValueError:
-        return name
-    return None
-
-
-def _parse_chain(ders: list[bytes]) -> tuple[CertInfo, ...]:
-    chain = []
-    for der in ders:
-        try:
-            chain.append(cert_info(der))
-        except Exception:  # noqa: BLE001 - a certificate we cannot parse is shown as missing, not a crash
-            continue
-    return tuple(chain)
+__all__ = ["QUICKACK_WINDOW", "StepEngine", "Steps", "quickack", "resolve_words", "socket_words"]

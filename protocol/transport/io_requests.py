@@ -9,7 +9,9 @@ the engine's (``memory_tls``), so a handshake is writes and reads of records lik
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,3 +65,6 @@ class Close:
 
 IoRequest = OpenConnection | Write | Read | Unread | Close
 """Anything a step may ask its driver to do."""
+
+Steps = Generator[IoRequest, Any, Any]
+"""A step: yields ``IoRequest`` values, is sent what each produced, returns its result."""
