@@ -1,7 +1,7 @@
 """Reading lessons: the shipped catalog (``files/*.toml``) and a user's own file, with a clear error
 (``LessonError``) that names the file, the line and the field for anything wrong.
 
-The format is documented in ``docs/lessons.md``. The only I/O is reading the lesson file asked for,
+The format is documented in ``docs/lessons.md``; where in a file an error is, ``locating.py`` finds. The only I/O is reading the lesson file asked for,
 or the catalog shipped with the package.
 
 A lesson file is text from outside (a teacher downloads one), so everything in it is bounded before
@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from smtpstep.protocol.commands import InvalidCommand, MessageBody, check_address, check_field
+from smtpstep.protocol.lessons.locating import Locator, Path_, syntax_error, where
 from smtpstep.protocol.lessons.model import (
     AUTH_CHOICES,
     DEFAULT_BODY,
@@ -130,7 +131,7 @@ def parse(data: bytes, *, name: str, source: str) -> Lesson:
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
-        raise _syntax_error(error, source, text) from None
+        raise syntax_error(error, source, text) from None
     except RecursionError:  # the parser recurses per level of nesting
         raise LessonError(_TOO_DEEP, source=source) from None
     if _nesting(document) > MAX_NESTING:
@@ -154,19 +155,6 @@ def _nesting(document: Any) -> int:
     return deepest
 
 
-def _syntax_error(error: tomllib.TOMLDecodeError, source: str, text: str) -> LessonError:
-    said = str(error)
-    match = re.search(r"\(at line (\d+), column (\d+)\)$", said)
-    if match:
-        problem = said[: match.start()].strip()
-        return LessonError(f"this is not valid TOML: {problem} (column {match.group(2)})", source=source,
-                           line=int(match.group(1)))
-    match = re.search(r"\(at end of document\)$", said)
-    problem = said[: match.start()].strip() if match else said
-    return LessonError(f"this is not valid TOML: {problem} (at the end of the file)", source=source,
-                       line=text.count("\n") + 1 if match else None)
-
-
 # --- Checking -----------------------------------------------------------------------------------
 
 _LESSON_KEYS = {"title", "summary", "goal", "scenario", "order", "line_ends", "session", "step", "part", "exit"}
@@ -188,7 +176,6 @@ _SESSION_TYPES: dict[str, type] = {
 _TYPE_WORDS = {int: "a whole number", bool: "true or false", list: "a list of addresses", str: "a string"}
 
 _T = TypeVar("_T")
-Path_ = tuple[Any, ...]
 
 
 class _Reader:
@@ -196,10 +183,10 @@ class _Reader:
 
     def __init__(self, text: str, source: str) -> None:
         self.source = source
-        self.lines = _Locator(text)
+        self.lines = Locator(text)
 
     def fail(self, path: Path_, problem: str) -> LessonError:
-        return LessonError(problem, source=self.source, line=self.lines.find(path), where=_where(path))
+        return LessonError(problem, source=self.source, line=self.lines.find(path), where=where(path))
 
     # -- tables ------------------------------------------------------------------------------------
 
@@ -414,79 +401,3 @@ class _Reader:
 
 def _too_long(limit: int) -> str:
     return f"this is longer than the {limit:,} characters a lesson may put here"
-
-
-def _where(path: Path_) -> str:
-    """A field path for people: ``("part", 1, "step", 2, "kind")`` is ``part 2, step 3, “kind”``."""
-    words: list[str] = []
-    index = 0
-    while index < len(path):
-        item = path[index]
-        if index + 1 < len(path) and isinstance(path[index + 1], int):
-            words.append(f"{item} {path[index + 1] + 1}")
-            index += 2
-            continue
-        words.append(f"[{item}]" if item == "session" and index + 1 < len(path) else f"“{item}”")
-        index += 1
-    return ", ".join(words)
-
-
-class _Locator:
-    """Finds the line of a table or key in TOML text, for error messages (best effort).
-
-    It follows ``[table]`` and ``[[array]]`` headers, counting array elements as TOML does, and skips
-    multi-line strings; keys in inline tables are found by their table's line.
-    """
-
-    _ARRAY = re.compile(r"^\s*\[\[\s*([A-Za-z0-9_.\- ]+?)\s*\]\]")
-    _TABLE = re.compile(r"^\s*\[\s*([A-Za-z0-9_.\- ]+?)\s*\]")
-    _KEY = re.compile(r"^\s*([A-Za-z0-9_\-]+|\"[^\"]*\")\s*=")
-
-    def __init__(self, text: str) -> None:
-        self.headers: dict[Path_, int] = {(): 1}
-        self.keys: dict[Path_, int] = {}
-        arrays: dict[Path_, int] = {}
-        current: Path_ = ()
-        in_string: str | None = None
-        for number, line in enumerate(text.splitlines(), 1):
-            if in_string is not None:
-                if line.count(in_string) % 2 == 1:
-                    in_string = None
-                continue
-            if (match := self._ARRAY.match(line)) is not None:
-                parent = self._resolve(match.group(1).split(".")[:-1], arrays)
-                array = parent + (match.group(1).split(".")[-1].strip(),)
-                arrays[array] = arrays.get(array, 0) + 1
-                current = array + (arrays[array] - 1,)
-                self.headers[current] = number
-                continue
-            if (match := self._TABLE.match(line)) is not None:
-                current = self._resolve(match.group(1).split("."), arrays)
-                self.headers[current] = number
-                continue
-            if (match := self._KEY.match(line)) is not None:
-                self.keys.setdefault(current + (match.group(1).strip('"'),), number)
-                rest = line[match.end():]
-                for quote in ('"""', "'''"):
-                    if rest.count(quote) % 2 == 1:
-                        in_string = quote
-                        break
-
-    @staticmethod
-    def _resolve(names: list[str], arrays: dict[Path_, int]) -> Path_:
-        path: Path_ = ()
-        for name in names:
-            path += (name.strip(),)
-            if path in arrays:
-                path += (arrays[path] - 1,)
-        return path
-
-    def find(self, path: Path_) -> int | None:
-        """The line of the key at ``path``, else of its nearest enclosing table."""
-        while path:
-            if path in self.keys:  # a key, or an inline table holding the field
-                return self.keys[path]
-            if path in self.headers:
-                return self.headers[path]
-            path = path[:-1]
-        return None
