@@ -14,7 +14,8 @@ import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from smtpstep.app.output.exports import BINARY_SUFFIXES, SUFFIXES, ExportError, export_pcapng, format_of, render
+from smtpstep.app.output.capture import export_pcapng
+from smtpstep.app.output.exports import BINARY_SUFFIXES, SUFFIXES, ExportError, format_of, render
 from smtpstep.app.output.svg import print_svg, screenshot_name
 from smtpstep.app.screens.dialogs import ConfirmScreen, LineInputScreen
 from smtpstep.app.session.confinement import SaveRefused, current, free_path, save_path, screenshot_folder, write_new

@@ -7,7 +7,8 @@ transcript in a smtpstep theme's colours, made by Rich's console export; the SVG
 ``print_svg`` (the bundled font embedded, borders drawn as lines), so it renders the same anywhere.
 ``.json``: the recording. ``.mmd``, ``.puml`` and ``.diagram.svg``: the session as a sequence diagram
 (Mermaid, PlantUML, a standalone drawing; ``diagrams.py``). ``.pcapng``: the session's own bytes as one
-TCP connection for Wireshark (``pcapng.py``), with the TLS keys embedded only when they are given.
+TCP connection for Wireshark (``pcapng.py``, written by ``capture.py``), with the TLS keys embedded only
+when they are given.
 
 Rules:
 - every format holds every step of the recording;
@@ -21,7 +22,6 @@ Rules:
 from __future__ import annotations
 
 import html
-import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,7 +37,7 @@ from smtpstep.app.session.transcript import SECRET_MASK, Transcript, TranscriptL
 from smtpstep.protocol.commands import Verb
 from smtpstep.protocol.explanations import explain_step
 from smtpstep.protocol.text import shown
-from smtpstep.protocol.transport.wire import DEFAULT_PORTS, Direction, WireChunk
+from smtpstep.protocol.transport.wire import Direction, WireChunk
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -270,60 +270,6 @@ def part_path(path: Path, number: int) -> Path:
     return path.with_name(f"{stem}-part{number}{path.name[len(stem):]}")
 
 
-PCAPNG_NO_KEYS = ("the TLS part is ciphertext in it: to read it decrypted in Wireshark, run the session with "
-                  "--tls-keys FILE (or SSLKEYLOGFILE set), which embeds the keys, or point Wireshark's TLS "
-                  "preference “(Pre)-Master-Secret log filename” at such a key log file")
-"""What an export without keys says about the TLS in it (a plaintext session needs no keys)."""
-
-PCAPNG_WITH_KEYS = ("it holds the TLS keys: Wireshark opens it decrypted, AUTH included, so whoever has the "
-                    "file can read the password")
-
-
-def export_pcapng(recording: Recording, path: Path, *, keylog: Path | str | None = None,
-                  show_secrets: bool = False) -> str:
-    """Write the recording's raw bytes as a .pcapng; returns one sentence on what it holds (keys or not).
-
-    ``keylog``: an NSS key log file; this session's lines in it (picked by the client randoms of its own
-    ClientHellos) are embedded in a Decryption Secrets Block. None: ciphertext only."""
-    from smtpstep.app.output.pcapng import client_randoms, keylog_lines, write_pcapng
-
-    if not recording.raw:
-        raise ExportError("this recording holds no raw bytes (it was made by an older smtpstep), so there is "
-                          "no capture to write")
-    randoms = client_randoms(recording.raw)
-    keys = None
-    if keylog is not None and randoms:
-        try:
-            keys = keylog_lines(Path(keylog).read_bytes(), randoms) or None
-        except OSError as error:
-            raise ExportError(f"the TLS key log {keylog} cannot be read ({error.strerror or error})") from None
-        if keys is None:
-            raise ExportError(f"the TLS key log {keylog} holds no keys of this session")
-    target = recording.views[-1].snapshot.target
-    standard = DEFAULT_PORTS.get(target.security) if target.builtin else None
-    labels = {n: view.last.commands[-1].label for n, view in enumerate(recording.views) if view.last is not None}
-    try:
-        with open(path, "wb", buffering=1 << 20) as out:
-            if keys is not None:  # the keys to the password: the owner's alone, as the key log is
-                os.fchmod(out.fileno(), 0o600)
-            packets = write_pcapng(out, recording.raw, started=recording.started, keylog=keys,
-                                   show_secrets=show_secrets, server_port=standard, labels=labels)
-    except OSError as error:
-        raise ExportError(f"{path} cannot be written ({error.strerror or error})") from None
-    except ValueError as error:
-        raise ExportError(str(error)) from None
-    said = f"{path} holds {plural(packets, 'packet')} of one TCP connection"
-    if standard is not None:
-        said += (f" (the built-in server's port {target.port} is shown as {standard}, the standard port for "
-                 "its security, so that Wireshark decodes SMTP without “Decode As”)")
-    elif target.port not in DEFAULT_PORTS.values():
-        said += (f" (Wireshark decodes port {target.port} as SMTP after “Decode As…”, or in tshark with "
-                 f"-d tcp.port=={target.port},smtp)")
-    if keys is not None:
-        return f"{said}; {PCAPNG_WITH_KEYS}"
-    return f"{said}; {PCAPNG_NO_KEYS}" if randoms else said
-
-
 def render(recording: Recording, suffix: str, *, style: str = "textbook", show_secrets: bool = False,
            theme: str | None = None) -> str:
     """The export in the format of ``suffix`` (".md", ".diagram.svg", ...); ``ExportError`` for an unknown one.
@@ -346,6 +292,8 @@ def export(recording: Recording, path: Path, *, style: str = "textbook", show_se
     Returns a sentence to tell the user, or "" (a .pcapng says whether it holds the TLS keys)."""
     path = Path(path)
     if format_of(path) == ".pcapng":
+        from smtpstep.app.output.capture import export_pcapng
+
         return export_pcapng(recording, path, keylog=keylog, show_secrets=show_secrets)
     text = render(recording, format_of(path), style=style, show_secrets=show_secrets, theme=theme)
     try:

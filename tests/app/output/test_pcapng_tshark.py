@@ -24,7 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from smtpstep.app.output.exports import PCAPNG_NO_KEYS, ExportError, export_pcapng
+from smtpstep.app.output.capture import PCAPNG_NO_KEYS, export_pcapng
+from smtpstep.app.output.exports import ExportError
 from smtpstep.app.output.pcapng import BLOCK_DSB, SECRETS_TLS_KEYLOG, write_pcapng
 from smtpstep.app.session.recording import Recording, record_session
 from smtpstep.app.session.settings import SessionSettings
