@@ -48,7 +48,8 @@ from smtpstep.protocol.server.facts import (
 from smtpstep.protocol.server.loop_thread import LoopThread
 from smtpstep.protocol.server.maildir import MaildirStore, default_maildir_path
 from smtpstep.protocol.server.scenarios import SCENARIOS, Scenario
-from smtpstep.protocol.server.smtp_session import ListenerHandler, SessionTemplate, SmtpSession, authenticate
+from smtpstep.protocol.server.session_setup import SessionTemplate
+from smtpstep.protocol.server.smtp_session import ListenerHandler, SmtpSession, authenticate
 
 log = logging.getLogger("smtpstep.local_server")
 log.addHandler(logging.NullHandler())

@@ -7,7 +7,8 @@ aiosmtpd's documented extension points are used where they exist: the handler's 
 ``auth_*`` mechanisms, the ``authenticator``, and ``SMTP`` as a subclass (``data_received`` and
 ``connection_made`` are asyncio's public protocol methods, extended with ``super()``). Two fast paths
 have no such point and lean on aiosmtpd's internals: ``SessionTemplate`` (the fields ``SMTP.__init__``
-sets) and ``SmtpSession._getaddr``; ``_SessionReader`` leans on asyncio's ``StreamReader.feed_data``.
+sets, in ``session_setup.py``, whose reader leans on asyncio's ``StreamReader.feed_data``) and
+``SmtpSession._getaddr``.
 
 Where aiosmtpd 1.4.6 contradicts the RFCs the lessons teach, ``SmtpSession`` answers first and leaves
 the rest to aiosmtpd's own ``smtp_*`` method: a second STARTTLS inside TLS gets 503 (aiosmtpd says 220
@@ -31,17 +32,18 @@ import logging
 import re
 import secrets
 from collections.abc import Callable
-from types import MethodType
 from typing import TYPE_CHECKING, Any
 
-from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session, syntax
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, Session, syntax
 
 from smtpstep.protocol.server.facts import BANNER_NAME, DEMO_PASSWORD, DEMO_TOKEN, DEMO_USER
+from smtpstep.protocol.server.logins import authenticate, token_credentials, without_token_mechanisms
 from smtpstep.protocol.server.policy import recipient_policy
 from smtpstep.protocol.text import is_utf8
 
 if TYPE_CHECKING:
     from smtpstep.protocol.server.server import LocalServer
+    from smtpstep.protocol.server.session_setup import SessionTemplate
 
 log = logging.getLogger("smtpstep.local_server")
 
@@ -73,7 +75,7 @@ class ListenerHandler:
         if isinstance(smtp, SmtpSession) and smtp.takes_chunks and len(lines) > 1:
             lines.insert(len(lines) - 1, f"{lines[0][:3]}-CHUNKING")  # RFC 3030 §2: the EHLO keyword
         if not self._server.hooks.token_login:
-            lines = [_without_token_mechanisms(line) for line in lines]
+            lines = [without_token_mechanisms(line) for line in lines]
         return self._server.hooks.ehlo(lines)
 
     async def handle_MAIL(
@@ -174,38 +176,6 @@ class ListenerHandler:
         if hmac.compare_digest(user, DEMO_USER.encode()) & hmac.compare_digest(digest.lower(), expected):
             return AuthResult(success=True, auth_data=DEMO_USER)
         return AuthResult(success=False, handled=False)  # handled=True would leave the client hanging
-
-
-_TOKEN_MECHANISMS = frozenset({"XOAUTH2", "OAUTHBEARER"})
-
-
-def _without_token_mechanisms(line: str) -> str:
-    """An EHLO line, without XOAUTH2 and OAUTHBEARER if it is the AUTH line: outside the modern-login scenario
-    the server does not offer them."""
-    if not line[4:].upper().startswith("AUTH "):
-        return line
-    return line[:4] + " ".join(word for word in line[4:].split() if word.upper() not in _TOKEN_MECHANISMS)
-
-
-def token_credentials(mechanism: str, response: bytes) -> tuple[bytes, bytes]:
-    """The user and the bearer token in an XOAUTH2 or OAUTHBEARER client response (b"" for what is missing).
-    OAUTHBEARER (RFC 7628 §3.1): ``n,a=<saslname>,`` then pairs ended by 0x01; in the saslname "=2C" and
-    "=3D" stand for "," and "=" (RFC 5801 §4). XOAUTH2: ``user=<user>`` and ``auth=Bearer <token>`` pairs."""
-    user = b""
-    pairs = response.split(b"\x01")
-    if mechanism == "OAUTHBEARER":
-        header = pairs.pop(0).split(b",")
-        authzid = header[1] if len(header) >= 3 else b""
-        if authzid.startswith(b"a="):
-            user = authzid[2:].replace(b"=2C", b",").replace(b"=3D", b"=")
-    token = b""
-    for pair in pairs:
-        key, _, value = pair.partition(b"=")
-        if key == b"user" and mechanism == "XOAUTH2":
-            user = value
-        elif key == b"auth" and value[:7].lower() == b"bearer ":
-            token = value[7:]
-    return user, token
 
 
 MAX_UNENDED_LINE = 1024 * 1024
@@ -414,112 +384,9 @@ _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _SIMPLE_ANGLE_ADDRESS = re.compile(rf"<({_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)>")
 """``<local@domain>`` with a dot-atom local part (RFC 5322 §3.2.3) and a dot-separated domain."""
 
-_SHAREABLE_TYPES = (str, bytes, int, float, bool, type(None), frozenset, tuple)
-_SHARED_SESSION_FIELDS = frozenset({
-    "event_handler",  # the listener's handler, shared by its sessions by design
-    "loop",
-    "tls_context",  # one context for every session, as aiosmtpd is normally used
-    "_authenticator",
-    "_auth_callback",
-    "_handle_hooks",  # the handler's bound hooks; aiosmtpd only reads this dict after __init__
-    "_call_limit_base",  # read-only after __init__
-})
-"""Fields of a new aiosmtpd session that may be shared by all sessions of a listener, besides
-immutable values. ``SessionTemplate`` refuses to copy any other field."""
-
-
 RECV_SIZE = 64 * 1024
 """Most octets one socket read takes (asyncio's default is 256 KiB)."""
 _ASYNCIO_RECV_SIZE = 256 * 1024
-READ_HIGH_WATER = 64 * 1024
-"""Octets a session buffers before it stops reading from its socket (flow control)."""
 
 
-class _SessionReader(asyncio.StreamReader):
-    """asyncio's ``StreamReader``, pausing the socket only past ``READ_HIGH_WATER`` buffered octets.
-
-    aiosmtpd gives the reader its line limit (1001 octets, RFC 5321 §4.5.3.1.6) so that
-    ``readuntil`` refuses longer lines, and asyncio also pauses reading once twice that limit is
-    buffered: every 5 KB message stopped and restarted reading (two ``epoll_ctl`` calls and a
-    trip through the transport) while DATA took it line by line. Line limits are unchanged; a
-    session still buffers at most about ``READ_HIGH_WATER`` plus one socket read.
-    """
-
-    def feed_data(self, data: bytes) -> None:
-        # asyncio's own feed_data pauses past 2 * _limit; for that one call the limit is half the
-        # high-water mark. Readers (and _maybe_resume_transport, which resumes once the buffer is
-        # down to the limit) see the line limit, since nothing else runs during the call.
-        # tests/protocol/server/test_dependencies.py fails if asyncio's feed_data changes.
-        line_limit, self._limit = self._limit, READ_HIGH_WATER // 2
-        try:
-            _stream_feed_data(self, data)  # super().feed_data, looked up once: it runs for every socket read
-        finally:
-            self._limit = line_limit
-
-
-_stream_feed_data = asyncio.StreamReader.feed_data
-
-
-class SessionTemplate:
-    """What aiosmtpd's ``SMTP.__init__`` works out for a listener, worked out once.
-
-    ``SMTP.__init__`` lists the class's and the handler's methods with ``inspect.getmembers`` and
-    ``dir`` and reads the EHLO hook's signature, for every connection; the result is the same for
-    every session of a listener. The template builds one session the normal way (the prototype),
-    keeps its fields, and ``apply`` gives a new session the same fields, with the ``smtp_*`` and
-    built-in ``auth_*`` methods bound to the new session. asyncio's own protocol fields are made
-    fresh by ``StreamReaderProtocol.__init__``, as ``SMTP.__init__`` makes them.
-
-    If the prototype has a field that is neither immutable nor known to be shared
-    (``_SHARED_SESSION_FIELDS``), say from a newer aiosmtpd, ``fast`` is False and every session
-    runs ``SMTP.__init__`` itself: slower, never wrong.
-    """
-
-    def __init__(self, handler: Any, loop: asyncio.AbstractEventLoop, **settings: Any) -> None:
-        prototype = SmtpSession(handler, is_stopping=lambda: False, loop=loop, **settings)
-        stream = asyncio.StreamReaderProtocol(asyncio.StreamReader(loop=loop), lambda r, w: None, loop=loop)
-        stream_fields = set(vars(stream)) | {"_is_stopping", "_unended"}
-        fields = {name: value for name, value in vars(prototype).items() if name not in stream_fields}
-        smtp_methods = fields.pop("_smtp_methods", None)
-        auth_methods = fields.pop("_auth_methods", None)
-        self.loop = loop
-        self.fields = fields
-        """Field values every new session starts with."""
-        unsafe = [name for name, value in fields.items()
-                  if name not in _SHARED_SESSION_FIELDS and not isinstance(value, _SHAREABLE_TYPES)]
-        self.fast = (not unsafe and isinstance(smtp_methods, dict) and isinstance(auth_methods, dict)
-                     and all(getattr(m, "__self__", None) is prototype for m in smtp_methods.values()))
-        """Whether sessions are set up from this template (False: by ``SMTP.__init__`` each time)."""
-        self._smtp_functions = {name: m.__func__ for name, m in (smtp_methods or {}).items()} if self.fast else {}
-        self._auth_methods = auth_methods or {}
-        self._builtin_auth = {name: (type(attr), attr.method.__func__)
-                              for name, attr in self._auth_methods.items() if attr.is_builtin}
-        """AUTH mechanisms aiosmtpd implements on the session itself: their record type and function."""
-
-    def apply(self, session: SmtpSession) -> None:
-        """Give ``session`` what ``SMTP.__init__`` would have given it."""
-        asyncio.StreamReaderProtocol.__init__(
-            session,
-            _SessionReader(loop=self.loop, limit=session.line_length_limit),
-            client_connected_cb=session._cb_client_connected,
-            loop=self.loop,
-        )
-        session.__dict__.update(self.fields)
-        session._smtp_methods = {name: MethodType(f, session) for name, f in self._smtp_functions.items()}
-        auth_methods = dict(self._auth_methods)  # the handler's own mechanisms stay bound to it
-        for name, (record, function) in self._builtin_auth.items():
-            auth_methods[name] = record(MethodType(function, session), True)
-        session._auth_methods = auth_methods
-
-
-def authenticate(
-    smtp: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
-) -> AuthResult:
-    """aiosmtpd authenticator for AUTH PLAIN and LOGIN."""
-    if isinstance(auth_data, LoginPassword):
-        user_ok = hmac.compare_digest(auth_data.login, DEMO_USER.encode())
-        password_ok = hmac.compare_digest(auth_data.password, DEMO_PASSWORD.encode())
-        if user_ok & password_ok:
-            return AuthResult(success=True, auth_data=DEMO_USER)
-    # handled=False makes aiosmtpd send "535 5.7.8"; with True it sends nothing and the client hangs.
-    return AuthResult(success=False, handled=False)
+__all__ = ["ChunkedEnvelope", "ListenerHandler", "SmtpSession", "authenticate", "token_credentials"]

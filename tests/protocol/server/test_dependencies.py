@@ -21,12 +21,12 @@ from importlib.metadata import version
 import pytest
 from aiosmtpd.smtp import SMTP
 
-from smtpstep.protocol.server import smtp_session
+from smtpstep.protocol.server import session_setup, smtp_session
 
 RELIANCES = [
     (
         "aiosmtpd.smtp.SMTP.__init__",
-        "protocol/server/smtp_session.py SessionTemplate copies the fields it sets (made once per listener) "
+        "protocol/server/session_setup.py SessionTemplate copies the fields it sets (made once per listener) "
         "into every new session, binds _smtp_methods and the built-in _auth_methods to that session, and "
         "calls StreamReaderProtocol.__init__ as it does",
         "every field it sets: a new mutable one must be made per session (it makes template.fast False, "
@@ -38,7 +38,7 @@ RELIANCES = [
     ),
     (
         "aiosmtpd.smtp._AuthMechAttr",
-        "protocol/server/smtp_session.py SessionTemplate reads .method and .is_builtin of each "
+        "protocol/server/session_setup.py SessionTemplate reads .method and .is_builtin of each "
         "_auth_methods entry and rebuilds the built-in ones as _AuthMechAttr(method, True)",
         "its fields, their order and their meaning",
         frozenset({"13ea79dff5610411"}),  # aiosmtpd 1.4.6
@@ -134,7 +134,7 @@ RELIANCES = [
     ),
     (
         "asyncio.StreamReader.feed_data",
-        "protocol/server/smtp_session.py _SessionReader.feed_data calls it with _limit set to "
+        "protocol/server/session_setup.py _SessionReader.feed_data calls it with _limit set to "
         "READ_HIGH_WATER // 2, so that it pauses reading past READ_HIGH_WATER instead of past twice the "
         "line limit",
         "that it still pauses reading once more than 2 * self._limit octets are buffered, and reads "
@@ -143,7 +143,7 @@ RELIANCES = [
     ),
     (
         "asyncio.StreamReader._maybe_resume_transport",
-        "protocol/server/smtp_session.py _SessionReader leaves it as it is: reading resumes once the buffer "
+        "protocol/server/session_setup.py _SessionReader leaves it as it is: reading resumes once the buffer "
         "is down to the line limit (_limit), after a pause past READ_HIGH_WATER",
         "that it still resumes once len(self._buffer) <= self._limit",
         frozenset({"9d3e655ef6f9a2d7"}),  # Python 3.11
@@ -171,7 +171,7 @@ async def test_the_private_attributes_the_server_touches_still_exist(local_serve
     missing = [name for name in ("_smtp_methods", "_auth_methods", "_handle_hooks", "_authenticator",
                                  "_auth_callback", "_handler_coroutine") if name not in fields]
     assert not missing, f"aiosmtpd's SMTP no longer sets {missing}: re-check SessionTemplate and LocalServer.stop"
-    assert set(smtp_session._SHARED_SESSION_FIELDS) - {"_call_limit_base"} <= set(fields)
+    assert set(session_setup._SHARED_SESSION_FIELDS) - {"_call_limit_base"} <= set(fields)
     assert all(hasattr(m, "method") and hasattr(m, "is_builtin") for m in fields["_auth_methods"].values())
     assert callable(SMTP._cb_client_connected) and SMTP.line_length_limit == 1001  # RFC 5321 §4.5.3.1.6
     # connection_made and data_received are asyncio's public protocol methods, extended with super().

@@ -25,7 +25,7 @@ import pytest
 from aiosmtpd.smtp import SMTP
 
 from smtpstep.protocol.server import maildir as local_maildir
-from smtpstep.protocol.server import smtp_session
+from smtpstep.protocol.server import session_setup, smtp_session
 from smtpstep.protocol.server.facts import DEMO_PASSWORD, DEMO_USER
 from smtpstep.protocol.server.maildir import MaildirStore, unique_name
 from smtpstep.protocol.server.server import LocalServer
@@ -327,7 +327,7 @@ async def test_a_session_from_the_template_has_the_fields_aiosmtpd_gives_it(
     options = {"hostname": "mail.smtpstep.test", "ident": "ESMTP test", "data_size_limit": 1000,
                "enable_SMTPUTF8": True, "decode_data": False, "timeout": 300.0,
                "authenticator": smtp_session.authenticate, "loop": loop, **settings}
-    template = smtp_session.SessionTemplate(handler, **options)
+    template = session_setup.SessionTemplate(handler, **options)
     assert template.fast, "the template refused aiosmtpd's fields: sessions fall back to SMTP.__init__"
 
     made = [smtp_session.SmtpSession(handler, is_stopping=lambda: False, template=template, **options)
@@ -390,13 +390,13 @@ async def test_a_session_reads_a_message_whole_and_pauses_only_past_the_high_wat
     for _ in range(3):
         await asyncio.wait_for(reader.readline(), 5)
     writer.write(b"x" * 999 + b"\r\n")
-    writer.write(b"y" * 100 * smtp_session.READ_HIGH_WATER)  # one endless line, 6.4 MB
+    writer.write(b"y" * 100 * session_setup.READ_HIGH_WATER)  # one endless line, 6.4 MB
     deadline = time.monotonic() + 5
     while transport.is_reading() and time.monotonic() < deadline:
         await asyncio.sleep(0.01)
     assert not transport.is_reading()
-    assert pauses and all(n > smtp_session.READ_HIGH_WATER for n in pauses)
-    assert len(stream._buffer) <= smtp_session.READ_HIGH_WATER + smtp_session.RECV_SIZE
+    assert pauses and all(n > session_setup.READ_HIGH_WATER for n in pauses)
+    assert len(stream._buffer) <= session_setup.READ_HIGH_WATER + smtp_session.RECV_SIZE
     writer.close()
 
 
