@@ -21,7 +21,6 @@ Rules:
 
 from __future__ import annotations
 
-import html
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,7 +39,7 @@ from smtpstep.protocol.text import shown
 from smtpstep.protocol.transport.wire import Direction, WireChunk
 
 if TYPE_CHECKING:
-    from rich.console import Console
+    pass
 
 SUFFIXES = (".txt", ".md", ".html", ".svg", ".json", ".mmd", ".puml", ".diagram.svg")
 """The text formats, by file extension (``.svg`` is the transcript, ``.diagram.svg`` the sequence diagram)."""
@@ -48,12 +47,6 @@ BINARY_SUFFIXES = (".pcapng",)
 """Formats written as bytes by ``export`` (not ``render``): the session's capture."""
 assert set(SUFFIXES + BINARY_SUFFIXES) == set(TRANSCRIPT_SUFFIXES), \
     "smtpstep.app.session.settings lists the formats --transcript accepts"
-
-TLS_GUTTER = "▌"
-"""Marks lines that travelled inside TLS (as in the wire log): meaning never rests on colour alone."""
-
-MAX_WIDTH = 132
-"""Widest line of an HTML or SVG export; longer lines fold."""
 
 _NARRATED = ("halt", "error", "warning", "step", "reply")
 """The explanation blocks an export shows; digits, enhanced codes and EHLO keywords stay in the app."""
@@ -125,7 +118,7 @@ class ExportStep:
     blocks: tuple[Block, ...]
 
 
-class _Blank:
+class Blank:
     """Blanks the password and its base64 forms in text (unless secrets are shown)."""
 
     def __init__(self, recording: Recording, show_secrets: bool) -> None:
@@ -157,7 +150,7 @@ def export_steps(recording: Recording, *, style: str = "textbook", show_secrets:
     return steps
 
 
-def _header(recording: Recording, show_secrets: bool) -> list[str]:
+def header_lines(recording: Recording, show_secrets: bool) -> list[str]:
     meta = recording.meta
     target = str(meta.get("target") or "an SMTP server")
     created = _when(str(meta.get("created") or ""))
@@ -174,10 +167,10 @@ def _header(recording: Recording, show_secrets: bool) -> list[str]:
 
 def render_txt(recording: Recording, *, style: str = "textbook", show_secrets: bool = False, **_: object) -> str:
     """The transcript, one line per wire line, as ``smtpstep run`` prints it (with a header note)."""
-    blank = _Blank(recording, show_secrets)
+    blank = Blank(recording, show_secrets)
     transcript = Transcript(style=style, show_secrets=show_secrets)
     lines: list[TranscriptLine] = []
-    for text in _header(recording, show_secrets):
+    for text in header_lines(recording, show_secrets):
         lines += transcript.feed(WireChunk(Direction.NOTE, b"", False, 0.0, 0, note=text))
     lines += transcript.feed_all(recording.chunks)
     return "".join(blank(line.plain()) + "\n" for line in lines)
@@ -185,8 +178,8 @@ def render_txt(recording: Recording, *, style: str = "textbook", show_secrets: b
 
 def render_md(recording: Recording, *, style: str = "textbook", show_secrets: bool = False, **_: object) -> str:
     """Markdown: a section per step with its caption, its lines in a fenced block and its explanation."""
-    blank = _Blank(recording, show_secrets)
-    title, facts = _header(recording, show_secrets)
+    blank = Blank(recording, show_secrets)
+    title, facts = header_lines(recording, show_secrets)
     facts = md_escape(blank(facts[:1].upper() + facts[1:])).replace(md_escape(SECRET_MASK), f"`{SECRET_MASK}`")
     out = [f"# {md_escape(blank(title))}", "", facts + ".", ""]
     for step in export_steps(recording, style=style, show_secrets=show_secrets):
@@ -202,23 +195,18 @@ def render_md(recording: Recording, *, style: str = "textbook", show_secrets: bo
     return "\n".join(out).rstrip("\n") + "\n"
 
 
-def render_html(recording: Recording, *, style: str = "textbook", show_secrets: bool = False,
-                theme: str | None = None, **_: object) -> str:
-    """A standalone HTML page: the captioned transcript in the theme's colours (Rich's export)."""
-    colours = theme_colours(theme)
-    console = _console(recording, style=style, show_secrets=show_secrets, colours=colours)
-    title = html.escape(_Blank(recording, show_secrets)(_header(recording, show_secrets)[0]))
-    page = _HTML.replace("{title}", title.replace("{", "{{").replace("}", "}}"))
-    return console.export_html(theme=colours.terminal_theme(), code_format=page, inline_styles=True)
+def render_html(recording: Recording, **options: object) -> str:
+    """A standalone HTML page: the captioned transcript in the theme's colours (``themed.py``)."""
+    from smtpstep.app.output.themed import render_html as draw
+
+    return draw(recording, **options)
 
 
-def render_svg(recording: Recording, *, style: str = "textbook", show_secrets: bool = False,
-               theme: str | None = None, **_: object) -> str:
-    """An SVG image of the captioned transcript in the theme's colours, with no web font."""
-    colours = theme_colours(theme)
-    console = _console(recording, style=style, show_secrets=show_secrets, colours=colours, heading=False)
-    title = _Blank(recording, show_secrets)(_header(recording, show_secrets)[0])
-    return print_svg(console.export_svg(title=title, theme=colours.terminal_theme()))
+def render_svg(recording: Recording, **options: object) -> str:
+    """An SVG image of the captioned transcript in the theme's colours, with no web font (``themed.py``)."""
+    from smtpstep.app.output.themed import render_svg as draw
+
+    return draw(recording, **options)
 
 
 def render_json(recording: Recording, *, show_secrets: bool = False, **_: object) -> str:
@@ -303,31 +291,7 @@ def export(recording: Recording, path: Path, *, style: str = "textbook", show_se
     return ""
 
 
-# --- Themes and Rich ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Colours:
-    """The colours an export uses, from one smtpstep theme."""
-
-    name: str
-    background: str
-    foreground: str
-    heading: str
-    kinds: dict[str, str]
-    """Transcript line kind (client, server, tls, note, error, secret) to colour."""
-
-    def terminal_theme(self):  # type: ignore[no-untyped-def]
-        from rich.color import Color
-        from rich.terminal_theme import DEFAULT_TERMINAL_THEME, TerminalTheme
-
-        def rgb(value: str) -> tuple[int, int, int]:
-            triplet = Color.parse(value).get_truecolor()
-            return (triplet.red, triplet.green, triplet.blue)
-
-        palette = DEFAULT_TERMINAL_THEME.ansi_colors
-        ansi = [(c.red, c.green, c.blue) for c in (palette[i] for i in range(16))]
-        return TerminalTheme(rgb(self.background), rgb(self.foreground), ansi[:8], ansi[8:])
+# --- Themes ------------------------------------------------------------------------------------------------
 
 
 def theme_names() -> tuple[str, ...]:
@@ -335,104 +299,6 @@ def theme_names() -> tuple[str, ...]:
     from smtpstep.themes import THEMES
 
     return tuple(theme.name for theme in THEMES)
-
-
-def theme_colours(name: str | None = None) -> Colours:
-    """The colours of theme ``name``; None means the theme the user chose last, else the default."""
-    from smtpstep.themes import APP_VARIABLES, DEFAULT_THEME, THEMES
-
-    if name is None:
-        from smtpstep.app import config
-
-        name = str(config.load().get("theme") or DEFAULT_THEME)
-    by_name = {theme.name: theme for theme in THEMES}
-    theme = by_name.get(name)
-    if theme is None:
-        raise ExportError(f"there is no theme “{name}”; smtpstep has {', '.join(by_name)}")
-    variables = {**APP_VARIABLES, **(theme.variables or {})}
-    dark = theme.dark
-    background = theme.background or ("#000000" if dark else "#ffffff")
-    foreground = theme.foreground or ("#ffffff" if dark else "#000000")
-    return Colours(
-        name=theme.name,
-        background=background,
-        foreground=foreground,
-        heading=theme.primary or foreground,
-        kinds={
-            "client": variables["wire-client"], "server": variables["wire-server"],
-            "tls": variables["tls-boundary"], "note": variables["wire-note"],
-            "error": theme.error or variables["reply-permanent"], "secret": variables["secret"],
-        },
-    )
-
-
-def _console(recording: Recording, *, style: str, show_secrets: bool, colours: Colours,
-             heading: bool = True) -> Console:
-    import io
-
-    from rich.console import Console
-    from rich.style import Style
-    from rich.text import Text
-
-    blank = _Blank(recording, show_secrets)
-    steps = export_steps(recording, style=style, show_secrets=show_secrets)
-    header = _header(recording, show_secrets)
-    widest = max([len(line.plain()) + 2 for step in steps for line in step.lines]
-                 + [len(step.caption) for step in steps] + [len(h) for h in header] + [40])
-    console = Console(record=True, width=min(widest, MAX_WIDTH), file=io.StringIO(), force_terminal=True,
-                      color_system="truecolor", legacy_windows=False, emoji=False, highlight=False,
-                      markup=False, soft_wrap=False)
-    base = Style(color=colours.foreground, bgcolor=colours.background)
-    kind = {k: base + Style(color=v) for k, v in colours.kinds.items()}
-    if heading:  # an SVG has it as its title
-        console.print(Text(blank(header[0]), style=base + Style(color=colours.heading, bold=True)))
-    console.print(Text(blank(header[1]), style=kind["note"]))
-    for step in steps:
-        console.print(Text(""))
-        console.print(Text(blank(step.caption), style=base + Style(color=colours.heading, bold=True)))
-        for line in step.lines:
-            text = Text(overflow="fold", no_wrap=False)
-            wire = line.kind in ("client", "server")
-            text.append(TLS_GUTTER if line.tls and wire else " ", style=kind["tls"])
-            line_style = kind.get(line.kind, base)
-            text.append(f"{line.prefix} ", style=line_style + Style(bold=wire))
-            body = blank(line.text)
-            parts = body.split(SECRET_MASK) if line.secret or SECRET_MASK in body else [body]
-            for index, part in enumerate(parts):
-                if index:
-                    text.append(SECRET_MASK, style=kind["secret"])
-                text.append(part, style=line_style)
-            console.print(text)
-    return console
-
-
-_HTML = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="UTF-8">
-<title>{title}</title>
-<style>
-{stylesheet}
-body {{
-    color: {foreground};
-    background-color: {background};
-}}
-pre, code {{
-    font-family: "DejaVu Sans Mono", "Liberation Mono", "Noto Sans Mono", Menlo, Consolas, monospace;
-    font-variant-ligatures: none;
-    font-feature-settings: "liga" 0, "calt" 0;
-}}
-</style>
-</head>
-<body>
-<pre><code>{code}</code></pre>
-</body>
-</html>
-"""
-"""Rich's HTML page, with a title, a language and ligatures off (``..`` must stay two dots)."""
-
-
-# --- Small helpers ------------------------------------------------------------------------------------
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#|])")
@@ -450,13 +316,6 @@ def _when(created: str) -> str:
     if offset is None:
         return f"{moment:%Y-%m-%d %H:%M}"
     return f"{moment:%Y-%m-%d %H:%M} UTC" if not offset else f"{moment:%Y-%m-%d %H:%M %z}"
-
-
-def print_svg(svg: str) -> str:
-    """A Rich SVG made fit to print (``svg.print_svg``: the bundled font embedded, borders as lines)."""
-    from smtpstep.app.output.svg import print_svg as fit
-
-    return fit(svg)
 
 
 def plural(count: int, word: str) -> str:
