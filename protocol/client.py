@@ -321,7 +321,8 @@ class SmtpClient:
     def _refusal(self, verb: Verb) -> CommandNotAllowed | None:
         """Why no command of ``verb`` fits now, or None: the rules of state, order, TLS, AUTH, what the last
         EHLO advertised, HELO or EHLO, the open transaction and the last refused request."""
-        forceable = verb not in _HARD and self._next_line_is_a_command()
+        # What the client may not do even on purpose stays unforceable while a reply is awaited, too.
+        forceable = verb not in _HARD and self._next_line_is_a_command() and self._must_not(verb) is None
         blocked = self._blocked(forceable=forceable)
         if blocked is not None:
             return blocked
