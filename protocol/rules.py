@@ -176,7 +176,8 @@ def check(facts: Facts, command: Command) -> CommandNotAllowed | None:
 def _refusal(facts: Facts, verb: Verb) -> CommandNotAllowed | None:
     """Why no command of ``verb`` fits now, or None: the rules of state, order, TLS, AUTH, what the last
     EHLO advertised, HELO or EHLO, the open transaction and the last refused request."""
-    forceable = verb not in _HARD and _next_line_is_a_command(facts)
+    # What the client may not do even on purpose stays unforceable while a reply is awaited, too.
+    forceable = verb not in _HARD and _next_line_is_a_command(facts) and _must_not(facts, verb) is None
     blocked = _blocked(facts, forceable=forceable)
     if blocked is not None:
         return blocked

@@ -233,8 +233,10 @@ class ClientSessions(RuleBasedStateMachine):
         assert_the_plan_fits(self.plan, self.client, self.last)
 
 
+# Derandomized: the same sessions every run, so a red CI names a change, not a lucky draw (random runs found
+# the two cases tested below; run with --hypothesis-seed=N to explore further).
 ClientSessions.TestCase.settings = settings(max_examples=100, stateful_step_count=60, deadline=None,
-                                            suppress_health_check=[HealthCheck.too_slow])
+                                            derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 test_allowed_lists_exactly_the_verbs_check_accepts_in_every_reachable_session = ClientSessions.TestCase
 
 
@@ -317,3 +319,14 @@ def test_after_a_server_took_a_forced_rcpt_without_mail_the_plan_starts_with_rse
     assert client.settled == State.READY_FOR_DATA and client.view().envelope.mail_from is None
     first = propose(plan, client.view(), None).commands[0]
     assert first.verb == Verb.RSET and client.check(first) is None
+
+
+def test_bdat_cannot_be_forced_while_the_greeting_is_awaited_either() -> None:
+    """Found by the state machine: with the greeting still due, BDAT was forceable (pipelined) although no
+    EHLO had advertised CHUNKING, a rule the client may not break even on purpose (RFC 3030 §2)."""
+    client = SmtpClient()
+    client.send(Connect())
+    client.connection_made(implicit_tls=False)
+    client.send(ReadGreeting())
+    refusal = client.check(Bdat(b"Subject: hi\r\n\r\n"))
+    assert refusal is not None and not refusal.forceable
