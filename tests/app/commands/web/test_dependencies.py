@@ -132,5 +132,5 @@ async def test_the_private_attributes_the_web_command_touches_still_exist() -> N
     assert isinstance(server.download_manager, DownloadManager) and callable(server.handle_download)
     fonts = web.textual_serve_folder() / "static" / "fonts"
     assert all((fonts / name).is_file() for name in web.FONT_FILES.values())
-    tab_service = web._tab_service_type()
+    tab_service = web.tab_service_type()
     assert issubclass(tab_service, AppService) and "_open_app_process" in vars(tab_service)
