@@ -55,11 +55,37 @@ class _Parser(argparse.ArgumentParser):
 
     def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         kwargs.setdefault("allow_abbrev", False)
-        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        kwargs.setdefault("formatter_class", _Formatter)
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(_plain(message))
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """argparse's help layout at the terminal's width, read without ``shutil``.
+
+    argparse makes a formatter for every option it adds, and each asks ``shutil`` for the width: importing
+    ``shutil`` (and the compression modules it loads) cost every ``smtpstep run`` ~2 ms.
+    """
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: int | None = None) -> None:
+        super().__init__(prog, indent_increment, max_help_position, _columns() - 2 if width is None else width)
+
+
+def _columns() -> int:
+    """The width ``shutil.get_terminal_size`` gives: ``$COLUMNS``, else stdout's terminal, else 80."""
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns if columns > 0 else 80
 
 
 class _VersionAction(argparse.Action):
@@ -75,7 +101,11 @@ class _VersionAction(argparse.Action):
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The parser; with ``command``, only that subcommand gets its options (the others are listed)."""
+    """The parser; with ``command``, only that subcommand is built (the others are named in the usage line).
+
+    Each subcommand's parser costs start-up time (~0.2 ms, and its options more), and a known command
+    needs no other: an unknown one never gets here with ``command`` set.
+    """
 
     def full(name: str) -> bool:
         return command is None or name == command
@@ -91,60 +121,60 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", metavar="{" + ",".join(COMMANDS) + "}", parser_class=_Parser)
 
-    step = sub.add_parser(
-        "step", help="open the terminal app and step through a session (the default)",
-        description="Open the terminal app: a session you step through one command at a time.",
-    )
     if full("step"):
+        step = sub.add_parser(
+            "step", help="open the terminal app and step through a session (the default)",
+            description="Open the terminal app: a session you step through one command at a time.",
+        )
         from smtpstep.app.commands.step import add_step_options
 
         add_session_options(step)
         add_step_options(step)
 
-    run = sub.add_parser(
-        "run", help="run a whole session and print every byte that crossed the wire",
-        description="Run a whole SMTP session without the terminal app and print its transcript as it happens.\n"
-                    "Without --server, smtpstep starts its built-in server on loopback, sends the message over\n"
-                    f"STARTTLS with AUTH as the demo user, and stops the server again. The password for --user\n"
-                    f"comes from ${PASSWORD_ENV} or a prompt, never from a flag.",
-        epilog=EXIT_HELP,
-    )
     if full("run"):
+        run = sub.add_parser(
+            "run", help="run a whole session and print every byte that crossed the wire",
+            description="Run a whole SMTP session without the terminal app and print its transcript as it happens.\n"
+                        "Without --server, smtpstep starts its built-in server on loopback, sends the message over\n"
+                        f"STARTTLS with AUTH as the demo user, and stops the server again. The password for --user\n"
+                        f"comes from ${PASSWORD_ENV} or a prompt, never from a flag.",
+            epilog=EXIT_HELP,
+        )
         add_session_options(run)
 
-    serve = sub.add_parser(
-        "serve", help="run the built-in local server in the foreground until Ctrl-C",
-        description="Run smtpstep's built-in SMTP server on loopback until Ctrl-C: STARTTLS, implicit TLS and\n"
-                    "plain listeners, a throwaway CA (its file is printed so that other clients can trust it),\n"
-                    "the demo login, and a Maildir that keeps every accepted message.",
-    )
     if full("serve"):
+        serve = sub.add_parser(
+            "serve", help="run the built-in local server in the foreground until Ctrl-C",
+            description="Run smtpstep's built-in SMTP server on loopback until Ctrl-C: STARTTLS, implicit TLS and\n"
+                        "plain listeners, a throwaway CA (its file is printed so that other clients can trust it),\n"
+                        "the demo login, and a Maildir that keeps every accepted message.",
+        )
         from smtpstep.app.commands.serve import add_serve_options, scenario_list
 
         add_serve_options(serve)
         serve.epilog = f"{scenario_list()}\n\n{_SERVER_EXITS}"
 
-    lessons = sub.add_parser(
-        "lessons", help="list the lessons, or show one and check a lesson file",
-        description="List the lessons: guided sessions on the built-in server, with narration for every step.\n"
-                    "Follow one with `smtpstep --lesson NAME` (the terminal app) or `smtpstep run --lesson NAME`.\n"
-                    "With NAME or PATH, show that lesson's parts and steps; for a file you wrote, this also\n"
-                    "checks it and names the line and field of the first problem (docs/lessons.md).",
-        epilog="exit codes:\n  0    listed or shown\n  2    no such lesson, or the lesson file has a problem",
-    )
     if full("lessons"):
+        lessons = sub.add_parser(
+            "lessons", help="list the lessons, or show one and check a lesson file",
+            description="List the lessons: guided sessions on the built-in server, with narration for every step.\n"
+                        "Follow one with `smtpstep --lesson NAME` (the terminal app) or `smtpstep run --lesson NAME`.\n"
+                        "With NAME or PATH, show that lesson's parts and steps; for a file you wrote, this also\n"
+                        "checks it and names the line and field of the first problem (docs/lessons.md).",
+            epilog="exit codes:\n  0    listed or shown\n  2    no such lesson, or the lesson file has a problem",
+        )
         from smtpstep.app.commands.lessons import add_lessons_options
 
         add_lessons_options(lessons)
 
-    web = sub.add_parser(
-        "web", help="serve the terminal app to browser tabs, to project it or follow along",
-        description="Serve the stepper to web browsers (textual-serve): every tab gets its own app process, with\n"
-                    "its own built-in server, and takes the same options as `smtpstep step`. Loopback only,\n"
-                    "unless --listen names another address. The page needs no internet.",
-        epilog=_SERVER_EXITS,
-    )
     if full("web"):
+        web = sub.add_parser(
+            "web", help="serve the terminal app to browser tabs, to project it or follow along",
+            description="Serve the stepper to web browsers (textual-serve): every tab gets its own app process, with\n"
+                        "its own built-in server, and takes the same options as `smtpstep step`. Loopback only,\n"
+                        "unless --listen names another address. The page needs no internet.",
+            epilog=_SERVER_EXITS,
+        )
         from smtpstep.app.commands.step import add_step_options
         from smtpstep.app.commands.web import add_web_options
 
@@ -152,29 +182,29 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         add_step_options(web)
         add_web_options(web)
 
-    replay = sub.add_parser(
-        "replay", help="open a recorded session offline, or export it with --transcript",
-        description="Open a session recording (a .json file from `smtpstep run --transcript x.json` or the app)\n"
-                    "in the terminal app, with no network: step forward and back, every pane as it was.\n"
-                    "With --transcript, write it in another format instead and open nothing.",
-        epilog="exit codes:\n  0    done\n  1    something unexpected went wrong\n"
-               "  2    a problem with the options, or FILE is not a smtpstep recording",
-    )
     if full("replay"):
+        replay = sub.add_parser(
+            "replay", help="open a recorded session offline, or export it with --transcript",
+            description="Open a session recording (a .json file from `smtpstep run --transcript x.json` or the app)\n"
+                        "in the terminal app, with no network: step forward and back, every pane as it was.\n"
+                        "With --transcript, write it in another format instead and open nothing.",
+            epilog="exit codes:\n  0    done\n  1    something unexpected went wrong\n"
+                   "  2    a problem with the options, or FILE is not a smtpstep recording",
+        )
         from smtpstep.app.commands.replay import add_replay_options
 
         add_replay_options(replay)
 
-    shots = sub.add_parser(
-        "shots", help="run a session headless and save a screenshot of every step, for lecture notes",
-        description="Run a whole session in the terminal app without showing it, and save one SVG per step\n"
-                    "(01-connect.svg, 02-greeting.svg, ...) and an index.md with their captions. Without\n"
-                    "--server it uses the built-in server. The Date and Message-ID are fixed and step times\n"
-                    "hidden, so that the shots stay the same from run to run.",
-        epilog="exit codes:\n  0    the screenshots were written (also of a session that failed: they show it)\n"
-               "  1    something unexpected went wrong\n  2    a problem with the options",
-    )
     if full("shots"):
+        shots = sub.add_parser(
+            "shots", help="run a session headless and save a screenshot of every step, for lecture notes",
+            description="Run a whole session in the terminal app without showing it, and save one SVG per step\n"
+                        "(01-connect.svg, 02-greeting.svg, ...) and an index.md with their captions. Without\n"
+                        "--server it uses the built-in server. The Date and Message-ID are fixed and step times\n"
+                        "hidden, so that the shots stay the same from run to run.",
+            epilog="exit codes:\n  0    the screenshots were written (also of a session that failed: they show it)\n"
+                   "  1    something unexpected went wrong\n  2    a problem with the options",
+        )
         from smtpstep.app.commands.shots import add_shots_options
 
         add_session_options(shots)

@@ -64,6 +64,9 @@ FLOORS = {
     "python -c 'import smtplib, ssl'": [PYTHON, "-c", "import smtplib, ssl"],
     "python -c 'import asyncio, ssl'": [PYTHON, "-c", "import asyncio, ssl"],
     "python -c 'import smtpstep.app.commands.run'": [PYTHON, "-c", "import smtpstep.app.cli, smtpstep.app.commands.run"],
+    "same, with @dataclass a no-op (what generating the dataclasses' code costs)": [
+        PYTHON, "-c", "import dataclasses; dataclasses.dataclass = lambda cls=None, /, **kw: cls or (lambda c: c); "
+                      "import smtpstep.app.cli, smtpstep.app.commands.run"],
     "python -c 'import ssl, socket' + the sans-I/O core": [
         PYTHON, "-c", "import ssl, socket, smtpstep.protocol.client, smtpstep.protocol.planner, smtpstep.protocol.commands, smtpstep.protocol.replies"],
 }
@@ -80,7 +83,7 @@ def import_profile(argv: list[str], env: dict[str, str]) -> list[tuple[str, floa
         match = re.match(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)", line)
         if match:
             name = match.group(4)
-            group = name if name.startswith(("app.", "protocol.")) else name.split(".")[0].lstrip("_")
+            group = name if name.startswith("smtpstep.") else name.split(".")[0].lstrip("_")
             totals[group] += int(match.group(1)) / 1000
     top = sorted(totals.items(), key=lambda kv: -kv[1])
     return top[:14] + [("(everything else)", sum(ms for _, ms in top[14:])), ("(total)", sum(totals.values()))]

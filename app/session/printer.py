@@ -11,7 +11,6 @@ the printer also blanks the password and its base64 forms wherever they appear. 
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Iterable
 from typing import TextIO
 
@@ -65,6 +64,8 @@ class Printer:
         (the AUTH lessons decode it), or from the server's stored message, which holds no password.
         """
         self.flush()
+        import textwrap  # a lesson's words only: a plain session never wraps (start-up time)
+
         width = max(40, 100 - len(prefix))
         lines = (textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False) if wrap else [text]) or [""]
         for line in lines:

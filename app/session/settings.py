@@ -19,7 +19,6 @@ import argparse
 import dataclasses
 import datetime
 import email.utils
-import getpass
 import ipaddress
 import os
 import ssl
@@ -403,6 +402,8 @@ def ask_password(prompt: str) -> str:
                 pass
         except OSError:
             raise EOFError("no terminal to ask on") from None
+    import getpass  # only when there is a password to ask for (start-up time)
+
     return getpass.getpass(prompt)
 
 

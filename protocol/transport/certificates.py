@@ -193,9 +193,10 @@ def _quick_info(info: dict, der: bytes) -> CertInfo | None:  # type: ignore[type
         return None
     import hashlib
     import ipaddress
-    import ssl
-    from datetime import timezone
 
+    not_before, not_after = _openssl_time(info["notBefore"]), _openssl_time(info["notAfter"])
+    if not_before is None or not_after is None:
+        return None
     names = info.get("subjectAltName", ())
     san = tuple(value for kind, value in names if kind == "DNS") + tuple(
         str(ipaddress.ip_address(value.strip())) for kind, value in names if kind == "IP Address")
@@ -204,12 +205,34 @@ def _quick_info(info: dict, der: bytes) -> CertInfo | None:  # type: ignore[type
         subject=subject,
         issuer=issuer,
         san=san,
-        not_before=datetime.fromtimestamp(ssl.cert_time_to_seconds(info["notBefore"]), timezone.utc),
-        not_after=datetime.fromtimestamp(ssl.cert_time_to_seconds(info["notAfter"]), timezone.utc),
+        not_before=not_before,
+        not_after=not_after,
         fingerprint_sha256=":".join(digest[i : i + 2] for i in range(0, len(digest), 2)),
         key_type=key_type,
         serial=f"{int(info['serialNumber'], 16):X}",
     )
+
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def _openssl_time(text: str) -> datetime | None:
+    """A validity date as ``getpeercert`` gives it ("Dec  5 02:33:23 2026 GMT"), or None for another form.
+
+    What ``ssl.cert_time_to_seconds`` reads, without ``time.strptime``: its first call loads ``_strptime``
+    and builds its locale tables (~4 ms of every ``smtpstep run`` with TLS).
+    """
+    from datetime import timezone
+
+    parts = text.split()
+    if len(parts) != 5 or parts[0] not in _MONTHS or parts[4] != "GMT" or parts[2].count(":") != 2:
+        return None
+    try:
+        hour, minute, second = (int(part) for part in parts[2].split(":"))
+        return datetime(int(parts[3]), _MONTHS.index(parts[0]) + 1, int(parts[1]), hour, minute, second,
+                        tzinfo=timezone.utc)
+    except ValueError:  # a leap second, or digits out of range: cryptography reads it
+        return None
 
 
 def _rfc4514(name: tuple) -> str | None:  # type: ignore[type-arg]

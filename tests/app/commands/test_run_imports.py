@@ -3,7 +3,8 @@
 A headless session is one short process, and its start-up is most of its time
 (benchmarks/results/headless_session.md). It runs on the blocking transport and reads certificates with
 the standard library, so a whole STARTTLS + AUTH session must finish without importing asyncio,
-Textual, aiosmtpd, trustme or cryptography, and without the modules of the other subcommands.
+Textual, aiosmtpd, trustme or cryptography, and without the modules of the other subcommands, nor the
+small standard modules that only another path needs.
 """
 
 from __future__ import annotations
@@ -19,7 +20,10 @@ HEAVY = ("asyncio", "textual", "rich", "aiosmtpd", "trustme", "cryptography",
          *(f"smtpstep.app.commands.{other}" for other in ("step", "serve", "lessons", "web", "replay", "shots")),
          "smtpstep.app.stepper_app", "smtpstep.protocol.transport.asyncio_driver", "importlib.metadata",
          # The receiving MX's mail authentication (DNS zone, SPF, DKIM, DMARC) is for its lessons only.
-         "smtpstep.protocol.mailauth", "dns", "spf", "dkim", "nacl", "authres")
+         "smtpstep.protocol.mailauth", "dns", "spf", "dkim", "nacl", "authres",
+         # Small, but each costs every run 1-4 ms: argparse's width (shutil), the certificate dates
+         # (time.strptime's _strptime), the password prompt (getpass), a lesson's wrapped words (textwrap).
+         "shutil", "_strptime", "getpass", "textwrap")
 
 CHILD = """
 import json, sys

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
-from smtpstep.protocol.transport.certificates import _quick_info, cert_info, cert_info_of
+from smtpstep.protocol.transport.certificates import _openssl_time, _quick_info, cert_info, cert_info_of
 
 NOW = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0) - datetime.timedelta(hours=1)
 """Whole seconds: a certificate keeps no more."""
@@ -149,3 +149,17 @@ def test_an_attribute_without_a_short_name_falls_back_to_cryptography(tmp_path) 
     quick, full = both_readings(chain)[0]
     assert quick == full
     assert quick.subject.startswith("CN=localhost,1.2.840.113549.1.9.1=")
+
+
+@pytest.mark.parametrize("text", ["Dec  5 02:33:23 2026 GMT", "Jan 31 23:59:59 1999 GMT", "Feb 29 00:00:00 2028 GMT",
+                                  "Jun 10 12:00:00 9999 GMT"])
+def test_a_validity_date_reads_as_the_ssl_module_reads_it(text: str) -> None:
+    moment = _openssl_time(text)
+    assert moment is not None and moment.timestamp() == ssl.cert_time_to_seconds(text)
+    assert moment.tzinfo == datetime.timezone.utc
+
+
+@pytest.mark.parametrize("text", ["Dec 31 23:59:60 2016 GMT", "Dec  5 02:33:23.5 2026 GMT", "Dez  5 02:33:23 2026 GMT",
+                                  "Dec  5 02:33:23 2026 UTC", "Feb 30 00:00:00 2026 GMT", "Dec  5 2026 GMT", ""])
+def test_a_validity_date_in_another_form_is_left_to_cryptography(text: str) -> None:
+    assert _openssl_time(text) is None
