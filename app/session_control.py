@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 from typing import TYPE_CHECKING
 
 from smtpstep.app.session.settings import SECURITY_WORDS, SessionSettings, UsageError, plan_for
@@ -33,6 +34,8 @@ class SessionControl:
         self.closing = False
         """Set on exit, so a server still starting stops itself."""
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.context: contextvars.Context | None = None
+        """The app's own context (its active app), for callbacks scheduled from the server's pipe thread."""
         """The app's event loop, once it runs (the built-in server's reports come from another thread)."""
 
     def open(self) -> None:
@@ -55,11 +58,13 @@ class SessionControl:
         loop = self.loop
         if loop is not None:
             with contextlib.suppress(RuntimeError):  # the loop has closed: the app is gone
-                loop.call_soon_threadsafe(self._show_received)
+                # In the app's context: a callback scheduled from another thread would get that thread's,
+                # where Textual finds no active app (a pane measuring its lines then raises).
+                loop.call_soon_threadsafe(self._show_received, context=self.context)
 
     def _show_received(self) -> None:
         app = self._app
-        if app.stepper is not None and not app.busy and not self.closing:
+        if app.is_running and app.stepper is not None and not app.busy and not self.closing:
             app.publish()
 
     def start(self) -> None:

@@ -17,6 +17,7 @@ file under the user's state directory.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Awaitable, Iterable
 from datetime import datetime
@@ -164,6 +165,7 @@ class SmtpStepApp(App[int]):
         if isinstance(keymap, dict):
             self.set_keymap({str(k): str(v) for k, v in keymap.items()})
         loop = self.sessions.loop = asyncio.get_running_loop()
+        self.sessions.context = contextvars.copy_context()
         loop.set_exception_handler(self._loop_exception)
         self._process.enter(loop, self.exit)
         # The default screen composes its panes after the app's on_mount: start once they exist.

@@ -106,12 +106,12 @@ class WebServer:
         self._say(f"{PROG}: open {self._url(port)} in a browser; each tab gets its own stepper "
                   "(and its own built-in server).")
         self._say("Ctrl-C stops the server and every tab's app.")
-        self._say("ready")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(signum, stop.set)
+        self._say("ready")  # only now: a Ctrl-C right after it is a normal stop, not a KeyboardInterrupt
         try:
             await stop.wait()
         finally:
