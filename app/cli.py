@@ -36,7 +36,8 @@ from pathlib import Path
 from typing import NoReturn
 
 from smtpstep.app.commands.run import EXIT_HELP, EXIT_INTERRUPTED, EXIT_OTHER, EXIT_USAGE
-from smtpstep.app.session.settings import PASSWORD_ENV, UsageError, add_session_options, settings_from_args
+from smtpstep.app.session.options import add_session_options, settings_from_args
+from smtpstep.app.session.settings import PASSWORD_ENV, UsageError
 from smtpstep.app.terminal import shown_output
 from smtpstep.protocol.text import shown_lines
 

@@ -352,8 +352,8 @@ class Session:
 def _check_text(settings: SessionSettings) -> None:
     """Refuse option text that cannot go on the wire, before anything is started or sent.
 
-    A second check behind ``settings.settings_from_args`` (``commands.check_field`` and
-    ``settings._body`` refuse both at their source, for the terminal app too): bytes in argv or the
+    A second check behind ``options.settings_from_args`` (``commands.check_field`` and
+    ``options._body`` refuse both at their source, for the terminal app too): bytes in argv or the
     environment that are not UTF-8 arrive as lone surrogates (PEP 383) and would make the first command
     fail with UnicodeEncodeError ("something unexpected went wrong", exit 1); and a NUL byte has no
     place in a message (RFC 5322 §2.3 allows none in text).

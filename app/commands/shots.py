@@ -34,7 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from smtpstep.app.session.settings import UsageError, settings_from_args
+from smtpstep.app.session.options import settings_from_args
+from smtpstep.app.session.settings import UsageError
 
 if TYPE_CHECKING:
     from smtpstep.app.session.recording import Recording

@@ -17,7 +17,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from smtpstep.app.session.settings import UsageError, settings_from_args
+from smtpstep.app.session.options import settings_from_args
+from smtpstep.app.session.settings import UsageError
 
 
 def add_step_options(parser: argparse.ArgumentParser) -> None:

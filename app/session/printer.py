@@ -14,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TextIO
 
-from smtpstep.app.session.settings import SessionSettings, password_forms
+from smtpstep.app.session.options import password_forms
+from smtpstep.app.session.settings import SessionSettings
 from smtpstep.app.session.transcript import SECRET_MASK, Transcript
 from smtpstep.protocol.text import shown
 from smtpstep.protocol.transport.wire import Direction, WireChunk

@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from smtpstep.app.session.codec import TOO_DEEP, Blobs, CodecError, decode, encode
-from smtpstep.app.session.settings import password_forms, plan_for
+from smtpstep.app.session.options import password_forms
+from smtpstep.app.session.settings import plan_for
 from smtpstep.app.session.stepper import MAX_STEPS, REFUSED_BEFORE_SENDING, SessionView, Stepper
 from smtpstep.app.session.transcript import SECRET_MASK
 from smtpstep.protocol.commands import Auth, AuthResponse, Raw, Verb

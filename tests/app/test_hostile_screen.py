@@ -26,8 +26,9 @@ import pytest
 from textual.pilot import Pilot
 
 from smtpstep.app.cli import build_parser
+from smtpstep.app.session.options import settings_from_args
 from smtpstep.app.session.recording import Recording
-from smtpstep.app.session.settings import SessionSettings, settings_from_args
+from smtpstep.app.session.settings import SessionSettings
 from smtpstep.app.stepper_app import SmtpStepApp
 from tests.support.env import REPO, clean_env
 from tests.support.hostile_files import write_hostile_lesson

@@ -387,7 +387,8 @@ def test_a_bad_option_is_one_sentence_and_exit_2_before_connecting(
 def test_a_nul_byte_in_the_body_file_is_refused_by_the_shared_option_checks(tmp_path: Path) -> None:
     import argparse
 
-    from smtpstep.app.session.settings import UsageError, add_session_options, settings_from_args
+    from smtpstep.app.session.options import add_session_options, settings_from_args
+    from smtpstep.app.session.settings import UsageError
 
     parser = argparse.ArgumentParser()
     add_session_options(parser)

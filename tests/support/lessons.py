@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from smtpstep.app.cli import build_parser
 from smtpstep.app.commands.run import run
 from smtpstep.app.commands.run_lesson import LessonReport
-from smtpstep.app.session.settings import settings_from_args
+from smtpstep.app.session.options import settings_from_args
 
 
 @dataclass

@@ -80,7 +80,8 @@ from smtpstep.app.commands.web.server import WebServer
 from smtpstep.app.commands.web.tabs import TabCommand, remove_orphaned_folders
 from smtpstep.app.commands.web.tabs import end_process_group as end_process_group
 from smtpstep.app.commands.web.tabs import tab_service_type as tab_service_type
-from smtpstep.app.session.settings import PASSWORD_ENV, UsageError, settings_from_args
+from smtpstep.app.session.options import settings_from_args
+from smtpstep.app.session.settings import PASSWORD_ENV, UsageError
 
 # --- Flags ----------------------------------------------------------------------------------------
 

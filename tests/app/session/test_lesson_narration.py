@@ -6,7 +6,7 @@ import pytest
 
 from smtpstep.app.cli import build_parser
 from smtpstep.app.session.lesson_view import lesson_intro, lesson_narration
-from smtpstep.app.session.settings import settings_from_args
+from smtpstep.app.session.options import settings_from_args
 from smtpstep.app.session.stepper import Stepper
 from smtpstep.protocol.transport.asyncio_driver import AsyncioTransport
 

@@ -8,17 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from smtpstep.app.session.settings import (
-    DEFAULT_BODY,
-    DEMO_PASSWORD,
-    DEMO_USER,
-    SessionSettings,
-    UsageError,
-    add_session_options,
-    password_forms,
-    settings_from_args,
-)
+from smtpstep.app.session.options import add_session_options, password_forms, settings_from_args
+from smtpstep.app.session.settings import DEFAULT_BODY, SessionSettings, UsageError
 from smtpstep.protocol.commands import MessageBody
+from smtpstep.protocol.server.facts import DEMO_PASSWORD, DEMO_USER
 
 DATE = "Sat, 28 Nov 2026 09:00:00 +0000"
 MSGID = "<1@client.smtpstep.test>"

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from smtpstep.app.session.settings import UsageError, add_session_options, settings_from_args
+from smtpstep.app.session.options import add_session_options, settings_from_args
+from smtpstep.app.session.settings import UsageError
 
 
 def settings(*argv: str, environ: dict[str, str] | None = None):  # type: ignore[no-untyped-def]

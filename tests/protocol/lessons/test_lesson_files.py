@@ -143,7 +143,7 @@ def test_a_pipelined_group_has_a_joined_kind():
 
 def test_apply_sets_the_session_and_refuses_a_real_server():
     from smtpstep.app.cli import build_parser
-    from smtpstep.app.session.settings import settings_from_args
+    from smtpstep.app.session.options import settings_from_args
 
     settings = settings_from_args(build_parser().parse_args(["run", "--lesson", "bad-password", "--to", "x@y.test"]))
     assert settings.lesson is not None and settings.lesson.name == "bad-password"
