@@ -4,11 +4,14 @@ The terminal app, ``smtpstep web`` tabs and ``smtpstep shots`` start the lab, as
 should connect (``target``: the built-in server, or the stripping relay in front of it for a lesson
 part that wants one), read what the server received, and stop it at the end. The server it starts runs
 in a process of its own (``protocol/server/process.py``), and so do the relays: nothing the server does
-competes with the screen. No Textual here.
+competes with the screen. A tab of ``smtpstep web`` takes a seat in its web server's shared server process
+instead (``SMTPSTEP_SERVER_SEATS``, ``protocol/server/seat_client.py``): its own listeners, Maildir, scenario
+and relays; if that server is gone, the tab starts a process of its own. No Textual here.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -52,16 +55,24 @@ class Lab:
         from a worker thread). Raises ``ServerProcessError``, whose text is one plain sentence. A ``stop``
         meanwhile ends the process, and this returns without a server."""
         from smtpstep.protocol.server.process import ServerProcess, ServerProcessError
+        from smtpstep.protocol.server.seat_client import SEATS_ENV, SeatClient
 
+        seats = os.environ.get(SEATS_ENV)
         with self._lock:
             if self.server is not None:
                 return
             server = self._starting  # another thread is starting it: wait for that one
             if server is None:
-                server = self._starting = ServerProcess(scenario=scenario, log_path=self.log_path,
-                                                        on_received=self.on_received)
+                server = self._starting = (
+                    SeatClient(seats, scenario=scenario, on_received=self.on_received) if seats else
+                    ServerProcess(scenario=scenario, log_path=self.log_path, on_received=self.on_received))
         try:
-            server.start()
+            try:
+                server.start()
+            except ServerProcessError:
+                if not isinstance(server, SeatClient):
+                    raise
+                server = self._own_process_instead(server, scenario)
         except ServerProcessError:
             with self._lock:
                 cancelled = self._starting is not server
@@ -74,6 +85,18 @@ class Lab:
                 return
             self._starting = None
             self.server, self._own = server, True
+
+    def _own_process_instead(self, seat: ServerProcess, scenario: str) -> ServerProcess:
+        """The shared server gave no seat (it is gone): start a server process of this session's own."""
+        from smtpstep.protocol.server.process import ServerProcess, ServerProcessError
+
+        server = ServerProcess(scenario=scenario, log_path=self.log_path, on_received=self.on_received)
+        with self._lock:
+            if self._starting is not seat:  # stopped meanwhile
+                raise ServerProcessError("it was stopped before it was ready")
+            self._starting = server
+        server.start()
+        return server
 
     def target(self, settings: SessionSettings) -> Target:
         """Where ``settings``' session connects. For a lesson part with a man in the middle, a fresh relay

@@ -46,14 +46,11 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, Any
 
 from smtpstep.protocol.server.facts import listener_port
 from smtpstep.protocol.server.pipe import MAX_LINE, STOP_TIMEOUT, encode, run_child
 from smtpstep.protocol.server.stored import StoredMessage
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = ["RemoteRelay", "ServerProcess", "ServerProcessError", "StoredMessage"]
 
@@ -116,7 +113,7 @@ class ServerProcess:
                  submissions_port: int = 0, maildir: Path | None = None, state_dir: Path | None = None,
                  certificate: str = "valid", log_path: Path | None = None,
                  fixed_clock: datetime.datetime | None = None,
-                 on_received: Callable[[StoredMessage], None] | None = None) -> None:
+                 on_received: Callable[[StoredMessage], None] | None = None, shared: bool = False) -> None:
         self.ports: dict[str, int] = {"plain": plain_port, "submission": submission_port,
                                       "submissions": submissions_port}
         """Listener name to port; the real ports once ready (0 before means "pick a free one")."""
@@ -136,6 +133,8 @@ class ServerProcess:
         """The child's process id, once started."""
         self.pipe_bytes = 0
         """Bytes read from the child's reports so far (a 25 MB message adds a few hundred)."""
+        self.seats_socket: str | None = None
+        """Shared (``shared=True``): the Unix socket where each tab gets a seat of its own (``SeatClient``)."""
         self._ca_path: Path | None = None
         self._describe: list[str] = []
         self._argv = [sys.executable, "-m", "smtpstep.protocol.server.process_child",
@@ -146,6 +145,8 @@ class ServerProcess:
             self._argv += ["--maildir", str(maildir)]
         if state_dir is not None:
             self._argv += ["--state-dir", str(state_dir)]
+        if shared:
+            self._argv.append("--shared")
         if fixed_clock is not None:  # pictures that must not change: the Received date, numbered queue IDs
             self._argv += ["--fixed-clock", fixed_clock.isoformat()]
         self._lock = threading.Lock()
@@ -153,6 +154,8 @@ class ServerProcess:
         self._ready = threading.Event()
         self._failure: ServerProcessError | None = None
         self._process: subprocess.Popen[bytes] | None = None
+        self._out: IO[bytes] | None = None
+        """Where commands are written: the child's stdin (a seat's connection for ``SeatClient``)."""
         self._thread: threading.Thread | None = None
         self._stopping = False
         self._running = False
@@ -219,20 +222,23 @@ class ServerProcess:
             process, thread, ready = self._process, self._thread, self._ready.is_set()
         if thread is None:
             return
-        if process is not None:
-            self._hang_up(process)
-            if not ready:  # still importing: it has nothing to finish, and SIGTERM ends it as cleanly
-                with contextlib.suppress(OSError):
-                    process.terminate()
+        self._hang_up()
+        if process is not None and not ready:  # still importing: nothing to finish, and SIGTERM ends it as cleanly
+            with contextlib.suppress(OSError):
+                process.terminate()
         thread.join(timeout)
         if thread.is_alive():
-            with self._lock:
-                process = self._process
-            if process is not None:
-                log.warning("the built-in server's process %s did not stop within %g s: killed", process.pid, timeout)
-                with contextlib.suppress(OSError):
-                    process.kill()
+            self._abort(timeout)
             thread.join(timeout)
+
+    def _abort(self, waited: float) -> None:
+        """The child did not stop when asked: kill it."""
+        with self._lock:
+            process = self._process
+        if process is not None:
+            log.warning("the built-in server's process %s did not stop within %g s: killed", process.pid, waited)
+            with contextlib.suppress(OSError):
+                process.kill()
 
     # --- Commands ---------------------------------------------------------------------------------
 
@@ -284,24 +290,25 @@ class ServerProcess:
         return reply
 
     def _send(self, command: dict[str, Any]) -> None:
-        process = self._process
-        if process is None or process.stdin is None:
+        out = self._out
+        if out is None:
             raise ServerProcessError("the built-in server is not running")
         line = encode(command)
         with self._write_lock:
             try:
-                process.stdin.write(line)
-                process.stdin.flush()
+                out.write(line)
+                out.flush()
             except (OSError, ValueError):  # the child has gone, or stdin was closed by stop()
                 raise ServerProcessError("the built-in server's process has ended") from None
 
-    def _hang_up(self, process: subprocess.Popen[bytes]) -> None:
+    def _hang_up(self) -> None:
         """Say stop, then close the child's stdin: either one ends it."""
+        if self._out is None:
+            return
         with contextlib.suppress(ServerProcessError):
             self._send({"do": "stop"})
         with self._write_lock, contextlib.suppress(OSError):
-            if process.stdin is not None:
-                process.stdin.close()
+            self._out.close()
 
     # --- The pipe's thread ------------------------------------------------------------------------
 
@@ -314,23 +321,15 @@ class ServerProcess:
             self._ended(ServerProcessError(f"its process could not be run ({error.strerror or error})"))
             return
         with self._lock:
-            self._process, self.pid = process, process.pid
+            self._process, self.pid, self._out = process, process.pid, process.stdin
             stopping = self._stopping
         if stopping:
-            self._hang_up(process)
+            self._hang_up()
             with contextlib.suppress(OSError):
                 process.terminate()
         assert process.stdout is not None
         try:
-            while line := process.stdout.readline(MAX_LINE):
-                self.pipe_bytes += len(line)
-                if not line.endswith(b"\n"):  # longer than any report: not one
-                    while (rest := process.stdout.readline(MAX_LINE)) and not rest.endswith(b"\n"):
-                        self.pipe_bytes += len(rest)
-                    continue
-                self._handle(line)
-        except OSError as error:
-            log.warning("reading the built-in server's pipe failed: %s", error)
+            self._read_reports(process.stdout)
         finally:
             process.stdout.close()
             code = process.wait()
@@ -339,6 +338,19 @@ class ServerProcess:
             self._ended(None if stopped else ServerProcessError(
                 f"its process ended (exit code {code}"
                 + (f"; its log is {self.log_path})" if self.log_path is not None else ")")))
+
+    def _read_reports(self, reports: IO[bytes]) -> None:
+        """Take in the reports until they end."""
+        try:
+            while line := reports.readline(MAX_LINE):
+                self.pipe_bytes += len(line)
+                if not line.endswith(b"\n"):  # longer than any report: not one
+                    while (rest := reports.readline(MAX_LINE)) and not rest.endswith(b"\n"):
+                        self.pipe_bytes += len(rest)
+                    continue
+                self._handle(line)
+        except OSError as error:
+            log.warning("reading the built-in server's pipe failed: %s", error)
 
     def _ended(self, failure: ServerProcessError | None) -> None:
         with self._lock:
@@ -380,6 +392,7 @@ class ServerProcess:
         self.maildir_path = Path(event["maildir"])
         self.scenario = str(event["scenario"])
         self._describe = [str(line) for line in event["describe"]]
+        self.seats_socket = str(event["socket"]) if "socket" in event else None
         self._running = True
         self._ready.set()
 

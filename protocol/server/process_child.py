@@ -2,8 +2,9 @@
 started by ``ServerProcess`` (``process.py``); the line protocol between the two is in ``pipe.py``.
 
 The child runs ``LocalServer`` in the scenario asked for and, on request, STARTTLS-stripping relays
-(``relay.py``) in front of its listeners, all on one asyncio loop; it reports on stdout and obeys the
-commands on stdin, one JSON object per line.
+(``relay.py``) in front of its listeners, all on one asyncio loop (``seats.Seat``); it reports on stdout and
+obeys the commands on stdin, one JSON object per line. With ``--shared`` it serves a seat of its own to each
+tab of a ``smtpstep web`` server instead (``seats.py``), and its own pipe says only ``ready`` and takes ``stop``.
 
 Rules:
 
@@ -31,15 +32,11 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
 
 from smtpstep.protocol.server.facts import BANNER_NAME
 from smtpstep.protocol.server.pipe import MAX_LINE, STOP_TIMEOUT, encode
-
-if TYPE_CHECKING:
-    from smtpstep.protocol.server.facts import ReceivedMessage
-    from smtpstep.protocol.server.relay import StartTlsStripper
-    from smtpstep.protocol.server.server import LocalServer
+from smtpstep.protocol.server.seats import Seat, serve_seats
 
 __all__ = ["main"]
 
@@ -78,6 +75,8 @@ def _parser() -> argparse.ArgumentParser:
         parser.add_argument(f"--{name}-port", type=int, default=0)
     parser.add_argument("--maildir", type=Path)
     parser.add_argument("--state-dir", type=Path)
+    parser.add_argument("--shared", action="store_true",
+                        help="serve every tab of a web server a seat of its own (seats.py), over a Unix socket")
     parser.add_argument("--fixed-clock", type=datetime.datetime.fromisoformat,
                         help="the one time the server knows (ISO 8601), and queue IDs numbered from it")
     return parser
@@ -126,13 +125,13 @@ class _Events(asyncio.Protocol):
 
 
 class _Child:
-    """The server's process: one loop for the server, its relays, the pipe and the commands."""
+    """The server's process: one loop for the server (or, shared, the tabs' seats), its relays, the pipe
+    and the commands."""
 
     def __init__(self, options: argparse.Namespace, pipe: int) -> None:
         self.options = options
         self._pipe = pipe
-        self._server: LocalServer | None = None
-        self._relays: dict[int, StartTlsStripper] = {}
+        self._seat: Seat | None = None
         self._out: asyncio.WriteTransport | None = None
         self._done = asyncio.Event()
 
@@ -143,6 +142,8 @@ class _Child:
         self._out, events = await loop.connect_write_pipe(lambda: _Events(self._done.set),
                                                           open(self._pipe, "wb", buffering=0))
         try:
+            if self.options.shared:
+                return await serve_seats(self.options, self._send, self._read_commands(loop), self._done)
             return await self._serve(loop)
         finally:
             self._out.close()  # flushes what is buffered first
@@ -162,10 +163,12 @@ class _Child:
             server = LocalServer(scenario=options.scenario, certificate=options.certificate,
                                  plain_port=options.plain_port, submission_port=options.submission_port,
                                  submissions_port=options.submissions_port, maildir=options.maildir,
-                                 state_dir=options.state_dir, on_received=self._received, **fixed)
+                                 state_dir=options.state_dir, **fixed)
         except ValueError as error:  # an unknown scenario or certificate
             self._send({"event": "error", "message": str(error)})
             return 2
+        seat = Seat(server, self._send)
+        server.on_received = seat.received
         try:
             await server.start()
         except OSError as error:
@@ -173,34 +176,19 @@ class _Child:
             self._send({"event": "error", "message": _start_failure(server.host, options, error),
                         "port_in_use": error.errno == errno.EADDRINUSE})
             return 1
-        self._server = server
+        self._seat = seat
         commands = asyncio.ensure_future(self._read_commands(loop))
         try:
-            self._send({"event": "ready", "ports": server.ports,
-                        "ca_pem": server.ca_pem.decode("ascii"), "ca_path": str(server.ca_path),
-                        "maildir": str(server.maildir_path), "scenario": server.scenario,
-                        "describe": server.describe()})
+            self._send(seat.ready())
             await self._done.wait()
         finally:
             commands.cancel()
-            for relay in list(self._relays.values()):
-                await relay.stop()
-            self._relays.clear()
-            await server.stop()  # deliveries under way finish; the CA folder is removed
+            await seat.close()  # deliveries under way finish; the CA folder is removed
         return 0
 
     def _send(self, event: dict[str, Any]) -> None:
         if self._out is not None and not self._out.is_closing():
             self._out.write(encode(event))
-
-    def _received(self, record: ReceivedMessage) -> None:
-        # Called on this loop before the client is told 250, so the parent hears of a message before
-        # its client does. Counting a 25 MB message's lines here (tens of milliseconds) spares the app
-        # from reading it.
-        self._send({"event": "received", "key": record.key, "mail_from": record.mail_from,
-                    "rcpt_tos": list(record.rcpt_tos), "listener": record.listener, "tls": record.tls,
-                    "auth_user": record.auth_user, "stored_size": len(record.stored),
-                    "trace_size": record.trace_size, "line_count": record.line_count})
 
     async def _read_commands(self, loop: asyncio.AbstractEventLoop) -> None:
         reader = asyncio.StreamReader(limit=MAX_LINE)
@@ -211,51 +199,17 @@ class _Child:
                     command = json.loads(line)
                 except ValueError:
                     continue
-                if isinstance(command, dict):
-                    await self._obey(command)
+                if not isinstance(command, dict):
+                    continue
+                if self._seat is None:  # shared: the seats take their own commands; this pipe only says stop
+                    if command.get("do") == "stop":
+                        break
+                elif not await self._seat.obey(command):
+                    break
         except (ValueError, ConnectionError) as error:  # a line over the limit, or a broken pipe
             log.warning("the command pipe failed: %s", error)
         finally:
             self._done.set()  # stdin ended: the parent is gone, or wants this process gone
-
-    async def _obey(self, command: dict[str, Any]) -> None:
-        from smtpstep.protocol.server.relay import StartTlsStripper
-
-        server = self._server
-        assert server is not None
-        what, ident = command.get("do"), command.get("id")
-        reply: dict[str, Any] = {}
-        if what == "stop":
-            self._done.set()
-        elif what == "relay":
-            port = command.get("upstream_port")
-            if port not in server.ports.values():
-                reply = {"error": f"the relay can only be put in front of the server's own listeners, not port {port}"}
-            else:
-                relay = StartTlsStripper(server.host, port, on_tamper=lambda text: self._send(
-                    {"event": "tamper", "relay": ident, "text": text}))
-                try:
-                    await relay.start()
-                except OSError as error:
-                    reply = {"error": f"the man in the middle could not listen ({error.strerror or error})"}
-                else:
-                    self._relays[ident] = relay
-                    reply = {"port": relay.port}
-        elif what == "stop-relay":
-            stopped = self._relays.pop(command.get("relay"), None)
-            if stopped is not None:
-                await stopped.stop()
-        elif what == "scenario":
-            try:
-                server.set_scenario(str(command.get("name")))
-            except ValueError as error:
-                reply = {"error": f"the built-in server cannot switch scenario: {error}"}
-            else:
-                reply = {"scenario": server.scenario, "describe": server.describe()}
-        else:
-            reply = {"error": f"the built-in server has no command {what!r}"}
-        if isinstance(ident, int):
-            self._send({"event": "reply", "id": ident, **reply})
 
 
 def _start_failure(host: str, options: argparse.Namespace, error: OSError) -> str:

@@ -35,7 +35,7 @@ from typing import Any, ClassVar
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from smtpstep.protocol.server.ca import make_certificates, variant_leaf
+from smtpstep.protocol.server.ca import Certificates, make_certificates, variant_leaf
 from smtpstep.protocol.server.delivery import Deliveries, accept
 from smtpstep.protocol.server.facts import (
     BANNER_NAME,
@@ -124,6 +124,7 @@ class LocalServer:
         on_received: Callable[[ReceivedMessage], None] | None = None,
         clock: Callable[[], datetime.datetime] | None = None,
         maildir_names: Callable[[], str] | None = None,
+        certificates: Certificates | None = None,
     ) -> None:
         if scenario not in SCENARIOS:
             raise ValueError(f"scenario must be one of {', '.join(SCENARIOS)}, not {scenario!r}")
@@ -139,7 +140,7 @@ class LocalServer:
         """Listener name to port; the real ports once started (0 before means "pick a free one")."""
         self.certificate = certificate
         """Which certificate variant the server presents (see ``CERTIFICATE_VARIANTS``)."""
-        self._certificates = make_certificates(certificate)
+        self._certificates = certificates or make_certificates(certificate)  # given: a CA shared by servers
         self.ca_pem: bytes = self._certificates.ca_pem
         """PEM of the CA to trust. For "untrusted" it is not the CA that signed the server's certificate."""
         self.server_cert_pem: bytes = self._certificates.server.cert_chain_pems[0].bytes()

@@ -74,9 +74,17 @@ class Web:
         found = re.search(r"tabs are forked from process (\d+)", "\n".join(self.lines))
         return int(found.group(1)) if found else None
 
+    @property
+    def shared_server_pid(self) -> int | None:
+        """The built-in server the tabs share (``--tab-servers shared``, the default), once the server said so."""
+        found = re.search(r"tabs share the built-in server in process (\d+)", "\n".join(self.lines))
+        return int(found.group(1)) if found else None
+
     def tab_tree(self) -> list[Proc]:
-        """The server's descendants but the preloaded parent: every tab's app and what it started."""
-        return [proc for proc in descendants(self.process.pid) if proc.pid != self.preloader_pid]
+        """The server's descendants but the preloaded parent and the shared built-in server: every tab's app
+        and what it started."""
+        return [proc for proc in descendants(self.process.pid)
+                if proc.pid not in (self.preloader_pid, self.shared_server_pid)]
 
     def tab_pids(self) -> list[int]:
         return [int(pid) for pid in re.findall(r"^tab \d+: app process (\d+) started", "\n".join(self.lines), re.M)]

@@ -48,6 +48,7 @@ import os
 import re
 import select
 import signal
+import socket
 import sys
 import tempfile
 import threading
@@ -68,6 +69,7 @@ from smtpstep.app.commands.web.limits import (
 )
 from smtpstep.app.commands.web.limits import HEIGHT as HEIGHT
 from smtpstep.app.commands.web.limits import LOCK_NAME as LOCK_NAME
+from smtpstep.app.commands.web.limits import SEATS_FOLDER_PREFIX as SEATS_FOLDER_PREFIX
 from smtpstep.app.commands.web.limits import TAB_FOLDER_PREFIX as TAB_FOLDER_PREFIX
 from smtpstep.app.commands.web.limits import WIDTH as WIDTH
 from smtpstep.app.commands.web.page import FONT_FILES as FONT_FILES
@@ -108,6 +110,9 @@ def add_web_options(parser: argparse.ArgumentParser) -> None:
     web.add_argument("--tabs", choices=("fork", "spawn"), default="fork",
                      help="how a tab's app starts: forked from a parent that imported the stepper once (fork, the "
                           "default: fast and small), or as a fresh Python process of its own (spawn)")
+    web.add_argument("--tab-servers", choices=("shared", "own"), default="shared",
+                     help="the built-in server of the tabs: one process shared by all, each tab with a seat of its own "
+                          "(its own listeners, Maildir, scenario and relays; shared, the default), or a process per tab")
     web.add_argument("--allow-servers", action="store_true",
                      help="with --listen: let tabs connect to servers other than their built-in one (key c)")
 
@@ -202,7 +207,9 @@ def run_web(args: argparse.Namespace, words: Sequence[str], step: Callable[[argp
         env[PASSWORD_ENV] = settings.password  # a tab finds it where `smtpstep step` looks, and asks nobody
     tab = TabCommand(argv=tab_argv(words), env=env)
     server = WebServer(tab, host=host, port=args.port, loopback=loopback, max_tabs=args.max_tabs, out=out, err=err,
-                       allowed_hosts=tuple(args.allow_host), fork=args.tabs == "fork" and can_fork())
+                       allowed_hosts=tuple(args.allow_host), fork=args.tabs == "fork" and can_fork(),
+                       share_server=args.tab_servers == "shared" and settings.builtin and not args.follow
+                       and hasattr(socket, "AF_UNIX"))
     if not loopback:
         _warn_listening(err, host, args.port, args.max_tabs, allow_servers=args.allow_servers,
                         names=server.host_names())

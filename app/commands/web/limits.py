@@ -43,6 +43,9 @@ MAX_PING = 256
 TAB_FOLDER_PREFIX = "smtpstep-web-tab-"
 """Each tab's TMPDIR, made in the server's temporary folder."""
 
+SEATS_FOLDER_PREFIX = "smtpstep-web-seats-"
+"""The shared built-in server's folder (its seats' Maildirs), made and locked as a tab's folder is."""
+
 LOCK_NAME = ".smtpstep-web-tab.lock"
 """A file in each tab folder, locked by the server while the tab lives."""
 

@@ -64,6 +64,7 @@ WARM = (
     "smtpstep.app.screens.help",
     "smtpstep.app.screens.diagram",
     "smtpstep.protocol.server.process",
+    "smtpstep.protocol.server.seat_client",
     "smtpstep.protocol.transport.asyncio_driver",
     "smtpstep.themes",
     "textual.drivers.web_driver",

@@ -13,26 +13,54 @@ import shlex
 import signal
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import urlsplit
 
 from smtpstep.app.commands.web.preload import Preloader
+from smtpstep.protocol.server.process import ServerProcess, ServerProcessError
 
 if TYPE_CHECKING:
     from aiohttp import web
-from smtpstep.app.commands.web.limits import _LOOPBACK_NAMES, HEARTBEAT, HEIGHT, MAX_MESSAGE, MAX_PING, PROG, WIDTH
+from smtpstep.app.commands.web.limits import (
+    _LOOPBACK_NAMES,
+    HEARTBEAT,
+    HEIGHT,
+    MAX_MESSAGE,
+    MAX_PING,
+    PROG,
+    SEATS_FOLDER_PREFIX,
+    WIDTH,
+)
 from smtpstep.app.commands.web.page import page_template, textual_serve_folder
-from smtpstep.app.commands.web.tabs import TabCommand, preloader_environment, tab_service_type
+from smtpstep.app.commands.web.tabs import (
+    TabCommand,
+    new_tab_folder,
+    preloader_environment,
+    remove_tab_folder,
+    tab_service_type,
+)
 
 
 class WebServer:
     """The HTTP and WebSocket server: the page, textual-serve's static files, one app process per tab."""
 
     def __init__(self, tab: TabCommand, *, host: str, port: int, loopback: bool, max_tabs: int,
-                 out: TextIO, err: TextIO, allowed_hosts: Sequence[str] = (), fork: bool = False) -> None:
+                 out: TextIO, err: TextIO, allowed_hosts: Sequence[str] = (), fork: bool = False,
+                 share_server: bool = False) -> None:
         self.tab = tab
         self.preloader = Preloader(tab.argv, preloader_environment(tab)) if fork else None
         """The parent every tab is forked from (``--tabs fork``), or None: each tab a process of its own."""
+        self.shared: ServerProcess | None = None
+        """The built-in server every tab takes a seat in (``--tab-servers shared``), or None: each tab starts one."""
+        self._seats: asyncio.Future[str | None] | None = None
+        """The shared server's socket once it runs (None if it could not start)."""
+        self._shared_folder: tuple[Path, int | None] | None = None
+        """Where the shared server keeps its socket and the seats' Maildirs: locked as a tab's folder is, so that
+        a next ``web`` removes it if this one is killed."""
+        if share_server:
+            self._shared_folder = new_tab_folder(SEATS_FOLDER_PREFIX)
+            self.shared = ServerProcess(shared=True, state_dir=self._shared_folder[0])
         self.host = host
         self.port = port
         self.loopback = loopback
@@ -103,6 +131,7 @@ class WebServer:
             return 1
         port = runner.addresses[0][1]
         preloading = asyncio.ensure_future(self._preload()) if self.preloader is not None else None
+        self._seats = asyncio.ensure_future(self._share_server()) if self.shared is not None else None
         self._say(f"{PROG}: open {self._url(port)} in a browser; each tab gets its own stepper "
                   "(and its own built-in server).")
         self._say("Ctrl-C stops the server and every tab's app.")
@@ -125,6 +154,10 @@ class WebServer:
                     await preloading
             if self.preloader is not None:
                 await self.preloader.stop()
+            if self.shared is not None:  # after the tabs: their seats are closed by now
+                await loop.run_in_executor(None, self.shared.stop)
+            if self._shared_folder is not None:
+                remove_tab_folder(*self._shared_folder)
         self._say(f"{PROG}: stopped")
         return 0
 
@@ -139,6 +172,18 @@ class WebServer:
             return
         assert self.preloader.process is not None
         self._say(f"{PROG}: tabs are forked from process {self.preloader.process.pid}, which has the stepper loaded")
+
+    async def _share_server(self) -> str | None:
+        """Start the built-in server the tabs share; its socket, or None (each tab then starts its own)."""
+        assert self.shared is not None
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, self.shared.start)
+        except ServerProcessError as error:
+            self._say(f"{PROG}: each tab starts a built-in server of its own (the shared one could not start: {error})")
+            return None
+        self._say(f"{PROG}: tabs share the built-in server in process {self.shared.pid}, each with its own "
+                  "listeners, Maildir and scenario")
+        return self.shared.seats_socket
 
     def _url(self, port: int) -> str:
         host = self.host
@@ -242,6 +287,7 @@ class WebServer:
             write_str=socket.send_str,
             close=socket.close,
             download_manager=self._textual_serve().download_manager,
+            seats=self._seats,
         )
         self.tabs[number] = service
         self._sockets.add(socket)

@@ -19,10 +19,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from smtpstep.app.commands.web.preload import PRELOAD, ForkedProcess, Preloader
+from smtpstep.protocol.server.seat_client import SEATS_ENV
 
 if TYPE_CHECKING:
     pass
-from smtpstep.app.commands.web.limits import LOCK_NAME, QUIT_GRACE, TAB_ENV, TAB_FOLDER_PREFIX, TERM_GRACE
+from smtpstep.app.commands.web.limits import (
+    LOCK_NAME,
+    QUIT_GRACE,
+    SEATS_FOLDER_PREFIX,
+    TAB_ENV,
+    TAB_FOLDER_PREFIX,
+    TERM_GRACE,
+)
 
 # --- Ending processes -----------------------------------------------------------------------------
 
@@ -69,7 +77,7 @@ async def end_process_group(process: asyncio.subprocess.Process, *, grace: float
 # --- Tab folders ----------------------------------------------------------------------------------
 
 
-def new_tab_folder() -> tuple[Path, int | None]:
+def new_tab_folder(prefix: str = TAB_FOLDER_PREFIX) -> tuple[Path, int | None]:
     """A new tab folder (``smtpstep-web-tab-*``) and the descriptor of its locked lock file, held for as long as
     a running server looks after the tab (None where there is no ``fcntl``). The folder is made and locked
     under another name and then renamed, so that no tab folder is ever seen unlocked while its server lives."""
@@ -82,9 +90,16 @@ def new_tab_folder() -> tuple[Path, int | None]:
     else:
         descriptor = os.open(making / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    folder = making.with_name(TAB_FOLDER_PREFIX + making.name.removeprefix("smtpstep-web-new-"))
+    folder = making.with_name(prefix + making.name.removeprefix("smtpstep-web-new-"))
     os.rename(making, folder)
     return folder, descriptor
+
+
+def remove_tab_folder(folder: Path, lock: int | None) -> None:
+    """Remove a folder made by ``new_tab_folder``, then let go of its lock."""
+    shutil.rmtree(folder, ignore_errors=True)
+    if lock is not None:
+        os.close(lock)
 
 
 def remove_orphaned_folders(temp: Path) -> list[Path]:
@@ -96,7 +111,7 @@ def remove_orphaned_folders(temp: Path) -> list[Path]:
     except ImportError:
         return []
     removed = []
-    for folder in sorted(temp.glob(f"{TAB_FOLDER_PREFIX}*")):
+    for folder in sorted([*temp.glob(f"{TAB_FOLDER_PREFIX}*"), *temp.glob(f"{SEATS_FOLDER_PREFIX}*")]):
         if not folder.is_dir() or folder.is_symlink():
             continue
         lock = folder / LOCK_NAME
@@ -148,10 +163,13 @@ def tab_service_type() -> type:
         code differs from what this was written against.
         """
 
-        def __init__(self, tab: TabCommand, preloader: Preloader | None = None, **kwargs: Any) -> None:
+        def __init__(self, tab: TabCommand, preloader: Preloader | None = None, *,
+                     seats: asyncio.Future[str | None] | None = None, **kwargs: Any) -> None:
             super().__init__(shlex.join(tab.argv), **kwargs)
             self._tab = tab
             self._preloader = preloader
+            self._seats = seats
+            """The shared built-in server's socket, once it runs: the app takes a seat there."""
             """Forks the app when it runs; otherwise the app is a process of its own (``--tabs spawn``)."""
             self._downloads = kwargs["download_manager"]
             self._ending: asyncio.Future[str] | None = None
@@ -176,9 +194,11 @@ def tab_service_type() -> type:
             # (or that quits while the server is still starting) leaves behind; this one is removed for it.
             folder, self._lock = new_tab_folder()
             self._tmp = env["TMPDIR"] = str(folder)
+            if self._seats is not None and (seats := await asyncio.shield(self._seats)):
+                env[SEATS_ENV] = seats
             if self._preloader is not None and await self._preloader.wait_started():
                 with contextlib.suppress(OSError):  # the parent is gone: this tab is spawned instead
-                    forked = await self._preloader.fork({name: env[name] for name in FORKED_ENV})
+                    forked = await self._preloader.fork({name: env[name] for name in FORKED_ENV if name in env})
                     self._process, self._stdin = forked, forked.stdin
                     return forked
             self._process = process = await asyncio.create_subprocess_exec(
@@ -206,9 +226,7 @@ def tab_service_type() -> type:
                 return await self._end_process()
             finally:
                 if self._tmp is not None:
-                    shutil.rmtree(self._tmp, ignore_errors=True)
-                if self._lock is not None:
-                    os.close(self._lock)
+                    remove_tab_folder(Path(self._tmp), self._lock)
                     self._lock = None
 
         async def _end_process(self) -> str:
@@ -244,7 +262,7 @@ def tab_service_type() -> type:
     return TabService
 
 
-FORKED_ENV = ("COLUMNS", "ROWS", "TMPDIR")
+FORKED_ENV = ("COLUMNS", "ROWS", "TMPDIR", SEATS_ENV)
 """What a forked tab's environment has of its own; the rest is its preloaded parent's."""
 
 

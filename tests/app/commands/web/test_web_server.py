@@ -170,6 +170,14 @@ def test_only_pages_from_this_server_may_open_a_tab(tmp_path):
 # --- Tabs and their processes ---------------------------------------------------------------------
 
 
+def tab_leftovers(tmp_path: Path) -> tuple[list[str], list[str]]:
+    """What the tabs left while the server runs: folders in its temporary folder but the shared built-in server's
+    own, and the seats still open in that one."""
+    seats = sorted(path.name for path in (tmp_path / "tmp").glob(f"{web.SEATS_FOLDER_PREFIX}*/smtpstep-seats-*/seat-*"))
+    return [name for name in leftovers(tmp_path) if not name.startswith(web.SEATS_FOLDER_PREFIX)], seats
+
+
+
 def test_each_tab_runs_in_a_process_group_of_its_own_and_ends_when_its_connection_drops(tmp_path):
     served = start_web(tmp_path)
     pids: list[int] = []
@@ -194,7 +202,8 @@ def test_each_tab_runs_in_a_process_group_of_its_own_and_ends_when_its_connectio
         assert_groups_end(pids[1:])
         assert wait_until(lambda: served.tab_tree() == [])
         assert served.process.poll() is None
-        assert wait_until(lambda: leftovers(tmp_path) == []), leftovers(tmp_path)
+        # Only the shared built-in server's folder is left while the server runs, and no seat in it.
+        assert wait_until(lambda: tab_leftovers(tmp_path) == ([], [])), tab_leftovers(tmp_path)
     finally:
         code = served.stop()
         kill_quietly(pids)
@@ -233,6 +242,8 @@ def test_a_tab_ends_itself_when_its_server_is_killed(tmp_path):
         assert_groups_end(pids)  # nobody is left to end them: the app ended itself
         # The app cleaned up after itself; only the folder the server had made for it is left, with the lock
         # file that the server held while it lived.
+        # The shared built-in server died with it, and removed its own folder inside the one made for it.
+        assert wait_until(lambda: not list((tmp_path / "tmp").glob("*/smtpstep-seats-*")))
         left = leftovers(tmp_path)
         assert left and all(sorted(p.name for p in (tmp_path / "tmp" / name).iterdir()) == [web.LOCK_NAME]
                             for name in left), left
@@ -242,7 +253,7 @@ def test_a_tab_ends_itself_when_its_server_is_killed(tmp_path):
     # The next `smtpstep web` finds the folder orphaned (its lock is free) and removes it.
     again = start_web(tmp_path)
     try:
-        assert leftovers(tmp_path) == []
+        assert tab_leftovers(tmp_path)[0] == []  # but the new server's own shared server's folder
     finally:
         assert again.stop() == 0
 
@@ -258,7 +269,7 @@ def test_tabs_closed_while_their_built_in_server_starts_leave_no_temporary_files
             drop(sock)
         assert_groups_end(pids)
         assert wait_until(lambda: len([line for line in served.lines if " ended (" in line]) == 4)
-        assert leftovers(tmp_path) == []
+        assert wait_until(lambda: tab_leftovers(tmp_path) == ([], [])), tab_leftovers(tmp_path)
     finally:
         assert served.stop() == 0
         kill_quietly(pids)
