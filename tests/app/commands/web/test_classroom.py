@@ -1,5 +1,6 @@
 """A classroom in the browser: keys pressed before the stepper is ready are kept, not lost; tabs forked from
-a preloaded parent stay apart, and nothing is left when the server stops.
+a preloaded parent, each with a seat of its own in the one shared built-in server, stay apart (mail, reports,
+crashes), and nothing is left when the server stops.
 
 Tabs here are WebSocket clients made with a plain socket (``tests.support.web``): what they read is what a
 browser's terminal would draw.
@@ -31,6 +32,17 @@ from tests.support.web import (
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="process checks read /proc")
 
 
+def _screen(frames: Frames) -> str:
+    return "\n".join(frames.terminal.display)
+
+
+def _run_and_show_server_side(sock, frames: Frames) -> None:  # type: ignore[no-untyped-def]
+    """Run the tab's session to its end, then show the server's side (key o)."""
+    send_text(sock, json.dumps(["stdin", "g"]))
+    frames.read_until(lambda f: b"session finished" in drawn(f), "the session run to its end")
+    send_text(sock, json.dumps(["stdin", "o"]))
+
+
 def test_keys_pressed_at_the_first_frame_wait_for_the_session_and_apply_in_order(tmp_path: Path) -> None:
     served = start_web(tmp_path)
     sock = open_socket(served.port)
@@ -52,6 +64,7 @@ def test_keys_pressed_at_the_first_frame_wait_for_the_session_and_apply_in_order
 def test_forked_tabs_are_isolated_and_nothing_is_left_when_the_server_stops(tmp_path: Path) -> None:
     served = start_web(tmp_path)
     served.wait_for_line(r"tabs are forked from process \d+")  # the default
+    served.wait_for_line(r"tabs share the built-in server in process \d+")  # the default too
     sockets = [open_socket(served.port) for _ in range(2)]
     pids: list[int] = []
     try:
@@ -62,10 +75,18 @@ def test_forked_tabs_are_isolated_and_nothing_is_left_when_the_server_stops(tmp_
         for pid in pids:  # each a forked child of the preloaded parent, in a session of its own
             assert os.getpgid(pid) == pid == os.getsid(pid)
             assert int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]) == served.preloader_pid
+            assert descendants(pid) == []  # no server process of its own: a seat in the shared one
+        assert served.shared_server_pid not in pids
+        # The first tab's session delivers a message; its server side shows it, the other tab's shows none.
+        _run_and_show_server_side(sockets[0], tabs[0])
+        tabs[0].read_until(lambda f: "accepted a message over its" in _screen(f), "the first tab's message")
+        send_text(sockets[1], json.dumps(["stdin", "o"]))
+        tabs[1].read_until(lambda f: "stored no message yet" in _screen(f), "the other tab's empty server side")
         os.killpg(pids[0], signal.SIGKILL)  # one tab's app dies outright
         assert_groups_end(pids[:1])
-        send_text(sockets[1], json.dumps(["stdin", "g"]))  # the other goes on, to the end of its session
-        tabs[1].read_until(lambda f: b"session finished" in drawn(f), "the other tab's session run to its end")
+        assert Path(f"/proc/{served.shared_server_pid}").exists()  # for the shared server a closed connection
+        _run_and_show_server_side(sockets[1], tabs[1])  # the other goes on, to the end of its session
+        tabs[1].read_until(lambda f: _screen(f).count("accepted a message over its") == 1, "its own one message")
         assert served.stop() == 0
         assert_groups_end(pids)
         assert wait_until(lambda: descendants(served.process.pid) == [] and
