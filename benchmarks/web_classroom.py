@@ -1,12 +1,15 @@
-"""A classroom on one machine: N browser tabs of ``smtpstep web`` at once, both ways of starting a tab.
+"""A classroom on one machine: N browser tabs of ``smtpstep web`` at once, three ways of starting a tab.
 
 Each tab is a WebSocket client standing in for a browser (the handshake and frames a page sends). It opens
 at the same moment as the others, waits for its first full screen (the header's "step 0 of": the stepper
 is ready), presses ``g`` and waits for "session finished". Reported per design and class size: ready time
 (median, max), run time (ready to finished, median, max), sessions finished, and the peak memory of the
 server's whole process tree: the sum of RSS (pages shared by forked tabs counted in every process) and of
-PSS (each shared page divided among its sharers: what the tree really costs). The reference is one fresh
-Python process per tab (``--tabs spawn``), in the same run, alternating with ``--tabs fork``.
+PSS (each shared page divided among its sharers: what the tree really costs), and the load average when the
+class began. The designs, in the same run, one after the other: ``spawn`` (the reference: one fresh Python
+process per tab, each with a built-in server process of its own), ``fork`` (tabs forked from a preloaded
+parent, each still with a server process of its own) and ``shared`` (forked tabs, each with a seat in one
+built-in server process shared by all: the default).
 
 Goal on a 2-core machine: 30 tabs ready in <= 2 s median, <= 1 GiB for the whole tree, every session
 finished.
@@ -41,6 +44,14 @@ TIMEOUT = 120.0
 # --- the server and its process tree ----------------------------------------------------------------
 
 
+DESIGNS = {
+    "spawn": ("--tabs", "spawn", "--tab-servers", "own"),
+    "fork": ("--tabs", "fork", "--tab-servers", "own"),
+    "shared": ("--tabs", "fork", "--tab-servers", "shared"),
+}
+"""The ``web`` flags of each design."""
+
+
 def start_web(tmp: Path, design: str, tabs: int, *extra: str,
               runtime: Path | None = None) -> tuple[subprocess.Popen[bytes], int]:
     env = {k: v for k, v in os.environ.items() if k != "SMTPSTEP_PASSWORD"}
@@ -49,23 +60,31 @@ def start_web(tmp: Path, design: str, tabs: int, *extra: str,
     env.update(XDG_DATA_HOME=str(tmp / "data"), XDG_STATE_HOME=str(tmp / "state"),
                XDG_CONFIG_HOME=str(tmp / "config"), XDG_CACHE_HOME=str(tmp / "cache"),
                XDG_RUNTIME_DIR=str(runtime or tmp / "runtime"), TMPDIR=str(tmp / "tmp"), PYTHONPATH=str(ROOT))
-    process = subprocess.Popen([PYTHON, "-m", "smtpstep.app.cli", "web", "--port", "0", "--tabs", design,
+    process = subprocess.Popen([PYTHON, "-m", "smtpstep.app.cli", "web", "--port", "0", *DESIGNS[design],
                                 "--max-tabs", str(tabs), *extra], cwd=tmp, env=env, stdin=subprocess.DEVNULL,
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     assert process.stdout is not None
     port = None
+    # Ready once it says so, and once the preloaded parent and the shared server have started (as before a
+    # lesson: the teacher starts the server, then the class comes in).
+    waiting = {"ready"}
+    if DESIGNS[design][1] == "fork":
+        waiting.add("tabs are forked from process")
+    if design == "shared" and "--follow" not in extra:
+        waiting.add("tabs share the built-in server in process")
     deadline = time.monotonic() + TIMEOUT
     while time.monotonic() < deadline:
         line = process.stdout.readline().decode()
         if match := re.search(r"127\.0\.0\.1:(\d+)/", line):
             port = int(match.group(1))
-        if line.strip() == "ready" and port:
+        waiting = {said for said in waiting if not (line.strip() == said if said == "ready" else said in line)}
+        if not waiting and port:
             threading.Thread(target=lambda: [None for _ in process.stdout], daemon=True).start()  # type: ignore
             return process, port
         if not line:
             break
     process.kill()
-    raise BenchmarkError(f"smtpstep web --tabs {design} did not start")
+    raise BenchmarkError(f"smtpstep web ({design}) did not start")
 
 
 def tree(pid: int) -> list[int]:
@@ -158,6 +177,7 @@ def tail(frames: Frames) -> bytes:
 def one_class(design: str, count: int) -> dict:
     tmp = scratch_dir()
     process, port = start_web(tmp, design, count)
+    load = os.getloadavg()[0]
     sampler = Sampler(process.pid)
     sampler.start()
     go = threading.Event()
@@ -180,7 +200,7 @@ def one_class(design: str, count: int) -> dict:
     ready = sorted(t.ready for t in tabs if t.ready is not None)
     runs = sorted(t.finished - t.ready for t in tabs if t.finished is not None and t.ready is not None)
     return {
-        "design": design, "tabs": count, "ready": ready, "run": runs, "wall": wall,
+        "design": design, "tabs": count, "load": load, "ready": ready, "run": runs, "wall": wall,
         "finished": sum(t.finished is not None for t in tabs),
         "peak_rss_mib": sampler.peak_rss / 1024, "peak_pss_mib": sampler.peak_pss / 1024,
         "errors": [t.error for t in tabs if t.error][:3], "left": left,
@@ -267,7 +287,7 @@ def row(result: dict) -> list[object]:
     top = (lambda xs: f"{max(xs):.2f}" if xs else "-")
     return [f"{result['tabs']} tabs, {result['design']}", med(ready), top(ready), med(run), top(run),
             f"{result['wall']:.1f}", f"{result['finished']}/{result['tabs']}", f"{result['peak_rss_mib']:.0f}",
-            f"{result['peak_pss_mib']:.0f}"]
+            f"{result['peak_pss_mib']:.0f}", f"{result['load']:.1f}"]
 
 
 def main() -> int:
@@ -277,17 +297,18 @@ def main() -> int:
     parser.add_argument("--followers", type=int, default=30)
     parser.add_argument("--follow-steps", type=int, default=8)
     parser.add_argument("--follow-only", action="store_true", help="only the follow-mode delay")
+    parser.add_argument("--designs", nargs="+", choices=tuple(DESIGNS), default=list(DESIGNS))
     options = parser.parse_args()
     if sys.platform != "linux":
         raise SystemExit("needs Linux (/proc)")
     results = []
     for count in [] if options.follow_only else options.tabs:
         for _ in range(options.rounds):
-            for design in ("spawn", "fork"):  # the reference first: a warm page cache helps the second
+            for design in options.designs:  # the reference first: a warm page cache helps the ones after it
                 result = one_class(design, count)
                 results.append(result)
                 print(markdown(["case", "ready median s", "ready max s", "run median s", "run max s", "all done s",
-                                "finished", "peak RSS sum MiB", "peak PSS sum MiB"], [row(result)]), flush=True)
+                                "finished", "peak RSS sum MiB", "peak PSS sum MiB", "load 1 min"], [row(result)]), flush=True)
                 if result["errors"]:
                     print("errors:", result["errors"])
     follow = follow_class(options.followers, options.follow_steps)
@@ -300,8 +321,8 @@ def main() -> int:
           f"{max(follow['teacher_screen_to_last_follower']) * 1000:.0f}"]])
     print(follow_table, follow["errors"], flush=True)
     table = markdown(["case", "ready median s", "ready max s", "run median s", "run max s", "all done s",
-                      "finished", "peak RSS sum MiB", "peak PSS sum MiB"], [row(r) for r in results])
-    report("web_classroom", "smtpstep web: a class of browser tabs, forked vs spawned; follow mode", [table, follow_table],
+                      "finished", "peak RSS sum MiB", "peak PSS sum MiB", "load 1 min"], [row(r) for r in results])
+    report("web_classroom", "smtpstep web: a class of browser tabs, spawned, forked, forked with a shared server; follow mode", [table, follow_table],
            {"results": results, "follow": follow},
            notes=["ready: from the tab's connect to its screen showing \"step 0 of\" (the stepper is ready); run: "
                   "from pressing g to \"session finished\"; all done: from the first connect to the last finish",
