@@ -26,6 +26,29 @@ if TYPE_CHECKING:
     from smtpstep.protocol.server.server import LocalServer
 
 
+_early: ServerProcess | None = None
+"""A seat taken as a web tab's process started (``take_seat_early``), for the tab's lab to take."""
+
+
+def take_seat_early() -> None:
+    """In a ``smtpstep web`` tab with a shared built-in server: start opening this tab's seat now (a thread
+    connects), so that it is ready by the app's first frame; the lab takes it when it starts. Opening a seat
+    is a connection and a line, not a process: it does not compete with that frame."""
+    global _early
+    from smtpstep.protocol.server.seat_client import SEATS_ENV, SeatClient
+
+    seats = os.environ.get(SEATS_ENV)
+    if seats and _early is None:
+        _early = SeatClient(seats)
+        _early.spawn()
+
+
+def _take_early() -> ServerProcess | None:
+    global _early
+    early, _early = _early, None
+    return early
+
+
 class Lab:
     """The built-in server (started here in its own process, or one given) and the relay of the current
     lesson part."""
@@ -62,6 +85,9 @@ class Lab:
             if self.server is not None:
                 return
             server = self._starting  # another thread is starting it: wait for that one
+            if server is None and (early := _take_early()) is not None:
+                early.on_received = self.on_received
+                server = self._starting = early
             if server is None:
                 server = self._starting = (
                     SeatClient(seats, scenario=scenario, on_received=self.on_received) if seats else
@@ -73,6 +99,8 @@ class Lab:
                 if not isinstance(server, SeatClient):
                     raise
                 server = self._own_process_instead(server, scenario)
+            if server.scenario != scenario:  # a seat taken early is in the normal scenario
+                server.set_scenario(scenario)
         except ServerProcessError:
             with self._lock:
                 cancelled = self._starting is not server

@@ -252,6 +252,9 @@ def run_tab(args: argparse.Namespace, step: Callable[[argparse.Namespace], int])
         from smtpstep.app.commands.web.follow import run_follower
 
         return run_follower(args)
+    from smtpstep.app.session.lab import take_seat_early
+
+    take_seat_early()  # while the app starts: a seat in the shared built-in server, if there is one
     return step(args)
 
 
