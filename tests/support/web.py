@@ -44,6 +44,13 @@ def leftovers(tmp: Path) -> list[str]:
     return sorted(path.name for path in (tmp / "tmp").iterdir())
 
 
+def tab_leftovers(tmp: Path) -> tuple[list[str], list[str]]:
+    """What the tabs left while their server runs: the folders in its temporary folder but the shared built-in
+    server's own (``smtpstep-web-seats-*``), and the seats still open in that one."""
+    seats = sorted(path.name for path in (tmp / "tmp").glob("smtpstep-web-seats-*/smtpstep-seats-*/seat-*"))
+    return [name for name in leftovers(tmp) if not name.startswith("smtpstep-web-seats-")], seats
+
+
 @dataclass
 class Web:
     """A running ``smtpstep web`` and every line it printed so far."""

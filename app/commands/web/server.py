@@ -132,8 +132,8 @@ class WebServer:
         port = runner.addresses[0][1]
         preloading = asyncio.ensure_future(self._preload()) if self.preloader is not None else None
         self._seats = asyncio.ensure_future(self._share_server()) if self.shared is not None else None
-        self._say(f"{PROG}: open {self._url(port)} in a browser; each tab gets its own stepper "
-                  "(and its own built-in server).")
+        server = "a seat of its own in the built-in server they share" if self.shared else "its own built-in server"
+        self._say(f"{PROG}: open {self._url(port)} in a browser; each tab gets its own stepper (and {server}).")
         self._say("Ctrl-C stops the server and every tab's app.")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -25,10 +25,10 @@ from tests.support.web import (
     assert_groups_end,
     drawn,
     kill_quietly,
-    leftovers,
     processes,
     send_text,
     start_web,
+    tab_leftovers,
     wait_until,
 )
 
@@ -204,7 +204,7 @@ def test_stepping_in_chromium_shows_the_greeting_and_the_ehlo_reply_and_closing_
         served.wait_for_line(rf"^tab 1: app process {pids[0]} ended \(quit, exit 0, ")  # it quit cleanly
         assert wait_until(lambda: served.tab_tree() == [])
         assert served.process.poll() is None
-        assert leftovers(tmp_path) == []
+        assert wait_until(lambda: tab_leftovers(tmp_path) == ([], [])), tab_leftovers(tmp_path)
     finally:
         code = served.stop()
         kill_quietly(pids)
@@ -231,7 +231,7 @@ def test_a_browser_killed_outright_leaves_no_app_process(tmp_path, browser_conte
         assert_groups_end(pids)
         assert wait_until(lambda: served.tab_tree() == [])
         assert served.process.poll() is None
-        assert wait_until(lambda: leftovers(tmp_path) == [])
+        assert wait_until(lambda: tab_leftovers(tmp_path) == ([], [])), tab_leftovers(tmp_path)
     finally:
         code = served.stop()
         kill_quietly(pids)

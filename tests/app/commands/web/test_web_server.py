@@ -36,6 +36,7 @@ from tests.support.web import (
     leftovers,
     open_tab,
     start_web,
+    tab_leftovers,
     wait_for_first_screen,
     wait_until,
 )
@@ -168,14 +169,6 @@ def test_only_pages_from_this_server_may_open_a_tab(tmp_path):
 
 
 # --- Tabs and their processes ---------------------------------------------------------------------
-
-
-def tab_leftovers(tmp_path: Path) -> tuple[list[str], list[str]]:
-    """What the tabs left while the server runs: folders in its temporary folder but the shared built-in server's
-    own, and the seats still open in that one."""
-    seats = sorted(path.name for path in (tmp_path / "tmp").glob(f"{web.SEATS_FOLDER_PREFIX}*/smtpstep-seats-*/seat-*"))
-    return [name for name in leftovers(tmp_path) if not name.startswith(web.SEATS_FOLDER_PREFIX)], seats
-
 
 
 def test_each_tab_runs_in_a_process_group_of_its_own_and_ends_when_its_connection_drops(tmp_path):
