@@ -281,6 +281,10 @@ def follow_class(count: int, steps: int) -> dict:
                 process.kill()
 
 
+HEADERS = ["case", "ready median s", "ready max s", "run median s", "run max s", "all done s", "finished",
+           "peak RSS sum MiB", "peak PSS sum MiB", "load 1 min"]
+
+
 def row(result: dict) -> list[object]:
     ready, run = result["ready"], result["run"]
     med = (lambda xs: f"{statistics.median(xs):.2f}" if xs else "-")
@@ -297,6 +301,7 @@ def main() -> int:
     parser.add_argument("--followers", type=int, default=30)
     parser.add_argument("--follow-steps", type=int, default=8)
     parser.add_argument("--follow-only", action="store_true", help="only the follow-mode delay")
+    parser.add_argument("--no-follow", action="store_true", help="the classes only, no follow-mode delay")
     parser.add_argument("--designs", nargs="+", choices=tuple(DESIGNS), default=list(DESIGNS))
     options = parser.parse_args()
     if sys.platform != "linux":
@@ -307,10 +312,13 @@ def main() -> int:
             for design in options.designs:  # the reference first: a warm page cache helps the ones after it
                 result = one_class(design, count)
                 results.append(result)
-                print(markdown(["case", "ready median s", "ready max s", "run median s", "run max s", "all done s",
-                                "finished", "peak RSS sum MiB", "peak PSS sum MiB", "load 1 min"], [row(result)]), flush=True)
+                print(markdown(HEADERS, [row(result)]), flush=True)
                 if result["errors"]:
                     print("errors:", result["errors"])
+    if options.no_follow:
+        table = markdown(HEADERS, [row(r) for r in results])
+        print(table)
+        return 0
     follow = follow_class(options.followers, options.follow_steps)
     follow_table = markdown(
         ["followers", "steps", "press → last follower's screen, median ms", "max ms",
@@ -320,8 +328,7 @@ def main() -> int:
           f"{statistics.median(follow['teacher_screen_to_last_follower']) * 1000:.0f}",
           f"{max(follow['teacher_screen_to_last_follower']) * 1000:.0f}"]])
     print(follow_table, follow["errors"], flush=True)
-    table = markdown(["case", "ready median s", "ready max s", "run median s", "run max s", "all done s",
-                      "finished", "peak RSS sum MiB", "peak PSS sum MiB", "load 1 min"], [row(r) for r in results])
+    table = markdown(HEADERS, [row(r) for r in results])
     report("web_classroom", "smtpstep web: a class of browser tabs, spawned, forked, forked with a shared server; follow mode", [table, follow_table],
            {"results": results, "follow": follow},
            notes=["ready: from the tab's connect to its screen showing \"step 0 of\" (the stepper is ready); run: "
