@@ -36,6 +36,11 @@ def _screen(frames: Frames) -> str:
     return "\n".join(frames.terminal.display)
 
 
+def _seats_socket(pid: int | None) -> str:
+    """The start of the shared server's socket name as ``/proc/net/unix`` lists it (abstract: ``@``)."""
+    return f"@smtpstep-seats-{pid}-"
+
+
 def _run_and_show_server_side(sock, frames: Frames) -> None:  # type: ignore[no-untyped-def]
     """Run the tab's session to its end, then show the server's side (key o)."""
     send_text(sock, json.dumps(["stdin", "g"]))
@@ -87,7 +92,10 @@ def test_forked_tabs_are_isolated_and_nothing_is_left_when_the_server_stops(tmp_
         assert Path(f"/proc/{served.shared_server_pid}").exists()  # for the shared server a closed connection
         _run_and_show_server_side(sockets[1], tabs[1])  # the other goes on, to the end of its session
         tabs[1].read_until(lambda f: _screen(f).count("accepted a message over its") == 1, "its own one message")
+        seats = _seats_socket(served.shared_server_pid)
+        assert seats in Path("/proc/net/unix").read_text()
         assert served.stop() == 0
+        assert seats not in Path("/proc/net/unix").read_text()  # the socket (abstract: no file) went with it
         assert_groups_end(pids)
         assert wait_until(lambda: descendants(served.process.pid) == [] and
                           not Path(f"/proc/{served.preloader_pid}").exists())
