@@ -142,8 +142,9 @@ class Following:
         app = self._app
         recording = app._recording  # type: ignore[attr-defined]
         if recording is not None:
-            app.main_screen.target_label = f"{self._target(recording)} — {ended}"  # type: ignore[attr-defined]
-            app.notify(f"{ended[:1].upper()}{ended[1:]}. The last step stays here; a new session of the "
+            # The news first: a narrow header cuts the label's end.
+            app.main_screen.target_label = f"{ended} · {self._target(recording)}"  # type: ignore[attr-defined]
+            app.notify(f"{ended}. The last step stays here; a new session of the "
                        "teacher's will show by itself.", timeout=10)
 
     @staticmethod

@@ -205,6 +205,7 @@ class FollowerQuiz(QuizControl):
         self.quiz.typed = ""
         panel = self._panel()
         panel.following = True
+        panel.border_title = "The teacher's question (#: your score)"
         panel.answered = ""
         self._asked(asking.shown_question)
 

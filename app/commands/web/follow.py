@@ -18,7 +18,7 @@ from pathlib import Path
 WAITING = ("Waiting for the teacher's session…\n\n"
            "It will appear here by itself when the teacher starts stepping with smtpstep --broadcast "
            "(or in a tab of smtpstep web --broadcast).")
-ENDED = "the teacher's session ended"
+ENDED = "The teacher's session ended"
 """Said in the header once the teacher's session is gone; the last step stays on screen."""
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -114,14 +113,13 @@ def _shows(text: str):  # type: ignore[no-untyped-def]
 def test_a_student_waits_for_the_teacher_answers_the_quiz_on_their_screen_and_sees_the_session_end(
         tmp_path) -> None:
     env = environment(tmp_path)
-    with ThreadPoolExecutor(2) as starting:  # the teacher's tab starts its app (and broadcasts) only once opened
-        servers = [starting.submit(start_web, tmp_path / "students", "--follow", env=_in(tmp_path / "students", env)),
-                   starting.submit(start_web, tmp_path / "teacher", "--broadcast", "--quiz", "--max-tabs", "1",
-                                   env=_in(tmp_path / "teacher", env))]
-        students_web, teacher_web = (server.result() for server in servers)
+    students_web = start_web(tmp_path / "students", "--follow", env=_in(tmp_path / "students", env))
+    teacher_web = None
     try:
         student = Frames(open_socket(students_web.port), size=(100, 30))
         student.read_until(_shows("Waiting for the teacher's session"), "the waiting screen")
+        teacher_web = start_web(tmp_path / "teacher", "--broadcast", "--quiz", "--max-tabs", "1",
+                                env=_in(tmp_path / "teacher", env))
         teacher = Frames(open_socket(teacher_web.port, "width=110&height=40"), size=(110, 40))
         teacher.read_until(lambda f: "step 0 of" in f.line(0), "the teacher's stepper")
         # The teacher's session takes the waiting screen's place by itself.
@@ -149,6 +147,7 @@ def test_a_student_waits_for_the_teacher_answers_the_quiz_on_their_screen_and_se
         student.sock.close()
     finally:
         for served in (students_web, teacher_web):
-            pids = served.tab_pids()
-            served.stop()
-            kill_quietly(pids)
+            if served is not None:
+                pids = served.tab_pids()
+                served.stop()
+                kill_quietly(pids)
