@@ -23,6 +23,8 @@ BAR = 24
 """Cells of the longest bar of the followers' tally."""
 
 
+
+
 class QuizPanel(Vertical):
     """A question with four buttons, or the last verdict and the tally."""
 
@@ -55,8 +57,19 @@ class QuizPanel(Vertical):
             super().__init__()
             self.digit = digit
 
+    DEFAULT_CSS = """
+    QuizPanel #quiz-room, QuizPanel #quiz-room-line { display: none; height: auto; }
+    QuizPanel.-room #quiz-room { display: block; }
+    MainScreen.-short QuizPanel.-room #quiz-room { display: none; }
+    MainScreen.-short QuizPanel.-room #quiz-room-line { display: block; }
+    """
+    """The followers' tally: bars, or one line on a short screen (a zoomed projector)."""
+    SCOPED_CSS = False
+
     def compose(self) -> ComposeResult:
         yield Static(id="quiz-text")
+        yield Static(id="quiz-room")
+        yield Static(id="quiz-room-line")
         with Horizontal(id="quiz-buttons"):
             for digit, meaning in MEANINGS.items():
                 yield Button(f"{digit}xx {meaning}", id=f"quiz-{digit}", compact=True)
@@ -108,8 +121,10 @@ class QuizPanel(Vertical):
         elif verdict is not None:
             style = "bold" if verdict.right else "bold underline"
             text.append(verdict.sentence, style=style)
-        if self.room is not None:
-            _draw_room(text, self.room)
+        room = self.room
+        self.set_class(room is not None, "-room")
+        self.query_one("#quiz-room", Static).update(_room_bars(room) if room is not None else "")
+        self.query_one("#quiz-room-line", Static).update(_room_line(room) if room is not None else "")
         tally = self.tally
         self.border_subtitle = tally.sentence if tally is not None and tally.asked else ""
         self.query_one("#quiz-text", Static).update(text)
@@ -126,12 +141,24 @@ def _label(answer: str, mode: str) -> str:
     return f"{answer}xx {MEANINGS.get(answer, '')}" if mode == "digit" else answer
 
 
-def _draw_room(text: Text, room: RoomTally) -> None:
-    """The followers' answers, one bar each, big enough to read from the back of the room."""
+def _said(room: RoomTally) -> str:
     said = f"Followers: {room.answered} answered"
-    if room.code is not None:
-        said += f" · {room.right} right"
-    text.append(f"\n{said}", style="bold reverse")
+    return said if room.code is None else f"{said} · {room.right} right"
+
+
+def _room_line(room: RoomTally) -> Text:
+    """The followers' answers in one line, for a short screen."""
+    text = Text(_said(room), style="bold reverse")
+    if room.answered:
+        text.append("  " + " · ".join(f"{_label(answer, room.mode).split(' ')[0]}"
+                                      f"{' ✓' if room.is_right(answer) else ''} {count}"
+                                      for answer, count in room.counts), style="bold")
+    return text
+
+
+def _room_bars(room: RoomTally) -> Text:
+    """The followers' answers, one bar each, big enough to read from the back of the room."""
+    text = Text(_said(room), style="bold reverse")
     most = max((count for _answer, count in room.counts), default=0)
     width = max((len(_label(answer, room.mode)) for answer, _count in room.counts), default=0)
     for answer, count in room.counts:
@@ -141,3 +168,4 @@ def _draw_room(text: Text, room: RoomTally) -> None:
         text.append(f" {count:>3}", style="bold")
         if room.is_right(answer):
             text.append("  ✓ the server's reply", style="bold")
+    return text

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from textual.widgets import Static
 
 from smtpstep.app.commands.web.follow import _follower_app_type
 from smtpstep.app.session.broadcast import Broadcast, answers_socket, follow, send_answer
@@ -33,7 +34,7 @@ pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="followers are t
 
 def _panel_text(app: SmtpStepApp) -> str:
     panel = app.main_screen.query_one(QuizPanel)
-    return str(panel.query_one("#quiz-text").render())
+    return "\n".join(str(part.render()) for part in panel.query(Static) if part.display)
 
 
 async def test_a_follower_answers_the_teachers_question_once_and_is_graded_when_the_teacher_reveals(
@@ -132,6 +133,12 @@ async def test_the_teachers_screen_counts_one_answer_per_follower_drops_hostile_
             room = await _room(app, lambda r: r.answered == 0)
             assert "Followers: 0 answered" in _panel_text(app)
             qid, answers = asking.question, answers_socket(socket_path)
+            late = follow(socket_path)  # a follower that joins now gets the session so far, then the question
+            try:
+                assert isinstance(await asyncio.wait_for(anext(late), 10), Recording)
+                assert (await asyncio.wait_for(anext(late), 10)).question == qid
+            finally:
+                await late.aclose()
 
             # Hostile lines from this process count for nothing, and cost it no vote.
             for data in (b"x" * (MAX_ANSWER_LINE * 4) + b"\n",  # too long: dropped unread
@@ -155,6 +162,11 @@ async def test_the_teachers_screen_counts_one_answer_per_follower_drops_hostile_
             text = _panel_text(app)
             assert "Followers: 4 answered" in text and "2xx done" in text and "█" in text
 
+            await pilot.resize_terminal(120, 24)  # a zoomed projector: the counts in one line
+            await pilot.pause()
+            assert "Followers: 4 answered  2xx 2 · 3xx 0 · 4xx 1 · 5xx 1" in _panel_text(app)
+            await pilot.resize_terminal(120, 40)
+            await pilot.pause()
             # The teacher's class guesses 2: the reply is shown, the tally says how many followers were right.
             view = await wait_for_step(app, pilot.press("2"))
             assert view.steps_done == 2
