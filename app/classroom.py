@@ -81,12 +81,14 @@ class Classroom:
             self._show()
 
     def _show(self) -> None:
+        from textual.css.query import NoMatches
+
         from smtpstep.app.widgets.quiz_panel import QuizPanel
 
         try:
             panel = self._app.main_screen.query_one(QuizPanel)
-        except LookupError:
-            return
+        except (LookupError, NoMatches):
+            return  # the app is closing
         panel.room = self.poll.tally if self.poll is not None else None
 
     async def close(self) -> None:
