@@ -364,19 +364,20 @@ _DETAILS: dict[tuple[int, int], Entry] = {
     ),
     (7, 20): Entry(
         "no passing DKIM signature found",
-        "The message carries no DKIM signature that verifies, and the receiver's policy wants one.",
-        "RFC 7372 §3.1",
+        "The message carries no DKIM signature that verifies. RFC 7372 notes that refusing mail for this goes "
+        "against the advice of RFC 6376 §6.1.",
+        "RFC 7372 §3.1; RFC 6376 §6.1",
     ),
     (7, 21): Entry(
         "no acceptable DKIM signature found",
         "The message has DKIM signatures that verify, but none the receiver accepts.",
-        "RFC 7372 §3.1",
+        "RFC 7372 §3.1; RFC 6376 §6.1",
     ),
     (7, 22): Entry(
         "no valid author-matched DKIM signature found",
         "The message has DKIM signatures that verify, but none by a domain matching the author's address in "
-        "the From header field.",
-        "RFC 7372 §3.1",
+        "the From header field: a special case of X.7.21.",
+        "RFC 7372 §3.1; RFC 6376 §6.1",
     ),
     (7, 23): Entry(
         "SPF validation failed",
