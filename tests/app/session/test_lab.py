@@ -80,3 +80,36 @@ def test_a_lesson_part_with_a_man_in_the_middle_gets_a_relay_in_the_servers_proc
     finally:
         lab.stop()
     assert server_children() == []
+
+
+def test_in_a_web_tab_the_lab_takes_a_seat_in_the_shared_server_in_the_lessons_scenario(monkeypatch, tmp_path) -> None:
+    from smtpstep.app.session import lab as lab_module
+    from smtpstep.protocol.server.seat_client import SEATS_ENV, SeatClient
+
+    shared = ServerProcess(shared=True, state_dir=tmp_path)
+    shared.start()
+    try:
+        monkeypatch.setenv(SEATS_ENV, str(shared.seats_socket))
+        lab_module.take_seat_early()  # as a tab's process starts, before its app
+        lab = Lab()
+        lab.start("greylisting")
+        try:
+            assert isinstance(lab.server, SeatClient) and lab.server.scenario == "greylisting"
+            assert lab.server.pid is None and server_children() == [shared.pid]  # no process of its own
+        finally:
+            lab.stop()
+    finally:
+        shared.stop()
+
+
+def test_a_web_tab_whose_shared_server_is_gone_starts_a_server_process_of_its_own(monkeypatch, tmp_path) -> None:
+    from smtpstep.protocol.server.seat_client import SEATS_ENV, SeatClient
+
+    monkeypatch.setenv(SEATS_ENV, "@smtpstep-seats-nobody-listens-here")
+    lab = Lab(log_path=tmp_path / "server.log")
+    lab.start()
+    try:
+        assert isinstance(lab.server, ServerProcess) and not isinstance(lab.server, SeatClient)
+        assert lab.server.pid in server_children()
+    finally:
+        lab.stop()
