@@ -109,7 +109,7 @@ def route(domain: str, answers: tuple[DnsAnswer, ...] | list[DnsAnswer]) -> Rout
         return Route(halt=failed)
     exchanges = mx.exchanges
     if any(host == "." for _, host in exchanges):
-        return Route(halt=f"{domain} accepts no mail: its MX record is the null MX \"0 .\" (RFC 7505).")
+        return Route(halt=f"The domain {domain} accepts no mail: its MX record is the null MX \"0 .\" (RFC 7505).")
     implicit = not exchanges
     # Sorted by preference, lowest first; equal preferences keep the order the driver gave them (it
     # shuffles them, as RFC 5321 §5.1 asks).
@@ -125,8 +125,8 @@ def route(domain: str, answers: tuple[DnsAnswer, ...] | list[DnsAnswer]) -> Rout
             if answer.rcode == "NXDOMAIN":
                 break  # no such host: no AAAA either
     if implicit:
-        return Route(halt=f"{domain} has no MX record and no A or AAAA record: mail for it has nowhere to go "
-                          "(RFC 5321 §5.1).")
+        return Route(halt=f"The domain {domain} has no MX record and no A or AAAA record: mail for it has "
+                          "nowhere to go (RFC 5321 §5.1).")
     names = ", ".join(host for _, host in hosts)
     return Route(halt=f"None of the MX hosts of {domain} ({names}) has an address in DNS (RFC 5321 §5.1).")
 

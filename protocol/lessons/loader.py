@@ -287,7 +287,8 @@ class _Reader:
         values: dict[str, Any] = {}
         for key, value in raw.items():
             wanted = _SESSION_TYPES.get(key, str)
-            if (isinstance(value, bool) and wanted is int) or not isinstance(value, list if wanted is tuple else wanted):
+            kind = list if wanted is tuple else wanted  # a TOML array arrives as a list
+            if (isinstance(value, bool) and wanted is int) or not isinstance(value, kind):
                 raise fail(key, f"this must be {_TYPE_WORDS[wanted]}")
             if isinstance(value, str) and key in TEXT_LIMITS and len(value) > TEXT_LIMITS[key]:
                 raise fail(key, _too_long(TEXT_LIMITS[key]))

@@ -133,6 +133,7 @@ class StepEngine(HandshakeSteps):
             last=self.last,
             failure=self.failure,
             connected=self.connected,
+            dns=self.dns,
         )
 
     # -- the step, as requests to the driver -------------------------------------------------------

@@ -201,6 +201,8 @@ class Snapshot:
     last: Answer | None
     failure: Failure | None
     connected: bool
+    dns: tuple[DnsAnswer, ...] = ()
+    """The answers of the session's DNS steps so far, in order (RFC 5321 §5.1)."""
 
 
 @dataclass(frozen=True)

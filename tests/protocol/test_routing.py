@@ -40,13 +40,14 @@ def test_a_domain_without_mx_records_is_its_own_implicit_mx():
     found = route("example.test", answers)
     assert (found.host, found.address, found.preference, found.implicit) == ("example.test", "192.0.2.3", 0, True)
     no_address = [mx(), DnsAnswer("example.test", "A", "NOERROR"), DnsAnswer("example.test", "AAAA", "NOERROR")]
-    assert route("example.test", no_address).halt.startswith("example.test has no MX record and no A or AAAA")
+    assert route("example.test", no_address).halt.startswith(
+        "The domain example.test has no MX record and no A or AAAA")
 
 
 @pytest.mark.parametrize(("answer", "sentence"), [
     (mx(rcode="NXDOMAIN"), "The domain example.test does not exist in DNS (NXDOMAIN for the MX records of "
                            "example.test)."),
-    (mx("0 ."), 'example.test accepts no mail: its MX record is the null MX "0 ." (RFC 7505).'),
+    (mx("0 ."), 'The domain example.test accepts no mail: its MX record is the null MX "0 ." (RFC 7505).'),
     (DnsAnswer("example.test", "MX", "TIMEOUT", (), detail="5"),
      "The DNS lookup of the MX records of example.test timed out after 5 seconds: no DNS server answered."),
     (mx(rcode="SERVFAIL"), "The DNS lookup of the MX records of example.test failed: the DNS server answered "

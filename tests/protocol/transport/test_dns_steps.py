@@ -74,7 +74,7 @@ def mx_target(server: LoopbackDnsServer, domain: str, **extra) -> Target:  # typ
 @pytest.mark.parametrize(("rcpt", "halt"), [
     ("a@missing.test", "The domain missing.test does not exist in DNS (NXDOMAIN for the MX records of "
                        "missing.test)."),
-    ("a@nomail.test", 'nomail.test accepts no mail: its MX record is the null MX "0 ." (RFC 7505).'),
+    ("a@nomail.test", 'The domain nomail.test accepts no mail: its MX record is the null MX "0 ." (RFC 7505).'),
 ])
 def test_a_dead_end_in_real_dns_is_one_sentence_and_the_session_can_start_again(dns_server, rcpt, halt):
     async def main() -> None:
