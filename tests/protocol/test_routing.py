@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from smtpstep.protocol.client import SmtpClient
-from smtpstep.protocol.commands import AuthResponse, DnsLookup, InvalidCommand, Verb
+from smtpstep.protocol.commands import DnsLookup, InvalidCommand, Verb
 from smtpstep.protocol.planner import SessionPlan, propose
 from smtpstep.protocol.routing import MAX_RECORDS, DnsAnswer, route
 
@@ -89,7 +89,3 @@ def test_the_planner_puts_the_next_lookup_before_connect_and_stops_with_no_steps
     assert dead.steps == () and dead.failed_phase == "connect" and dead.explanation_key == "dns-failed"
     assert "null MX" in dead.halt
 
-
-def test_an_empty_auth_answer_has_a_label_the_queue_can_show():
-    assert AuthResponse("", secret=False, shown="an empty line: the client has read the error").label == \
-        "(empty line)"
