@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from smtpstep.protocol.commands import DnsLookup
+from smtpstep.protocol.commands import DnsLookup, InvalidCommand
 
 MAX_RECORDS = 16
 """Records of one answer kept: an MX set is a handful; a hostile server could send hundreds."""
@@ -103,7 +103,10 @@ def route(domain: str, answers: tuple[DnsAnswer, ...] | list[DnsAnswer]) -> Rout
     found = {(a.name.lower(), a.rdtype): a for a in answers}
     mx = found.get((domain, "MX"))
     if mx is None:
-        return Route(lookup=DnsLookup(domain, "MX"))
+        try:
+            return Route(lookup=DnsLookup(domain, "MX"))
+        except InvalidCommand as error:
+            return Route(halt=f"The recipient's domain cannot be looked up in DNS: {error}.")
     failed = _failure(mx, f"the MX records of {domain}")
     if failed is not None:
         return Route(halt=failed)
@@ -118,7 +121,10 @@ def route(domain: str, answers: tuple[DnsAnswer, ...] | list[DnsAnswer]) -> Rout
         for rdtype in ("A", "AAAA"):
             answer = found.get((host, rdtype))
             if answer is None:
-                return Route(lookup=DnsLookup(host, rdtype))
+                try:
+                    return Route(lookup=DnsLookup(host, rdtype))
+                except InvalidCommand:
+                    break  # a name DNS cannot be asked about (an answer from the network): not usable
             addresses = [r for r in answer.records if _looks_like_address(r, rdtype)]
             if answer.rcode == OK and addresses:
                 return Route(host=host, address=addresses[0], preference=preference, implicit=implicit)

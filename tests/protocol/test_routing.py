@@ -67,6 +67,14 @@ def test_an_answer_from_the_network_is_bounded_and_its_line_is_the_wire_log_line
     assert mx(rcode="NXDOMAIN").line() == "MX example.test? → NXDOMAIN"
 
 
+def test_an_mx_host_name_that_cannot_be_asked_about_is_skipped_not_a_crash():
+    odd = "x" * 70 + ".example.test."
+    found = route("example.test", [mx(f"10 {odd}", "20 mx.example.test.")])
+    assert found.lookup == DnsLookup("mx.example.test", "A")
+    assert "has an address in DNS" in route("example.test", [mx(f"10 {odd}")]).halt
+    assert route("x" * 70 + ".test", []).halt.startswith("The recipient's domain cannot be looked up in DNS: ")
+
+
 def test_a_dns_step_checks_its_name_and_type_and_sends_nothing():
     step = DnsLookup("MX.Example.Test.", "a")
     assert (step.name, step.rdtype, step.label, step.render().data) == ("mx.example.test", "A",
