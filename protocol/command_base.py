@@ -56,6 +56,8 @@ class Verb(enum.Enum):
     HELP = "HELP"
     QUIT = "QUIT"
     RAW = "raw"
+    DNS = "DNS lookup"
+    """A DNS question asked before connecting, to find where the mail goes (RFC 5321 §5.1): no SMTP is sent."""
 
 
 def verb_list(verbs: frozenset[Verb] | set[Verb]) -> str:

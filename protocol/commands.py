@@ -83,6 +83,44 @@ class TlsHandshake(Command):
         return "(TLS handshake)"
 
 
+DNS_TYPES = ("MX", "A", "AAAA")
+"""The record types a DNS step asks for: where mail for a domain goes, then the chosen host's address
+(RFC 5321 §5.1)."""
+
+
+@dataclass(frozen=True)
+class DnsLookup(Command):
+    """Ask DNS for the ``rdtype`` records of ``name`` before connecting (RFC 5321 §5.1); nothing SMTP is sent.
+
+    The transport's driver asks, the lesson's zone in memory or real DNS (``transport/mx.py``); the answer
+    goes into the wire log as a line of its own and decides where the connection goes.
+    """
+
+    name: str
+    rdtype: str = "MX"
+    verb = Verb.DNS
+    editable = False
+
+    def __post_init__(self) -> None:
+        check_field("the DNS name", self.name)
+        object.__setattr__(self, "name", self.name.rstrip(".").lower())
+        object.__setattr__(self, "rdtype", self.rdtype.upper())
+        if self.rdtype not in DNS_TYPES:
+            raise InvalidCommand(f"a DNS step asks for {', '.join(DNS_TYPES)} records, not {self.rdtype}")
+        labels = self.name.split(".")
+        if not self.name or len(self.name) > 253 or any(not 0 < len(label) <= 63 for label in labels) \
+                or any(char.isspace() for char in self.name):
+            raise InvalidCommand(f"“{self.name[:64]}” is not a domain name that DNS can be asked about "
+                                 "(RFC 1035 §2.3.4: labels of 1 to 63 octets, 253 in all)")
+
+    def render(self) -> Outgoing:
+        return Outgoing(b"")
+
+    @property
+    def label(self) -> str:
+        return f"(DNS: {self.rdtype} {self.name}?)"
+
+
 @dataclass(frozen=True)
 class Ehlo(Command):
     name: str
@@ -173,7 +211,10 @@ class AuthResponse(Command):
 
     @property
     def label(self) -> str:
-        return f"({self.shown})" if self.shown and self.secret else super().label
+        if self.shown and self.secret:
+            return f"({self.shown})"
+        # An empty answer (XOAUTH2's reply to an error challenge, RFC 4954 §4) would be a blank queue line.
+        return super().label or "(empty line)"
 
 
 @dataclass(frozen=True)
@@ -365,7 +406,9 @@ __all__ = [
     "COMMAND_LINE_LIMIT",
     "Command",
     "Connect",
+    "DNS_TYPES",
     "Data",
+    "DnsLookup",
     "Ehlo",
     "Expn",
     "Helo",

@@ -40,6 +40,7 @@ from smtpstep.protocol.commands import (
     TlsHandshake,
     Verb,
 )
+from smtpstep.protocol.routing import DnsAnswer, route
 from smtpstep.protocol.states import State
 
 PHASES = ("connect", "greeting", "ehlo", "tls", "auth", "mail", "rcpt", "data")
@@ -77,6 +78,12 @@ class SessionPlan:
     bdat: int | None = None
     """Send the message with BDAT in chunks of this many octets (0: in one chunk) when the server
     advertises CHUNKING (RFC 3030 §2); None sends it with DATA. A message sent ``exact`` always uses DATA."""
+    mx_lookup: bool = False
+    """Find the server in DNS first: the MX records of the first recipient's domain, then the chosen host's
+    address, each a step of its own, before connecting (RFC 5321 §5.1)."""
+    probes: tuple[Command, ...] = ()
+    """Commands sent once the session is open (after EHLO, TLS and AUTH) and before MAIL FROM, in order: the
+    VRFY and EXPN of a lesson on address probing (RFC 5321 §3.5)."""
 
 
 @dataclass(frozen=True)
@@ -117,15 +124,31 @@ def choose_mechanism(offered: tuple[str, ...], wanted: str | None) -> str | None
     return None
 
 
-def propose(plan: SessionPlan, view: ClientView, last: Answer | None = None) -> Proposal:
-    """The steps from here to the end of the planned session, or the reason to stop."""
+def propose(plan: SessionPlan, view: ClientView, last: Answer | None = None, *,
+            dns: tuple[DnsAnswer, ...] = (), probes_sent: int = 0) -> Proposal:
+    """The steps from here to the end of the planned session, or the reason to stop. ``dns`` holds the
+    answers of the session's DNS steps so far; ``probes_sent`` how many of ``plan.probes`` went out."""
+    lookup = None
+    if plan.mx_lookup and view.settled == State.DISCONNECTED and not view.pending and plan.rcpt_tos:
+        found = route(plan.rcpt_tos[0].rpartition("@")[2], dns)
+        if found.halt is not None:
+            # RFC 5321 §5.1: an unknown domain "MUST be reported as an error"; nothing is left to connect to.
+            return _quit(found.halt, "connect", "dns-failed", closed=True)
+        lookup = found.lookup
+    proposal = _propose(plan, view, last, probes_sent)
+    if lookup is not None and proposal.halt is None:
+        return Proposal((Planned(lookup, "connect"), *proposal.steps))
+    return proposal
+
+
+def _propose(plan: SessionPlan, view: ClientView, last: Answer | None, probes_sent: int) -> Proposal:
     halted = _failure(plan, view, last)
     if halted is not None:
         stop = plan.quit_after in PHASES and halted.failed_phase in PHASES
         # A halt in a phase the user never asked for (after --quit-after) is no failure: just QUIT.
         if not (stop and PHASES.index(halted.failed_phase) > PHASES.index(plan.quit_after)):  # type: ignore[arg-type]
             return halted
-    steps = _happy_path(plan, view)
+    steps = _happy_path(plan, view, probes_sent)
     if plan.quit_after:
         steps = _cut(steps, plan.quit_after)
     if last is not None and last.reply.permanent and steps and steps[0].command.verb != Verb.QUIT and \
@@ -194,7 +217,7 @@ def _remaining_rcpts(plan: SessionPlan, view: ClientView) -> list[str]:
     return [r for r in plan.rcpt_tos if r not in tried and r not in pending]
 
 
-def _happy_path(plan: SessionPlan, view: ClientView) -> list[Planned]:
+def _happy_path(plan: SessionPlan, view: ClientView, probes_sent: int = 0) -> list[Planned]:
     """The rest of the session's script: every step whose work is not done yet, in order. What the state
     requires now comes first, whatever the plan (a typed or forced command may have led there)."""
     session, state, envelope = view.session, view.settled, view.envelope
@@ -233,6 +256,7 @@ def _happy_path(plan: SessionPlan, view: ClientView) -> list[Planned]:
         for shown in _CHALLENGES.get(mech, ()):
             add(Planned(AuthResponse("", shown=shown, placeholder=True), "auth"))
     if envelope.mail_from is None:
+        steps.extend(Planned(probe, "ehlo") for probe in plan.probes[probes_sent:])
         add(Planned(_mail_from(plan, view), "mail"))
         rcpts = list(plan.rcpt_tos)
     else:
@@ -386,7 +410,7 @@ PHASE_OF_VERB = {
     Verb.CONNECT: "connect", Verb.GREETING: "greeting", Verb.EHLO: "ehlo", Verb.HELO: "ehlo",
     Verb.STARTTLS: "tls", Verb.TLS_HANDSHAKE: "tls", Verb.AUTH: "auth", Verb.AUTH_RESPONSE: "auth",
     Verb.MAIL: "mail", Verb.RCPT: "rcpt", Verb.DATA: "data", Verb.MESSAGE: "data", Verb.BDAT: "data",
-    Verb.BDAT_LAST: "data",
+    Verb.BDAT_LAST: "data", Verb.DNS: "connect",
 }
 """The phase (``PHASES``) each kind of step belongs to; other steps (RSET, NOOP, QUIT...) belong to none."""
 

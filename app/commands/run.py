@@ -145,24 +145,12 @@ MX_PORT = 25
 
 
 def _run_to_mx(settings: SessionSettings, printer: Printer) -> Outcome:
-    """``--server mx``: look up the first recipient's domain in real DNS (RFC 5321 §5.1), print each lookup,
-    and run the session against the best MX on port 25. dnspython is imported only here."""
-    import dataclasses
-
-    from smtpstep.protocol.transport import mx
-
+    """``--server mx``: the session's first steps look up the first recipient's domain in DNS (RFC 5321 §5.1),
+    each printed as a line of its own, then it goes to the best MX on port 25. dnspython loads only then."""
     domain = settings.rcpt_tos[0].rpartition("@")[2]
-    printer.note(f"--server mx: looking up where mail for {shown(domain)} goes (RFC 5321 §5.1)")
-    try:
-        hosts = mx.find_mx(domain, mx.system_resolver(), on_lookup=lambda lookup: printer.note(shown(lookup.line())))
-    except mx.MxError as error:
-        return Outcome(PHASE_EXIT["connect"], str(error))
-    best = hosts[0]
-    kind = "the domain itself, which has no MX record" if best.implicit else f"preference {best.preference}"
-    printer.note(f"the best MX is {shown(best.host)} ({kind}); connecting to it on port {MX_PORT}, which many "
-                 "networks and providers block for outgoing connections")
-    target = dataclasses.replace(settings.target(), host=best.host, port=MX_PORT, server_hostname=best.host)
-    return Session(settings, printer, None, target=target).run()
+    printer.note(f"--server mx: DNS steps find where mail for {shown(domain)} goes (RFC 5321 §5.1); the session "
+                 f"then connects to the best MX on port {MX_PORT}, which many networks and providers block")
+    return Session(settings, printer, None).run()
 
 
 def server_start_words(error: OSError) -> str:

@@ -314,6 +314,7 @@ def smtpstep_classes() -> tuple[type, ...]:
         Bdat,
         Connect,
         Data,
+        DnsLookup,
         Ehlo,
         Expn,
         Helo,
@@ -333,6 +334,7 @@ def smtpstep_classes() -> tuple[type, ...]:
     )
     from smtpstep.protocol.planner import Planned
     from smtpstep.protocol.replies import Reply
+    from smtpstep.protocol.routing import DnsAnswer
     from smtpstep.protocol.states import State
     from smtpstep.protocol.transport.certificates import CertInfo, TlsInfo
     from smtpstep.protocol.transport.wire import Failure, RawEvent, Snapshot, StepResult, Target, WireChunk
@@ -341,7 +343,7 @@ def smtpstep_classes() -> tuple[type, ...]:
         SessionView, Snapshot, StepResult, Target, WireChunk, RawEvent, Failure, Planned,
         ClientView, Session, Envelope, Answer, Discarded, Transaction, Capabilities, Reply, TlsInfo, CertInfo,
         Connect, ReadGreeting, TlsHandshake, Ehlo, Helo, StartTls, Auth, AuthResponse, MailFrom, RcptTo, Data,
-        MessageBody, Bdat, Rset, Noop, Vrfy, Expn, Help, Quit, Raw,
+        MessageBody, Bdat, Rset, Noop, Vrfy, Expn, Help, Quit, Raw, DnsLookup, DnsAnswer,
         State, Verb,
     )
 

@@ -107,7 +107,7 @@ class Note:
     over: tuple[str, ...]
     text: str
     kind: str
-    """handshake (TLS starts here), failure, tamper, discarded or dot-stuffing."""
+    """handshake (TLS starts here), failure, tamper, discarded, dot-stuffing or dns (a lookup before connecting)."""
     tls: bool
 
 
@@ -223,7 +223,10 @@ class _Step:
         sent = failure is None or failure.kind not in REFUSED_BEFORE_SENDING
         first = result.commands[0]
         verb = _verb(first)
-        if verb == Verb.CONNECT:
+        if verb == Verb.DNS:  # asked of DNS, not of the server: a note beside the client (RFC 5321 §5.1)
+            if result.lookup is not None:
+                out.append(self._note((CLIENT,), f"DNS: {result.lookup.line()}", "dns"))
+        elif verb == Verb.CONNECT:
             if failure is None or failure.kind not in ("resolve", "refused", "connect"):
                 out += self._hops("connect", "connect (TCP)", None)
         elif verb == Verb.TLS_HANDSHAKE:

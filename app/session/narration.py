@@ -58,7 +58,7 @@ def step_key(command: Command, view: SessionView | None = None) -> str:
         Verb.EHLO: "ehlo", Verb.HELO: "helo", Verb.STARTTLS: "starttls", Verb.AUTH_RESPONSE: "auth-challenge",
         Verb.MAIL: "mail", Verb.RCPT: "rcpt", Verb.DATA: "data", Verb.MESSAGE: "message", Verb.RSET: "rset",
         Verb.NOOP: "noop", Verb.VRFY: "vrfy", Verb.EXPN: "expn", Verb.HELP: "help", Verb.QUIT: "quit",
-        Verb.BDAT: "bdat", Verb.BDAT_LAST: "bdat-last",
+        Verb.BDAT: "bdat", Verb.BDAT_LAST: "bdat-last", Verb.DNS: "dns-lookup",
     }.get(verb, "raw")
 
 
@@ -109,9 +109,12 @@ def narrate(view: SessionView) -> list[Block]:
     if result is None:
         target = view.snapshot.target
         first = view.queue[0].command if view.queue else None
+        action = f"open a TCP connection to {target.shown}"
+        if first is not None and first.verb == Verb.DNS:
+            action = "ask DNS where the mail goes"
         blocks.append(Block(
             "hint", "Ready",
-            f"Press space to take the first step: open a TCP connection to {target.shown}. Each press sends "
+            f"Press space to take the first step: {action}. Each press sends "
             "one command (or waits for one reply) and shows every byte in the wire log.",
         ))
         if first is not None:
@@ -128,6 +131,9 @@ def narrate(view: SessionView) -> list[Block]:
     for discarded in result.discarded:
         blocks.append(Block("warning", f"{len(discarded.data)} bytes thrown away", _sentence(discarded.reason)))
     blocks.append(Block("step", info.title, info.text, info.rfc))
+    if result.lookup is not None:  # the answer came from DNS, perhaps from the network: a Block escapes it
+        source = f" (asked: {result.lookup.source})" if result.lookup.source else ""
+        blocks.append(Block("reply", "The DNS answer", result.lookup.line() + source, "RFC 5321 §5.1"))
     if isinstance(command, MessageBody):
         stuffed = command.stuffed_lines
         if stuffed:

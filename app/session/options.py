@@ -50,7 +50,11 @@ def add_session_options(parser: argparse.ArgumentParser) -> None:
     where = parser.add_argument_group("server")
     where.add_argument("--server", metavar="HOST[:PORT]",
                        help="a real server; without it smtpstep starts and uses its built-in local server. "
-                            "The port defaults by security: 587 starttls, 465 tls, 25 none. IPv6: [::1]:587")
+                            "The port defaults by security: 587 starttls, 465 tls, 25 none. IPv6: [::1]:587. "
+                            "--server mx: look up the first recipient's domain in DNS and go to its best MX on "
+                            "port 25 (which many networks block)")
+    where.add_argument("--dns", metavar="HOST[:PORT]", dest="dns_server",
+                       help="with --server mx: the DNS server to ask instead of this machine's resolver")
     where.add_argument("--security", choices=SECURITIES, default="starttls",
                        help="starttls (default): upgrade after EHLO and send nothing more if that fails; "
                             "tls: implicit TLS from the first byte (RFC 8314); none: plain text")
@@ -161,6 +165,7 @@ def settings_from_args(
         _field("--server", server)
         parse_server(server, security)
     builtin = server is None
+    dns_server = _dns_server(get("dns_server"), server)
 
     timeout = get("timeout")
     if timeout is not None and not (0 < timeout <= MAX_TIMEOUT):
@@ -213,8 +218,35 @@ def settings_from_args(
         transcript=transcript,
         bdat=get("bdat"),
         tls_keys=_tls_keys(get("tls_keys"), environ),
+        dns_server=dns_server,
     )
     return _with_lesson(settings, get("lesson"))
+
+
+def _dns_server(value: str | None, server: str | None) -> str | None:
+    """``--dns HOST[:PORT]`` as the "HOST@PORT" a DNS step asks (port 53 by default); only with --server mx."""
+    if value is None:
+        return None
+    if server != "mx":
+        raise UsageError("--dns names the DNS server that --server mx asks; give --server mx too")
+    _field("--dns", value)
+    import ipaddress  # only for --dns
+
+    text = value.strip()
+    host, port_text = text, "53"
+    if text.startswith("[") and "]" in text:
+        host, _, rest = text[1:].partition("]")
+        port_text = rest[1:] if rest.startswith(":") else (rest or "53")
+    elif text.count(":") == 1:
+        host, _, port_text = text.partition(":")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise UsageError(f"--dns “{value}”: give the DNS server's IP address, such as 127.0.0.1:5353 or "
+                         "[::1]:5353") from None
+    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        raise UsageError(f"--dns “{value}”: the port must be a number from 1 to 65535")
+    return f"{host}@{int(port_text)}"
 
 
 def _tls_keys(value: str | None, environ: Mapping[str, str]) -> str | None:

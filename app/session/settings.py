@@ -115,6 +115,8 @@ class SessionSettings:
     tls_keys: str | None = None
     """``--tls-keys FILE`` or SSLKEYLOGFILE: the NSS key log TLS secrets are appended to, and embedded in a
     .pcapng export. Never by default: whoever holds the file can decrypt the session, AUTH included."""
+    dns_server: str | None = None
+    """``--dns``: the DNS server ("HOST@PORT") that ``--server mx`` asks; None asks this machine's resolver."""
     display_name: str | None = None
     """What the header, the connection notes and the explanation call the server in place of its address
     (host:port), e.g. "localhost": screenshots that stay the same whatever port the server got. None shows
@@ -191,9 +193,13 @@ class SessionSettings:
             )
             return self.lesson.target(target, self.lesson_part) if self.lesson is not None else target
         host, port = self.host_port()
+        dns = None
+        if self.server == "mx":  # the first recipient's domain, found in DNS step by step (RFC 5321 §5.1)
+            host, port, dns = self.rcpt_tos[0].rpartition("@")[2], 25, self.dns_server or "system"
         return Target(
             host=host,
             port=port,
+            dns=dns,
             security=self.security,
             ca_file=self.ca_file,
             insecure=self.insecure,
@@ -240,6 +246,8 @@ class SessionSettings:
             return f"built-in server ({words}){f' {self.display_name}' if self.display_name else where}"
         if self.display_name:
             return f"{self.display_name} {words}"
+        if self.server == "mx":
+            return f"the best MX of {self.rcpt_tos[0].rpartition('@')[2]}, port 25 {words}"
         host, port = self.host_port()
         shown = f"[{host}]" if ":" in host else host
         return f"{shown}:{port} {words}"

@@ -19,8 +19,9 @@ from typing import Any, Protocol
 
 from smtpstep.protocol.client import CommandNotAllowed
 from smtpstep.protocol.command_parser import parse_command
-from smtpstep.protocol.commands import AuthResponse, Bdat, Command, InvalidCommand, MessageBody
+from smtpstep.protocol.commands import AuthResponse, Bdat, Command, DnsLookup, InvalidCommand, MessageBody
 from smtpstep.protocol.planner import Planned, SessionPlan, next_group, propose
+from smtpstep.protocol.routing import BEFORE_CONNECTING
 from smtpstep.protocol.states import State
 from smtpstep.protocol.transport.engine import StepEngine
 from smtpstep.protocol.transport.wire import Snapshot, StepResult, Target, WireChunk
@@ -107,7 +108,7 @@ class Stepper:
     def __init__(self, target: Target, plan: SessionPlan, *, transport: TransportFactory,
                  listener: Callable[[WireChunk], None] | None = None) -> None:
         self.target = target
-        self.plan = plan
+        self.plan = _routed(plan, target)
         self.listener = listener
         self._transport_factory = transport
         self.transport: StepEngine = transport(target, listener=listener)
@@ -149,6 +150,8 @@ class Stepper:
     def check_head(self) -> CommandNotAllowed | None:
         """Why the next command does not fit the session now (``SmtpClient.check``, the one rule set)."""
         head = self.head
+        if isinstance(head, DnsLookup):  # no SMTP command: the client's state table has no place for it
+            return CommandNotAllowed(BEFORE_CONNECTING, forceable=False) if self.transport.connected else None
         return None if head is None else self.transport.client.check(head)
 
     def head_warning(self) -> HeadWarning | None:
@@ -212,7 +215,16 @@ class Stepper:
         return None
 
     def _proposal(self):  # type: ignore[no-untyped-def]
-        return propose(self.plan, self.transport.client.view(), self._last_answer())
+        return propose(self.plan, self.transport.client.view(), self._last_answer(), dns=self.transport.dns,
+                       probes_sent=self._probes_sent())
+
+    def _probes_sent(self) -> int:
+        """How many of the plan's probes (a lesson's VRFY and EXPN) this session has sent."""
+        if not self.plan.probes:
+            return 0
+        return sum(1 for result in self.history
+                   if result.failure is None or result.failure.kind not in REFUSED_BEFORE_SENDING
+                   for command in result.commands if command in self.plan.probes)
 
     def _replan(self) -> None:
         proposal = self._proposal()
@@ -299,7 +311,7 @@ class Stepper:
 
     def _reset(self, target: Target | None, plan: SessionPlan | None) -> None:
         self.target = target or self.target
-        self.plan = plan or self.plan
+        self.plan = _routed(plan or self.plan, self.target)
         self.transport = self._transport_factory(self.target, listener=self.listener)
         self.history = []
         self.edited = False
@@ -315,3 +327,9 @@ class Stepper:
 
     async def close(self) -> None:
         await self.transport.close()
+
+
+def _routed(plan: SessionPlan, target: Target) -> SessionPlan:
+    """``plan`` that finds the server in DNS first when the target has DNS to ask (RFC 5321 §5.1)."""
+    wanted = target.dns is not None
+    return plan if plan.mx_lookup == wanted else replace(plan, mx_lookup=wanted)

@@ -30,14 +30,15 @@ STYLES = ("textbook", "swaks")
 SECRET_MASK = "********"
 
 _PREFIX = {
-    # style -> (client plain, client TLS, server plain, server TLS, tls event, note, error)
-    "textbook": ("C:", "C:", "S:", "S:", "  TLS", "  ==", "  !!"),
-    "swaks": (" ->", " ~>", "<- ", "<~ ", "===", "===", "***"),
+    # style -> (client plain, client TLS, server plain, server TLS, tls event, note, error, DNS lookup)
+    "textbook": ("C:", "C:", "S:", "S:", "  TLS", "  ==", "  !!", "DNS:"),
+    "swaks": (" ->", " ~>", "<- ", "<~ ", "===", "===", "***", "DNS:"),
 }
 
 _PREFIXES = {
-    style: {"client": (cp, ct), "server": (sp, st), "tls": (te, te), "note": (no, no), "error": (er, er)}
-    for style, (cp, ct, sp, st, te, no, er) in _PREFIX.items()
+    style: {"client": (cp, ct), "server": (sp, st), "tls": (te, te), "note": (no, no), "error": (er, er),
+            "dns": (dn, dn)}
+    for style, (cp, ct, sp, st, te, no, er, dn) in _PREFIX.items()
 }
 """style -> kind -> (prefix outside TLS, prefix inside TLS), built once instead of per line."""
 
@@ -49,7 +50,7 @@ class TranscriptLine(NamedTuple):
     """One line to show: who sent it, the text, and where it came from."""
 
     kind: str
-    """client, server, tls, note or error."""
+    """client, server, tls, note, error or dns (a DNS question and its answer, asked before connecting)."""
     prefix: str
     text: str
     tls: bool
@@ -108,7 +109,7 @@ class Transcript:
                 lines = chain(lines, (self._layer_line(chunk),))
             return chain(before, lines) if before else iter(lines)
         before = self.flush()
-        kind = {Direction.TLS: "tls", Direction.ERROR: "error"}.get(chunk.direction, "note")
+        kind = {Direction.TLS: "tls", Direction.ERROR: "error", Direction.DNS: "dns"}.get(chunk.direction, "note")
         # A note may quote a server (a failure) or a certificate (TLS facts): shown, like the wire lines.
         before.append(TranscriptLine(kind, self._prefix(kind, chunk.tls), shown(chunk.note), chunk.tls,
                                      chunk.step, chunk.time))

@@ -15,7 +15,9 @@ from textual.widgets import Static
 from smtpstep.app.session.stepper import SessionView
 from smtpstep.protocol.capabilities import compare
 from smtpstep.protocol.commands import Verb, verb_list
+from smtpstep.protocol.routing import OK
 from smtpstep.protocol.states import State
+from smtpstep.protocol.text import shown
 
 STAGES: dict[str, tuple[frozenset[State], frozenset[Verb]]] = {
     "connect": (frozenset({State.DISCONNECTED, State.CONNECTING}), frozenset({Verb.CONNECT})),
@@ -63,17 +65,27 @@ def stage_line(view: SessionView) -> Text:
     implicit = client.session.implicit_tls or view.snapshot.target.security == "tls"
     order = IMPLICIT_TLS_ORDER if implicit else STARTTLS_ORDER
     text = Text()
+    looking_up = False
+    if view.snapshot.target.dns is not None:  # DNS steps first: where the mail goes (RFC 5321 §5.1)
+        routed = _routed(view)
+        looking_up = bool(view.queue) and view.queue[0].command.verb == Verb.DNS and not routed
+        if looking_up:
+            text.append("[DNS]", style="bold reverse")
+        else:
+            text.append("DNS" + ("✓" if routed else ""), style="italic")
+        text.append(" → ")
     for index, name in enumerate(order):
         states, verbs = STAGES[name]
         if index:
             text.append(" → ")
-        if client.state in states:
+        current = client.state in states and not (looking_up and name == "connect")
+        if current:
             text.append(f"[{name}]", style="bold reverse")
         elif verbs & client.allowed:
             text.append(name, style="bold underline")
         else:
             text.append(name, style="italic")
-        if _done(name, view) and client.state not in states:
+        if _done(name, view) and not current and client.state not in states:
             text.append("✓")
     return text
 
@@ -88,7 +100,7 @@ class StatePane(Static):
 
     def watch_view(self, view: SessionView | None) -> None:
         # Redraw only when something this pane shows changed: every update costs a relayout.
-        key = None if view is None else (view.snapshot.client, view.busy)
+        key = None if view is None else (view.snapshot.client, view.busy, view.snapshot.dns, len(view.queue))
         if key != self._shown:
             self._shown = key
             self.update(self._content(view))
@@ -107,6 +119,8 @@ class StatePane(Static):
         parts.append(title)
         parts.append(stage_line(view))
         parts.extend(allowed_lines(view))
+        if view.snapshot.target.dns is not None:
+            parts.append(route_line(view))
         env = client.envelope
         env_text = Text.assemble(("Envelope: ", "bold"))
         if env.mail_from is None and not env.rcpt_tos and not env.rejected:
@@ -145,6 +159,27 @@ class StatePane(Static):
                 table.add_row(Text(label), *marks, "✓" if in_after else "—")  # the server's words: never markup
             parts.append(table)
         return Group(*parts)
+
+
+def _routed(view: SessionView) -> bool:
+    """Whether a DNS step found an address to connect to."""
+    return any(a.rdtype in ("A", "AAAA") and a.rcode == OK and a.records for a in view.snapshot.dns)
+
+
+def route_line(view: SessionView) -> Text:
+    """"Route:" what the DNS steps found so far, each answer shortened and escaped (it may come from the
+    network), or that DNS comes first."""
+    text = Text.assemble(("Route: ", "bold"))
+    answers = view.snapshot.dns
+    if not answers:
+        text.append("DNS first, then connect (RFC 5321 §5.1)")
+        return text
+    for index, answer in enumerate(answers):
+        found = answer.records[0] if answer.rcode == OK and answer.records else \
+            (answer.rcode if answer.rcode != OK else "none")
+        more = f" +{len(answer.records) - 1}" if len(answer.records) > 1 else ""
+        text.append(("; " if index else "") + shown(f"{answer.rdtype} {answer.name} → {found}{more}"))
+    return text
 
 
 def allowed_lines(view: SessionView) -> list[Text]:

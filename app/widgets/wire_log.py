@@ -4,7 +4,8 @@ Only the visible lines are rendered (a session of 100,000 lines costs a list of 
 100,000 rendered widgets). Lines come from ``smtpstep.app.session.transcript.Transcript``; a toggle of style, secrets,
 line-end marks or folding rebuilds them from the chunks, which are all kept: nothing of the session
 is dropped. Direction and TLS never rest on colour alone: the prefix says who spoke (``C:``/``S:`` or
-``->``/``<-``/``~>``/``<~``) and a ``▌`` gutter marks lines that travelled inside TLS.
+``->``/``<-``/``~>``/``<~``, and ``DNS:`` for a DNS question asked before connecting) and a ``▌`` gutter
+marks lines that travelled inside TLS.
 
 Lines are kept as plain tuples of str, int, float and bool, which the cycle collector stops tracking:
 100,000 lines then add nothing to every full collection (as dataclasses they made 90 ms pauses while
@@ -91,6 +92,7 @@ class WireLog(ScrollView, can_focus=True):
         "wire-log--tls",
         "wire-log--note",
         "wire-log--error",
+        "wire-log--dns",
         "wire-log--secret",
         "wire-log--timing",
     }

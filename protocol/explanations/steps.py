@@ -151,6 +151,27 @@ _STEPS: dict[str, Entry] = {
         "answer 252 (cannot verify, will try delivery) or refuse.",
         "RFC 5321 §3.5, §4.1.1.6, §7.3",
     ),
+    "expn": Entry(
+        "EXPN",
+        "The client asks the server to expand a mailing list into its members' mailboxes. That hands address "
+        "lists to whoever asks, so many sites switch EXPN off; a server that has not really checked an address "
+        "must not answer 250.",
+        "RFC 5321 §3.5, §4.1.1.7, §7.3",
+    ),
+    "dns-lookup": Entry(
+        "DNS lookup",
+        "Before connecting, the client asks DNS where mail for the recipient's domain goes: first its MX records, "
+        "lowest preference first; with no MX record at all the domain itself is the \"implicit MX\" with "
+        "preference 0. Then it asks for the chosen host's address. No mail server hears anything yet.",
+        "RFC 5321 §5.1; RFC 1035 §3.3.9",
+    ),
+    "dns-failed": Entry(
+        "no route for the mail",
+        "DNS says the mail cannot go anywhere now. A domain that does not exist must be reported as an error; "
+        "a temporary failure (no answer in time, SERVFAIL) means a mail server queues the message and tries "
+        "later; a null MX (\"0 .\") says the domain takes no mail at all.",
+        "RFC 5321 §5.1, §4.5.4.1; RFC 7505 §3",
+    ),
     "help": Entry(
         "HELP",
         "The client asks for help text meant for humans, answered with 214 or 211. It changes nothing in the "

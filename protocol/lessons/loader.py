@@ -26,7 +26,9 @@ from smtpstep.protocol.lessons.locating import Locator, Path_, syntax_error, whe
 from smtpstep.protocol.lessons.model import (
     AUTH_CHOICES,
     DEFAULT_BODY,
+    DNS_STEP_KINDS,
     FAILURE_KINDS,
+    MAX_PROBES,
     MITM_MODES,
     STEP_KINDS,
     Lesson,
@@ -34,6 +36,7 @@ from smtpstep.protocol.lessons.model import (
     Part,
     SessionSpec,
     StepNote,
+    probe_commands,
 )
 
 CATALOG_PACKAGE_DIR = "files"
@@ -166,14 +169,16 @@ _SESSION_KEYS = {
     "raw_message": "raw_message", "exact": "exact", "pipelining": "pipelining", "bdat": "bdat",
     "declare_size": "declare_size",
     "allow_cleartext_auth": "allow_cleartext_auth", "sni": "sni", "mitm": "mitm", "quit_after": "quit_after",
+    "mx": "mx", "probes": "probes",
 }
 """Keys of a ``[session]`` table, and the ``SessionSpec`` field each one sets."""
 _SESSION_TYPES: dict[str, type] = {
     "body_repeat": int, "bdat": int, "exact": bool, "pipelining": bool, "declare_size": bool, "allow_cleartext_auth": bool,
-    "to": list,
+    "to": list, "mx": bool, "probes": tuple,
 }
 """Keys whose value is not a string."""
-_TYPE_WORDS = {int: "a whole number", bool: "true or false", list: "a list of addresses", str: "a string"}
+_TYPE_WORDS = {int: "a whole number", bool: "true or false", list: "a list of addresses", str: "a string",
+               tuple: "a list of command lines"}
 
 _T = TypeVar("_T")
 
@@ -249,9 +254,10 @@ class _Reader:
         self.known(raw, path, _STEP_KEYS)
         kind = self.text(raw, path, "kind")
         for piece in kind.split("+"):
-            if piece not in STEP_KINDS.values():
+            if piece not in STEP_KINDS.values() and piece not in DNS_STEP_KINDS:
                 raise self.fail(path + ("kind",), f"“{piece}” is not a kind of step; use one of "
-                                                  f"{', '.join(STEP_KINDS.values())} (a pipelined group joins "
+                                                  f"{', '.join((*STEP_KINDS.values(), *DNS_STEP_KINDS))} (a "
+                                                  "pipelined group joins "
                                                   "several with +, as in mail+rcpt+data)")
         say = self.text(raw, path, "say")
         expect_raw = raw.get("expect", [])
@@ -281,7 +287,8 @@ class _Reader:
         values: dict[str, Any] = {}
         for key, value in raw.items():
             wanted = _SESSION_TYPES.get(key, str)
-            if (isinstance(value, bool) and wanted is int) or not isinstance(value, wanted):
+            kind = list if wanted is tuple else wanted  # a TOML array arrives as a list
+            if (isinstance(value, bool) and wanted is int) or not isinstance(value, kind):
                 raise fail(key, f"this must be {_TYPE_WORDS[wanted]}")
             if isinstance(value, str) and key in TEXT_LIMITS and len(value) > TEXT_LIMITS[key]:
                 raise fail(key, _too_long(TEXT_LIMITS[key]))
@@ -311,6 +318,16 @@ class _Reader:
             for address in raw["to"]:
                 self._address(fail, "to", address)
             values["rcpt_tos"] = tuple(raw["to"])
+        if "probes" in raw:
+            probes = raw["probes"]
+            if len(probes) > MAX_PROBES or not all(isinstance(line, str) and len(line) <= 512 for line in probes):
+                raise fail("probes", f"this must be a list of at most {MAX_PROBES} command lines such as "
+                                     "\"VRFY student\"")
+            try:
+                probe_commands(probes)
+            except ValueError as error:  # InvalidCommand is one too
+                raise fail("probes", str(error)) from None
+            values["probes"] = tuple(probes)
         if "\0" in raw.get("body", ""):
             raise fail("body", "the body contains a NUL byte, which a mail message cannot carry")
         if not 1 <= raw.get("body_repeat", 1) <= 100_000:

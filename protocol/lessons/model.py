@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from smtpstep.protocol import sasl
-from smtpstep.protocol.commands import Command, Raw, Verb
+from smtpstep.protocol.command_parser import parse_command
+from smtpstep.protocol.commands import Command, DnsLookup, Expn, Help, Noop, Raw, Verb, Vrfy
 from smtpstep.protocol.planner import SessionPlan
 from smtpstep.protocol.server.facts import DEMO_PASSWORD, DEMO_USER
 from smtpstep.protocol.transport.wire import Target
@@ -27,6 +28,16 @@ STEP_KINDS: Mapping[Verb, str] = {
     Verb.HELP: "help", Verb.QUIT: "quit", Verb.RAW: "raw",
 }
 """The name a lesson file gives each kind of step (``kind = "ehlo"``)."""
+
+DNS_STEP_KINDS = ("dns-mx", "dns-a", "dns-aaaa")
+"""The names of a DNS step, by the record type it asks for (``DnsLookup``, RFC 5321 §5.1)."""
+
+PROBE_COMMANDS = (Vrfy, Expn, Noop, Help)
+"""What a lesson's ``probes`` may send before MAIL FROM: commands that change nothing in the session
+(RFC 5321 §4.1.4 lets them come at any time)."""
+
+MAX_PROBES = 20
+"""Most commands in a session's ``probes``."""
 
 FAILURE_KINDS = ("resolve", "refused", "connect", "timeout", "closed", "tls", "protocol", "not-allowed", "policy")
 """``transport.Failure.kind`` values a step may be expected to end with (``failure = "tls"``)."""
@@ -136,6 +147,11 @@ class SessionSpec:
     """A man in the middle between client and server: "strip-starttls" (``smtpstep.protocol.server.relay``)."""
     quit_after: str | None = None
     """A phase from ``planner.PHASES``, as ``--quit-after``."""
+    mx: bool = False
+    """Find the server in the lessons' DNS zone first, a step per lookup (MX of the first recipient's domain,
+    then the host's address), as a mail server does (RFC 5321 §5.1); the zone points at the built-in server."""
+    probes: tuple[str, ...] = ()
+    """Command lines (VRFY, EXPN, NOOP, HELP) sent once the session is open and before MAIL FROM."""
 
 
 @dataclass(frozen=True)
@@ -195,6 +211,7 @@ class Lesson:
             "bdat": spec.bdat,
             "size_param": spec.declare_size,
             "exact_message": spec.exact,
+            "probes": probe_commands(spec.probes),
         }
         if spec.raw_message is not None:
             values["message"] = spec.raw_message.encode("utf-8")
@@ -207,6 +224,8 @@ class Lesson:
         values: dict[str, Any] = {}
         if spec.sni:
             values["server_hostname"] = spec.sni
+        if spec.mx:
+            values["dns"] = "zone"
         if port is not None:
             values["port"] = port
         return dataclasses.replace(target, **values) if values else target
@@ -249,9 +268,24 @@ def step_kind(commands: Command | Sequence[Command]) -> str:
     group = (commands,) if isinstance(commands, Command) else tuple(commands)
     names = []
     for command in group:
+        if isinstance(command, DnsLookup):
+            names.append(f"dns-{command.rdtype.lower()}")
+            continue
         verb = command.acts_as if isinstance(command, Raw) else command.verb
         names.append(STEP_KINDS.get(verb, "raw"))
     return "+".join(names)
+
+
+def probe_commands(lines: Iterable[str]) -> tuple[Command, ...]:
+    """A session's ``probes`` as commands; ``InvalidCommand`` or ``ValueError`` names a line that is not one
+    of ``PROBE_COMMANDS``."""
+    commands = []
+    for line in lines:
+        command = parse_command(line)
+        if not isinstance(command, PROBE_COMMANDS):
+            raise ValueError(f"“{line[:60]}” is not VRFY, EXPN, NOOP or HELP with its argument")
+        commands.append(command)
+    return tuple(commands)
 
 
 def _wrap(text: str, indent: str, width: int = 96) -> list[str]:

@@ -21,7 +21,7 @@ from typing import Any
 from smtpstep.protocol.commands import Command
 from smtpstep.protocol.states import State
 from smtpstep.protocol.transport.engine import QUICKACK_WINDOW, StepEngine, Steps, quickack
-from smtpstep.protocol.transport.io_requests import Close, IoRequest, OpenConnection, Read, Unread, Write
+from smtpstep.protocol.transport.io_requests import Close, IoRequest, OpenConnection, Read, Resolve, Unread, Write
 from smtpstep.protocol.transport.wire import (  # noqa: F401 - re-exported: the transport's values
     CONNECT_TIMEOUT,
     DEFAULT_PORTS,
@@ -115,6 +115,11 @@ class AsyncioTransport(StepEngine):
                 data = bytes(buffer[:limit])
                 del buffer[:len(data)]
                 return data
+            case Resolve(name, rdtype, where, timeout):
+                from smtpstep.protocol.transport import mx  # dnspython: only for a session with DNS steps
+
+                # dnspython's resolver blocks: in a worker thread, so the app's loop keeps turning meanwhile.
+                return await asyncio.to_thread(mx.lookup, name, rdtype, where, timeout)
             case Close():
                 return await self.close()
         raise TypeError(f"unknown I/O request {request!r}")

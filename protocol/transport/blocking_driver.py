@@ -17,7 +17,7 @@ from typing import Any
 from smtpstep.protocol.commands import Command
 from smtpstep.protocol.states import State
 from smtpstep.protocol.transport.engine import QUICKACK_WINDOW, StepEngine, Steps, quickack
-from smtpstep.protocol.transport.io_requests import Close, IoRequest, OpenConnection, Read, Unread, Write
+from smtpstep.protocol.transport.io_requests import Close, IoRequest, OpenConnection, Read, Resolve, Unread, Write
 from smtpstep.protocol.transport.wire import READ_SIZE, StepResult, Target, WireChunk
 
 QUICKACK_EVERY = 0.002
@@ -86,6 +86,10 @@ class BlockingTransport(StepEngine):
                 return self._sock.getpeername(), self._sock.getsockname()
             case Unread(limit):
                 return self._unread(limit)
+            case Resolve(name, rdtype, where, timeout):
+                from smtpstep.protocol.transport import mx  # dnspython: only for a session with DNS steps
+
+                return mx.lookup(name, rdtype, where, timeout)
             case Close():
                 return self.close()
         raise TypeError(f"unknown I/O request {request!r}")

@@ -29,6 +29,7 @@ Policy enforced here (because only the transport knows the target):
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import ssl
 import time
@@ -43,20 +44,22 @@ from smtpstep.protocol.client import (
     ServerClosing,
     SmtpClient,
 )
-from smtpstep.protocol.commands import Command, Connect, Raw, Verb
+from smtpstep.protocol.commands import Command, Connect, DnsLookup, Raw, Verb
 from smtpstep.protocol.replies import printable
+from smtpstep.protocol.routing import BEFORE_CONNECTING, OK, DnsAnswer
 from smtpstep.protocol.states import State
 from smtpstep.protocol.transport.certificates import (
     TlsInfo,
 )
 from smtpstep.protocol.transport.failure_words import resolve_words, socket_words
 from smtpstep.protocol.transport.handshake import CLOSE_NOTIFY_TIMEOUT, HandshakeSteps
-from smtpstep.protocol.transport.io_requests import Close, OpenConnection, Steps, Unread
+from smtpstep.protocol.transport.io_requests import Close, OpenConnection, Resolve, Steps, Unread
 from smtpstep.protocol.transport.memory_tls import MemoryTls
 from smtpstep.protocol.transport.tls_records import TlsConversation
 from smtpstep.protocol.transport.wire import (
     CONNECT_TIMEOUT,
     DEFAULT_STEP_TIMEOUT,
+    DNS_TIMEOUT,
     READ_SIZE,
     STEP_TIMEOUTS,
     Direction,
@@ -111,6 +114,9 @@ class StepEngine(HandshakeSteps):
         """Plaintext decrypted but not yet handed to the client (records that came with the handshake's last)."""
         self._server_pos = 0
         """Server bytes fed to the record reader since the handshake began."""
+        self.dns: tuple[DnsAnswer, ...] = ()
+        """The answers of the session's DNS steps, in order (RFC 5321 §5.1): what the planner routes by."""
+        self._lookup: DnsAnswer | None = None
 
     @property
     def connected(self) -> bool:
@@ -127,6 +133,7 @@ class StepEngine(HandshakeSteps):
             last=self.last,
             failure=self.failure,
             connected=self.connected,
+            dns=self.dns,
         )
 
     # -- the step, as requests to the driver -------------------------------------------------------
@@ -139,6 +146,7 @@ class StepEngine(HandshakeSteps):
         self.failure = None
         answers: list[Answer] = []
         discarded: list[Discarded] = []
+        self._lookup = None
         failure = yield from self._run(group, force, answers, discarded)
         if failure is not None:
             self.failure = failure
@@ -152,6 +160,7 @@ class StepEngine(HandshakeSteps):
             elapsed=time.monotonic() - start,
             wire_start=wire_start,
             wire_end=len(self.record),
+            lookup=self._lookup,
         )
 
     def _now(self) -> float:
@@ -182,6 +191,10 @@ class StepEngine(HandshakeSteps):
     def _run(self, group: tuple[Command, ...], force: bool, answers: list[Answer],
              discarded: list[Discarded]) -> Steps:
         first = group[0]
+        if isinstance(first, DnsLookup):
+            if self.connected or self.client.pending:
+                return Failure("not-allowed", BEFORE_CONNECTING)
+            return (yield from self._resolve(first))
         if isinstance(first, Connect):
             try:
                 self.client.send(first, force=force)
@@ -346,12 +359,44 @@ class StepEngine(HandshakeSteps):
                     pass
         yield Close()
 
+    # -- finding the server in DNS -------------------------------------------------------------------
+
+    def _resolve(self, lookup: DnsLookup) -> Steps:
+        """A DNS step (RFC 5321 §5.1): the driver asks, the answer is a line of the wire log. An address
+        answer routes the connection there (the lesson zone's keep this target's port, the built-in
+        server's; real DNS's go to port 25, which the target already holds)."""
+        where = self.target.dns
+        if where is None:
+            return Failure("not-allowed", "this session has no DNS to ask: it connects to the server it was given")
+        timeout = self.target.timeout if self.target.timeout is not None else DNS_TIMEOUT
+        answer: DnsAnswer = yield Resolve(lookup.name, lookup.rdtype, where, timeout)
+        self._lookup = answer
+        self.dns = (*self.dns, answer)
+        self.record.append(WireChunk(Direction.DNS, b"", False, self._now(), self.steps, note=answer.line()))
+        if lookup.rdtype in ("A", "AAAA") and answer.rcode == OK and answer.records and not self.connected:
+            self._route_to(lookup.name, answer.records[0])
+        return None
+
+    def _route_to(self, host: str, address: str) -> None:
+        """Connect to ``address`` from now on, checking the certificate against the MX host's name (unless the
+        target names the one to check, as a lesson's does), and calling the server by its name."""
+        target = self.target
+        shown = f"[{address}]" if ":" in address else address
+        self.target = dataclasses.replace(
+            target, host=address, server_hostname=target.server_hostname or host,
+            label=target.label or f"{host} ({shown}:{target.port})")
+
     # -- connecting and TLS --------------------------------------------------------------------------
 
     def _connect(self) -> Steps:
         target = self.target
         timeout = target.timeout if target.timeout is not None else CONNECT_TIMEOUT
-        self._note(f"connecting to {target.shown} over TCP")
+        # Port 25 is where mail between servers goes (RFC 5321 §4.5.4.2); providers and networks often block
+        # it for outgoing connections, so a client that found an MX in real DNS says so before it tries.
+        blocked = target.dns not in (None, "zone") and target.port == 25
+        self._note(f"connecting to {target.shown} over TCP"
+                   + (" (port 25: many networks and providers block outgoing connections to it)" if blocked else ""))
+        hint = "; many networks and providers block outgoing port 25" if blocked else ""
         started = self._now()
         try:
             peer, local = yield OpenConnection(target.host, target.port, timeout)
@@ -360,13 +405,13 @@ class StepEngine(HandshakeSteps):
             return Failure("resolve", resolve_words(target.host, error))
         except ConnectionRefusedError:
             self.client.connection_lost()
-            return Failure("refused", f"nothing is listening on {target.address} (connection refused)")
+            return Failure("refused", f"nothing is listening on {target.address} (connection refused){hint}")
         except TimeoutError:
             self.client.connection_lost()
-            return Failure("timeout", f"no answer from {target.address} within {timeout:g} s")
+            return Failure("timeout", f"no answer from {target.address} within {timeout:g} s{hint}")
         except OSError as error:
             self.client.connection_lost()
-            return Failure("connect", f"could not connect to {target.address}: {socket_words(error)}")
+            return Failure("connect", f"could not connect to {target.address}: {socket_words(error)}{hint}")
         self.record.raw.append(RawEvent(RawKind.CONNECT, self._now(), step=self.steps, started=started,
                                         client=(str(local[0]), int(local[1])), server=(str(peer[0]), int(peer[1]))))
         self.client.connection_made(implicit_tls=target.security == "tls")

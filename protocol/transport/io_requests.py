@@ -59,11 +59,25 @@ class Unread:
 
 
 @dataclass(frozen=True, slots=True)
+class Resolve:
+    """Ask DNS for the ``rdtype`` records of ``name`` within ``timeout`` seconds → ``routing.DnsAnswer``.
+
+    ``where`` says whom to ask (``wire.Target.dns``): "zone" (the lessons' zone, in memory), "system" (the
+    machine's resolver) or "HOST@PORT" (one DNS server). Never raises: a failed lookup is an answer too.
+    """
+
+    name: str
+    rdtype: str
+    where: str
+    timeout: float
+
+
+@dataclass(frozen=True, slots=True)
 class Close:
     """Close the connection (the driver's ``close()``) → None."""
 
 
-IoRequest = OpenConnection | Write | Read | Unread | Close
+IoRequest = OpenConnection | Write | Read | Unread | Resolve | Close
 """Anything a step may ask its driver to do."""
 
 Steps = Generator[IoRequest, Any, Any]

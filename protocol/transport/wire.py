@@ -14,6 +14,7 @@ from pathlib import Path
 
 from smtpstep.protocol.client import Answer, ClientView, Discarded
 from smtpstep.protocol.commands import Command, Outgoing, Verb
+from smtpstep.protocol.routing import DnsAnswer
 
 # Imported at run time although only the annotations use them: the recording codec resolves these
 # dataclasses' type hints to check what it decodes.
@@ -36,6 +37,8 @@ BDAT chunk counts as a data block, BDAT LAST as the end of the data); others 5."
 
 DEFAULT_STEP_TIMEOUT = 300.0
 CONNECT_TIMEOUT = 30.0
+DNS_TIMEOUT = 5.0
+"""Seconds for one DNS step, retries included (dnspython's ``lifetime``)."""
 READ_SIZE = 65536
 
 
@@ -66,6 +69,11 @@ class Target:
     keylog: str | None = None
     """The NSS key log file TLS secrets are appended to (``--tls-keys`` or SSLKEYLOGFILE), only when the
     user asked for it: whoever holds the file can decrypt the session, AUTH included. None: no key log."""
+    dns: str | None = None
+    """Whom the session's DNS steps ask before connecting (RFC 5321 §5.1): "zone" (the lessons' zone, in
+    memory; the connection keeps this target's port, the built-in server's), "system" (the machine's
+    resolver; ``smtpstep step|run --server mx``) or "HOST@PORT" (one DNS server). None: no DNS steps, the
+    connection goes to ``host``."""
 
     @property
     def sni(self) -> str:
@@ -90,6 +98,8 @@ class Direction:
     """Something that happened without bytes: connected, closed."""
     ERROR = "error"
     """A failure, in plain words."""
+    DNS = "dns"
+    """A DNS question and its answer, asked before connecting (its ``note`` is the line)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +201,8 @@ class Snapshot:
     last: Answer | None
     failure: Failure | None
     connected: bool
+    dns: tuple[DnsAnswer, ...] = ()
+    """The answers of the session's DNS steps so far, in order (RFC 5321 §5.1)."""
 
 
 @dataclass(frozen=True)
@@ -203,6 +215,8 @@ class StepResult:
     elapsed: float
     wire_start: int
     wire_end: int
+    lookup: DnsAnswer | None = None
+    """A DNS step's answer (RFC 5321 §5.1); None for every SMTP step."""
 
     @property
     def ok(self) -> bool:

@@ -14,7 +14,7 @@ from smtpstep.app.session.settings import SessionSettings
 from smtpstep.app.stepper_app import SmtpStepApp
 from smtpstep.app.widgets.explanation import ExplanationPane
 from smtpstep.app.widgets.session_header import SessionHeader
-from smtpstep.app.widgets.state_pane import StatePane, allowed_lines, stage_line
+from smtpstep.app.widgets.state_pane import StatePane, allowed_lines, route_line, stage_line
 from smtpstep.protocol.commands import Verb, verb_list
 from smtpstep.protocol.lessons.loader import load
 from tests.support.waiting import started, step
@@ -134,3 +134,21 @@ async def test_the_stripping_lessons_header_names_the_relay_and_the_server() -> 
         assert f":{relay.port}" in label and f":{server.port_for('starttls')}" in label
         assert label.index("relay") < label.index("server")
         assert app.stepper.target.port == relay.port  # the session really goes through the relay
+
+
+async def test_the_enumeration_lesson_shows_each_dns_lookup_as_a_step_line_and_route_before_connecting() -> None:
+    app = SmtpStepApp(_lesson("enumeration"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(app)
+        assert app.stepper.head.verb == Verb.DNS and app.screen.warning is None
+        assert stage_line(app.stepper.view()).plain.startswith("[DNS] → connect →")
+        await step(pilot)
+        view = await step(pilot)
+        assert app.stepper.head.verb == Verb.CONNECT
+        assert stage_line(view).plain.startswith("DNS✓ → [connect]")
+        assert app.screen.query_one(StatePane).view is view
+        assert route_line(view).plain == "Route: MX example.test → 10 mx.example.test.; A mx.example.test → 127.0.0.1"
+        lines = app.wire_log.plain_lines()
+        assert "DNS: MX example.test? → 10 mx.example.test." in [line.strip() for line in lines]
+        view = await step(pilot)
+        assert view.snapshot.connected and view.snapshot.target.label.startswith("mx.example.test (127.0.0.1:")

@@ -329,3 +329,10 @@ def test_a_hand_typed_auth_line_marks_its_credentials_secret() -> None:
     assert out.data == b"auth plain AHN0dWRlbnQAY2xhc3Nyb29t\r\n"
     assert out.redacted() == b"auth plain ********\r\n"
     assert "AHN0" not in raw.label
+
+
+def test_an_empty_auth_answer_has_a_label_the_queue_can_show():
+    from smtpstep.protocol.commands import AuthResponse
+
+    assert AuthResponse("", secret=False, shown="an empty line: the client has read the error").label == \
+        "(empty line)"

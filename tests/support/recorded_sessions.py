@@ -21,6 +21,7 @@ from smtpstep.protocol.commands import (
     Command,
     Connect,
     Data,
+    DnsLookup,
     Ehlo,
     Expn,
     Helo,
@@ -297,5 +298,7 @@ SAMPLE_COMMANDS: dict[str, Command] = {
     "HELP": Help(),
     "QUIT": Quit(),
     "raw": Raw("XCLIENT NAME=spike.example.test"),
+    "DNS lookup": DnsLookup("example.test"),
 }
-"""One command of each ``Verb``, keyed by the verb's value."""
+"""One command of each ``Verb``, keyed by the verb's value. A DNS step is no SMTP command: the client's state
+table allows it nowhere (the transport takes it before connecting)."""

@@ -20,7 +20,7 @@ HEAVY = ("asyncio", "textual", "rich", "aiosmtpd", "trustme", "cryptography",
          *(f"smtpstep.app.commands.{other}" for other in ("step", "serve", "lessons", "web", "replay", "shots")),
          "smtpstep.app.stepper_app", "smtpstep.protocol.transport.asyncio_driver", "importlib.metadata",
          # The receiving MX's mail authentication (DNS zone, SPF, DKIM, DMARC) is for its lessons only.
-         "smtpstep.protocol.mailauth", "dns", "spf", "dkim", "nacl", "authres",
+         "smtpstep.protocol.mailauth", "smtpstep.protocol.transport.mx", "dns", "spf", "dkim", "nacl", "authres",
          # Small, but each costs every run 1-4 ms: argparse's width (shutil), the certificate dates
          # (time.strptime's _strptime), the password prompt (getpass), a lesson's wrapped words (textwrap).
          "shutil", "_strptime", "getpass", "textwrap")

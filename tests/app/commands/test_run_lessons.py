@@ -13,7 +13,7 @@ from tests.support.lessons import run_lesson
 REQUIRED = (
     "basic", "starttls", "implicit-tls", "auth-plain", "auth-login", "rejected-recipient", "greylisting",
     "size-limit", "must-starttls", "bad-password", "dot-stuffing", "pipelining", "smtputf8", "tls-failures",
-    "starttls-stripping", "smtp-smuggling",
+    "starttls-stripping", "smtp-smuggling", "enumeration",
 )
 
 

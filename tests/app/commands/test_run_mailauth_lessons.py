@@ -59,3 +59,17 @@ def test_modern_login_redacts_the_token_on_the_wire_and_shows_the_error_acknowle
     assert [reply for reply in done.replies(1) if reply[0] in (334, 535)] == [(334, None), (535, "5.7.8")]
     challenge = next(i for i, line in enumerate(wire) if line.startswith("S: 334 "))
     assert wire[challenge + 1] == "C:"  # XOAUTH2's empty line after the error challenge is shown, not masked
+
+
+def test_enumeration_finds_the_mx_in_the_zone_and_only_rcpt_tells_a_real_mailbox_from_a_missing_one():
+    done = run_lesson("enumeration")
+    assert done.code == 0 and done.kinds()[:3] == ["dns-mx", "dns-a", "connect"]
+    lines = done.out.splitlines()
+    mx, address = "DNS: MX example.test? → 10 mx.example.test.", "DNS: A mx.example.test? → 127.0.0.1"
+    assert lines.index(mx) < lines.index(address)
+    vrfy = [reply for step in done.report.parts[0].steps if step.kind == "vrfy" for reply in step.replies]
+    assert vrfy == [(252, None), (252, None)]  # the same answer for a mailbox and for none (RFC 5321 §7.3)
+    assert "S: 502 EXPN not implemented" in lines
+    rcpts = [reply for step in done.report.parts[0].steps if step.kind == "rcpt" for reply in step.replies]
+    assert rcpts == [(250, "2.1.5"), (550, "5.1.1")]
+    assert "C: DATA" not in lines and lines.count("C: QUIT") == 1

@@ -31,7 +31,8 @@ from tests.support.png import read_png
 
 SECRETS = ("classroom", "AHN0dWRlbnQAY2xhc3Nyb29t", "Y2xhc3Nyb29t", "c3R1ZGVudA", "Y2xhc3Nyb29")
 """The demo password and the base64 forms that carry it (PLAIN, LOGIN)."""
-PSEUDO = (Verb.CONNECT, Verb.GREETING, Verb.TLS_HANDSHAKE)
+PSEUDO = (Verb.CONNECT, Verb.GREETING, Verb.TLS_HANDSHAKE, Verb.DNS)
+"""Steps that send the server no line (a DNS step asks DNS: a note beside the client, not an arrow)."""
 
 
 @dataclass(frozen=True)
@@ -229,6 +230,14 @@ def test_every_lesson_has_three_diagrams_with_each_exchange_once_in_order_and_tl
                 assert any("TLS handshake" in note and inside for note, inside in notes), where
             for secret in SECRETS:
                 assert secret not in text, (where, secret)
+
+
+def test_the_dns_steps_are_notes_beside_the_client_not_arrows_to_the_server(folder: Path) -> None:
+    (recording,) = lesson_recordings("enumeration", folder)
+    _, arrows, notes = parse_mermaid(_mmd(recording))
+    assert [note for note, _ in notes[:2]] == ["1. DNS: MX example.test? → 10 mx.example.test.",
+                                               "2. DNS: A mx.example.test? → 127.0.0.1"]
+    assert not any("DNS" in arrow.text for arrow in arrows)
 
 
 def test_the_stripping_lesson_draws_three_lifelines_and_the_relays_changes_where_they_happened(folder: Path) -> None:

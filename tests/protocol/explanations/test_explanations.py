@@ -64,7 +64,7 @@ REQUIRED_STEPS = (
     "connect", "greeting", "implicit-tls", "ehlo", "helo", "helo-fallback", "starttls", "tls-handshake",
     "ehlo-after-starttls", "auth-plain", "auth-login", "auth-cram-md5", "auth-challenge", "mail", "rcpt",
     "data", "message", "dot-stuffing", "rset", "noop", "vrfy", "help", "quit", "raw", "pipelining",
-    "closed", "starttls-missing", "tls-verify-failed", "cleartext-auth-refused",
+    "closed", "starttls-missing", "tls-verify-failed", "cleartext-auth-refused", "expn", "dns-lookup", "dns-failed",
 )  # fmt: skip
 
 VERBS = (None, "GREETING", "EHLO", "HELO", "STARTTLS", "AUTH", "MAIL", "RCPT", "DATA", "MESSAGE", "RSET",

@@ -49,3 +49,29 @@ def test_bdat_and_expn_steps_have_their_own_kinds() -> None:
     text = HEAD + "".join(f'[[step]]\nkind = "{kind}"\nsay = "s"\n' for kind in ("bdat", "bdat-last", "expn"))
     assert [s.kind for s in parse(text.encode(), name="x", source="x.toml").part().steps] == ["bdat", "bdat-last",
                                                                                                "expn"]
+
+
+def test_a_part_can_find_its_server_in_the_lesson_zone_and_probe_before_mail() -> None:
+    from smtpstep.protocol.commands import DnsLookup, Vrfy
+    from smtpstep.protocol.transport.wire import Target
+
+    text = HEAD + '[session]\nmx = true\nprobes = ["VRFY nobody@example.test", "EXPN staff"]\n' + \
+        "".join(f'[[step]]\nkind = "{kind}"\nsay = "s"\n' for kind in ("dns-mx", "dns-a", "dns-aaaa", "vrfy"))
+    lesson = parse(text.encode(), name="x", source="x.toml")
+    assert [s.kind for s in lesson.part().steps] == ["dns-mx", "dns-a", "dns-aaaa", "vrfy"]
+    assert lesson.plan(SessionPlan()).probes == (Vrfy("nobody@example.test"), Expn("staff"))
+    assert lesson.target(Target("127.0.0.1", 2525)).dns == "zone"
+    assert step_kind(DnsLookup("example.test")) == "dns-mx" and step_kind(DnsLookup("mx.test", "AAAA")) == "dns-aaaa"
+
+
+@pytest.mark.parametrize(("probes", "said"), [
+    ('["MAIL FROM:<a@b.test>"]', "is not VRFY, EXPN, NOOP or HELP"),
+    ('["VRFY"]', "is not VRFY, EXPN, NOOP or HELP"),
+    ('"VRFY student"', "a list of command lines"),
+    ('["VRFY a\\r\\nQUIT"]', "carriage return"),
+    ("[" + ", ".join(['"NOOP"'] * 21) + "]", "at most 20 command lines"),
+])
+def test_a_probe_that_is_not_a_harmless_command_is_refused_naming_its_line(probes: str, said: str) -> None:
+    with pytest.raises(LessonError) as refused:
+        parse((HEAD + f"[session]\nprobes = {probes}\n" + STEP).encode(), name="x", source="x.toml")
+    assert refused.value.line == 5 and said in str(refused.value)

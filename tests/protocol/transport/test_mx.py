@@ -1,30 +1,26 @@
-"""``--server mx`` finds the best MX in real DNS: against a loopback DNS server the test starts, through
-dnspython's own resolver and sockets (RFC 5321 §5.1, RFC 7505), each failure one plain sentence."""
+"""One DNS step's question, asked with dnspython: against a loopback DNS server the test starts (dnspython's
+own resolver and sockets) and the lessons' zone in memory; every outcome, a failure too, is a plain answer
+whose meaning for the route ``routing.route`` reads (RFC 5321 §5.1, RFC 7505)."""
 
 from __future__ import annotations
 
 import random
 
-import dns.resolver
 import pytest
 
 from smtpstep.protocol.mailauth.zone import ZoneSet
-from smtpstep.protocol.transport.mx import MxError, find_mx
+from smtpstep.protocol.routing import route
+from smtpstep.protocol.text import shown
+from smtpstep.protocol.transport.mx import lookup
 from tests.support.dns_server import LoopbackDnsServer
 
 ZONES = {
-    "example.test": "@ MX 20 backup.example.test.\n@ MX 10 mx.example.test.\nmx A 192.0.2.1\nbackup A 192.0.2.2\n",
+    "example.test": "@ MX 20 backup.example.test.\n@ MX 10 mx.example.test.\n@ MX 10 mx2.example.test.\n"
+                    "mx A 192.0.2.1\nbackup A 192.0.2.2\n",
     "plain.test": "@ A 192.0.2.3\n",
     "nomail.test": "@ MX 0 .\n",
     "odd.test": '@ MX 10 mx\\027[2J.odd.test.\n',
 }
-
-
-def resolver_for(server: LoopbackDnsServer) -> dns.resolver.Resolver:
-    resolver = dns.resolver.Resolver(configure=False)  # never the machine's resolv.conf in a test
-    resolver.nameservers = [server.host]
-    resolver.port = server.port
-    return resolver
 
 
 @pytest.fixture(scope="module")
@@ -33,44 +29,45 @@ def dns_server():
         yield server
 
 
-def test_the_mx_with_the_lowest_preference_comes_first_and_every_lookup_is_reported(dns_server):
-    asked = []
-    hosts = find_mx("example.test", resolver_for(dns_server), on_lookup=asked.append, rng=random.Random(1))
-    assert [(h.preference, h.host, h.addresses) for h in hosts] == [
-        (10, "mx.example.test", ("192.0.2.1",)), (20, "backup.example.test", ("192.0.2.2",))]
-    assert asked[0].line() in ("DNS: MX example.test? → 10 mx.example.test. | 20 backup.example.test.",
-                               "DNS: MX example.test? → 20 backup.example.test. | 10 mx.example.test.")
-    assert "DNS: A mx.example.test? → 192.0.2.1" in [lookup.line() for lookup in asked]
+def test_mx_records_come_lowest_preference_first_with_equal_ones_in_random_order(dns_server):
+    where = f"{dns_server.host}@{dns_server.port}"
+    orders = {lookup("example.test", "MX", where, rng=random.Random(seed)).records for seed in range(12)}
+    assert all(order[-1] == "20 backup.example.test." for order in orders)
+    assert len(orders) == 2  # the two of preference 10 come in both orders (RFC 5321 §5.1)
+    answer = lookup("example.test", "MX", where)
+    assert answer.rcode == "NOERROR" and answer.source == where
+    assert "example.test MX" in dns_server.queries[-1].replace(". ", " ")
 
 
-def test_a_domain_without_mx_records_is_its_own_implicit_mx(dns_server):
-    hosts = find_mx("plain.test", resolver_for(dns_server))
-    assert [(h.host, h.addresses, h.implicit) for h in hosts] == [("plain.test", ("192.0.2.3",), True)]
+def test_a_domain_without_mx_records_answers_empty_and_is_its_own_implicit_mx(dns_server):
+    where = f"{dns_server.host}@{dns_server.port}"
+    answers = [lookup("plain.test", "MX", where)]
+    assert answers[0].records == () and answers[0].rcode == "NOERROR"
+    answers.append(lookup("plain.test", "A", where))
+    found = route("plain.test", answers)
+    assert (found.host, found.address, found.implicit) == ("plain.test", "192.0.2.3", True)
 
 
-def test_a_null_mx_nxdomain_and_a_silent_server_are_one_sentence_each(dns_server):
-    with pytest.raises(MxError, match=r'^nomail.test accepts no mail: its MX record is the null MX "0 ." \(RFC 7505\)\.$'):
-        find_mx("nomail.test", resolver_for(dns_server))
-    with pytest.raises(MxError, match=r"^The domain missing.test does not exist in DNS \(NXDOMAIN for the MX records"):
-        find_mx("missing.test", resolver_for(dns_server))
+def test_nxdomain_a_silent_server_and_servfail_are_answers_not_exceptions(dns_server):
+    where = f"{dns_server.host}@{dns_server.port}"
+    assert lookup("missing.test", "MX", where).rcode == "NXDOMAIN"
+    assert lookup("nomail.test", "MX", where).records == ("0 .",)
     with LoopbackDnsServer(mode="silent") as silent:
-        with pytest.raises(MxError, match=r"^The DNS lookup of the MX records of example.test timed out after 0.5 "
-                                          r"seconds: no DNS server answered\.$"):
-            find_mx("example.test", resolver_for(silent), lifetime=0.5)
-
-
-def test_a_server_failure_is_named_in_a_sentence():
+        timed_out = lookup("example.test", "MX", f"{silent.host}@{silent.port}", 0.5)
+    assert (timed_out.rcode, timed_out.detail) == ("TIMEOUT", "0.5")
+    assert route("example.test", [timed_out]).halt == ("The DNS lookup of the MX records of example.test timed "
+                                                       "out after 0.5 seconds: no DNS server answered.")
     with LoopbackDnsServer(mode="servfail") as failing:
-        with pytest.raises(MxError, match=r"^The DNS lookup of the MX records of example.test failed: every DNS "
-                                          r"server answered with an error"):
-            find_mx("example.test", resolver_for(failing))
+        assert lookup("example.test", "MX", f"{failing.host}@{failing.port}").rcode == "SERVFAIL"
+
+
+def test_the_lessons_zone_is_asked_in_memory():
+    answer = lookup("example.test", "MX", "zone")
+    assert (answer.records, answer.source) == (("10 mx.example.test.",), "the lesson zone")
+    assert lookup("mx.example.test", "A", "zone").records == ("127.0.0.1",)
 
 
 def test_an_answer_with_control_characters_is_shown_escaped(dns_server):
-    from smtpstep.protocol.text import shown
-
-    asked = []
-    with pytest.raises(MxError):  # the host has no address
-        find_mx("odd.test", resolver_for(dns_server), on_lookup=asked.append)
-    line = shown(asked[0].line())
+    answer = lookup("odd.test", "MX", f"{dns_server.host}@{dns_server.port}")
+    line = shown(answer.line())
     assert "\x1b" not in line and "[2J" in line
