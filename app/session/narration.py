@@ -50,7 +50,8 @@ def step_key(command: Command, view: SessionView | None = None) -> str:
         return "implicit-tls"
     if verb == Verb.AUTH:
         mech = command.mechanism if isinstance(command, Auth) else ""
-        return {"PLAIN": "auth-plain", "LOGIN": "auth-login", "CRAM-MD5": "auth-cram-md5"}.get(mech, "auth-plain")
+        return {"PLAIN": "auth-plain", "LOGIN": "auth-login", "CRAM-MD5": "auth-cram-md5", "XOAUTH2": "auth-xoauth2",
+                "OAUTHBEARER": "auth-oauthbearer"}.get(mech, "auth-plain")
     if isinstance(command, Raw) and verb == Verb.RAW:
         return "raw"
     return {

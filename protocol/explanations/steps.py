@@ -93,6 +93,20 @@ _STEPS: dict[str, Entry] = {
         "and the server must keep the password, or an equivalent of it.",
         "RFC 2195 §2; RFC 4954 §4",
     ),
+    "auth-oauthbearer": Entry(
+        "AUTH OAUTHBEARER",
+        "The client logs in with an OAuth 2.0 bearer token instead of a password. Its base64 answer holds a GS2 "
+        "header naming the user, then auth=Bearer and the token, the fields separated by the byte 0x01. Whoever "
+        "holds the token can use it, so it must travel only inside TLS.",
+        "RFC 7628 §3.1; RFC 6750 §5.3",
+    ),
+    "auth-xoauth2": Entry(
+        "AUTH XOAUTH2",
+        "Google's older token mechanism, defined by the provider rather than an RFC: user= and auth=Bearer with "
+        "the token, separated by 0x01, in base64. The same idea as OAUTHBEARER, the standard form; a bearer "
+        "token is as good as a password to whoever sees it, so it must travel only inside TLS.",
+        "RFC 7628 §3.1; RFC 6750 §5.3",
+    ),
     "auth-challenge": Entry(
         "answer the AUTH challenge",
         "The server sent 334 and waits; its text is a base64 challenge, possibly empty. "
@@ -157,6 +171,19 @@ _STEPS: dict[str, Entry] = {
         "lists to whoever asks, so many sites switch EXPN off; a server that has not really checked an address "
         "must not answer 250.",
         "RFC 5321 §3.5, §4.1.1.7, §7.3",
+    ),
+    "bdat": Entry(
+        "BDAT (a chunk of the message)",
+        "BDAT N announces a chunk of exactly N octets of the message, sent right after the command line. The "
+        "server counts octets instead of looking for a line with a dot, so nothing in the chunk is changed; once "
+        "it has read all N it answers 250, and more chunks follow.",
+        "RFC 3030 §2",
+    ),
+    "bdat-last": Entry(
+        "BDAT ... LAST (the last chunk)",
+        "LAST marks the last chunk of the message. With it the server has the whole message, so its reply is "
+        "its answer for the message, as the reply after DATA's final dot is.",
+        "RFC 3030 §2",
     ),
     "dns-lookup": Entry(
         "DNS lookup",

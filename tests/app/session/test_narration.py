@@ -53,3 +53,16 @@ def test_a_success_gets_no_block_about_a_missing_enhanced_code() -> None:
     reply = recorded("exim", "normal-session", "RCPT")
     blocks = reply_blocks(Answer(RcptTo("alice@smtpstep.test"), reply, State.READY_FOR_DATA))
     assert [b.kind for b in blocks] == ["reply", "reply-digits"]
+
+
+def test_every_login_mechanism_is_explained_as_itself_not_as_plain() -> None:
+    from smtpstep.app.session.narration import step_key
+    from smtpstep.protocol import sasl
+    from smtpstep.protocol.explanations import explain_step
+
+    titles = {}
+    for mechanism in sasl.MECHANISMS:
+        key = step_key(Auth(mechanism, "student", "classroom"))
+        titles[mechanism] = explain_step(key).title
+        assert mechanism in titles[mechanism], (mechanism, key, titles[mechanism])
+    assert len(set(titles.values())) == len(sasl.MECHANISMS)

@@ -65,6 +65,7 @@ REQUIRED_STEPS = (
     "ehlo-after-starttls", "auth-plain", "auth-login", "auth-cram-md5", "auth-challenge", "mail", "rcpt",
     "data", "message", "dot-stuffing", "rset", "noop", "vrfy", "help", "quit", "raw", "pipelining",
     "closed", "starttls-missing", "tls-verify-failed", "cleartext-auth-refused", "expn", "dns-lookup", "dns-failed",
+    "bdat", "bdat-last", "auth-xoauth2", "auth-oauthbearer",
 )  # fmt: skip
 
 VERBS = (None, "GREETING", "EHLO", "HELO", "STARTTLS", "AUTH", "MAIL", "RCPT", "DATA", "MESSAGE", "RSET",
