@@ -343,9 +343,12 @@ class Session:
         if self.accepted is None:
             return f"done: QUIT sent after the {self.settings.quit_after} phase, as asked ({self.steps} steps)"
         text = f"done: the message was accepted (“{self.accepted}”) and QUIT was sent ({self.steps} steps)"
-        if self.server is not None and self.server.received:
-            stored = self.server.received[-1]
-            text += f"; the built-in server stored it in {self.server.maildir_path / 'new' / stored.key}"
+        stored = [record.key for record in (self.server.received if self.server is not None else [])
+                  if hasattr(record, "mail_from")]  # not the server's notes (a relay hop's session)
+        if stored:
+            # The message this session sent is the one its reply named; a relaying server also stored others.
+            key = next((key for key in stored if key in self.accepted), stored[-1])
+            text += f"; the built-in server stored it in {self.server.maildir_path / 'new' / key}"
         return text
 
 

@@ -37,7 +37,7 @@ from smtpstep.protocol.server.facts import BANNER_NAME
 from smtpstep.protocol.server.pipe import MAX_LINE, STOP_TIMEOUT, encode
 
 if TYPE_CHECKING:
-    from smtpstep.protocol.server.facts import ReceivedMessage
+    from smtpstep.protocol.server.facts import ReceivedMessage, ServerNote
     from smtpstep.protocol.server.relay import StartTlsStripper
     from smtpstep.protocol.server.server import LocalServer
 
@@ -162,7 +162,8 @@ class _Child:
             server = LocalServer(scenario=options.scenario, certificate=options.certificate,
                                  plain_port=options.plain_port, submission_port=options.submission_port,
                                  submissions_port=options.submissions_port, maildir=options.maildir,
-                                 state_dir=options.state_dir, on_received=self._received, **fixed)
+                                 state_dir=options.state_dir, on_received=self._received,
+                                 on_note=self._note, **fixed)
         except ValueError as error:  # an unknown scenario or certificate
             self._send({"event": "error", "message": str(error)})
             return 2
@@ -201,6 +202,9 @@ class _Child:
                     "rcpt_tos": list(record.rcpt_tos), "listener": record.listener, "tls": record.tls,
                     "auth_user": record.auth_user, "stored_size": len(record.stored),
                     "trace_size": record.trace_size, "line_count": record.line_count})
+
+    def _note(self, note: ServerNote) -> None:
+        self._send({"event": "note", **note.report()})
 
     async def _read_commands(self, loop: asyncio.AbstractEventLoop) -> None:
         reader = asyncio.StreamReader(limit=MAX_LINE)
