@@ -82,9 +82,13 @@ def server_lines(record: ReceivedMessage | ServerNote, *, limit: int = MAX_SERVE
                 for kind, text in record.lines if kind in NOTE_PREFIXES]  # type: ignore[union-attr]
     tls = " under TLS" if record.tls else " without TLS"
     login = f", logged in as {record.auth_user}" if record.auth_user else ""
+    if record.listener == "local":  # a bounce the server wrote itself, delivered without an SMTP session
+        heading = f"The built-in server delivered a message it wrote itself, and stored it as new/{record.key}:"
+    else:
+        heading = (f"The built-in server accepted a message over its {record.listener} listener{tls}{login}, "
+                   f"and stored it as new/{record.key}:")
     lines = [
-        ServerLine("heading", shown(f"The built-in server accepted a message over its {record.listener} listener"
-                                    f"{tls}{login}, and stored it as new/{record.key}:")),
+        ServerLine("heading", shown(heading)),
         ServerLine("envelope", shown(f"envelope: MAIL FROM:<{record.mail_from.strip('<>')}> "
                                      + " ".join(f"RCPT TO:<{rcpt}>" for rcpt in record.rcpt_tos))),
     ]

@@ -92,6 +92,7 @@ async def relay_message(queued: ReceivedMessage, *, mx_port: int, deliver: Calla
                                  auth_user=None)
         kind = "bounce" if any(s.action == "failed" for s in outcome.statuses) else "delay notice"
         reply = await deliver(record)
+        before = before or _key_in(reply)
         lines.append(("note", f"A {kind} (RFC 3464 multipart/report) goes to <{sender}> with MAIL FROM:<> "
                               f"(RFC 5321 §4.5.5): {reply}"))
     elif outcome.statuses:
@@ -141,8 +142,7 @@ async def _session(queued: ReceivedMessage, rcpts: list[str], mx_host: str, addr
                     accepted.clear()
                     _fail_all(result, failed_rcpts, mx_host, outcome, transient)
                     return [], ""
-            reply = result.answers[-1].reply
-            key = _queue_key(reply)
+            key = _key_in(_text(result.answers[-1].reply))
         await transport.step(Quit())
         return accepted, key
     finally:
@@ -177,8 +177,8 @@ def _text(reply) -> str:  # type: ignore[no-untyped-def]
     return f"{reply.code} {reply.lines[-1] if reply.lines else ''}".strip()
 
 
-def _queue_key(reply) -> str:  # type: ignore[no-untyped-def]
-    text = reply.lines[-1] if reply.lines else ""
+def _key_in(text: str) -> str:
+    """The queue key a "250 ... queued as KEY" reply names, or ""."""
     marker = "queued as "
     return text.split(marker, 1)[1].strip() if marker in text else ""
 
