@@ -239,7 +239,8 @@ class Session:
         meta = new_meta(target=settings.describe(self.server), security=settings.security)
         lesson = settings.lesson
         if lesson is not None:
-            meta.update(lesson_meta(lesson, settings.lesson_part, list(getattr(self.relay, "tampering", ()))))
+            meta.update(lesson_meta(lesson, settings.lesson_part, list(getattr(self.relay, "tampering", ())),
+                                    self.server.received if self.server is not None else ()))
         recording = Recording.from_stepper(self.stepper, self.views, meta)
         if settings.lesson_part > 0:
             try:
