@@ -60,7 +60,7 @@ async def relay_message(queued: ReceivedMessage, *, mx_port: int, deliver: Calla
     """Relay ``queued`` (its trace fields and content as stored) to the MX of its recipients' domain on
     ``mx_port``, then ``deliver`` the bounce or delay notice, if one is due, to the sender's mailbox."""
     from smtpstep.protocol.mailauth.world import zones
-    from smtpstep.protocol.mailauth.zone import zone_resolver
+    from smtpstep.protocol.mailauth.zone import Lookup, zone_resolver
     from smtpstep.protocol.transport.mx import MxError, find_mx
 
     lines: list[tuple[str, str]] = [("heading", f"The submission server relays new/{queued.key} to the receiving "
@@ -71,13 +71,24 @@ async def relay_message(queued: ReceivedMessage, *, mx_port: int, deliver: Calla
         by_domain.setdefault(rcpt.rpartition("@")[2].lower(), []).append(rcpt)
     before = ""
     for domain, rcpts in by_domain.items():
-        resolver = zone_resolver(zones(), on_lookup=lambda lookup: lines.append(("dns", lookup.line())))
+        asked: list[Lookup] = []
+
+        def ask(lookup: Lookup) -> None:
+            asked.append(lookup)
+            lines.append(("dns", lookup.line()))
+
         try:
-            mx = find_mx(domain, resolver, on_lookup=None)[0]
+            mx = find_mx(domain, zone_resolver(zones(), on_lookup=ask), on_lookup=None)[0]
         except MxError as error:
             lines.append(("note", str(error)))
-            # RFC 3463 §3.2: X.1.2, bad destination system address (the host cannot be found).
-            outcome.statuses += [RecipientStatus(r, "failed", "5.1.2") for r in rcpts]
+            if asked and asked[-1].rcode in ("TIMEOUT", "SERVFAIL"):
+                # RFC 5321 §5.1: a temporary DNS error queues the message; RFC 3463 §3.5: X.4.3, directory
+                # server failure.
+                outcome.statuses += [RecipientStatus(r, "delayed", "4.4.3") for r in rcpts]
+            else:
+                # RFC 5321 §5.1: no such domain, or no usable MX, is an error; RFC 3463 §3.2: X.1.2, bad
+                # destination system address.
+                outcome.statuses += [RecipientStatus(r, "failed", "5.1.2") for r in rcpts]
             continue
         delivered, key = await _session(queued, rcpts, mx.host, _ipv4_first(mx.addresses), mx_port, host, lines, outcome)
         outcome.delivered += delivered

@@ -190,3 +190,14 @@ def test_a_notes_report_stays_under_the_pipes_line_limit_whatever_it_holds():
     assert len(json.dumps(report)) < MAX_LINE
     assert report["lines"][-1] == ["note", "… the rest of this note was too long to report"]
     assert ServerNote.from_report(report).lines[0] == ("client", "é" * 1000)
+
+
+def test_a_domain_dns_gives_nowhere_to_deliver_bounces_with_5_1_2_and_no_session(relaying: LocalServer):
+    submit(relaying, ["friend@bank.test"])
+    queued, bounce = messages(relaying)
+    per_recipient = email.message_from_bytes(bounce.original_content).get_payload()[1].get_payload()[1]
+    assert (per_recipient["Action"], per_recipient["Status"]) == ("failed", "5.1.2")
+    assert per_recipient["Diagnostic-Code"] is None  # no server said anything
+    (note,) = notes(relaying)
+    assert [kind for kind, _ in note.lines].count("client") == 0
+    assert ("dns", "DNS: MX bank.test? → no MX record (NOERROR, empty answer)") in note.lines
