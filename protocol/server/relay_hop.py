@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from smtpstep.protocol.bounce import RecipientStatus, delivery_status_notification, needs_bounce
 from smtpstep.protocol.commands import Connect, Data, Ehlo, MailFrom, Quit, RcptTo, ReadGreeting
 from smtpstep.protocol.message_commands import MessageBody
+from smtpstep.protocol.replies import Reply
 from smtpstep.protocol.server.facts import BANNER_NAME, ReceivedMessage, ServerNote
 from smtpstep.protocol.transport.asyncio_driver import AsyncioTransport, Direction, StepResult, Target
 
@@ -121,23 +122,17 @@ async def _session(queued: ReceivedMessage, rcpts: list[str], mx_host: str, addr
                                         label=f"{mx_host} port 25"))
     accepted: list[str] = []
     key = ""
-
-    def transient(reason: str, status: str = "4.4.1") -> None:
-        # RFC 3463 §3.5: X.4.1 no answer from host, X.4.2 bad connection.
-        outcome.statuses.extend(RecipientStatus(r, "delayed", status, reason, mx_host)
-                                for r in rcpts if r not in accepted)
-
     try:
         for command in (Connect(), ReadGreeting(), Ehlo(host),
                         MailFrom(queued.mail_from.strip("<>"), smtputf8=not queued.mail_from.isascii())):
             result = await transport.step(command)
             if not result.ok or (result.answers and not result.answers[-1].reply.positive):
-                _fail_all(result, rcpts, mx_host, outcome, transient)
+                _fail_all(result, rcpts, mx_host, outcome)
                 return [], ""
         for rcpt in rcpts:
             result = await transport.step(RcptTo(rcpt))
             if not result.ok:
-                _fail_all(result, rcpts, mx_host, outcome, transient)
+                _fail_all(result, [r for r in rcpts if r not in _recipients_with_status(outcome)], mx_host, outcome)
                 return [], ""
             reply = result.answers[-1].reply
             if reply.positive:
@@ -149,9 +144,7 @@ async def _session(queued: ReceivedMessage, rcpts: list[str], mx_host: str, addr
             for command in (Data(), MessageBody(queued.stored)):
                 result = await transport.step(command)
                 if not result.ok or result.answers[-1].reply.kind not in (2, 3):
-                    failed_rcpts = list(accepted)
-                    accepted.clear()
-                    _fail_all(result, failed_rcpts, mx_host, outcome, transient)
+                    _fail_all(result, accepted, mx_host, outcome)  # none of them has the message
                     return [], ""
             key = _key_in(_text(result.answers[-1].reply))
         await transport.step(Quit())
@@ -161,29 +154,34 @@ async def _session(queued: ReceivedMessage, rcpts: list[str], mx_host: str, addr
         lines.extend(_wire_lines(transport))
 
 
+def _recipients_with_status(outcome: HopOutcome) -> set[str]:
+    """The recipients ``outcome`` already has a status for."""
+    return {status.recipient for status in outcome.statuses}
+
+
 def _ipv4_first(addresses: tuple[str, ...]) -> str:
     """The address to connect to: the built-in server listens on IPv4 loopback only."""
     return next((address for address in addresses if ":" not in address), addresses[0])
 
 
-def _fail_all(result: StepResult, rcpts: list[str], mx_host: str, outcome: HopOutcome,
-              transient: Callable[..., None]) -> None:
+def _fail_all(result: StepResult, rcpts: list[str], mx_host: str, outcome: HopOutcome) -> None:
+    """Every one of ``rcpts`` failed with the step: permanently on a 5xx, for now on a 4xx or a connection
+    that failed or broke (RFC 3463 §3.5: X.4.1 no answer from host, X.4.2 bad connection)."""
     if result.failure is not None:
-        transient(result.failure.message, "4.4.2" if result.failure.kind == "closed" else "4.4.1")
+        status = "4.4.2" if result.failure.kind == "closed" else "4.4.1"
+        outcome.statuses.extend(RecipientStatus(r, "delayed", status, "", mx_host) for r in rcpts)
         return
     reply = result.answers[-1].reply
-    if reply.permanent:
-        outcome.statuses.extend(RecipientStatus(r, "failed", _status(reply), _text(reply), mx_host) for r in rcpts)
-    else:
-        transient(_text(reply), _status(reply))
+    action = "failed" if reply.permanent else "delayed"
+    outcome.statuses.extend(RecipientStatus(r, action, _status(reply), _text(reply), mx_host) for r in rcpts)
 
 
-def _status(reply) -> str:  # type: ignore[no-untyped-def]
+def _status(reply: Reply) -> str:
     """The reply's enhanced code, or the class alone when it has none (RFC 3463 §3.1: X.0.0)."""
     return reply.enhanced or f"{reply.kind}.0.0"
 
 
-def _text(reply) -> str:  # type: ignore[no-untyped-def]
+def _text(reply: Reply) -> str:
     """The reply as its last line read on the wire (code and text): what Diagnostic-Code carries."""
     return f"{reply.code} {reply.lines[-1] if reply.lines else ''}".strip()
 
@@ -200,6 +198,9 @@ def _wire_lines(transport: AsyncioTransport) -> list[tuple[str, str]]:
     beyond ``BODY_LINES_SHOWN`` are counted, not listed."""
     runs: list[tuple[str, bytes]] = []
     for chunk in transport.record.chunks:
+        if chunk.direction == Direction.ERROR:  # why the session failed, in the transport's plain words
+            runs.append(("note", chunk.note.encode("utf-8", "replace")))
+            continue
         if chunk.direction not in (Direction.CLIENT, Direction.SERVER):
             continue
         if runs and runs[-1][0] == chunk.direction:
@@ -208,6 +209,9 @@ def _wire_lines(transport: AsyncioTransport) -> list[tuple[str, str]]:
             runs.append((chunk.direction, chunk.redacted()))
     lines: list[tuple[str, str]] = []
     for direction, data in runs:
+        if direction == "note":
+            lines.append(("note", data.decode("utf-8", "replace")))
+            continue
         pieces = data.split(b"\r\n")
         if pieces and pieces[-1] == b"":
             pieces.pop()

@@ -152,6 +152,7 @@ def test_a_hop_that_cannot_connect_leaves_the_message_queued_and_sends_a_delay_n
     assert per_recipient["Action"] == "delayed" and per_recipient["Status"].startswith("4.")
     (note,) = notes(relaying)
     assert ("note", f"new/{queued.key} stays queued; this server does not retry on its own.") in note.lines
+    assert any(kind == "note" and "refused" in text for kind, text in note.lines)  # why, in plain words
 
 
 def test_a_message_from_the_null_sender_is_relayed_but_never_bounced(relaying: LocalServer):
