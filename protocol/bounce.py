@@ -9,8 +9,7 @@ per-recipient fields each), and whose third returns the original's header (``tex
 Rules:
 
 - It is sent with a null reverse-path, ``MAIL FROM:<>`` (RFC 5321 §4.5.5), and never about a message that
-  itself had one (RFC 5321 §6.1, RFC 3461 §6.2: that would be a notification about a notification).
-  ``needs_bounce`` says whether one may be sent.
+  itself had one (RFC 5321 §6.1: no notification is sent to a null reverse-path). ``needs_bounce`` says whether one may be sent.
 - The DSN parameters of RFC 3461 are taken when the sender gave them: ``envid`` becomes
   Original-Envelope-Id (RFC 3464 §2.2.1), ``ret`` chooses what is returned, and each recipient's ``orcpt``
   becomes Original-Recipient (RFC 3464 §2.3.1).
