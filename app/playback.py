@@ -104,7 +104,8 @@ class Following:
     Each recording that comes replaces the one shown: its new wire chunks are added, its views become the
     timeline's, and a follower who was looking at the newest step moves on to the new newest one, while one
     looking back (``←``) stays where they are. A recording with fewer steps is a new session: shown from
-    its start. The app is a replay throughout: nothing here sends anything anywhere.
+    its start. When the teacher's session is gone, what was shown stays, and the header says it ended.
+    The app is a replay throughout: nothing here sends anything anywhere.
     """
 
     def __init__(self, app: App) -> None:
@@ -133,5 +134,22 @@ class Following:
         timeline.views = list(recording.views)
         if newest or timeline.viewing is None:
             timeline.viewing = len(timeline.views) - 1
-        screen.target_label = f"{recording.meta.get('target', 'the teacher’s session')} (live)"
+        screen.target_label = f"{self._target(recording)} (live)"
         screen.show_past(timeline.shown)
+
+    def left(self, ended: str) -> None:
+        """The teacher's session is gone: the last step stays, and the header says ``ended``."""
+        app = self._app
+        recording = app._recording  # type: ignore[attr-defined]
+        if recording is not None:
+            # The news first: a narrow header cuts the label's end.
+            app.main_screen.target_label = f"{ended} · {self._target(recording)}"  # type: ignore[attr-defined]
+            app.notify(f"{ended}. The last step stays here; a new session of the "
+                       "teacher's will show by itself.", timeout=10)
+
+    @staticmethod
+    def _target(recording: object) -> str:
+        from smtpstep.protocol.text import shown
+
+        target = recording.meta.get("target", "the teacher’s session")  # type: ignore[attr-defined]
+        return shown(str(target)[:120])

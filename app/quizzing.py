@@ -8,19 +8,25 @@ result is published as after any step (``StepFinished`` is posted then), and the
 guess was right. In a replay the reply is already recorded: the wire log shows the recording up to the
 step's first server chunk while the question is open.
 
+A broadcast session (``--broadcast``) puts each live step's question to its followers too, and the quiz panel
+counts their answers until the reveal (``classroom.py``). A follower's app (``smtpstep web --follow``) has
+``FollowerQuiz`` instead: the teacher's question on the student's screen, one answer sent back, and the
+student's own verdict once the teacher's session shows the reply; the student never reveals anything.
+
 The asking, grading and tally are ``smtpstep.app.session.quiz.Quiz`` (no Textual); this module only
 wires it to the app, and the quiz panel (``widgets/quiz_panel.py``) only renders it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from smtpstep.app.session.quiz import Question, Quiz, Verdict
+from smtpstep.app.session.quiz import Asking, Question, Quiz, Verdict
 from smtpstep.protocol.transport.wire import Direction, WireChunk
 
 if TYPE_CHECKING:
+    from smtpstep.app.session.recording import Recording
     from smtpstep.app.session.stepper import SessionView
     from smtpstep.app.stepper_app import SmtpStepApp
 
@@ -66,6 +72,7 @@ class QuizControl:
         self._finish = finish
         self._app.wire_log.release()  # the command's own line, which the log held for its reply
         self._asked(question)
+        self._app.classroom.ask(question)  # and to the followers, if the session is broadcast
         return True
 
     def _release(self) -> None:
@@ -132,12 +139,15 @@ class QuizControl:
         screen.quiz_typed = ""
         screen.verdict = verdict
         if finish is not None:
-            finish()
+            finish()  # the followers get the step first, then the word that the question is closed
+        self._app.classroom.closed(verdict.question.code)
         view = screen.view
         if view is not None and view.finished and not self._app.timeline.replay or self._app.timeline.at_end:
             self.tell_tally()  # the end of the session: the score
+
     def drop(self) -> None:
         """A new session: the open question goes unasked, and what was held belongs to the old one."""
+        self._app.classroom.closed(None)
         self.quiz.drop()
         self._held = []
         self._finish = None
@@ -159,3 +169,80 @@ class QuizControl:
 
     def tell_tally(self) -> None:
         self._app.notify(self.quiz.tally.sentence, title="Quiz", timeout=8)
+
+
+class FollowerQuiz(QuizControl):
+    """A follower's quiz: the teacher's open question on this screen, one answer sent back to the teacher's
+    session, and this student's verdict once the teacher's session shows the reply. Nothing else goes back."""
+
+    def __init__(self, app: SmtpStepApp, send: Callable[[str, str], Awaitable[bool]]) -> None:
+        super().__init__(app, None)
+        self._send = send
+        """Sends an answer (question id, guess) to the teacher's session; whether it went out."""
+        self._asking: Asking | None = None
+        self._answer: str | None = None
+
+    @property
+    def pending(self) -> Question | None:
+        return None  # space, ← and → keep their meaning: only the teacher's session shows a reply
+
+    def _panel(self):  # type: ignore[no-untyped-def]
+        from smtpstep.app.widgets.quiz_panel import QuizPanel
+
+        return self._app.main_screen.query_one(QuizPanel)
+
+    def asked(self, asking: Asking) -> None:
+        """The teacher's session says which question is open (or that none is)."""
+        screen = self._app.main_screen
+        if asking.question is None:
+            if self._asking is not None:  # it went away unrevealed (a new session, the quiz turned off)
+                self._asking = None
+                screen.question = None
+            return
+        if self._asking is not None and self._asking.question == asking.question:
+            return  # the same question again (the connection came back): the answer given stands
+        self._asking, self._answer = asking, None
+        self.quiz.typed = ""
+        panel = self._panel()
+        panel.following = True
+        panel.border_title = "The teacher's question (#: your score)"
+        panel.answered = ""
+        self._asked(asking.shown_question)
+
+    def press(self, key: str) -> None:
+        asking = self._asking
+        if asking is None or self._answer is not None:
+            return  # one answer a question
+        guess = self.quiz.take_key(key, asking.mode)
+        self._app.main_screen.quiz_typed = self.quiz.typed
+        if guess is None:
+            return
+        self._answer = guess
+        self._panel().answered = guess
+        self._app.run_worker(self._deliver(asking.question or "", guess), group="answer", exit_on_error=False)
+
+    async def _deliver(self, question: str, guess: str) -> None:
+        if not await self._send(question, guess):
+            self._app.notify("Your answer could not reach the teacher's session.", severity="warning", timeout=6)
+
+    def erase(self) -> None:
+        if self._answer is None:
+            super().erase()
+
+    def reveal(self) -> None:
+        """Only the teacher's session shows the reply."""
+
+    def toggle(self) -> None:
+        self._app.notify("The teacher's session decides when the quiz asks.")
+
+    def shown(self, recording: Recording) -> None:
+        """A recording came: once it holds the step asked about, grade this student's answer against its reply."""
+        asking = self._asking
+        if asking is None or recording.steps < asking.step or len(recording.views) <= asking.step:
+            return
+        self._asking = None
+        last = recording.views[asking.step].last
+        question = self.quiz.question_about(asking.step, last.answers) if last is not None else None
+        screen = self._app.main_screen
+        screen.question = None
+        screen.verdict = self.quiz.grade(question, self._answer) if question is not None else None

@@ -6,6 +6,11 @@ typed so far and every verdict; the terminal app (and a later follow mode) only 
 keys. The reveal is always the server's real reply, taken from the step's result: the quiz never makes a
 reply up, it only decides when the screen shows it.
 
+For a broadcast session (``--broadcast``) it also holds what the classroom needs: ``Asking`` (the open question
+as followers get it, without its reply), ``answer_line`` (a follower's answer), and ``Poll`` with ``RoomTally``
+(the teacher's count of the followers' answers: one per follower, none after the reveal, every field checked
+and bounded, since an answer is text from outside).
+
 Rules:
 - the first digit says how the server took the command (RFC 5321 §4.2.1): 2 done, 3 go on, 4 not now
   (transient), 5 no (permanent); a guess is right when it names what the server said (its first digit in
@@ -17,6 +22,7 @@ No Textual, no I/O, no clock.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 from smtpstep.app.session.narration import reply_blocks
@@ -69,8 +75,15 @@ class Question:
     def keys(self) -> str:
         """What to press, in words."""
         if self.mode == "digit":
-            return "Guess the first digit: 2, 3, 4 or 5 (or click). Space shows the reply without a guess."
-        return "Guess the code: type its three digits (or click the first). Space shows it without a guess."
+            return f"{self.guess_keys} Space shows the reply without a guess."
+        return f"{self.guess_keys} Space shows it without a guess."
+
+    @property
+    def guess_keys(self) -> str:
+        """How to guess, in words (a follower's screen says no more: only the teacher shows the reply)."""
+        if self.mode == "digit":
+            return "Guess the first digit: 2, 3, 4 or 5 (or click)."
+        return "Guess the code: type its three digits (or click the first)."
 
 
 @dataclass(frozen=True)
@@ -146,7 +159,11 @@ class Quiz:
         """The question about a step's result (its commands and the answers they got), now pending; None (and
         nothing pending) when the step brought no reply to guess."""
         self.typed = ""
-        self.pending = None
+        self.pending = self.question_about(step, answers)
+        return self.pending
+
+    def question_about(self, step: int, answers: tuple) -> Question | None:  # type: ignore[type-arg]
+        """The question a step's answers make (None: no reply to guess), without asking it."""
         if not answers:
             return None
         answer = answers[-1]
@@ -155,19 +172,25 @@ class Quiz:
         first = answer.reply.lines[0] if answer.reply.lines else ""
         text = shown(f"{answer.reply.code} {first}".strip())
         meaning = reply_blocks(answer)[0].title  # what the explanation pane will say first about it
-        self.pending = Question(step, shown(about), answer.reply.code, text, verb, meaning, self.mode)
-        return self.pending
+        return Question(step, shown(about), answer.reply.code, text, verb, meaning, self.mode)
 
     def press(self, key: str) -> Verdict | None:
         """A key (a digit) for the pending question: the verdict once the guess is complete, else None."""
         question = self.pending
-        if question is None or not key.isdigit() or len(key) != 1:
+        if question is None:
             return None
-        if not self.typed and key not in MEANINGS:
+        guess = self.take_key(key, question.mode)
+        return self._grade(guess) if guess is not None else None
+
+    def take_key(self, key: str, mode: str) -> str | None:
+        """A key typed for a guess in ``mode``: the whole guess once it is complete, else None (a key that
+        cannot be part of one is ignored)."""
+        if not key.isdigit() or len(key) != 1 or (not self.typed and key not in MEANINGS):
             return None  # no reply code starts with 0, 1, 6...
         self.typed += key
-        if question.mode == "digit" or len(self.typed) == 3:
-            return self._grade(self.typed)
+        if mode == "digit" or len(self.typed) == 3:
+            guess, self.typed = self.typed, ""
+            return guess
         return None
 
     def erase(self) -> None:
@@ -186,6 +209,11 @@ class Quiz:
     def _grade(self, guess: str | None) -> Verdict:
         question = self.pending
         assert question is not None
+        self.pending = None
+        return self.grade(question, guess)
+
+    def grade(self, question: Question, guess: str | None) -> Verdict:
+        """Grade ``guess`` (None: none given) against the real reply ``question`` holds, and count it."""
         code = str(question.code)
         if guess is None:
             verdict = Verdict(question, None, False)
@@ -194,7 +222,6 @@ class Quiz:
         else:
             verdict = Verdict(question, guess, guess == code, close=guess != code and guess[0] == code[0])
         self.verdicts.append(verdict)
-        self.pending = None
         self.typed = ""
         return verdict
 
@@ -202,3 +229,164 @@ class Quiz:
     def tally(self) -> Tally:
         v = self.verdicts
         return Tally(len(v), sum(x.right for x in v), sum(x.close for x in v), sum(x.guess is None for x in v))
+
+
+# --- The classroom: followers answer on their own screens, the teacher's screen counts -------------------
+
+MAX_ANSWER_LINE = 256
+"""Bytes of one follower's answer (one JSON line); anything longer is dropped unread."""
+
+MAX_ASKING = 4096
+"""Bytes of the question the teacher's session sends its followers."""
+
+MAX_VOTERS = 1000
+"""Followers counted for one question: more than a lecture hall holds, and a bound on what the tally keeps."""
+
+MAX_ABOUT = 200
+"""Characters of the command a follower's question names (the label of a command, its secrets masked)."""
+
+
+def valid_guess(mode: str, guess: object) -> bool:
+    """Whether ``guess`` is a whole answer in ``mode``: a first digit 2-5, or three digits starting with one."""
+    if not isinstance(guess, str) or not guess or guess[0] not in MEANINGS:
+        return False
+    if mode == "digit":
+        return len(guess) == 1
+    return len(guess) == 3 and guess.isascii() and guess.isdigit()
+
+
+@dataclass(frozen=True)
+class Asking:
+    """What a follower needs to answer the teacher's open question, and nothing of its reply.
+
+    ``question`` is None when no question is open. Sent from the teacher's session to each follower; read
+    back with ``Asking.from_json``, which bounds and checks every field (the text is shown escaped)."""
+
+    question: str | None
+    """The question's id (a few random hex digits, new for every question)."""
+    step: int = 0
+    about: str = ""
+    mode: str = "digit"
+
+    def to_json(self) -> bytes:
+        if self.question is None:
+            return b'{"question": null}'
+        return json.dumps({"question": self.question, "step": self.step, "about": self.about,
+                           "mode": self.mode}).encode("ascii")
+
+    @classmethod
+    def from_json(cls, data: bytes) -> Asking | None:
+        """The question in ``data``; None for anything that is not one."""
+        if len(data) > MAX_ASKING:
+            return None
+        try:
+            document = json.loads(data)
+        except (ValueError, RecursionError):
+            return None
+        if not isinstance(document, dict):
+            return None
+        qid = document.get("question")
+        if qid is None:
+            return cls(None)
+        step, about, mode = document.get("step"), document.get("about"), document.get("mode")
+        if not _question_id(qid) or type(step) is not int or not 0 < step < 1_000_000 or \
+                not isinstance(about, str) or mode not in MODES:
+            return None
+        return cls(qid, step, shown(about[:MAX_ABOUT]), mode)
+
+    @property
+    def shown_question(self) -> Question:
+        """The question as a follower's quiz panel shows it (its reply unknown until the teacher reveals it)."""
+        return Question(self.step, self.about, 0, "", None, "", self.mode)
+
+
+def _question_id(value: object) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= 32 and value.isascii() and value.isalnum()
+
+
+def answer_line(question: str, guess: str) -> bytes:
+    """A follower's answer as it travels to the teacher: one small JSON line."""
+    return json.dumps({"question": question, "answer": guess}).encode("ascii") + b"\n"
+
+
+@dataclass(frozen=True)
+class RoomTally:
+    """The followers' answers to one question, for the teacher's screen."""
+
+    answered: int
+    counts: tuple[tuple[str, int], ...]
+    """(answer, followers who gave it): every first digit in ``digit`` mode, the most given codes in ``code``."""
+    code: int | None = None
+    """The real reply's code, once revealed."""
+    mode: str = "digit"
+
+    def is_right(self, answer: str) -> bool:
+        if self.code is None:
+            return False
+        code = str(self.code)
+        return answer == (code[0] if self.mode == "digit" else code)
+
+    @property
+    def right(self) -> int:
+        return sum(count for answer, count in self.counts if self.is_right(answer))
+
+    @property
+    def sentence(self) -> str:
+        """"12 answered: 2xx 7 · 3xx 3 · 4xx 0 · 5xx 2" (and, once revealed, how many were right)."""
+        parts = " · ".join(f"{_label(answer, self.mode)} {count}" for answer, count in self.counts)
+        said = f"{self.answered} answered" + (f": {parts}" if self.answered else "")
+        return said if self.code is None else f"{said}; {self.right} right"
+
+
+def _label(answer: str, mode: str) -> str:
+    return f"{answer}xx" if mode == "digit" else answer
+
+
+@dataclass
+class Poll:
+    """One question put to the followers: one answer per follower, counted until the teacher reveals the reply.
+
+    A follower is whoever ``take`` is told (the teacher's end names each by its process): its first answer
+    counts, a second one (after a reconnection, say) does not. After ``close`` nothing more is counted: an
+    answer sent after the teacher moved on is late."""
+
+    question: str
+    mode: str
+    votes: dict[object, str] = field(default_factory=dict)
+    code: int | None = None
+    is_open: bool = True
+
+    def take(self, follower: object, line: bytes) -> bool:
+        """Count ``line`` (a follower's answer, as it came) if it is one for this open question; whether it was."""
+        if not self.is_open or follower in self.votes or len(self.votes) >= MAX_VOTERS or \
+                len(line) > MAX_ANSWER_LINE:
+            return False
+        try:
+            document = json.loads(line)
+        except (ValueError, RecursionError):
+            return False
+        if not isinstance(document, dict) or set(document) != {"question", "answer"} or \
+                document["question"] != self.question or not valid_guess(self.mode, document["answer"]):
+            return False
+        self.votes[follower] = document["answer"]
+        return True
+
+    def close(self, code: int | None) -> None:
+        """The reply is revealed (its code) or the question went away (None): no answer counts any more."""
+        self.is_open = False
+        self.code = code
+
+    @property
+    def tally(self) -> RoomTally:
+        given: dict[str, int] = {}
+        for answer in self.votes.values():
+            given[answer] = given.get(answer, 0) + 1
+        if self.mode == "digit":
+            counts = tuple((digit, given.get(digit, 0)) for digit in MEANINGS)
+        else:
+            counts = tuple(sorted(given.items(), key=lambda item: (-item[1], item[0]))[:SHOWN_CODES])
+        return RoomTally(len(self.votes), counts, self.code, self.mode)
+
+
+SHOWN_CODES = 6
+"""Code mode: the most given codes the teacher's screen lists."""

@@ -1,7 +1,9 @@
-"""Fixtures of the web tests: a classroom (a teacher's tab broadcasting, a ``web --follow`` server)."""
+"""Fixtures of the web tests: a classroom (a teacher's tab broadcasting, a ``web --follow`` server); for the
+in-process follow tests, a recorded session and a private classroom socket."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Iterator
@@ -10,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from smtpstep.app.session.recording import Recording, record_session
 from tests.support.web import Frames, Web, drawn, environment, kill_quietly, open_socket, send_text, start_web
 
 
@@ -58,3 +61,22 @@ def _in(folder: Path, env: dict[str, str]) -> dict[str, str]:
     """``env`` with the XDG folders but the runtime one (and TMPDIR) of a server of its own, in ``folder``."""
     own = environment(folder)
     return {**own, "XDG_RUNTIME_DIR": env["XDG_RUNTIME_DIR"]}
+
+
+@pytest.fixture(scope="module")
+def whole_session() -> Recording:
+    return asyncio.run(record_session(_builtin()))
+
+
+@pytest.fixture
+def socket_path(tmp_path: Path, monkeypatch) -> Path:  # type: ignore[no-untyped-def]
+    runtime = tmp_path / "run"
+    runtime.mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    return runtime / "smtpstep" / "classroom.sock"
+
+
+def _builtin():  # type: ignore[no-untyped-def]
+    from tests.app.commands.web.test_following import BUILTIN
+
+    return BUILTIN
