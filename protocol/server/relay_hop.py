@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import datetime
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field, replace
 
 from smtpstep.protocol.bounce import RecipientStatus, delivery_status_notification, needs_bounce
 from smtpstep.protocol.commands import Connect, Data, Ehlo, MailFrom, Quit, RcptTo, ReadGreeting
@@ -57,9 +57,12 @@ class HopOutcome:
 
 
 async def relay_message(queued: ReceivedMessage, *, mx_port: int, deliver: Callable[[ReceivedMessage], Awaitable[str]],
-                        when: datetime.datetime, host: str = BANNER_NAME) -> HopOutcome:
+                        when: datetime.datetime, host: str = BANNER_NAME, envid: str = "", ret: str = "",
+                        orcpt: Mapping[str, str] | None = None) -> HopOutcome:
     """Relay ``queued`` (its trace fields and content as stored) to the MX of its recipients' domain on
-    ``mx_port``, then ``deliver`` the bounce or delay notice, if one is due, to the sender's mailbox."""
+    ``mx_port``, then ``deliver`` the bounce or delay notice, if one is due, to the sender's mailbox.
+    ``envid``, ``ret`` and ``orcpt`` (by recipient) are the sender's DSN parameters (RFC 3461 §4), for the
+    notice: Original-Envelope-Id, what is returned, Original-Recipient."""
     from smtpstep.protocol.mailauth.world import zones
     from smtpstep.protocol.mailauth.zone import Lookup, zone_resolver
     from smtpstep.protocol.transport.mx import MxError, find_mx
@@ -96,9 +99,10 @@ async def relay_message(queued: ReceivedMessage, *, mx_port: int, deliver: Calla
         before = before or key
     sender = queued.mail_from.strip("<>")
     if outcome.statuses and needs_bounce(sender):
+        statuses = [replace(status, orcpt=(orcpt or {}).get(status.recipient, "")) for status in outcome.statuses]
         outcome.bounce = delivery_status_notification(
-            reporting_mta=host, sender=sender, recipients=outcome.statuses, original=queued.stored, when=when,
-            message_id=f"bounce.{queued.key}@{host}", arrival=when)
+            reporting_mta=host, sender=sender, recipients=statuses, original=queued.stored, when=when,
+            message_id=f"bounce.{queued.key}@{host}", arrival=when, envid=envid, ret=ret or "HDRS")
         record = ReceivedMessage(key="", mail_from="<>", rcpt_tos=(sender,), original_content=outcome.bounce,
                                  stored=b"Return-Path: <>\r\n" + outcome.bounce, listener="local", tls=False,
                                  auth_user=None)

@@ -4,6 +4,7 @@ recipient the MX refuses; a hop that cannot connect leaves the message queued; n
 
 from __future__ import annotations
 
+import datetime
 import email
 import smtplib
 import socket
@@ -202,3 +203,26 @@ def test_a_domain_dns_gives_nowhere_to_deliver_bounces_with_5_1_2_and_no_session
     (note,) = notes(relaying)
     assert [kind for kind, _ in note.lines].count("client") == 0
     assert ("dns", "DNS: MX bank.test? → no MX record (NOERROR, empty answer)") in note.lines
+
+
+async def test_the_senders_dsn_parameters_reach_the_bounce():
+    from smtpstep.protocol.server.facts import ReceivedMessage
+    from smtpstep.protocol.server.relay_hop import relay_message
+
+    delivered: list[ReceivedMessage] = []
+
+    async def deliver(record: ReceivedMessage) -> str:
+        delivered.append(record)
+        return "250 2.0.0 OK: queued as bounce-1"
+
+    queued = ReceivedMessage(key="q1", mail_from="a@client.smtpstep.test", rcpt_tos=("x@bank.test",),
+                             original_content=MESSAGE, stored=MESSAGE, listener="submission", tls=True, auth_user="a")
+    outcome = await relay_message(queued, mx_port=1, deliver=deliver, envid="QQ314159", ret="FULL",
+                                  orcpt={"x@bank.test": "rfc822;X@bank.test"},
+                                  when=datetime.datetime(2026, 12, 5, tzinfo=datetime.timezone.utc))
+    report = email.message_from_bytes(delivered[0].original_content)
+    per_message, per_recipient = report.get_payload()[1].get_payload()
+    assert per_message["Original-Envelope-Id"] == "QQ314159"
+    assert per_recipient["Original-Recipient"] == "rfc822;X@bank.test"
+    assert report.get_payload()[2].get_content_type() == "message/rfc822"
+    assert outcome.note.before == "bounce-1"
