@@ -39,7 +39,8 @@ def session_recording(app: SmtpStepApp) -> Recording | None:
     lesson = settings.lesson
     if lesson is not None:
         relay = app.lab.relay
-        meta.update(lesson_meta(lesson, settings.lesson_part, list(relay.tampering) if relay is not None else []))
+        meta.update(lesson_meta(lesson, settings.lesson_part, list(relay.tampering) if relay is not None else [],
+                                app.lab.received))
     return Recording.from_stepper(app.stepper, app.timeline.views, meta)
 
 

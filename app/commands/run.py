@@ -227,7 +227,8 @@ class Session:
         meta = new_meta(target=settings.describe(self.server), security=settings.security)
         lesson = settings.lesson
         if lesson is not None:
-            meta.update(lesson_meta(lesson, settings.lesson_part, list(getattr(self.relay, "tampering", ()))))
+            meta.update(lesson_meta(lesson, settings.lesson_part, list(getattr(self.relay, "tampering", ())),
+                                    self.server.received if self.server is not None else ()))
         recording = Recording.from_stepper(self.stepper, self.views, meta)
         if settings.lesson_part > 0:
             try:
@@ -331,9 +332,12 @@ class Session:
         if self.accepted is None:
             return f"done: QUIT sent after the {self.settings.quit_after} phase, as asked ({self.steps} steps)"
         text = f"done: the message was accepted (“{self.accepted}”) and QUIT was sent ({self.steps} steps)"
-        if self.server is not None and self.server.received:
-            stored = self.server.received[-1]
-            text += f"; the built-in server stored it in {self.server.maildir_path / 'new' / stored.key}"
+        stored = [record.key for record in (self.server.received if self.server is not None else [])
+                  if hasattr(record, "mail_from")]  # not the server's notes (a relay hop's session)
+        if stored:
+            # The message this session sent is the one its reply named; a relaying server also stored others.
+            key = next((key for key in stored if key in self.accepted), stored[-1])
+            text += f"; the built-in server stored it in {self.server.maildir_path / 'new' / key}"
         return text
 
 

@@ -273,7 +273,8 @@ async def _shoot(settings: SessionSettings, out: Path, *, theme: str, size: tupl
             meta = new_meta(target=app.settings.describe(app.server), security=app.settings.security, created=now)
             if lesson is not None:
                 relay = app.lab.relay
-                meta.update(lesson_meta(lesson, part, list(relay.tampering) if relay is not None else []))
+                meta.update(lesson_meta(lesson, part, list(relay.tampering) if relay is not None else [],
+                                        app.lab.received))
             recordings.append(Recording.from_stepper(stepper, views, meta))
             if stepper.head is not None:
                 break  # stopped inside this part: the next one would not follow from it

@@ -24,12 +24,12 @@ from collections.abc import Iterable, Iterator
 from xml.sax.saxutils import escape, quoteattr
 
 from smtpstep.app.output.font import ADVANCE, FONT_STACK, font_face_css
-from smtpstep.app.session.diagram import Arrow, Diagram, Item, Note
+from smtpstep.app.session.diagram import SERVER, Arrow, Diagram, Item, Note
 
 DIAGRAM_SUFFIXES = (".mmd", ".puml", ".diagram.svg")
 """The diagram formats, by file extension."""
 
-_IDS = {"client": "C", "relay": "R", "server": "S"}
+_IDS = {"client": "C", "relay": "R", "server": "S", "mx": "M"}
 """Short participant ids for Mermaid and PlantUML."""
 
 
@@ -83,7 +83,8 @@ def mermaid_text(text: str) -> str:
 def render_mmd(diagram: Diagram) -> str:
     """A Mermaid ``sequenceDiagram``; the TLS part is a shaded ``rect`` that opens with a "TLS" note."""
     ids = {line.key: _IDS[line.key] for line in diagram.lifelines}
-    ends = f"{ids[diagram.lifelines[0].key]},{ids[diagram.lifelines[-1].key]}"
+    # The client's TLS spans client to server; the server's own hop to the MX (a lane of its own) is not in it.
+    ends = f"{ids[diagram.lifelines[0].key]},{ids.get(SERVER, ids[diagram.lifelines[-1].key])}"
     out = [f"%% {mermaid_text(diagram.title)} (smtpstep)", "sequenceDiagram"]
     out += [f"    participant {ids[line.key]} as {mermaid_text(line.title)}" for line in diagram.lifelines]
     firsts = dict((id(item), first) for item, first in _numbered(diagram))

@@ -17,11 +17,16 @@ Rules:
 - a relay (the man in the middle of the STARTTLS-stripping lesson) is a third lifeline between client
   and server. The client sees only its side: the relay's hops carry what it passed on unchanged, and
   each change the relay reported is a note of its own, where it happened;
+- the built-in server's second hop (the relaying scenario: its own SMTP session to the receiving MX) is a
+  lane of its own right of the server, the MX, drawn at the step whose reply named the message it relayed:
+  its DNS questions as notes over the server, its commands and the MX's replies as arrows. Its lines come
+  from the server's note (``facts.ServerNote``), kept in a recording's meta data (``hop_meta``);
 - no Textual, no Rich: plain values only.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -36,8 +41,13 @@ if TYPE_CHECKING:
     from smtpstep.app.session.recording import Recording
     from smtpstep.protocol.lessons.model import Lesson
 
-CLIENT, RELAY, SERVER = "client", "relay", "server"
+CLIENT, RELAY, SERVER, MX = "client", "relay", "server", "mx"
 """Lifeline keys, in the order they stand from left to right."""
+
+HOP_LINES_KEPT = 400
+"""Lines of one relay hop a recording's meta data may bring (it is text from outside, bounded here)."""
+HOP_META_LIMIT = 512 * 1024
+"""Characters of the hops' JSON in a recording's meta data read at most (bounded before it is parsed)."""
 
 LABEL_LIMIT = 72
 """Characters of an arrow's label at most (a long reply or command is cut with "…")."""
@@ -145,12 +155,14 @@ class _Text:
 
 
 def build_diagram(views: Sequence[SessionView], *, title: str = "SMTP session", hide: Sequence[str] = (),
-                  mitm: str | None = None, tampering: Sequence[str] = (), current: int | None = None) -> Diagram:
+                  mitm: str | None = None, tampering: Sequence[str] = (), current: int | None = None,
+                  hops: Sequence[Hop] = ()) -> Diagram:
     """The diagram of the steps in ``views`` (the view before the first step and after each one, as the
     timeline and recordings keep them; views without a step are skipped).
 
     ``hide``: the password and its base64 forms, to blank. ``mitm``: the kind of man in the middle (one of
     ``MITM_KINDS``) between client and server, whose reported changes are ``tampering`` (oldest first).
+    ``hops``: the server's own sessions to the MX, each drawn after the step whose reply named its message.
     """
     text = _Text(hide)
     relay = mitm in MITM_KINDS
@@ -160,11 +172,16 @@ def build_diagram(views: Sequence[SessionView], *, title: str = "SMTP session", 
     lifelines.append(Lifeline(SERVER, "Server"))
     steps = [view for view in views if view.last is not None]
     notes = _place_tampering(steps, tampering, text) if relay else {}
+    placed = _place_hops(steps, hops)
+    if placed:
+        lifelines.append(Lifeline(MX, "MX (port 25)"))
     items: list[Item] = []
     tls = False
     for view in steps:
         step = _Step(view, tls, relay, text, notes.get(view.steps_done, {}))
         items += step.items()
+        for hop in placed.get(view.steps_done, []):
+            items += _hop_items(view.steps_done, hop, text)
         tls = view.snapshot.tls is not None
     leftover = notes.get(0, {}).get("end", [])
     last = steps[-1].steps_done if steps else 0
@@ -183,17 +200,108 @@ def diagram_of(recording: Recording, *, current: int | None = None, upto: int | 
     mitm = meta.get("mitm")
     tampering = str(meta.get("tampering") or "").splitlines()
     diagram = build_diagram(recording.views, title=title, hide=recording.hide,
-                            mitm=mitm if isinstance(mitm, str) else None, tampering=tampering, current=current)
+                            mitm=mitm if isinstance(mitm, str) else None, tampering=tampering, current=current,
+                            hops=hops_of(meta.get("hops")))
     if upto is None or upto >= diagram.steps:
         return diagram
     return replace(diagram, items=tuple(item for item in diagram.items if item.step <= upto), steps=upto)
 
 
-def lesson_meta(lesson: Lesson, part: int, tampering: Sequence[str] = ()) -> dict[str, Any]:
+def lesson_meta(lesson: Lesson, part: int, tampering: Sequence[str] = (), received: Sequence[object] = ()
+                ) -> dict[str, Any]:
     """What a recording's meta data holds about the lesson part it is (0 for the first): the lesson, the part,
-    and a man in the middle with what he changed, if the part has one."""
+    a man in the middle with what he changed, if the part has one, and the relay hops among what the built-in
+    server ``received`` (``hop_meta``)."""
     return {"lesson": lesson.name, "part": part + 1, "parts": len(lesson.parts),
-            **relay_meta(lesson.part(part).session.mitm, tampering)}
+            **relay_meta(lesson.part(part).session.mitm, tampering), **hop_meta(received)}
+
+
+@dataclass(frozen=True)
+class Hop:
+    """One relay hop the built-in server made: the message it relayed, and the lines of its session."""
+
+    key: str
+    """The Maildir key of the queued message (the one a "queued as" reply of the session named)."""
+    lines: tuple[tuple[str, str], ...]
+    """(kind, text) as in ``facts.ServerNote``: heading, dns, client, server, note."""
+
+
+def hop_meta(received: Sequence[object]) -> dict[str, Any]:
+    """What a recording's meta data holds about the relay hops among ``received`` (the built-in server's
+    messages and notes): one JSON string, as meta data values are plain; empty when there were none."""
+    hops = [{"key": key[len("hop-"):], "lines": [list(line) for line in lines]}
+            for key, lines in ((getattr(record, "key", ""), getattr(record, "lines", None)) for record in received)
+            if key.startswith("hop-") and lines is not None]
+    return {"hops": json.dumps(hops, ensure_ascii=False)} if hops else {}
+
+
+def hops_of(value: object) -> list[Hop]:
+    """The hops of a recording's meta data (text from outside: bounded before it is parsed; whatever does not
+    fit is left out, the lines bounded)."""
+    if not isinstance(value, str) or len(value) > HOP_META_LIMIT:
+        return []
+    try:
+        value = json.loads(value)
+    except ValueError:
+        return []
+    if not isinstance(value, list):
+        return []
+    hops = []
+    for entry in value:
+        if isinstance(entry, dict) and isinstance(entry.get("key"), str) and isinstance(entry.get("lines"), list):
+            lines = tuple((str(line[0]), str(line[1])) for line in entry["lines"][:HOP_LINES_KEPT]
+                          if isinstance(line, list) and len(line) == 2)
+            hops.append(Hop(entry["key"], lines))
+    return hops
+
+
+def _place_hops(views: Sequence[SessionView], hops: Sequence[Hop]) -> dict[int, list[Hop]]:
+    """Each hop at the step whose reply says "queued as" its message's key; a hop no step names is left out
+    (it belongs to another session)."""
+    placed: dict[int, list[Hop]] = {}
+    for hop in hops:
+        for view in views:
+            assert view.last is not None
+            if hop.key and any(f"queued as {hop.key}" in line for answer in view.last.answers
+                               for line in answer.reply.lines):
+                placed.setdefault(view.steps_done, []).append(hop)
+                break
+    return placed
+
+
+def _hop_items(step: int, hop: Hop, text: _Text) -> list[Item]:
+    """The hop's session as arrows between the server and the MX: a command per line the server sent (the
+    message, after 354, as one arrow), a reply per complete reply (RFC 5321 §4.2.1: "250-" goes on, "250 "
+    ends it), its DNS questions and remarks as notes over the server."""
+    asked: list[Item] = []
+    items: list[Item] = [Arrow(step, SERVER, MX, "connect (TCP)", "connect", False)]
+    reply: list[str] = []
+    body = 0
+    in_body = False
+    for kind, line in hop.lines:
+        if kind == "dns":  # asked before connecting: where the mail goes (RFC 5321 §5.1)
+            asked.append(Note(step, (SERVER,), text(line, NOTE_LIMIT), "dns", False))
+        elif kind == "note":
+            items.append(Note(step, (SERVER,), text(line, NOTE_LIMIT), "hop", False))
+        elif kind == "client" and in_body:
+            if line == ".":
+                items.append(Arrow(step, SERVER, MX, f"(the message: {body} lines, then “.”)", "command", False))
+                in_body, body = False, 0
+            else:
+                body += 1
+        elif kind == "client":
+            items.append(Arrow(step, SERVER, MX, text(line), "command", False))
+        elif kind == "server":
+            reply.append(line)
+            if len(line) < 4 or line[3] != "-":
+                code = int(line[:3]) if line[:3].isdigit() else None
+                label = f"{reply[0][:3]} {reply[0][4:]}".strip()
+                if len(reply) > 1:
+                    label += " · " + " ".join(r[4:].split(" ", 1)[0] for r in reply[1:])
+                items.append(Arrow(step, MX, SERVER, text(label), "reply", False, code))
+                in_body = code == 354
+                reply = []
+    return asked + items
 
 
 def relay_meta(mitm: str | None, tampering: Sequence[str]) -> dict[str, Any]:
@@ -338,5 +446,5 @@ def _place_tampering(views: Sequence[SessionView], tampering: Sequence[str],
     return placed
 
 
-__all__ = ["CLIENT", "FAILURE_WORDS", "RELAY", "SERVER", "Arrow", "Diagram", "Item", "Lifeline", "Note",
-           "build_diagram", "diagram_of", "lesson_meta", "relay_meta"]
+__all__ = ["CLIENT", "FAILURE_WORDS", "MX", "RELAY", "SERVER", "Arrow", "Diagram", "Hop", "Item", "Lifeline", "Note",
+           "build_diagram", "diagram_of", "hop_meta", "hops_of", "lesson_meta", "relay_meta"]

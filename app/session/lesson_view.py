@@ -5,7 +5,7 @@ Plain helpers shared by the terminal app, ``smtpstep run --lesson`` and screensh
   shows last, or None when the session has left the lesson's path (an edited queue);
 - ``lesson_intro(lesson, part)``: what to show before a part's first step;
 - ``server_lines(record)``: what the built-in server received and stored for one message, bare CR
-  and LF made visible (the smuggling lesson is about them). Only the lines shown are decoded and the
+  and LF made visible, or what a note says it did (a relay hop's session, the MX's DNS questions) (the smuggling lesson is about them). Only the lines shown are decoded and the
   rest is counted in C, and the result is kept per message: a 25 MB message is not walked again on
   every publish.
 No Textual here, and nothing is parsed: the stepper and the server hand over finished values.
@@ -25,7 +25,7 @@ from smtpstep.protocol.text import shown
 if TYPE_CHECKING:
     from smtpstep.app.session.stepper import SessionView
     from smtpstep.protocol.lessons.model import Lesson
-    from smtpstep.protocol.server.facts import ReceivedMessage
+    from smtpstep.protocol.server.facts import ReceivedMessage, ServerNote
 
 MAX_SERVER_LINES = 80
 """Lines of one stored message shown before the rest is counted instead."""
@@ -66,15 +66,29 @@ class ServerLine:
     text: str
 
 
-def server_lines(record: ReceivedMessage, *, limit: int = MAX_SERVER_LINES) -> list[ServerLine]:
+NOTE_PREFIXES = {"dns": ("envelope", ""), "client": ("header", "C: "), "server": ("content", "S: "),
+                 "heading": ("heading", ""), "note": ("heading", "")}
+"""How each kind of a note's line is shown: the pane's style, and a prefix that says who spoke without colour
+(``C:`` the server as a client, ``S:`` the server it talked to)."""
+
+
+def server_lines(record: ReceivedMessage | ServerNote, *, limit: int = MAX_SERVER_LINES) -> list[ServerLine]:
     """What the built-in server received and stored for ``record``: the envelope, then the message as
     stored in the Maildir, with the Return-Path and Received fields the server put on top (RFC 5321
-    §4.4). Lines are split at CRLF only; a bare LF shows as ␊ and a bare CR as ␍, where they were."""
+    §4.4). Lines are split at CRLF only; a bare LF shows as ␊ and a bare CR as ␍, where they were.
+    For a note (``facts.ServerNote``), its lines, each marked with who said it."""
+    if not hasattr(record, "mail_from"):
+        return [ServerLine(NOTE_PREFIXES[kind][0], NOTE_PREFIXES[kind][1] + shown(text))
+                for kind, text in record.lines if kind in NOTE_PREFIXES]  # type: ignore[union-attr]
     tls = " under TLS" if record.tls else " without TLS"
     login = f", logged in as {record.auth_user}" if record.auth_user else ""
+    if record.listener == "local":  # a bounce the server wrote itself, delivered without an SMTP session
+        heading = f"The built-in server delivered a message it wrote itself, and stored it as new/{record.key}:"
+    else:
+        heading = (f"The built-in server accepted a message over its {record.listener} listener{tls}{login}, "
+                   f"and stored it as new/{record.key}:")
     lines = [
-        ServerLine("heading", shown(f"The built-in server accepted a message over its {record.listener} listener"
-                                    f"{tls}{login}, and stored it as new/{record.key}:")),
+        ServerLine("heading", shown(heading)),
         ServerLine("envelope", shown(f"envelope: MAIL FROM:<{record.mail_from.strip('<>')}> "
                                      + " ".join(f"RCPT TO:<{rcpt}>" for rcpt in record.rcpt_tos))),
     ]

@@ -25,7 +25,7 @@ from dataclasses import replace
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from smtpstep.protocol.server.facts import ReceivedMessage
+from smtpstep.protocol.server.facts import ReceivedMessage, ServerNote
 from smtpstep.protocol.server.maildir import MaildirStore
 from smtpstep.protocol.server.policy import trace_fields, with_protocol
 
@@ -51,7 +51,7 @@ class Deliveries:
         self._store = store
         self._tell = tell
         """Called with each stored message, on the server's loop."""
-        self._received: collections.deque[ReceivedMessage] = collections.deque()
+        self._received: collections.deque[ReceivedMessage | ServerNote] = collections.deque()
         self._received_bytes = 0
         self._received_lock = threading.Lock()
         self._tasks: set[asyncio.Task[str]] = set()
@@ -59,10 +59,19 @@ class Deliveries:
         self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
-    def received(self) -> list[ReceivedMessage]:
-        """The latest accepted messages, oldest first (a copy, safe to read from any thread)."""
+    def received(self) -> list[ReceivedMessage | ServerNote]:
+        """The latest accepted messages, oldest first, with the notes among them (a copy, safe to read from any
+        thread)."""
         with self._received_lock:
             return list(self._received)
+
+    def note(self, note: ServerNote) -> None:
+        """Keep ``note`` among the messages: before the one it names in ``before``, else last."""
+        with self._received_lock:
+            keys = [record.key for record in self._received]
+            self._received.insert(keys.index(note.before) if note.before in keys else len(keys), note)
+            while len(self._received) > MAX_RECEIVED:
+                self._received_bytes -= _footprint(self._received.popleft())
 
     def open(self, loop: asyncio.AbstractEventLoop) -> None:
         """Start the writers for a server on ``loop``."""
@@ -83,18 +92,25 @@ class Deliveries:
             self._executor.shutdown(wait=True)  # idle by now: returns at once
             self._executor = None
 
-    async def deliver(self, record: ReceivedMessage) -> str:
+    async def deliver(self, record: ReceivedMessage,
+                      then: Callable[[ReceivedMessage], None] | None = None) -> str:
         """Store ``record`` and return the reply to the final dot; the delivery completes even if the
-        caller is cancelled (its client hung up)."""
+        caller is cancelled (its client hung up). ``then`` is called with the stored record (its key set),
+        before the reply is returned."""
         assert self._loop is not None
-        delivery = self._loop.create_task(self._store_one(record))
+        delivery = self._loop.create_task(self._store_one(record, then))
         self._tasks.add(delivery)
         delivery.add_done_callback(self._tasks.discard)
         # If the client hangs up now, the delivery still completes and is recorded: a duplicate
         # on the client's retry is acceptable, a lost message is not (RFC 5321 §6.1).
         return await asyncio.shield(delivery)
 
-    async def _store_one(self, record: ReceivedMessage) -> str:
+    def track(self, task: asyncio.Task[object]) -> None:
+        """Count ``task`` (a relay hop under way) among the deliveries that stopping waits for."""
+        self._tasks.add(task)  # type: ignore[arg-type]
+        task.add_done_callback(self._tasks.discard)  # type: ignore[arg-type]
+
+    async def _store_one(self, record: ReceivedMessage, then: Callable[[ReceivedMessage], None] | None) -> str:
         assert self._loop is not None
         try:
             if self._executor is None:
@@ -105,7 +121,10 @@ class Deliveries:
             reason = " ".join(f"{type(error).__name__}: {error}".split())
             # RFC 5321 §4.2.5: after a 4xx the message is still the client's to deliver.
             return f"451 4.3.0 Message not stored, please try again later ({reason})"
-        self._remember(replace(record, key=key))
+        stored = replace(record, key=key)
+        self._remember(stored)
+        if then is not None:
+            then(stored)
         return f"250 2.0.0 OK: queued as {key}"
 
     def _remember(self, record: ReceivedMessage) -> None:
@@ -120,9 +139,13 @@ class Deliveries:
 
 
 async def accept(deliveries: Deliveries, listener: str, smtp: SMTP, session: Session, envelope: Envelope,
-                 when: datetime.datetime, added_fields: bytes) -> str:
+                 when: datetime.datetime, added_fields: bytes, *, final: bool = True, by: str | None = None,
+                 then: Callable[[ReceivedMessage], None] | None = None) -> str:
     """Store the message a session's DATA or BDAT ended with, behind its trace fields (Return-Path and
-    Received, RFC 5321 §4.4) and the fields a scenario adds; the reply to the final dot."""
+    Received, RFC 5321 §4.4) and the fields a scenario adds; the reply to the final dot. A message queued to
+    be relayed on (not ``final``) gets no Return-Path: only final delivery adds it (RFC 5321 §4.4). ``by``
+    names the receiving host in the Received field (the server's own name by default); ``then`` is called
+    with the stored record."""
     ssl_object = smtp.transport.get_extra_info("ssl_object") if smtp.transport is not None else None
     tls_details = None
     if ssl_object is not None:
@@ -145,7 +168,10 @@ async def accept(deliveries: Deliveries, listener: str, smtp: SMTP, session: Ses
         ),
         tls_details=tls_details,
         when=when,
+        **({"by": by} if by else {}),
     )
+    if not final and headers.startswith(b"Return-Path:"):
+        headers = headers.split(b"\r\n", 1)[1]
     record = ReceivedMessage(
         key="",
         mail_from=mail_from,
@@ -156,8 +182,10 @@ async def accept(deliveries: Deliveries, listener: str, smtp: SMTP, session: Ses
         tls=ssl_object is not None,
         auth_user=auth_user if isinstance(auth_user, str) else None,
     )
-    return await deliveries.deliver(record)
+    return await deliveries.deliver(record, then)
 
 
-def _footprint(record: ReceivedMessage) -> int:
+def _footprint(record: ReceivedMessage | ServerNote) -> int:
+    if isinstance(record, ServerNote):
+        return 0
     return len(record.original_content) + len(record.stored)

@@ -8,6 +8,7 @@ attributes, with the bytes left in the Maildir (``process.StoredMessage``).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -88,3 +89,48 @@ def head_size(data: bytes, lines: int) -> int:
         end = found + 2
     return end
 
+
+
+NOTE_KINDS = ("heading", "dns", "client", "server", "note")
+"""What a line of a ``ServerNote`` is: its title, a DNS question and answer, a line the server sent as a client
+(CRLF taken off), a reply line it got, or a remark in the server's own words."""
+MAX_NOTE_LINES = 400
+"""Lines a note keeps at most (a report from the server's process is bounded, whatever a message holds)."""
+MAX_NOTE_TEXT = 1000
+"""Characters of one line of a note in a report: an SMTP text line's limit (RFC 5321 §4.5.3.1.6)."""
+MAX_NOTE_REPORT = 60 * 1024
+"""Bytes of JSON one note's report takes at most (under the pipe's line limit, ``pipe.MAX_LINE``)."""
+
+
+@dataclass(frozen=True)
+class ServerNote:
+    """Something the built-in server did besides storing a message, for the server side to show in order
+    among the messages: the SMTP session of a relay hop it made as a client, the DNS questions its
+    receiving MX asked. It has a ``key`` like a message, so a list of both can be compared by keys."""
+
+    key: str
+    """Unique among the server's records (``hop-…``, ``mx-…``); never a Maildir key."""
+    lines: tuple[tuple[str, str], ...]
+    """(kind, text) in order, kind one of ``NOTE_KINDS``; the text is the wire's or a server's, unescaped."""
+    before: str = ""
+    """The key of the message this note belongs before (the message the hop delivered), or ""."""
+
+    def report(self, limit: int = MAX_NOTE_REPORT) -> dict[str, object]:
+        """The note as the server's process reports it (JSON values), in at most ``limit`` bytes of JSON: lines
+        past what fits are dropped, and a last line says so."""
+        lines = [[kind, text[:MAX_NOTE_TEXT]] for kind, text in self.lines[:MAX_NOTE_LINES]]
+        while True:
+            event = {"key": self.key, "lines": lines, "before": self.before}
+            if len(json.dumps(event)) <= limit or len(lines) <= 1:
+                return event
+            lines = lines[:len(lines) * 3 // 4] + [["note", "… the rest of this note was too long to report"]]
+
+    @classmethod
+    def from_report(cls, event: dict[str, object]) -> ServerNote:
+        """The note of a ``note`` report (a report that does not fit raises ``KeyError``, ``TypeError`` or
+        ``ValueError``; lines of an unknown kind are dropped, and at most ``MAX_NOTE_LINES`` are kept)."""
+        lines = event["lines"]
+        if not isinstance(lines, list):
+            raise TypeError("a note's lines must be a list")
+        kept = tuple((str(kind), str(text)) for kind, text in lines[:MAX_NOTE_LINES] if kind in NOTE_KINDS)
+        return cls(key=str(event["key"]), lines=kept, before=str(event.get("before") or ""))

@@ -3,7 +3,8 @@
 
 The pipe carries one JSON object per line. The child's stdout says first ``ready`` (ports, CA, Maildir,
 the ``describe()`` lines) or ``error`` (one plain sentence, and the child exits), then ``received`` (a
-stored message's envelope, listener, TLS, login, sizes and Maildir key), ``tamper`` (what a relay
+stored message's envelope, listener, TLS, login, sizes and Maildir key), ``note`` (what the server did
+besides storing: a relay hop's session, its MX's DNS questions; ``facts.ServerNote``), ``tamper`` (what a relay
 changed) and ``reply`` (to a command that had an ``id``). Its stdin takes commands: ``relay`` (start one
 in front of a listener), ``stop-relay``, ``scenario`` and ``stop``.
 

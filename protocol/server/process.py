@@ -48,7 +48,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from smtpstep.protocol.server.facts import listener_port
+from smtpstep.protocol.server.facts import ServerNote, listener_port
 from smtpstep.protocol.server.pipe import MAX_LINE, STOP_TIMEOUT, encode, run_child
 from smtpstep.protocol.server.stored import StoredMessage
 
@@ -159,7 +159,7 @@ class ServerProcess:
         self._thread: threading.Thread | None = None
         self._stopping = False
         self._running = False
-        self._received: collections.deque[StoredMessage] = collections.deque(maxlen=RECEIVED_KEPT)
+        self._received: collections.deque[StoredMessage | ServerNote] = collections.deque(maxlen=RECEIVED_KEPT)
         self._ids = itertools.count(1)
         self._pending: dict[int, concurrent.futures.Future[dict[str, Any]]] = {}
         self._relays: dict[int, RemoteRelay] = {}
@@ -179,8 +179,9 @@ class ServerProcess:
         return self._running
 
     @property
-    def received(self) -> list[StoredMessage]:
-        """The latest stored messages, oldest first (a copy, safe to read from any thread)."""
+    def received(self) -> list[StoredMessage | ServerNote]:
+        """The latest stored messages, oldest first, with the server's notes among them (a copy, safe to read
+        from any thread)."""
         with self._lock:
             return list(self._received)
 
@@ -373,6 +374,8 @@ class ServerProcess:
                 self._failure = ServerProcessError(str(event["message"]), port_in_use=bool(event.get("port_in_use")))
             elif kind == "received":
                 self._take_received(event)
+            elif kind == "note":
+                self._take_note(ServerNote.from_report(event))
             elif kind == "tamper":
                 self._take_tamper(event)
             elif kind == "reply":
@@ -402,6 +405,15 @@ class ServerProcess:
         with self._lock:
             self._received.append(record)
         _tell(self.on_received, record)
+
+    def _take_note(self, note: ServerNote) -> None:
+        """A note goes before the message it names (as in the child's own list); ``on_received`` hears of it."""
+        with self._lock:
+            if len(self._received) == self._received.maxlen:
+                self._received.popleft()
+            keys = [record.key for record in self._received]
+            self._received.insert(keys.index(note.before) if note.before in keys else len(keys), note)
+        _tell(self.on_received, note)
 
     def _take_tamper(self, event: dict[str, Any]) -> None:
         with self._lock:

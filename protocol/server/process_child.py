@@ -168,7 +168,7 @@ class _Child:
             self._send({"event": "error", "message": str(error)})
             return 2
         seat = Seat(server, self._send)
-        server.on_received = seat.received
+        server.on_received, server.on_note = seat.received, seat.note
         try:
             await server.start()
         except OSError as error:

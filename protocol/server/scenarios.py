@@ -7,10 +7,17 @@ imports aiosmtpd only for type checking, so that the names can be listed without
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
+
+from smtpstep.protocol.server.facts import ServerNote
 
 if TYPE_CHECKING:
     from aiosmtpd.smtp import Envelope, Session
+
+_note_numbers = itertools.count(1)
+"""Numbers for the keys of notes, unique in the process whatever the scenario switches."""
 
 class Scenario:
     """How the server departs from plain, correct behaviour for a lesson.
@@ -29,6 +36,20 @@ class Scenario:
     """One line for ``describe()`` and the UI."""
     token_login: ClassVar[bool] = False
     """Whether AUTH XOAUTH2 and OAUTHBEARER are offered and taken (with ``facts.DEMO_TOKEN``)."""
+
+    tell: Callable[[ServerNote], None] = staticmethod(lambda note: None)
+    """Shows a note on the server side (the server sets it to its own when it makes the scenario)."""
+
+    def relays(self, session: Session) -> bool:
+        """Whether a message this session ends is queued to be relayed on (a second hop, ``relay_hop.py``)
+        instead of delivered here: then it is stored without Return-Path, which only final delivery adds
+        (RFC 5321 §4.4)."""
+        return False
+
+    def received_by(self, session: Session) -> str | None:
+        """The host name for the ``by`` clause of the Received field this session's message gets, or None for
+        the server's own (``facts.BANNER_NAME``)."""
+        return None
 
     def ehlo(self, lines: list[str]) -> list[str]:
         """The EHLO reply lines (``250-name``, ``250-SIZE n``, ... ``250 HELP``) to send."""
@@ -227,7 +248,67 @@ class ReceivingMxScenario(Scenario):
         verdict = self._world.check(envelope.original_content or b"", peer_ip=peer, mail_from=envelope.mail_from or "",
                               helo=session.host_name or "", authserv_id=BANNER_NAME)
         envelope.authentication_results = verdict.header  # type: ignore[attr-defined]
+        outcome = verdict.reply or "the message is stored, with the verdict in an Authentication-Results field"
+        self.tell(ServerNote(f"mx-{next(_note_numbers)}", (
+            ("heading", "The receiving MX decides at the final dot; it asked DNS:"),
+            *(("dns", line) for line in verdict.lookups),
+            ("note", f"SPF {verdict.spf.result}, DKIM {', '.join(r.result for r in verdict.dkim) or 'none'}, "
+                     f"DMARC {verdict.dmarc.result}: {outcome}"))))
         return verdict.reply
 
     def added_fields(self, session: Session, envelope: Envelope) -> bytes:
         return getattr(envelope, "authentication_results", b"")
+
+
+MX_DOMAINS = ("example.test",)
+"""The domains the receiving MX of the relaying scenario takes mail for (``world.ZONES``: their MX is
+mx.example.test)."""
+MX_GONE = frozenset({"gone", "former"})
+"""Local parts the receiving MX has no mailbox for, while the submission server, which cannot know that,
+takes them: the bounce lesson's recipient."""
+
+
+@register_scenario
+class RelayingScenario(Scenario):
+    """Submission, relay and delivery on one machine: the listeners play two servers.
+
+    A session that logged in (AUTH, the submission server's users, RFC 6409) may send to any test domain: the
+    message is queued, the client gets its 250, and the server relays it over an SMTP session of its own to
+    the MX that DNS names for each recipient's domain (``relay_hop.py``): mx.example.test, which is this
+    server's port-25-style listener. A session that did not log in is talking to that MX: it takes mail for
+    ``MX_DOMAINS`` only and refuses any other domain at RCPT with 550 5.7.1 (hosts are not required to relay
+    and may refuse with a 550 as a policy reason, RFC 5321 §3.6; RFC 3463 §3.8: X.7.1, delivery not
+    authorized), and has no mailbox for ``MX_GONE``, so a message the submission server took for such a
+    recipient comes back as a bounce.
+    """
+
+    name = "relaying"
+    summary = ("submission relays to the MX: mail sent after AUTH goes on over a second SMTP session to "
+               "mx.example.test (port 25), which refuses relaying and unknown mailboxes")
+    mx_port: int | None = None
+    """Where the second hop connects; None for the server's own port-25-style listener (tests put a recorder
+    in between)."""
+
+    def __init__(self) -> None:
+        # Loaded when a lesson switches to this scenario, not at the first message (see ReceivingMxScenario).
+        from smtpstep.protocol.mailauth import world  # noqa: F401
+        from smtpstep.protocol.server import relay_hop  # noqa: F401
+        from smtpstep.protocol.transport import mx  # noqa: F401
+
+    def relays(self, session: Session) -> bool:
+        return bool(session.authenticated)
+
+    def received_by(self, session: Session) -> str | None:
+        return None if session.authenticated else "mx.example.test"
+
+    def rcpt(self, session: Session, envelope: Envelope, address: str) -> str | None:
+        if session.authenticated:
+            return None
+        local_part, _, domain = address.rpartition("@")
+        if domain.lower() not in MX_DOMAINS:
+            # Not an open relay (RFC 5321 §3.6, RFC 2505 §2.1); RFC 3463 §3.8: X.7.1, delivery not authorized.
+            return (f"550 5.7.1 <{address}>: relaying denied: mx.example.test takes mail for "
+                    f"{', '.join(MX_DOMAINS)} only; log in on the submission port to send elsewhere")
+        if local_part.lower() in MX_GONE:
+            return f"550 5.1.1 <{address}>: no such mailbox here"  # RFC 3463 §3.2: X.1.1 bad mailbox
+        return None

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 from smtpstep.protocol.server.pipe import MAX_LINE, STOP_TIMEOUT, encode
 
 if TYPE_CHECKING:
-    from smtpstep.protocol.server.facts import ReceivedMessage
+    from smtpstep.protocol.server.facts import ReceivedMessage, ServerNote
     from smtpstep.protocol.server.relay import StartTlsStripper
     from smtpstep.protocol.server.server import LocalServer
 
@@ -121,6 +121,10 @@ class Seat:
                    "rcpt_tos": list(record.rcpt_tos), "listener": record.listener, "tls": record.tls,
                    "auth_user": record.auth_user, "stored_size": len(record.stored),
                    "trace_size": record.trace_size, "line_count": record.line_count})
+
+    def note(self, note: ServerNote) -> None:
+        """A note of the server's own (a relay hop's session, an MX's DNS questions), for the Server side pane."""
+        self.send({"event": "note", **note.report()})
 
     async def close(self) -> None:
         """Stop the relays and the server (deliveries under way finish)."""
@@ -248,7 +252,7 @@ class _Seats:
             send({"event": "error", "message": str(error)})
             return
         seat = Seat(server, send)
-        server.on_received = seat.received
+        server.on_received, server.on_note = seat.received, seat.note
         try:
             await server.start()
         except OSError as error:

@@ -9,8 +9,9 @@ Rules:
 
 - Only the server package imports aiosmtpd and trustme (and through them cryptography); the pure
   core and the transports never import it.
-- It never relays. It delivers only to reserved test domains (RFC 2606 §2-3, RFC 6761 §6.2) and
-  keeps every message in one local Maildir.
+- It never relays beyond itself. It delivers only to reserved test domains (RFC 2606 §2-3, RFC 6761 §6.2)
+  and keeps every message in one local Maildir; in the relaying scenario its submission side passes a
+  message on to its own port-25-style listener, the lessons' receiving MX (``relay_hop.py``).
 - It replies 250 to the final dot only after the message is on disk: from then on the server owns
   the message (RFC 5321 §6.1). If storing fails the reply is 451, so the client keeps it. How a
   message is stored, in worker threads off the event loop, is in ``delivery.py``.
@@ -43,6 +44,7 @@ from smtpstep.protocol.server.facts import (
     DEMO_USER,
     LISTENERS,
     ReceivedMessage,
+    ServerNote,
     listener_port,
 )
 from smtpstep.protocol.server.loop_thread import LoopThread
@@ -122,6 +124,7 @@ class LocalServer:
         scenario: str = "normal",
         timeout: float = DEFAULT_TIMEOUT,
         on_received: Callable[[ReceivedMessage], None] | None = None,
+        on_note: Callable[[ServerNote], None] | None = None,
         clock: Callable[[], datetime.datetime] | None = None,
         maildir_names: Callable[[], str] | None = None,
         certificates: Certificates | None = None,
@@ -156,12 +159,14 @@ class LocalServer:
         self.on_received = on_received
         """Called with each ``ReceivedMessage`` on the server's loop (its thread, with
         ``start_in_thread``); a Textual app would forward it with ``call_from_thread``."""
+        self.on_note = on_note
+        """Called with each ``ServerNote`` (a relay hop's session, the MX's DNS questions) on the server's loop."""
         self.clock = clock or (lambda: datetime.datetime.now().astimezone())
         """The time of the Received field's date; a fixed one for pictures that must not change (shots)."""
         self._state_dir_arg = Path(state_dir) if state_dir is not None else None
         self._state_dir: Path | None = None
         self._owns_state_dir = False
-        self.hooks: Scenario = SCENARIOS[scenario]()
+        self.hooks: Scenario = self._scenario(scenario)
         self._variant_contexts: dict[tuple[str, str], ssl.SSLContext] = {}
         """TLS contexts for the certificates scenarios present by SNI, made on first use."""
         self._store = MaildirStore(self.maildir_path, names=maildir_names)
@@ -196,11 +201,17 @@ class LocalServer:
         """Switch scenario (fresh state, e.g. an empty greylist); sessions see it at their next command."""
         if name not in SCENARIOS:
             raise ValueError(f"scenario must be one of {', '.join(SCENARIOS)}, not {name!r}")
-        self.hooks = SCENARIOS[name]()
+        self.hooks = self._scenario(name)
+
+    def _scenario(self, name: str) -> Scenario:
+        hooks = SCENARIOS[name]()
+        hooks.tell = self._note
+        return hooks
 
     @property
-    def received(self) -> list[ReceivedMessage]:
-        """The latest accepted messages, oldest first (a copy, safe to read from any thread)."""
+    def received(self) -> list[ReceivedMessage | ServerNote]:
+        """The latest accepted messages, oldest first, with the notes of what the server did among them (a
+        relay hop's session before the message it delivered); a copy, safe to read from any thread."""
         return self._deliveries.received
 
     def port_for(self, security: str) -> int:
@@ -361,9 +372,47 @@ class LocalServer:
         ssl_object.context = chosen
 
     async def accept(self, listener: str, smtp: SMTP, session: Session, envelope: Envelope) -> str:
-        """Store the message and return the reply to the final dot (``delivery.accept``)."""
-        return await accept(self._deliveries, listener, smtp, session, envelope, self.clock(),
-                            self.hooks.added_fields(session, envelope))
+        """Store the message and return the reply to the final dot (``delivery.accept``). A message the scenario
+        relays on is queued first (stored, so it is never lost: RFC 5321 §6.1), then the second hop runs, and
+        the reply waits for it: a real server answers once the message is queued and relays later, but a
+        lesson shows both in the one step (the hop finishes even if this client hangs up meanwhile)."""
+        hooks = self.hooks
+        relays = hooks.relays(session)
+        hops: list[asyncio.Task[None]] = []
+        reply = await accept(self._deliveries, listener, smtp, session, envelope, self.clock(),
+                             hooks.added_fields(session, envelope), final=not relays, by=hooks.received_by(session),
+                             then=(lambda record: hops.append(self._start_hop(hooks, record))) if relays else None)
+        for hop in hops:
+            await asyncio.shield(hop)
+        return reply
+
+    def _start_hop(self, hooks: Scenario, record: ReceivedMessage) -> asyncio.Task[None]:
+        assert self._loop is not None
+        task = self._loop.create_task(self._hop(hooks, record))
+        self._deliveries.track(task)  # stopping waits for it
+        return task
+
+    async def _hop(self, hooks: Scenario, record: ReceivedMessage) -> None:
+        from smtpstep.protocol.server.relay_hop import relay_message
+
+        port = getattr(hooks, "mx_port", None) or self.ports["plain"]
+        try:
+            outcome = await relay_message(record, mx_port=port, deliver=self._deliveries.deliver, when=self.clock())
+        except Exception as error:  # the message stays queued in the Maildir whatever went wrong
+            log.exception("the relay hop for %s failed", record.key)
+            self._note(ServerNote(f"hop-{record.key}", (
+                ("heading", f"The submission server could not relay new/{record.key}; it stays queued:"),
+                ("note", " ".join(f"{type(error).__name__}: {error}".split())))))
+            return
+        self._note(outcome.note)
+
+    def _note(self, note: ServerNote) -> None:
+        self._deliveries.note(note)
+        if self.on_note is not None:
+            try:
+                self.on_note(note)
+            except Exception:
+                log.exception("on_note callback failed")
 
     def _tell_received(self, record: ReceivedMessage) -> None:
         if self.on_received is not None:

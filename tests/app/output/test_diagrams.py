@@ -135,7 +135,7 @@ def parse_svg(text: str) -> tuple[dict[str, str], list[Drawn], list[tuple[str, b
     for g in root.iter(f"{SVG}g"):
         if g.get("class") == "tls":  # the band says so in words too
             assert {t.text for t in g.iter(f"{SVG}text")} & {"TLS", "inside TLS"}
-    titles = {"client": "Client", "relay": "Relay (man in the middle)", "server": "Server"}
+    titles = {"client": "Client", "relay": "Relay (man in the middle)", "server": "Server", "mx": "MX (port 25)"}
     arrows, notes = [], []
     for g in root.iter(f"{SVG}g"):
         kind = (g.get("class") or "").split()
