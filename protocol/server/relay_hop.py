@@ -63,9 +63,8 @@ async def relay_message(queued: ReceivedMessage, *, mx_port: int, deliver: Calla
     ``mx_port``, then ``deliver`` the bounce or delay notice, if one is due, to the sender's mailbox.
     ``envid``, ``ret`` and ``orcpt`` (by recipient) are the sender's DSN parameters (RFC 3461 §4), for the
     notice: Original-Envelope-Id, what is returned, Original-Recipient."""
-    from smtpstep.protocol.mailauth.world import zones
-    from smtpstep.protocol.mailauth.zone import Lookup, zone_resolver
-    from smtpstep.protocol.transport.mx import MxError, find_mx
+    from smtpstep.protocol.routing import TIMEOUT, DnsAnswer, route
+    from smtpstep.protocol.transport.mx import lookup
 
     lines: list[tuple[str, str]] = [("heading", f"The submission server relays new/{queued.key} to the receiving "
                                                 f"MX, over an SMTP session of its own on port 25, as a client:")]
@@ -75,17 +74,14 @@ async def relay_message(queued: ReceivedMessage, *, mx_port: int, deliver: Calla
         by_domain.setdefault(rcpt.rpartition("@")[2].lower(), []).append(rcpt)
     before = ""
     for domain, rcpts in by_domain.items():
-        asked: list[Lookup] = []
-
-        def ask(lookup: Lookup) -> None:
-            asked.append(lookup)
-            lines.append(("dns", lookup.line()))
-
-        try:
-            mx = find_mx(domain, zone_resolver(zones(), on_lookup=ask), on_lookup=None)[0]
-        except MxError as error:
-            lines.append(("note", str(error)))
-            if asked and asked[-1].rcode in ("TIMEOUT", "SERVFAIL"):
+        # The same steps as the client's DNS steps (RFC 5321 §5.1), against the lessons' zone in memory.
+        answers: list[DnsAnswer] = []
+        while (found := route(domain, answers)).lookup is not None:
+            answers.append(lookup(found.lookup.name, found.lookup.rdtype, "zone"))
+            lines.append(("dns", f"DNS: {answers[-1].line()}"))
+        if found.halt is not None or found.host is None or found.address is None:
+            lines.append(("note", found.halt or f"No route to {domain}."))
+            if answers and answers[-1].rcode in (TIMEOUT, "SERVFAIL"):
                 # RFC 5321 §5.1: a temporary DNS error queues the message; RFC 3463 §3.5: X.4.3, directory
                 # server failure.
                 outcome.statuses += [RecipientStatus(r, "delayed", "4.4.3") for r in rcpts]
@@ -94,7 +90,7 @@ async def relay_message(queued: ReceivedMessage, *, mx_port: int, deliver: Calla
                 # destination system address.
                 outcome.statuses += [RecipientStatus(r, "failed", "5.1.2") for r in rcpts]
             continue
-        delivered, key = await _session(queued, rcpts, mx.host, _ipv4_first(mx.addresses), mx_port, host, lines, outcome)
+        delivered, key = await _session(queued, rcpts, found.host, found.address, mx_port, host, lines, outcome)
         outcome.delivered += delivered
         before = before or key
     sender = queued.mail_from.strip("<>")
@@ -161,11 +157,6 @@ async def _session(queued: ReceivedMessage, rcpts: list[str], mx_host: str, addr
 def _recipients_with_status(outcome: HopOutcome) -> set[str]:
     """The recipients ``outcome`` already has a status for."""
     return {status.recipient for status in outcome.statuses}
-
-
-def _ipv4_first(addresses: tuple[str, ...]) -> str:
-    """The address to connect to: the built-in server listens on IPv4 loopback only."""
-    return next((address for address in addresses if ":" not in address), addresses[0])
 
 
 def _fail_all(result: StepResult, rcpts: list[str], mx_host: str, outcome: HopOutcome) -> None:
