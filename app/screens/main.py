@@ -211,8 +211,12 @@ class MainScreen(Screen):
 
         if settings.builtin:
             pane = self.query_one(ServerView)
-            if [m.key for m in received] != [m.key for m in pane.messages]:  # walking 25 MB costs time
-                pane.messages = tuple(received)
+            if view.steps_done == 0:  # a new session: what the server stored before is not this session's
+                self._received_before = len(received)
+            own = received[self._received_before:]
+            if [m.key for m in own] != [m.key for m in pane.messages] or pane.earlier != self._received_before:
+                pane.earlier = self._received_before  # walking 25 MB costs time: only when something changed
+                pane.messages = tuple(own)
         lesson, part = settings.lesson, settings.lesson_part
         if lesson is None:
             self.lesson_note = None
@@ -231,6 +235,8 @@ class MainScreen(Screen):
         self.lesson_note = note
 
     _lesson_step: int | None = None
+    _received_before = 0
+    """How many of the built-in server's messages came before this session (the pane shows this session's)."""
 
     # -- keys that change how the panes show the session -------------------------------------------
 

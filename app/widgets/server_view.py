@@ -48,6 +48,9 @@ class ServerView(Static):
     """The messages the built-in server accepted, oldest first, with its notes among them
     (``LocalServer.received``)."""
 
+    earlier = 0
+    """How many of the server's messages and notes belong to earlier sessions (not in ``messages``)."""
+
     _notes_seen: frozenset[str] = frozenset()
     """Keys of the notes shown so far: a new one is scrolled to."""
 
@@ -72,15 +75,22 @@ class ServerView(Static):
     def _content(self, messages: tuple[ReceivedMessage | ServerNote, ...],
                  before_new: list[RenderableType] | None = None) -> Group | Text:
         """The pane's text; ``before_new`` gets what comes before the first note not shown before."""
+        empty = self.get_component_rich_style("server-view--empty", partial=True)
         if not messages:
+            if self.earlier:
+                return Text(f"The built-in server has stored nothing in this session yet ({self.earlier} "
+                            f"{'entry' if self.earlier == 1 else 'entries'} from earlier sessions not shown). "
+                            "What it accepts appears here, as it stored it: with the Received field it added "
+                            "on top (RFC 5321 §4.4).", style=empty)
             return Text("The built-in server has stored no message yet. What it accepts appears here, as it "
-                        "stored it: with the Received field it added on top (RFC 5321 §4.4).",
-                        style=self.get_component_rich_style("server-view--empty", partial=True))
+                        "stored it: with the Received field it added on top (RFC 5321 §4.4).", style=empty)
         parts: list[Text] = []
         shown = messages[-SHOWN_MESSAGES:]
-        if len(messages) > len(shown):
-            parts.append(Text(f"({len(messages) - len(shown)} earlier message(s) not shown)",
-                              style=self.get_component_rich_style("server-view--empty", partial=True)))
+        hidden = len(messages) - len(shown)
+        if hidden or self.earlier:
+            earlier = f"{self.earlier} from earlier sessions" if self.earlier else ""
+            this = f"{hidden} earlier in this session" if hidden else ""
+            parts.append(Text(f"({' and '.join(p for p in (this, earlier) if p)} not shown)", style=empty))
         marked = before_new is None
         for index, record in enumerate(shown):
             if index or parts:

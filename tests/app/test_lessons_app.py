@@ -61,6 +61,21 @@ async def test_a_two_part_lesson_moves_to_its_second_part_with_one_key() -> None
         assert app.stepper.transport.client.transactions[-1].reply.code == 250
 
 
+async def test_a_new_part_shows_only_what_the_server_stored_in_it_not_the_part_before() -> None:
+    app = SmtpStepApp(_lesson("spf"))  # part 1 is accepted and stored; part 2 is refused
+    async with app.run_test(size=(120, 36)) as pilot:
+        await _run_to_end(pilot, app)
+        pane = app.screen.query_one(ServerView)
+        assert [m for m in pane.messages if hasattr(m, "mail_from")], "part 1 stored its message"
+        await step(pilot)  # part 2: a fresh session
+        await _run_to_end(pilot, app)
+        codes = [a.reply.code for r in app.stepper.history for a in r.answers]
+        assert 550 in codes  # refused: nothing stored in this part
+        assert not [m for m in pane.messages if hasattr(m, "mail_from")]
+        drawn = "\n".join(pane.render_line(y).text for y in range(pane.size.height))
+        assert "accepted a message" not in drawn and "earlier sessions not shown" in drawn
+
+
 async def test_the_stripping_lesson_runs_through_its_man_in_the_middle() -> None:
     app = SmtpStepApp(_lesson("starttls-stripping"))
     async with app.run_test(size=(120, 36)) as pilot:
