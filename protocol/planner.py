@@ -40,6 +40,7 @@ from smtpstep.protocol.commands import (
     TlsHandshake,
     Verb,
 )
+from smtpstep.protocol.dsn_requests import DsnAsk, dsn_mail_params, dsn_rcpt
 from smtpstep.protocol.states import State
 
 PHASES = ("connect", "greeting", "ehlo", "tls", "auth", "mail", "rcpt", "data")
@@ -77,6 +78,9 @@ class SessionPlan:
     bdat: int | None = None
     """Send the message with BDAT in chunks of this many octets (0: in one chunk) when the server
     advertises CHUNKING (RFC 3030 §2); None sends it with DATA. A message sent ``exact`` always uses DATA."""
+    dsn: DsnAsk = field(default_factory=DsnAsk)
+    """DSN parameters to send where the server advertises DSN (RFC 3461 §4), and REQUIRETLS where it advertises
+    that under TLS (RFC 8689 §2)."""
 
 
 @dataclass(frozen=True)
@@ -238,7 +242,7 @@ def _happy_path(plan: SessionPlan, view: ClientView) -> list[Planned]:
     else:
         rcpts = _remaining_rcpts(plan, view)
     for rcpt in rcpts:
-        add(Planned(RcptTo(rcpt), "rcpt"))
+        add(Planned(dsn_rcpt(rcpt, plan.dsn, view), "rcpt"))
     if _chunking(plan, view):
         steps.extend(_chunks(body, 0, plan.bdat or 0))
     else:
@@ -319,6 +323,7 @@ def _mail_from(plan: SessionPlan, view: ClientView) -> MailFrom:
         size=size,
         body_8bit="8BITMIME" in offered and not plan.message.isascii(),
         smtputf8=plan.smtputf8,
+        **dsn_mail_params(plan.dsn, view),  # type: ignore[arg-type]
     )
 
 

@@ -136,6 +136,21 @@ class SessionSpec:
     """A man in the middle between client and server: "strip-starttls" (``smtpstep.protocol.server.relay``)."""
     quit_after: str | None = None
     """A phase from ``planner.PHASES``, as ``--quit-after``."""
+    verify: bool = True
+    """Check the server's certificate; false only for a lesson that shows an opportunistic sender, which encrypts
+    without checking (RFC 7435): every screen then marks the TLS as not verified."""
+    mta: bool = False
+    """The client plays a sending mail server: it connects to the port-25 listener (STARTTLS, no AUTH)."""
+    notify: tuple[str, ...] | None = None
+    """NOTIFY= on each RCPT TO (RFC 3461 §4.1), where the server advertises DSN."""
+    ret: str | None = None
+    """RET=FULL or HDRS on MAIL FROM (RFC 3461 §4.3), where the server advertises DSN."""
+    envid: str | None = None
+    """ENVID= on MAIL FROM (RFC 3461 §4.4), where the server advertises DSN."""
+    orcpt: bool = False
+    """ORCPT=rfc822;<recipient> on each RCPT TO (RFC 3461 §4.2), where the server advertises DSN."""
+    requiretls: bool = False
+    """REQUIRETLS on MAIL FROM (RFC 8689 §2), where the server advertises it under TLS."""
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,11 @@ class Scenario:
     """One line for ``describe()`` and the UI."""
     token_login: ClassVar[bool] = False
     """Whether AUTH XOAUTH2 and OAUTHBEARER are offered and taken (with ``facts.DEMO_TOKEN``)."""
+    dsn: ClassVar[bool] = False
+    """Whether DSN is advertised and RET, ENVID, NOTIFY and ORCPT are taken and kept with the envelope (RFC 3461
+    §4; ``smtp_session.ChunkedEnvelope.dsn``). Only where the scenario can send the reports they ask for."""
+    requiretls: ClassVar[bool] = False
+    """Whether REQUIRETLS is advertised under TLS and taken on MAIL FROM (RFC 8689 §2)."""
 
     def ehlo(self, lines: list[str]) -> list[str]:
         """The EHLO reply lines (``250-name``, ``250-SIZE n``, ... ``250 HELP``) to send."""
@@ -196,6 +201,17 @@ class TlsFailuresScenario(Scenario):
         if not server_name:
             return None
         return TLS_FAILURE_NAMES.get(server_name.split(".", 1)[0].lower())
+
+
+@register_scenario
+class MxTlsScenario(TlsFailuresScenario):
+    """A receiving MX between mail servers: the tls-failures certificates by SNI name, and REQUIRETLS advertised
+    under TLS and taken on MAIL FROM (RFC 8689 §2). As the final hop it delivers the message itself, so it never
+    has to refuse onward relay with 5.7.30 (RFC 8689 §5)."""
+
+    name = "mx-tls"
+    summary = "MX with TLS between servers: bad certificates by SNI name as tls-failures; REQUIRETLS under TLS"
+    requiretls = True
 
 
 @register_scenario
