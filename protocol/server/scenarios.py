@@ -207,7 +207,7 @@ class TlsFailuresScenario(Scenario):
 class MxTlsScenario(TlsFailuresScenario):
     """A receiving MX between mail servers: the tls-failures certificates by SNI name, and REQUIRETLS advertised
     under TLS and taken on MAIL FROM (RFC 8689 §2). As the final hop it delivers the message itself, so it never
-    has to refuse onward relay with 5.7.30 (RFC 8689 §5)."""
+    has to refuse onward relay for want of REQUIRETLS with 5.7.30 (RFC 8689 §4.2.1, §5)."""
 
     name = "mx-tls"
     summary = "MX with TLS between servers: bad certificates by SNI name as tls-failures; REQUIRETLS under TLS"
