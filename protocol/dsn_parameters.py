@@ -20,10 +20,11 @@ NOTIFY_WORDS = ("SUCCESS", "FAILURE", "DELAY")
 RET_VALUES = ("FULL", "HDRS")
 """RET=FULL returns the whole message in a failure report, RET=HDRS only its header (RFC 3461 §4.3)."""
 ENVID_LIMIT = 100
-"""ENVID's value, as xtext, is less than 100 characters (RFC 3461 §4.4)."""
+"""ENVID's value, as xtext, is kept under this many characters: smtpstep's bound, as common servers keep (the
+identifier only has to be returned in reports)."""
 ORCPT_LIMIT = 500
-"""Most characters of an ORCPT value (address type, ";" and the xtext) this code writes or reads (RFC 3461 §4.2
-allows 500)."""
+"""Most characters of an ORCPT value (address type, ";" and the xtext) this code writes or reads: smtpstep's
+bound, which common implementations share."""
 ORCPT_TYPE = "rfc822"
 """The address type of an Internet mail address in ORCPT (RFC 3461 §4.2, RFC 3464 §2.1.2)."""
 DSN_MAIL_KEYWORDS = ("RET", "ENVID")
@@ -94,12 +95,12 @@ def ret_value(value: str) -> str:
 
 
 def check_envid(envid: str) -> str:
-    """The envelope identifier as given, if it fits ENVID: printable ASCII, under ``ENVID_LIMIT`` characters as
-    xtext (RFC 3461 §4.4); ``DsnSyntaxError`` otherwise."""
+    """The envelope identifier as given, if it fits ENVID: printable ASCII before encoding (RFC 3461 §4.4), and
+    under ``ENVID_LIMIT`` characters as xtext; ``DsnSyntaxError`` otherwise."""
     if not envid or not all(32 <= ord(c) <= 126 for c in envid):
         raise DsnSyntaxError("ENVID is one or more printable ASCII characters (RFC 3461 §4.4)")
     if len(xtext(envid)) >= ENVID_LIMIT:
-        raise DsnSyntaxError(f"ENVID must be less than {ENVID_LIMIT} characters as xtext (RFC 3461 §4.4)")
+        raise DsnSyntaxError(f"ENVID is kept under {ENVID_LIMIT} characters as xtext here")
     return envid
 
 
@@ -110,7 +111,7 @@ def orcpt_value(address: str) -> str:
         raise DsnSyntaxError("ORCPT's address must be printable ASCII (RFC 3461 §4.2)")
     value = f"{ORCPT_TYPE};{xtext(address)}"
     if len(value) > ORCPT_LIMIT:
-        raise DsnSyntaxError(f"ORCPT is at most {ORCPT_LIMIT} characters (RFC 3461 §4.2)")
+        raise DsnSyntaxError(f"ORCPT is kept to {ORCPT_LIMIT} characters here")
     return value
 
 
@@ -121,8 +122,11 @@ def read_orcpt(value: str) -> tuple[str, str]:
         raise DsnSyntaxError("ORCPT is an address type, “;” and the address as xtext, such as "
                              "rfc822;student+2Bx@example.test (RFC 3461 §4.2)")
     if len(value) > ORCPT_LIMIT:
-        raise DsnSyntaxError(f"ORCPT is at most {ORCPT_LIMIT} characters (RFC 3461 §4.2)")
-    return kind, unxtext(encoded)
+        raise DsnSyntaxError(f"ORCPT is kept to {ORCPT_LIMIT} characters here")
+    address = unxtext(encoded)
+    if not all(32 <= ord(c) <= 126 for c in address):
+        raise DsnSyntaxError("ORCPT's address must be printable ASCII (RFC 3461 §4.2)")
+    return kind, address
 
 
 # --- what a server keeps ---------------------------------------------------------------------------

@@ -30,6 +30,8 @@ def test_notify_is_never_alone_or_a_list_of_success_failure_delay():
         with pytest.raises(DsnSyntaxError):
             notify_words(bad)
     assert read_orcpt("rfc822;a+2Bb@example.test") == ("rfc822", "a+b@example.test")
+    with pytest.raises(DsnSyntaxError):
+        read_orcpt("rfc822;a+0Ab@example.test")  # a line feed: not printable (RFC 3461 §4.2)
 
 
 def test_mail_and_rcpt_carry_the_parameters_in_xtext():
