@@ -181,7 +181,11 @@ def read_mail(words: list[str], *, dsn: bool, requiretls: bool) -> tuple[list[st
     return rest, DsnRequest(ret, envid, tls)
 
 
-def read_rcpt(words: list[str], *, dsn: bool) -> tuple[list[str], tuple[tuple[str, ...] | None, tuple[str, str] | None]]:
+RcptRequest = tuple[tuple[str, ...] | None, tuple[str, str] | None]
+"""NOTIFY's words and ORCPT's (address type, address), each None when absent."""
+
+
+def read_rcpt(words: list[str], *, dsn: bool) -> tuple[list[str], RcptRequest]:
     """Split RCPT TO's parameter ``words``: NOTIFY and ORCPT (when DSN is advertised) are read, the others
     returned as they came. ``DsnSyntaxError`` for a bad value."""
     rest: list[str] = []
