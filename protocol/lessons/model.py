@@ -252,7 +252,9 @@ class Lesson:
             heading = f"part {number} of {len(self.parts)}: {part.title}" if len(self.parts) > 1 else part.title
             lines.append(f"  {heading} (security {spec.security}, AUTH {spec.auth}"
                          + (f", man in the middle: {spec.mitm}" if spec.mitm else "")
-                         + (f", server name {spec.sni}" if spec.sni else "") + ")")
+                         + (f", server name {spec.sni}" if spec.sni else "")
+                         + (", as a sending MTA on port 25" if spec.mta else "")
+                         + (", certificate NOT checked" if not spec.verify else "") + ")")
             for index, note in enumerate(part.steps, 1):
                 outcome = " ".join(note.expect) + (f" (fails: {note.failure})" if note.failure else "")
                 lines.append(f"    {index:>2}. {note.kind:<14} {outcome}".rstrip())
