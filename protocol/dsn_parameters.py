@@ -38,6 +38,12 @@ class DsnSyntaxError(ValueError):
 # --- xtext (RFC 3461 §4) ----------------------------------------------------------------------------
 
 
+def _printable(char: str) -> bool:
+    """Printable US-ASCII, graphic or white space (SP, HTAB): what ENVID and ORCPT's address may hold before
+    encoding (RFC 3461 §4.2, §4.4)."""
+    return char == "\t" or " " <= char <= "~"
+
+
 def _plain(byte: int) -> bool:
     """An xchar: "!" to "~" but neither "+" nor "=" (RFC 3461 §4)."""
     return 33 <= byte <= 126 and byte not in (0x2B, 0x3D)
@@ -97,7 +103,7 @@ def ret_value(value: str) -> str:
 def check_envid(envid: str) -> str:
     """The envelope identifier as given, if it fits ENVID: printable ASCII before encoding (RFC 3461 §4.4), and
     under ``ENVID_LIMIT`` characters as xtext; ``DsnSyntaxError`` otherwise."""
-    if not envid or not all(32 <= ord(c) <= 126 for c in envid):
+    if not envid or not all(_printable(c) for c in envid):
         raise DsnSyntaxError("ENVID is one or more printable ASCII characters (RFC 3461 §4.4)")
     if len(xtext(envid)) >= ENVID_LIMIT:
         raise DsnSyntaxError(f"ENVID is kept under {ENVID_LIMIT} characters as xtext here")
@@ -107,7 +113,7 @@ def check_envid(envid: str) -> str:
 def orcpt_value(address: str) -> str:
     """``rfc822;`` and the address as xtext: ORCPT's value for an Internet mail address (RFC 3461 §4.2), whose
     address must be printable ASCII before encoding (§4.2)."""
-    if not address or not all(32 <= ord(c) <= 126 for c in address):
+    if not address or not all(_printable(c) for c in address):
         raise DsnSyntaxError("ORCPT's address must be printable ASCII (RFC 3461 §4.2)")
     value = f"{ORCPT_TYPE};{xtext(address)}"
     if len(value) > ORCPT_LIMIT:
@@ -124,7 +130,7 @@ def read_orcpt(value: str) -> tuple[str, str]:
     if len(value) > ORCPT_LIMIT:
         raise DsnSyntaxError(f"ORCPT is kept to {ORCPT_LIMIT} characters here")
     address = unxtext(encoded)
-    if not all(32 <= ord(c) <= 126 for c in address):
+    if not all(_printable(c) for c in address):
         raise DsnSyntaxError("ORCPT's address must be printable ASCII (RFC 3461 §4.2)")
     return kind, address
 

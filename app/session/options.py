@@ -243,7 +243,7 @@ def _dsn(ret: str | None, envid: str | None, notify: tuple[str, ...] | None, orc
     try:
         MailFrom("x@x.test", ret=ret, envid=envid)
     except InvalidCommand as error:
-        raise UsageError(f"--envid or --ret: {error}") from None
+        raise UsageError(f"--envid: {error}") from None
     return DsnAsk(ret=ret, envid=envid, notify=notify, orcpt=orcpt, requiretls=requiretls)
 
 
