@@ -15,7 +15,9 @@ the rest to aiosmtpd's own ``smtp_*`` method: a second STARTTLS inside TLS gets 
 and starts a handshake inside TLS), AUTH inside a mail transaction gets 503 (RFC 4954 §4), and DATA
 after a BDAT chunk gets 503 (RFC 3030 §2). aiosmtpd has no CHUNKING: ``smtp_BDAT`` adds it (below), on
 the envelope (``ChunkedEnvelope``) so that RSET, EHLO and the end of a message clear it as they clear
-the rest of the transaction.
+the rest of the transaction. aiosmtpd knows no DSN or REQUIRETLS parameter either: ``smtp_MAIL`` and
+``smtp_RCPT`` read them where the scenario advertises them (RFC 3461 §4, RFC 8689 §2), answer a bad value with
+501 5.5.4, keep them on the envelope (``ChunkedEnvelope.dsn``, ``dsn_recipients``) and pass the rest on.
 aiosmtpd is pinned below 1.5 for them, and ``tests/protocol/server/test_dependencies.py`` fails, naming
 the upstream function and what to re-check, when the installed code differs from what they were written
 against. Nothing here may copy more of aiosmtpd without an entry there.
