@@ -135,6 +135,36 @@ def read_orcpt(value: str) -> tuple[str, str]:
     return kind, address
 
 
+# --- what the wire log says -------------------------------------------------------------------------
+
+
+def wire_note(parameters: tuple[str, ...]) -> str | None:
+    """One line for the wire log after a MAIL or RCPT that carried DSN or REQUIRETLS parameters: what each means,
+    xtext decoded (RFC 3461 §4.1-4.4, RFC 8689 §2); None when it carried none."""
+    said = []
+    for parameter in parameters:
+        key, _, value = parameter.partition("=")
+        try:
+            if key == "RET":
+                returned = "the whole message" if value == "FULL" else "only the header"
+                said.append(f"RET={value}: a failure report returns {returned} (RFC 3461 §4.3)")
+            elif key == "ENVID":
+                said.append(f"ENVID: the reports quote the identifier “{unxtext(value)}”, written as xtext "
+                            "(RFC 3461 §4.4)")
+            elif key == "NOTIFY":
+                asked = "no report at all" if value == "NEVER" else \
+                    "a report on " + ", ".join(word.lower() for word in value.split(","))
+                said.append(f"NOTIFY={value}: {asked} (RFC 3461 §4.1)")
+            elif key == "ORCPT":
+                kind, address = read_orcpt(value)
+                said.append(f"ORCPT: the original recipient is {address} ({kind}), written as xtext (RFC 3461 §4.2)")
+            elif key == "REQUIRETLS":
+                said.append("REQUIRETLS: onward only over verified TLS, or the message comes back (RFC 8689 §2)")
+        except DsnSyntaxError:
+            continue
+    return "; ".join(said) or None
+
+
 # --- what a server keeps ---------------------------------------------------------------------------
 
 
@@ -211,4 +241,4 @@ def read_rcpt(words: list[str], *, dsn: bool) -> tuple[list[str], RcptRequest]:
 
 __all__ = ["DSN_MAIL_KEYWORDS", "DSN_RCPT_KEYWORDS", "DsnRecipient", "DsnRequest", "DsnSyntaxError", "ENVID_LIMIT",
            "NOTIFY_WORDS", "ORCPT_LIMIT", "ORCPT_TYPE", "RET_VALUES", "check_envid", "notify_words", "orcpt_value",
-           "read_mail", "read_orcpt", "read_rcpt", "ret_value", "unxtext", "xtext"]
+           "read_mail", "read_orcpt", "read_rcpt", "ret_value", "unxtext", "wire_note", "xtext"]

@@ -8,7 +8,7 @@ import pytest
 from smtpstep.protocol.capabilities import Capabilities
 from smtpstep.protocol.client import SmtpClient
 from smtpstep.protocol.commands import Connect, Ehlo, InvalidCommand, MailFrom, RcptTo, ReadGreeting
-from smtpstep.protocol.dsn_parameters import DsnSyntaxError, notify_words, read_orcpt, unxtext, xtext
+from smtpstep.protocol.dsn_parameters import DsnSyntaxError, notify_words, read_orcpt, unxtext, wire_note, xtext
 from smtpstep.protocol.dsn_requests import DsnAsk
 from smtpstep.protocol.explanations.keywords import explain_parameters
 from smtpstep.protocol.planner import SessionPlan, propose
@@ -99,3 +99,11 @@ def test_each_dsn_and_requiretls_parameter_is_explained_with_its_rfc_section():
     assert [e.rfc.split(",")[0] for e in found] == ["RFC 3461 §4.3", "RFC 3461 §4.4", "RFC 3461 §4.1",
                                                     "RFC 3461 §4.2", "RFC 8689 §2"]
     assert Capabilities.from_reply(Reply(250, ("mx", "DSN"))).names == ("DSN",)
+
+
+def test_the_wire_log_note_says_what_each_parameter_asks_with_xtext_decoded():
+    note = wire_note(RcptTo("b@example.test", notify=("NEVER",), orcpt="b+x@example.test").parameters)
+    assert note == ("NOTIFY=NEVER: no report at all (RFC 3461 §4.1); ORCPT: the original recipient is "
+                    "b+x@example.test (rfc822), written as xtext (RFC 3461 §4.2)")
+    assert "“id=1”" in wire_note(MailFrom("a@example.test", envid="id=1").parameters)
+    assert wire_note(MailFrom("a@example.test", size=10).parameters) is None

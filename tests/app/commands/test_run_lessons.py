@@ -139,6 +139,7 @@ def test_tls_between_servers_goes_on_unverified_then_refuses_then_sends_requiret
     before_tls, under_tls = required.split("C: STARTTLS")
     assert "S: 250-REQUIRETLS" not in before_tls and "S: 250-REQUIRETLS" in under_tls
     assert re.search(r"C: MAIL FROM:<[^>]+>( SIZE=\d+)? REQUIRETLS\n", under_tls)
+    assert "== REQUIRETLS: onward only over verified TLS, or the message comes back (RFC 8689 §2)" in under_tls
     assert "NOT VERIFIED" not in required and done.report.parts[2].stored
 
 

@@ -27,3 +27,26 @@ async def test_the_requiretls_step_of_the_lesson_explains_the_parameter(local_se
     await stepper.close()
     assert any(title.startswith("REQUIRETLS: ") for title in titles), titles
     assert not any(title.startswith("RET: ") for title in titles)
+
+
+async def test_asked_dsn_parameters_reach_a_server_that_advertises_dsn_and_the_wire_log_decodes_them(local_server):
+    from tests.protocol.server.test_dsn_parameters import _Recording
+
+    recording = _Recording()
+    local_server.hooks = recording
+    settings = settings_from_args(build_parser().parse_args(
+        ["run", "--security", "none", "--to", "a+b@example.test", "--notify", "success,failure", "--orcpt",
+         "--ret", "HDRS", "--envid", "week 3=ok"]))
+    stepper = Stepper(settings.target(local_server), settings.plan(date="Mon, 1 Jan 2024 00:00:00 +0000",
+                                                                   message_id="<dsn@client.smtpstep.test>"),
+                      transport=AsyncioTransport)
+    while stepper.queue:
+        await stepper.step()
+    notes = [chunk.note for chunk in stepper.transport.record.chunks if chunk.note]
+    await stepper.close()
+    (request, recipients), = recording.seen
+    assert (request.ret, request.envid) == ("HDRS", "week 3=ok")
+    assert [(r.address, r.notify, r.orcpt) for r in recipients] == \
+        [("a+b@example.test", ("SUCCESS", "FAILURE"), ("rfc822", "a+b@example.test"))]
+    assert any("“week 3=ok”" in note for note in notes)
+    assert any("original recipient is a+b@example.test" in note for note in notes)
