@@ -65,7 +65,7 @@ def step_key(command: Command, view: SessionView | None = None) -> str:
 
 _VERB_FOR_REPLY = {
     Verb.GREETING: "GREETING", Verb.MESSAGE: "MESSAGE", Verb.AUTH_RESPONSE: "AUTH", Verb.CONNECT: "GREETING",
-    Verb.BDAT_LAST: "BDAT",
+    Verb.BDAT_LAST: "MESSAGE",
 }
 
 

@@ -331,7 +331,8 @@ _DETAILS: dict[tuple[int, int], Entry] = {
     ),
     (7, 8): Entry(
         "authentication credentials invalid",
-        "The user name or password given with AUTH was wrong; the client should ask the user for new ones.",
+        "The credentials given with AUTH, a password or a token, were invalid or insufficient; the client "
+        "should ask the user for new ones.",
         "RFC 4954 §6",
     ),
     (7, 9): Entry(
@@ -363,39 +364,43 @@ _DETAILS: dict[tuple[int, int], Entry] = {
     ),
     (7, 20): Entry(
         "no passing DKIM signature found",
-        "The message carries no DKIM signature that verifies.",
-        "RFC 7372",
+        "The message carries no DKIM signature that verifies. RFC 7372 notes that refusing mail for this goes "
+        "against the advice of RFC 6376 §6.1.",
+        "RFC 7372 §3.1; RFC 6376 §6.1",
     ),
     (7, 21): Entry(
         "no acceptable DKIM signature found",
-        "The message has a valid DKIM signature, but none the receiver accepts.",
-        "RFC 7372",
+        "The message has DKIM signatures that verify, but none the receiver accepts.",
+        "RFC 7372 §3.1; RFC 6376 §6.1",
     ),
     (7, 22): Entry(
         "no valid author-matched DKIM signature found",
-        "No valid DKIM signature belongs to the domain in the From header field.",
-        "RFC 7372",
+        "The message has DKIM signatures that verify, but none by a domain matching the author's address in "
+        "the From header field: a special case of X.7.21.",
+        "RFC 7372 §3.1; RFC 6376 §6.1",
     ),
     (7, 23): Entry(
         "SPF validation failed",
-        "The sender's domain publishes an SPF record that does not allow the sending host to send its mail.",
-        "RFC 7372; RFC 7208",
+        "The SPF check gave \"fail\": the envelope sender's domain does not allow the sending host to send its "
+        "mail. It takes the place of the 5.7.1 that RFC 7208 §8.4 names for this.",
+        "RFC 7372 §3.2; RFC 7208 §8.4",
     ),
     (7, 24): Entry(
         "SPF validation error",
-        "Checking the sender's SPF record failed with an error, such as a broken record or a DNS problem.",
-        "RFC 7372; RFC 7208",
+        "Checking the sender's SPF record ended in an error, a broken record (permerror) or a DNS problem "
+        "(temperror), so SPF could say nothing.",
+        "RFC 7372 §3.2; RFC 7208 §8.6, §8.7",
     ),
     (7, 25): Entry(
         "reverse DNS validation failed",
         "The sending host's IP address failed the receiver's reverse DNS check.",
-        "RFC 7372",
+        "RFC 7372 §3.3",
     ),
     (7, 26): Entry(
         "multiple authentication checks failed",
-        "The message failed more than one of the receiver's checks, such as SPF, DKIM or DMARC; "
-        "which ones is not said.",
-        "RFC 7372",
+        "The message failed more than one of the receiver's authentication checks, such as SPF and DKIM "
+        "together for DMARC; which ones is not said.",
+        "RFC 7372 §3.4",
     ),
     (7, 27): Entry(
         "sender address has null MX",

@@ -24,7 +24,7 @@ _SASL_MECHANISMS: dict[str, str] = {
     "SCRAM-SHA-1": "SCRAM-SHA-1 (RFC 5802) is a salted challenge-response that never sends the password",
     "SCRAM-SHA-256": "SCRAM-SHA-256 (RFC 7677) is a salted challenge-response that never sends the password",
     "OAUTHBEARER": "OAUTHBEARER (RFC 7628) sends an OAuth 2.0 token instead of a password",
-    "XOAUTH2": "XOAUTH2 (non-standard) sends an OAuth 2.0 token instead of a password",
+    "XOAUTH2": "XOAUTH2 (Google's, non-standard) sends an OAuth 2.0 token instead of a password",
     "GSSAPI": "GSSAPI (RFC 4752) uses Kerberos single sign-on",
     "EXTERNAL": "EXTERNAL (RFC 4422) takes the identity from outside SASL, such as a TLS client certificate",
     "NTLM": "NTLM (non-standard) is Microsoft's Windows challenge-response",
@@ -184,7 +184,8 @@ _KEYWORDS: dict[str, _Keyword] = {
     "REQUIRETLS": _Keyword(
         "require TLS all the way",
         "The client may mark a message with REQUIRETLS on MAIL FROM. Every server on the way must then pass "
-        "it on only over TLS to a verified server, or return it instead of sending it in clear text.",
+        "it on only over TLS, to a server whose certificate it verified and that offers REQUIRETLS too, or "
+        "else return it as undeliverable instead of sending it in clear text.",
         "RFC 8689 §2, §4",
     ),
     "DELIVERBY": _Keyword(

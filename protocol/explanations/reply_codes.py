@@ -138,9 +138,10 @@ _REPLIES: dict[int, Entry] = {
     ),
     252: Entry(
         "cannot verify, will try",
-        "The server will not say whether the mailbox exists, often to protect privacy, but it will accept "
-        "mail for it and try to deliver.",
-        "RFC 5321 §3.5.3, §4.2.3",
+        "The server cannot or will not verify the mailbox, but will accept a message for it and attempt "
+        "delivery. A site that turns VRFY off for security must answer 252, so 252 says nothing about whether "
+        "the mailbox exists.",
+        "RFC 5321 §3.5.3, §4.2.2, §7.3",
     ),
     334: Entry(
         "authentication challenge",
@@ -247,7 +248,7 @@ _REPLIES: dict[int, Entry] = {
     ),
     535: Entry(
         "authentication credentials invalid",
-        "The user name or password (or other credentials) was wrong. "
+        "The credentials, a password or a token, were invalid or insufficient. "
         "The client should ask the user for new credentials rather than repeat the same ones.",
         "RFC 4954 §6",
     ),
@@ -266,9 +267,10 @@ _REPLIES: dict[int, Entry] = {
     ),
     551: Entry(
         "user not local",
-        "The mailbox is not on this server; the text may say where it is. "
-        "The client should send it there instead.",
-        "RFC 5321 §3.4, §4.2.3",
+        "The mailbox is not on this server and the recipient is refused; the text may name an address to try "
+        "instead. A client should act on that address only if it trusts the server, since a man in the middle "
+        "could supply it.",
+        "RFC 5321 §3.4, §4.2.3, §7.4",
     ),
     552: Entry(
         "exceeded storage allocation",
@@ -314,6 +316,7 @@ _VERB_ALIASES: dict[str, str] = {
     "BODY": "MESSAGE",
     "END_OF_DATA": "MESSAGE",
     "FINAL_DOT": "MESSAGE",
+    "BDAT_LAST": "MESSAGE",  # the reply to the last chunk is the reply to the whole message (RFC 3030 §2)
 }
 
 _REPLIES_BY_VERB: dict[tuple[int, str], Entry] = {
@@ -361,6 +364,12 @@ _REPLIES_BY_VERB: dict[tuple[int, str], Entry] = {
         "The message is accepted: the server is now responsible for it, to deliver it or to tell the sender "
         "it failed. The envelope is cleared and a new transaction may start.",
         "RFC 5321 §4.1.1.4, §4.2.5",
+    ),
+    (250, "BDAT"): Entry(
+        "chunk received",
+        "The server has read exactly the octets this BDAT announced; the message is not complete yet, so more "
+        "chunks follow, the last one sent with BDAT ... LAST.",
+        "RFC 3030 §2",
     ),
     (250, "RSET"): Entry(
         "transaction reset",
@@ -484,7 +493,7 @@ _REPLIES_BY_VERB: dict[tuple[int, str], Entry] = {
         "sender refused",
         "The server refuses this sender for good, typically by policy, for example a failed SPF check "
         "or a blocked address.",
-        "RFC 5321 §3.3",
+        "RFC 5321 §3.3, §7.9; RFC 7208 §8.4",
     ),
     (550, "RCPT"): Entry(
         "recipient refused",

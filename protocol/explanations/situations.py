@@ -143,6 +143,20 @@ SITUATIONS: dict[str, Entry] = {
         "RFC 3463 defines a full mailbox as a temporary condition, even when a server reports it with 552.",
         "RFC 3463 §3.3; RFC 5321 §4.2.2",
     ),
+    "dmarc-policy": Entry(
+        "refused by the sender domain's DMARC policy",
+        "The From: domain publishes p=reject: mail that passes neither SPF nor DKIM for a domain aligned with "
+        "From: is to be rejected, and rejection should happen in the SMTP session, as here. The message did "
+        "not pass; the fix is on the sending side, so the client should not resend it unchanged.",
+        "RFC 7489 §3.1, §6.3, §6.6",
+    ),
+    "authentication-failed": Entry(
+        "refused by the receiver's authentication checks",
+        "The receiver checked who sent the message, with SPF, DKIM or both, and its policy refuses mail that "
+        "fails them; the enhanced code says which check failed. The fix is on the sending side, so the client "
+        "should not resend it unchanged.",
+        "RFC 7372 §3; RFC 5321 §7.9",
+    ),
     "too-big-declared": Entry(
         "declared size over the limit",
         "The size declared with SIZE= is more than this server ever accepts, so it refuses before a byte of the "
@@ -194,6 +208,7 @@ _TEXT_CASES: tuple[_TextCase, ...] = (
     _case((550, 551, 553), ("RCPT",), r"unknown|no such|does not exist|not found|unrout(?:e)?able|invalid recipient",
           "no-such-recipient"),
     _case((552, 452, 450, 550, 554), ("RCPT", "MESSAGE", "DATA"), r"mailbox (?:is )?full|quota", "mailbox-full"),
+    _case((550, 554), ("MAIL", "RCPT", "MESSAGE"), r"\bdmarc\b", "dmarc-policy"),
     _case((552,), ("MAIL",), r"size|too (?:big|large)|exceed", "too-big-declared"),
     _case((552, 554), ("MESSAGE",), r"size|too (?:big|large)|exceed", "too-big-sent"),
 )
@@ -218,6 +233,9 @@ _ENHANCED_CASES: dict[tuple[int, str, str], str] = {
     (500, "AUTH", "5.5.6"): "auth-line-too-long",
 }
 """(code, command answered, enhanced code) -> situation, where the enhanced code alone tells the case."""
+_ENHANCED_CASES.update({(550, verb, f"5.7.{detail}"): "authentication-failed"
+                        for verb in ("MAIL", "RCPT", "MESSAGE") for detail in (20, 21, 22, 23, 26)})
+# RFC 7372 §3: a failed DKIM (X.7.20-22) or SPF (X.7.23) check, or several (X.7.26), answered with 550.
 
 
 def situation(code: int, verb: str | None, enhanced: str | None, text: str) -> str | None:

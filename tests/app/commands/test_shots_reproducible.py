@@ -18,19 +18,31 @@ import pytest
 from tests.support.env import REPO
 
 
-def _shots(out: Path, env: dict[str, str]) -> None:
-    done = subprocess.run([sys.executable, "-m", "smtpstep.app.cli", "shots", "--lesson", "starttls-stripping",
-                           "--out", str(out)], cwd=REPO, env=env, stdin=subprocess.DEVNULL, capture_output=True,
-                          text=True, encoding="utf-8", timeout=300)
-    assert done.returncode == 0, done.stderr
-    assert "Traceback" not in done.stdout + done.stderr
+def _start_shots(out: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "smtpstep.app.cli", "shots", "--lesson", "starttls-stripping",
+                             "--out", str(out)], cwd=REPO, env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8")
+
+
+def _finished(run: subprocess.Popen[str]) -> None:
+    stdout, stderr = run.communicate(timeout=300)
+    assert run.returncode == 0, stderr
+    assert "Traceback" not in stdout + stderr
 
 
 @pytest.fixture(scope="module")
 def two_runs(module_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Both runs at once, as two users on one machine would: each its own server on its own ports."""
     first, second = tmp_path_factory.mktemp("first"), tmp_path_factory.mktemp("second")
-    _shots(first, module_env)
-    _shots(second, module_env)
+    runs = [_start_shots(first, module_env), _start_shots(second, module_env)]
+    try:
+        for run in runs:
+            _finished(run)
+    finally:
+        for run in runs:
+            if run.poll() is None:
+                run.kill()
+                run.wait()
     return first, second
 
 
