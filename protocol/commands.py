@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from smtpstep.protocol import sasl
+from smtpstep.protocol import dsn_parameters, sasl
 from smtpstep.protocol.command_base import (
     AUTH_LINE_LIMIT,
     COMMAND_LINE_LIMIT,
@@ -228,6 +228,12 @@ class MailFrom(Command):
     """BODY=8BITMIME (RFC 6152 §3), only if the server offers 8BITMIME."""
     smtputf8: bool = False
     """SMTPUTF8 (RFC 6531 §3.4), only if the server offers it."""
+    ret: str | None = None
+    """RET=FULL or RET=HDRS (RFC 3461 §4.3), only if the server offers DSN."""
+    envid: str | None = None
+    """ENVID=, the envelope identifier before xtext encoding (RFC 3461 §4.4), only if the server offers DSN."""
+    requiretls: bool = False
+    """REQUIRETLS (RFC 8689 §2), only over TLS to a server that offers it."""
     verb = Verb.MAIL
 
     def __post_init__(self) -> None:
@@ -236,6 +242,14 @@ class MailFrom(Command):
             raise InvalidCommand(
                 "the sender address has non-ASCII characters; that needs SMTPUTF8 (RFC 6531 §3.4)"
             )
+        try:
+            if self.ret is not None:
+                object.__setattr__(self, "ret", dsn_parameters.ret_value(self.ret))
+            if self.envid is not None:
+                check_field("the ENVID", self.envid)
+                dsn_parameters.check_envid(self.envid)
+        except dsn_parameters.DsnSyntaxError as error:
+            raise InvalidCommand(str(error)) from None
         self._check_length()
 
     @property
@@ -247,7 +261,18 @@ class MailFrom(Command):
             params.append("BODY=8BITMIME")
         if self.smtputf8:
             params.append("SMTPUTF8")
+        if self.ret is not None:
+            params.append(f"RET={self.ret}")
+        if self.envid is not None:
+            params.append(f"ENVID={dsn_parameters.xtext(self.envid)}")
+        if self.requiretls:
+            params.append("REQUIRETLS")
         return tuple(params)
+
+    @property
+    def dsn(self) -> bool:
+        """Whether a DSN parameter is given (RET, ENVID): they need the DSN extension (RFC 3461 §4)."""
+        return self.ret is not None or self.envid is not None
 
     def render(self) -> Outgoing:
         return command_line(" ".join((f"MAIL FROM:<{self.address}>",) + self.parameters))
@@ -255,15 +280,43 @@ class MailFrom(Command):
 
 @dataclass(frozen=True)
 class RcptTo(Command):
+    """``RCPT TO:<address>`` with the DSN parameters NOTIFY and ORCPT when asked for (RFC 3461 §4.1, §4.2)."""
+
     address: str
+    notify: tuple[str, ...] | None = None
+    """NOTIFY=NEVER, or some of SUCCESS, FAILURE, DELAY (RFC 3461 §4.1), only if the server offers DSN."""
+    orcpt: str | None = None
+    """ORCPT=rfc822;<xtext>: the original recipient address, before encoding (RFC 3461 §4.2)."""
     verb = Verb.RCPT
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "address", check_address("the recipient address", self.address))
+        try:
+            if self.notify is not None:
+                object.__setattr__(self, "notify", dsn_parameters.notify_words(",".join(self.notify)))
+            if self.orcpt is not None:
+                check_field("the ORCPT address", self.orcpt)
+                dsn_parameters.orcpt_value(self.orcpt)
+        except dsn_parameters.DsnSyntaxError as error:
+            raise InvalidCommand(str(error)) from None
         self._check_length()
 
+    @property
+    def parameters(self) -> tuple[str, ...]:
+        params = []
+        if self.notify is not None:
+            params.append("NOTIFY=" + ",".join(self.notify))
+        if self.orcpt is not None:
+            params.append("ORCPT=" + dsn_parameters.orcpt_value(self.orcpt))
+        return tuple(params)
+
+    @property
+    def dsn(self) -> bool:
+        """Whether a DSN parameter is given (NOTIFY, ORCPT): they need the DSN extension (RFC 3461 §4)."""
+        return bool(self.parameters)
+
     def render(self) -> Outgoing:
-        return command_line(f"RCPT TO:<{self.address}>")
+        return command_line(" ".join((f"RCPT TO:<{self.address}>",) + self.parameters))
 
 
 @dataclass(frozen=True)

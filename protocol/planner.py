@@ -40,6 +40,7 @@ from smtpstep.protocol.commands import (
     TlsHandshake,
     Verb,
 )
+from smtpstep.protocol.dsn_requests import DsnAsk, dsn_mail_params, dsn_rcpt
 from smtpstep.protocol.routing import DnsAnswer, route
 from smtpstep.protocol.states import State
 
@@ -84,6 +85,9 @@ class SessionPlan:
     probes: tuple[Command, ...] = ()
     """Commands sent once the session is open (after EHLO, TLS and AUTH) and before MAIL FROM, in order: the
     VRFY and EXPN of a lesson on address probing (RFC 5321 §3.5)."""
+    dsn: DsnAsk = field(default_factory=DsnAsk)
+    """DSN parameters to send where the server advertises DSN (RFC 3461 §4), and REQUIRETLS where it advertises
+    that under TLS (RFC 8689 §2)."""
 
 
 @dataclass(frozen=True)
@@ -262,7 +266,7 @@ def _happy_path(plan: SessionPlan, view: ClientView, probes_sent: int = 0) -> li
     else:
         rcpts = _remaining_rcpts(plan, view)
     for rcpt in rcpts:
-        add(Planned(RcptTo(rcpt), "rcpt"))
+        add(Planned(dsn_rcpt(rcpt, plan.dsn, view), "rcpt"))
     if _chunking(plan, view):
         steps.extend(_chunks(body, 0, plan.bdat or 0))
     else:
@@ -343,6 +347,7 @@ def _mail_from(plan: SessionPlan, view: ClientView) -> MailFrom:
         size=size,
         body_8bit="8BITMIME" in offered and not plan.message.isascii(),
         smtputf8=plan.smtputf8,
+        **dsn_mail_params(plan.dsn, view),  # type: ignore[arg-type]
     )
 
 

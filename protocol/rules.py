@@ -4,7 +4,7 @@
 The rules apply in one order: the session is over or a reply is due (``_blocked``); what a client MUST NOT
 do even on purpose (``_must_not``); the state table (``states.ALLOWED``); the session's facts (TLS on,
 authenticated, what the last EHLO advertised, HELO or EHLO, a request just refused with 5yz); then one
-command's details (its AUTH mechanism, MAIL parameters, a non-ASCII recipient). A rule that is only a
+command's details (its AUTH mechanism, MAIL and RCPT parameters, a non-ASCII recipient). A rule that is only a
 SHOULD gives an ``advice`` refusal. Each rule cites the RFC sentence it rests on.
 It must not do I/O, keep state or change the client: ``SmtpClient`` holds the facts and applies replies.
 """
@@ -293,9 +293,18 @@ def _command_refusal(facts: Facts, command: Command, verb: Verb) -> CommandNotAl
             (command.body_8bit, "8BITMIME", "BODY=8BITMIME needs the 8BITMIME extension (RFC 6152 §2)"),
             (command.smtputf8, "SMTPUTF8", "SMTPUTF8 needs the SMTPUTF8 extension (RFC 6531 §3.4)"),
         ]
+        needs += [
+            (command.dsn, "DSN", "RET= and ENVID= need the DSN extension (RFC 3461 §4)"),
+            (command.requiretls, "REQUIRETLS", "REQUIRETLS needs the REQUIRETLS extension (RFC 8689 §2)"),
+        ]
         for used, keyword, reason in needs:
             if used and (caps is None or keyword not in caps):
                 return CommandNotAllowed(f"the server did not advertise {keyword}: {reason}")
+        if command.requiretls and not facts.session.tls:
+            return CommandNotAllowed("REQUIRETLS may only be sent in a session under TLS (RFC 8689 §2, §4.2.1)")
+    if isinstance(command, RcptTo) and command.dsn and (caps is None or "DSN" not in caps):
+        return CommandNotAllowed("the server did not advertise DSN: NOTIFY= and ORCPT= need the DSN extension "
+                                 "(RFC 3461 §4)")
     smtputf8 = facts.envelope.smtputf8 or any(isinstance(c, MailFrom) and c.smtputf8 for c in facts.pending)
     if isinstance(command, RcptTo) and not command.address.isascii() and not smtputf8:
         return CommandNotAllowed(

@@ -192,7 +192,8 @@ class Session:
             printer.note(f"AUTH as {settings.user}{demo}; the password is "
                          + ("shown (--show-secrets)" if settings.show_secrets else "redacted as " + SECRET_MASK))
         if settings.insecure:
-            printer.note("certificate verification is OFF (--insecure): anyone in between could read this session")
+            printer.note("certificate verification is OFF (--insecure, or a lesson's verify = false): anyone in "
+                         "between could read this session")
         if settings.tls_keys:
             printer.note(f"TLS keys are written to {settings.tls_keys} (--tls-keys or SSLKEYLOGFILE): that file "
                          "decrypts this session, AUTH and its password included")

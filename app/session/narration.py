@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 from smtpstep.app.session.stepper import SessionView
 from smtpstep.protocol.client import Answer
-from smtpstep.protocol.commands import Auth, Command, MessageBody, Raw, Verb
+from smtpstep.protocol.commands import Auth, Command, MailFrom, MessageBody, Raw, RcptTo, Verb
 from smtpstep.protocol.explanations import explain_keyword, explain_reply, explain_step
+from smtpstep.protocol.explanations.keywords import explain_parameters
 from smtpstep.protocol.text import shown, shown_lines
 
 
@@ -135,6 +136,9 @@ def narrate(view: SessionView) -> list[Block]:
     if result.lookup is not None:  # the answer came from DNS, perhaps from the network: a Block escapes it
         source = f" (asked: {result.lookup.source})" if result.lookup.source else ""
         blocks.append(Block("reply", "The DNS answer", result.lookup.line() + source, "RFC 5321 §5.1"))
+    for sent in result.commands:
+        if isinstance(sent, (MailFrom, RcptTo)):  # DSN and REQUIRETLS parameters (RFC 3461 §4, RFC 8689 §2)
+            blocks.extend(Block("step", p.title, p.text, p.rfc) for p in explain_parameters(sent.parameters))
     if isinstance(command, MessageBody):
         stuffed = command.stuffed_lines
         if stuffed:

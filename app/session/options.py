@@ -23,7 +23,9 @@ from typing import TYPE_CHECKING
 
 from smtpstep.app.session.transcript import STYLES
 from smtpstep.protocol import sasl
-from smtpstep.protocol.commands import InvalidCommand, check_address, check_field
+from smtpstep.protocol.commands import InvalidCommand, MailFrom, check_address, check_field
+from smtpstep.protocol.dsn_parameters import DsnSyntaxError, notify_words
+from smtpstep.protocol.dsn_requests import DsnAsk
 from smtpstep.protocol.planner import PHASES, SECURITIES
 from smtpstep.protocol.server.facts import DEMO_PASSWORD, DEMO_USER
 
@@ -89,6 +91,16 @@ def add_session_options(parser: argparse.ArgumentParser) -> None:
                      help="send the message with BDAT in chunks of SIZE octets (without SIZE: in one chunk) "
                           "when the server offers CHUNKING (RFC 3030); otherwise DATA")
 
+    dsn = parser.add_argument_group("delivery reports (sent only where the server advertises DSN, RFC 3461)")
+    dsn.add_argument("--notify", metavar="WHEN", type=_notify,
+                     help="NOTIFY= on each RCPT TO: NEVER, or a comma list of SUCCESS, FAILURE, DELAY")
+    dsn.add_argument("--ret", choices=("FULL", "HDRS"), type=str.upper,
+                     help="RET= on MAIL FROM: a failure report returns the FULL message or only its HDRS")
+    dsn.add_argument("--envid", metavar="ID", help="ENVID= on MAIL FROM: an identifier the reports return")
+    dsn.add_argument("--orcpt", action="store_true", help="ORCPT=rfc822;<recipient> on each RCPT TO")
+    dsn.add_argument("--requiretls", action="store_true",
+                     help="REQUIRETLS on MAIL FROM where the server advertises it under TLS (RFC 8689)")
+
     show = parser.add_argument_group("output")
     show.add_argument("--style", choices=STYLES, default="textbook",
                       help="textbook: C:/S: lines (default); swaks: -> <- ~> <~ === ***")
@@ -112,6 +124,13 @@ def add_session_options(parser: argparse.ArgumentParser) -> None:
                         help="follow a lesson on the built-in server: its scenario, session and narration "
                              "(`smtpstep lessons` lists them; a path loads your own .toml file). It sets the "
                              "server, security, login, envelope and message; output options stay yours")
+
+
+def _notify(text: str) -> tuple[str, ...]:
+    try:
+        return notify_words(text)
+    except DsnSyntaxError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _chunk_size(text: str) -> int:
@@ -219,6 +238,7 @@ def settings_from_args(
         bdat=get("bdat"),
         tls_keys=_tls_keys(get("tls_keys"), environ),
         dns_server=dns_server,
+        dsn=_dsn(get("ret"), get("envid"), get("notify"), bool(get("orcpt", False)), bool(get("requiretls", False))),
     )
     return _with_lesson(settings, get("lesson"))
 
@@ -247,6 +267,14 @@ def _dns_server(value: str | None, server: str | None) -> str | None:
     if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
         raise UsageError(f"--dns “{value}”: the port must be a number from 1 to 65535")
     return f"{host}@{int(port_text)}"
+def _dsn(ret: str | None, envid: str | None, notify: tuple[str, ...] | None, orcpt: bool,
+         requiretls: bool) -> DsnAsk:
+    """The DSN parameters asked for, checked as MAIL FROM would check them (RFC 3461 §4.3, §4.4)."""
+    try:
+        MailFrom("x@x.test", ret=ret, envid=envid)
+    except InvalidCommand as error:
+        raise UsageError(f"--envid: {error}") from None
+    return DsnAsk(ret=ret, envid=envid, notify=notify, orcpt=orcpt, requiretls=requiretls)
 
 
 def _tls_keys(value: str | None, environ: Mapping[str, str]) -> str | None:

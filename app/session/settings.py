@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from smtpstep.protocol.commands import InvalidCommand
+from smtpstep.protocol.dsn_requests import DsnAsk
 from smtpstep.protocol.message import build_message, format_date
 from smtpstep.protocol.planner import SessionPlan
 from smtpstep.protocol.transport.wire import DEFAULT_PORTS, Target
@@ -117,6 +118,12 @@ class SessionSettings:
     .pcapng export. Never by default: whoever holds the file can decrypt the session, AUTH included."""
     dns_server: str | None = None
     """``--dns``: the DNS server ("HOST@PORT") that ``--server mx`` asks; None asks this machine's resolver."""
+    dsn: DsnAsk = DsnAsk()
+    """``--notify``, ``--ret``, ``--envid``, ``--orcpt``, ``--requiretls`` or a lesson's: the DSN parameters (RFC
+    3461 §4) and REQUIRETLS (RFC 8689 §2), each sent only where the server advertises its extension."""
+    mta: bool = False
+    """A lesson's ``mta = true``: the client plays a sending mail server and connects to the built-in server's
+    port-25 listener (STARTTLS offered, no AUTH), as one MTA to another (RFC 5321 §2.3.10)."""
     display_name: str | None = None
     """What the header, the connection notes and the explanation call the server in place of its address
     (host:port), e.g. "localhost": screenshots that stay the same whatever port the server got. None shows
@@ -167,6 +174,7 @@ class SessionSettings:
             allow_cleartext_auth=self.allow_cleartext_auth,
             smtputf8=self.smtputf8,
             bdat=self.bdat,
+            dsn=self.dsn,
         )
         # A lesson adds what the flags cannot say: the AUTH mechanism, pipelining, a message given as is.
         return self.lesson.plan(plan, self.lesson_part) if self.lesson is not None else plan
@@ -178,7 +186,7 @@ class SessionSettings:
                 raise ValueError("the built-in server must be running to make its target")
             target = Target(
                 host="127.0.0.1",
-                port=server.port_for(self.security),
+                port=self._builtin_port(server),
                 security=self.security,
                 server_hostname="localhost",
                 ca_file=self.ca_file,
@@ -210,6 +218,11 @@ class SessionSettings:
             keylog=self.tls_keys,
         )
 
+    def _builtin_port(self, server: LocalServer) -> int:
+        """The built-in server's port for this session: the port-25 listener for a lesson's sending MTA (it offers
+        STARTTLS, RFC 3207 §4), else the one for the security setting."""
+        return server.ports["plain"] if self.mta else server.port_for(self.security)
+
     def for_lesson(self, lesson: Lesson, part: int = 0) -> SessionSettings:
         """These settings set up for ``part`` of ``lesson``: the lesson decides everything about the session
         (security, login, envelope and message); output options (style, transcript, timeout, showing
@@ -233,7 +246,12 @@ class SessionSettings:
             body=spec.body * spec.body_repeat,
             quit_after=spec.quit_after,
             allow_cleartext_auth=spec.allow_cleartext_auth,
-            insecure=False,  # a lesson about certificate checks must not have them switched off
+            # A lesson about certificate checks must not have them switched off; only a lesson that shows an
+            # opportunistic sender, which does not check (RFC 7435), says verify = false.
+            insecure=not spec.verify,
+            dsn=DsnAsk(ret=spec.ret, envid=spec.envid, notify=spec.notify, orcpt=spec.orcpt,
+                       requiretls=spec.requiretls),
+            mta=spec.mta,
             lesson=lesson,
             lesson_part=part,
         )
@@ -242,7 +260,7 @@ class SessionSettings:
         """One line for headers, e.g. "smtp.example.com:587 STARTTLS"; never the password."""
         words = SECURITY_WORDS[self.security]
         if self.builtin:
-            where = f" 127.0.0.1:{server.port_for(self.security)}" if server is not None else ""
+            where = f" 127.0.0.1:{self._builtin_port(server)}" if server is not None else ""
             return f"built-in server ({words}){f' {self.display_name}' if self.display_name else where}"
         if self.display_name:
             return f"{self.display_name} {words}"

@@ -223,6 +223,51 @@ _KEYWORDS: dict[str, _Keyword] = {
 }
 
 
+# ---------------------------------------------------------------------------------------------------
+# DSN parameters on MAIL and RCPT (RFC 3461 §4) and REQUIRETLS (RFC 8689 §2)
+# ---------------------------------------------------------------------------------------------------
+
+_PARAMETERS: dict[str, tuple[str, str, str]] = {
+    "RET": ("what a failure report returns",
+            "RET=FULL asks that a failure report carry the whole message, RET=HDRS only its header fields. "
+            "Without RET the server chooses.",
+            "RFC 3461 §4.3"),
+    "ENVID": ("the envelope identifier",
+              "ENVID= gives the transaction an identifier of the sender's choosing, which every delivery report "
+              "returns, so the sender can match reports to what it sent. It is xtext: characters outside ! to ~, "
+              "and + and =, are written +XX.",
+              "RFC 3461 §4.4, §4"),
+    "NOTIFY": ("when to report",
+               "NOTIFY= says when this recipient's delivery should be reported: SUCCESS, FAILURE and DELAY in a "
+               "comma list, or NEVER alone. Without it the server reports failures (and possibly delays) only.",
+               "RFC 3461 §4.1"),
+    "ORCPT": ("the original recipient",
+              "ORCPT= carries the recipient as the sender first gave it (rfc822; then the address as xtext), so a "
+              "report names that address even after forwarding rewrote it.",
+              "RFC 3461 §4.2, §4"),
+    "REQUIRETLS": ("TLS all the way",
+                   "REQUIRETLS asks every server on the way to pass the message on only over TLS to a server whose "
+                   "certificate verifies and that offers REQUIRETLS too, or else to return it. The client may use "
+                   "it only under TLS, with a server that advertised it.",
+                   "RFC 8689 §2, §4.2.1"),
+}
+"""The DSN and REQUIRETLS parameters of MAIL FROM and RCPT TO: (title, text, RFC)."""
+
+
+def explain_parameters(parameters: tuple[str, ...]) -> list[Explanation]:
+    """An explanation for each DSN or REQUIRETLS parameter among ``parameters`` (``RET=HDRS``, ``REQUIRETLS``...);
+    other parameters are left out."""
+    found = []
+    for parameter in parameters:
+        name, _, value = str(parameter).partition("=")
+        entry = _PARAMETERS.get(name.upper())
+        if entry is not None:
+            title, text, rfc = entry
+            shown = f" Here: {name.upper()}={value[:120]}." if value else ""
+            found.append(Explanation(f"{name.upper()}: {title}", text + shown, rfc))
+    return found
+
+
 def explain_keyword(keyword: str, params: str = "") -> Explanation:
     """Explain one EHLO keyword (case-insensitive), working its parameters into the text."""
     name = str(keyword).strip().upper()

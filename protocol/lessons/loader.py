@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from smtpstep.protocol.commands import InvalidCommand, MessageBody, check_address, check_field
+from smtpstep.protocol.dsn_parameters import DsnSyntaxError, check_envid, notify_words, ret_value
 from smtpstep.protocol.lessons.locating import Locator, Path_, syntax_error, where
 from smtpstep.protocol.lessons.model import (
     AUTH_CHOICES,
@@ -170,11 +171,13 @@ _SESSION_KEYS = {
     "declare_size": "declare_size",
     "allow_cleartext_auth": "allow_cleartext_auth", "sni": "sni", "mitm": "mitm", "quit_after": "quit_after",
     "mx": "mx", "probes": "probes",
+    "verify": "verify", "mta": "mta", "notify": "notify", "ret": "ret", "envid": "envid", "orcpt": "orcpt",
+    "requiretls": "requiretls",
 }
 """Keys of a ``[session]`` table, and the ``SessionSpec`` field each one sets."""
 _SESSION_TYPES: dict[str, type] = {
     "body_repeat": int, "bdat": int, "exact": bool, "pipelining": bool, "declare_size": bool, "allow_cleartext_auth": bool,
-    "to": list, "mx": bool, "probes": tuple,
+    "to": list, "mx": bool, "probes": tuple, "verify": bool, "mta": bool, "orcpt": bool, "requiretls": bool,
 }
 """Keys whose value is not a string."""
 _TYPE_WORDS = {int: "a whole number", bool: "true or false", list: "a list of addresses", str: "a string",
@@ -341,6 +344,12 @@ class _Reader:
         if raw.get("mitm", MITM_MODES[0]) not in MITM_MODES:
             raise fail("mitm", f"“{raw['mitm']}” is not a man in the middle smtpstep has; use one of "
                                f"{', '.join(MITM_MODES)}")
+        for key, read in (("notify", notify_words), ("ret", ret_value), ("envid", check_envid)):
+            if key in raw:  # RFC 3461 §4.1, §4.3, §4.4
+                try:
+                    values[key] = read(raw[key])
+                except DsnSyntaxError as error:
+                    raise fail(key, str(error)) from None
         if "sni" in raw and not _HOST.match(raw["sni"]):
             raise fail("sni", f"“{raw['sni']}” is not a host name")
         if raw.get("exact"):

@@ -152,6 +152,21 @@ class SessionSpec:
     then the host's address), as a mail server does (RFC 5321 §5.1); the zone points at the built-in server."""
     probes: tuple[str, ...] = ()
     """Command lines (VRFY, EXPN, NOOP, HELP) sent once the session is open and before MAIL FROM."""
+    verify: bool = True
+    """Check the server's certificate; false only for a lesson that shows an opportunistic sender, which encrypts
+    without checking (RFC 7435): every screen then marks the TLS as not verified."""
+    mta: bool = False
+    """The client plays a sending mail server: it connects to the port-25 listener (STARTTLS, no AUTH)."""
+    notify: tuple[str, ...] | None = None
+    """NOTIFY= on each RCPT TO (RFC 3461 §4.1), where the server advertises DSN."""
+    ret: str | None = None
+    """RET=FULL or HDRS on MAIL FROM (RFC 3461 §4.3), where the server advertises DSN."""
+    envid: str | None = None
+    """ENVID= on MAIL FROM (RFC 3461 §4.4), where the server advertises DSN."""
+    orcpt: bool = False
+    """ORCPT=rfc822;<recipient> on each RCPT TO (RFC 3461 §4.2), where the server advertises DSN."""
+    requiretls: bool = False
+    """REQUIRETLS on MAIL FROM (RFC 8689 §2), where the server advertises it under TLS."""
 
 
 @dataclass(frozen=True)
@@ -256,7 +271,9 @@ class Lesson:
             heading = f"part {number} of {len(self.parts)}: {part.title}" if len(self.parts) > 1 else part.title
             lines.append(f"  {heading} (security {spec.security}, AUTH {spec.auth}"
                          + (f", man in the middle: {spec.mitm}" if spec.mitm else "")
-                         + (f", server name {spec.sni}" if spec.sni else "") + ")")
+                         + (f", server name {spec.sni}" if spec.sni else "")
+                         + (", as a sending MTA on port 25" if spec.mta else "")
+                         + (", certificate NOT checked" if not spec.verify else "") + ")")
             for index, note in enumerate(part.steps, 1):
                 outcome = " ".join(note.expect) + (f" (fails: {note.failure})" if note.failure else "")
                 lines.append(f"    {index:>2}. {note.kind:<14} {outcome}".rstrip())

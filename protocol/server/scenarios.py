@@ -36,6 +36,11 @@ class Scenario:
     """One line for ``describe()`` and the UI."""
     token_login: ClassVar[bool] = False
     """Whether AUTH XOAUTH2 and OAUTHBEARER are offered and taken (with ``facts.DEMO_TOKEN``)."""
+    dsn: ClassVar[bool] = False
+    """Whether DSN is advertised and RET, ENVID, NOTIFY and ORCPT are taken and kept with the envelope (RFC 3461
+    §4; ``smtp_session.ChunkedEnvelope.dsn``). Only where the scenario can send the reports they ask for."""
+    requiretls: ClassVar[bool] = False
+    """Whether REQUIRETLS is advertised under TLS and taken on MAIL FROM (RFC 8689 §2)."""
 
     tell: Callable[[ServerNote], None] = staticmethod(lambda note: None)
     """Shows a note on the server side (the server sets it to its own when it makes the scenario)."""
@@ -217,6 +222,17 @@ class TlsFailuresScenario(Scenario):
         if not server_name:
             return None
         return TLS_FAILURE_NAMES.get(server_name.split(".", 1)[0].lower())
+
+
+@register_scenario
+class MxTlsScenario(TlsFailuresScenario):
+    """A receiving MX between mail servers: the tls-failures certificates by SNI name, and REQUIRETLS advertised
+    under TLS and taken on MAIL FROM (RFC 8689 §2). As the final hop it delivers the message itself, so it never
+    has to refuse onward relay for want of REQUIRETLS with 5.7.30 (RFC 8689 §4.2.1, §5)."""
+
+    name = "mx-tls"
+    summary = "MX with TLS between servers: bad certificates by SNI name as tls-failures; REQUIRETLS under TLS"
+    requiretls = True
 
 
 @register_scenario

@@ -15,7 +15,9 @@ the rest to aiosmtpd's own ``smtp_*`` method: a second STARTTLS inside TLS gets 
 and starts a handshake inside TLS), AUTH inside a mail transaction gets 503 (RFC 4954 §4), and DATA
 after a BDAT chunk gets 503 (RFC 3030 §2). aiosmtpd has no CHUNKING: ``smtp_BDAT`` adds it (below), on
 the envelope (``ChunkedEnvelope``) so that RSET, EHLO and the end of a message clear it as they clear
-the rest of the transaction.
+the rest of the transaction. aiosmtpd knows no DSN or REQUIRETLS parameter either: ``smtp_MAIL`` and
+``smtp_RCPT`` read them where the scenario advertises them (RFC 3461 §4, RFC 8689 §2), answer a bad value with
+501 5.5.4, keep them on the envelope (``ChunkedEnvelope.dsn``, ``dsn_recipients``) and pass the rest on.
 aiosmtpd is pinned below 1.5 for them, and ``tests/protocol/server/test_dependencies.py`` fails, naming
 the upstream function and what to re-check, when the installed code differs from what they were written
 against. Nothing here may copy more of aiosmtpd without an entry there.
@@ -36,12 +38,14 @@ from typing import TYPE_CHECKING, Any
 
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, Session, syntax
 
+from smtpstep.protocol.dsn_parameters import DsnRecipient, DsnRequest, DsnSyntaxError, read_mail, read_rcpt
 from smtpstep.protocol.server.facts import BANNER_NAME, DEMO_PASSWORD, DEMO_TOKEN, DEMO_USER
 from smtpstep.protocol.server.logins import authenticate, token_credentials, without_token_mechanisms
 from smtpstep.protocol.server.policy import recipient_policy
 from smtpstep.protocol.text import is_utf8
 
 if TYPE_CHECKING:
+    from smtpstep.protocol.server.scenarios import Scenario
     from smtpstep.protocol.server.server import LocalServer
     from smtpstep.protocol.server.session_setup import SessionTemplate
 
@@ -76,7 +80,17 @@ class ListenerHandler:
             lines.insert(len(lines) - 1, f"{lines[0][:3]}-CHUNKING")  # RFC 3030 §2: the EHLO keyword
         if not self._server.hooks.token_login:
             lines = [without_token_mechanisms(line) for line in lines]
+        if self.hooks.dsn and len(lines) > 1:
+            lines.insert(len(lines) - 1, f"{lines[0][:3]}-DSN")  # RFC 3461 §4: the EHLO keyword
+        if self.hooks.requiretls and isinstance(smtp, SmtpSession) and smtp.tls_active and len(lines) > 1:
+            # RFC 8689 §2: the keyword. Offered only under TLS, where a client may use it (§4.2.1), as Exim does.
+            lines.insert(len(lines) - 1, f"{lines[0][:3]}-REQUIRETLS")
         return self._server.hooks.ehlo(lines)
+
+    @property
+    def hooks(self) -> Scenario:
+        """The server's scenario now (it may change between sessions)."""
+        return self._server.hooks
 
     async def handle_MAIL(
         self, smtp: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
@@ -185,6 +199,20 @@ arrives; in DATA it keeps every byte of the line until then, whatever the size l
 cap one endless line fills the teacher's memory (found by the load tests)."""
 
 
+def _path_and_parameters(arg: str) -> tuple[str, list[str]]:
+    """``FROM:<path>`` (or ``TO:<path>``) and the parameter words after it (RFC 5321 §4.1.2: the parameters
+    follow the path after a space)."""
+    head, bracket, tail = arg.partition(">")
+    if not bracket:
+        return arg, []
+    return head + bracket, tail.split()
+
+
+def _bad_parameter(error: DsnSyntaxError) -> str:
+    # RFC 5321 §4.2.2: 501 is a syntax error in the arguments; RFC 3463 §3.6: X.5.4 "invalid command arguments".
+    return f"501 5.5.4 Syntax error in parameters: {error}"
+
+
 class ChunkedEnvelope(Envelope):
     """aiosmtpd's envelope, plus the BDAT chunks of the transaction (RFC 3030 §2)."""
 
@@ -194,6 +222,12 @@ class ChunkedEnvelope(Envelope):
         """The message so far, once a BDAT chunk was accepted; None while the transaction has none."""
         self.chunk_failed = False
         """A chunk was refused: the transaction's state is indeterminate until RSET (RFC 3030 §2)."""
+        self.dsn = DsnRequest()
+        """What MAIL FROM asked of delivery reports (RET, ENVID, RFC 3461 §4.3, §4.4) and REQUIRETLS (RFC 8689
+        §4.1); empty when it asked nothing, or the scenario advertises neither DSN nor REQUIRETLS."""
+        self.dsn_recipients: list[DsnRecipient] = []
+        """Each accepted RCPT TO's NOTIFY and ORCPT (RFC 3461 §4.1, §4.2), in RCPT order; only where DSN is
+        advertised (recipients accepted without DSN are not listed)."""
 
 
 BDAT_READ = 64 * 1024
@@ -276,6 +310,50 @@ class SmtpSession(SMTP):
             await self.push("503 5.5.1 AUTH is not permitted during a mail transaction")
             return
         await super().smtp_AUTH(arg)
+
+    @syntax("MAIL FROM: <address>", extended=" [SP <mail-parameters>]")
+    async def smtp_MAIL(self, arg: str | None) -> None:
+        # aiosmtpd 1.4.6 knows no DSN or REQUIRETLS parameter (it answers 555) and upper-cases every parameter,
+        # which would change ENVID's xtext. Where they are advertised they are read here, kept with the envelope
+        # (``ChunkedEnvelope.dsn``), and the rest of the line goes to aiosmtpd.
+        handler = self.event_handler
+        envelope = self.envelope
+        if not (arg and isinstance(handler, ListenerHandler) and isinstance(envelope, ChunkedEnvelope)
+                and self.session is not None and self.session.extended_smtp and not envelope.mail_from):
+            await super().smtp_MAIL(arg)
+            return
+        path, words = _path_and_parameters(arg)
+        try:
+            rest, request = read_mail(words, dsn=handler.hooks.dsn,
+                                      requiretls=handler.hooks.requiretls and self.tls_active)
+        except DsnSyntaxError as error:
+            await self.push(_bad_parameter(error))
+            return
+        await super().smtp_MAIL(" ".join([path, *rest]))
+        if self.envelope is envelope and envelope.mail_from:
+            envelope.dsn = request
+
+    @syntax("RCPT TO: <address>", extended=" [SP <mail-parameters>]")
+    async def smtp_RCPT(self, arg: str | None) -> None:
+        # As smtp_MAIL: NOTIFY and ORCPT are read here where DSN is advertised (aiosmtpd 1.4.6 takes no RCPT
+        # parameter at all), and each accepted recipient's request is kept in ``ChunkedEnvelope.dsn_recipients``.
+        handler = self.event_handler
+        envelope = self.envelope
+        if not (arg and isinstance(handler, ListenerHandler) and isinstance(envelope, ChunkedEnvelope)
+                and handler.hooks.dsn and self.session is not None and self.session.extended_smtp
+                and envelope.mail_from):
+            await super().smtp_RCPT(arg)
+            return
+        path, words = _path_and_parameters(arg)
+        try:
+            rest, (notify, orcpt) = read_rcpt(words, dsn=True)
+        except DsnSyntaxError as error:
+            await self.push(_bad_parameter(error))
+            return
+        accepted = len(envelope.rcpt_tos)
+        await super().smtp_RCPT(" ".join([path, *rest]))
+        if self.envelope is envelope and len(envelope.rcpt_tos) > accepted:
+            envelope.dsn_recipients.append(DsnRecipient(envelope.rcpt_tos[-1], notify, orcpt))
 
     @syntax("DATA")
     async def smtp_DATA(self, arg: str) -> None:

@@ -44,7 +44,8 @@ from smtpstep.protocol.client import (
     ServerClosing,
     SmtpClient,
 )
-from smtpstep.protocol.commands import Command, Connect, DnsLookup, Raw, Verb
+from smtpstep.protocol.commands import Command, Connect, DnsLookup, MailFrom, Raw, RcptTo, Verb
+from smtpstep.protocol.dsn_parameters import wire_note
 from smtpstep.protocol.replies import printable
 from smtpstep.protocol.routing import BEFORE_CONNECTING, OK, DnsAnswer
 from smtpstep.protocol.states import State
@@ -241,6 +242,10 @@ class StepEngine(HandshakeSteps):
                 WireChunk(Direction.CLIENT, outgoing, self._tls_on(), self._now(), self.steps, tuple(secrets),
                           layer=layer)
             )
+            for command in group:  # what DSN and REQUIRETLS parameters ask, xtext decoded (RFC 3461 §4)
+                said = wire_note(command.parameters) if isinstance(command, (MailFrom, RcptTo)) else None
+                if said:
+                    self._note(said)
             try:
                 for piece in pieces:
                     yield from self._write_raw(piece, timeout, () if self._tls else tuple(secrets))

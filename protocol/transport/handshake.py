@@ -132,7 +132,8 @@ class HandshakeSteps(RecordLayer):
             chain_from_certificate_message(conv.certificate_message, False) if conv.certificate_message else [])
         cipher = tls.obj.cipher()
         if target.insecure:
-            verification = "NOT VERIFIED: verification was switched off on purpose (--insecure)"
+            verification = ("NOT VERIFIED: verification was switched off on purpose (--insecure, or a lesson's "
+                            "verify = false)")
         else:
             issuer = chain[-1].issuer if chain else "a trusted authority"
             verification = f"trusted: the chain ends at {issuer}, and the name {target.sni} matches"

@@ -41,6 +41,7 @@ from smtpstep.protocol.commands import (
     Verb,
     Vrfy,
 )
+from smtpstep.protocol.dsn_requests import DsnAsk
 from smtpstep.protocol.planner import SECURITIES, SessionPlan, propose
 from smtpstep.protocol.states import NO_REPLY, State
 
@@ -55,9 +56,12 @@ SAMPLES: dict[Verb, tuple[Command, ...]] = {
                  Raw("AUTH XOAUTH2 YW5vdGhlcg==")),
     Verb.AUTH_RESPONSE: (AuthResponse("c3R1ZGVudA=="), AuthResponse("*", secret=False)),
     Verb.MAIL: (MailFrom("student@client.example.test"), MailFrom("student@client.example.test", size=120),
-                MailFrom("élève@client.example.test", smtputf8=True), Raw("MAIL FROM:<other@client.example.test>")),
+                MailFrom("élève@client.example.test", smtputf8=True), Raw("MAIL FROM:<other@client.example.test>"),
+                MailFrom("student@client.example.test", ret="HDRS", envid="id 1"),
+                MailFrom("student@client.example.test", requiretls=True)),
     Verb.RCPT: (RcptTo("teacher@example.test"), RcptTo("nobody@example.test"), RcptTo("professeur@exemple.test"),
-                RcptTo("lehrerin@bücher.example")),
+                RcptTo("lehrerin@bücher.example"),
+                RcptTo("teacher@example.test", notify=("SUCCESS", "FAILURE"), orcpt="teacher@example.test")),
     Verb.DATA: (Data(), Raw("data")),
     Verb.MESSAGE: (MessageBody(b"Subject: hi\r\n\r\nhi\r\n"),),
     Verb.BDAT: (Bdat(b"Subject: hi\r\n\r\n"),),
@@ -77,7 +81,10 @@ advised against (RFC 5321 §4.2.1) while the verb with another argument is not."
 ALL_COMMANDS = tuple(command for commands in SAMPLES.values() for command in commands)
 
 KEYWORDS = ("PIPELINING", "SIZE 10240000", "STARTTLS", "AUTH PLAIN LOGIN", "AUTH XOAUTH2", "CHUNKING", "8BITMIME",
-            "SMTPUTF8", "ENHANCEDSTATUSCODES")
+            "SMTPUTF8", "ENHANCEDSTATUSCODES", "DSN", "REQUIRETLS")
+
+DSN_ASK = DsnAsk(ret="FULL", envid="lesson-1", notify=("FAILURE", "DELAY"), orcpt=True, requiretls=True)
+"""Every DSN parameter and REQUIRETLS asked for: the planner adds each only where the server offers it."""
 
 CODES: dict[Verb, tuple[int, ...]] = {
     Verb.GREETING: (220, 220, 220, 554, 421),
@@ -166,7 +173,8 @@ class ClientSessions(RuleBasedStateMachine):
     @initialize(security=st.sampled_from(SECURITIES), bdat=st.sampled_from((None, 1, 4096)))
     def choose_a_plan(self, security: str, bdat: int | None) -> None:
         self.plan = SessionPlan(security=security, username="student", password="s3cret", bdat=bdat,
-                                message=b"Subject: hi\r\n\r\nhi\r\n", rcpt_tos=("teacher@example.test", "a@example.test"))
+                                message=b"Subject: hi\r\n\r\nhi\r\n", rcpt_tos=("teacher@example.test", "a@example.test"),
+                                dsn=DSN_ASK)
 
     @rule(data=st.data())
     def advance(self, data: st.DataObject) -> None:
@@ -261,7 +269,7 @@ def planned_session(security: str, keywords: tuple[str, ...], bdat: int | None, 
     login = any(k.startswith("AUTH") for k in keywords)  # log in where the server offers it
     plan = SessionPlan(security=security, username="student" if login else None, password="s3cret", bdat=bdat,
                        allow_cleartext_auth=security == "none", message=b"Subject: hi\r\n\r\nhello\r\n",
-                       rcpt_tos=("teacher@example.test", "nobody@example.test"))
+                       rcpt_tos=("teacher@example.test", "nobody@example.test"), dsn=DSN_ASK)
     client, replies, last = SmtpClient(), 0, None
     for _ in range(60):
         if deviate_at is None or replies > deviate_at:  # the path before the deviation is the planned one

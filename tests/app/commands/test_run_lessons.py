@@ -13,7 +13,7 @@ from tests.support.lessons import run_lesson
 REQUIRED = (
     "basic", "starttls", "implicit-tls", "auth-plain", "auth-login", "rejected-recipient", "greylisting",
     "size-limit", "must-starttls", "bad-password", "dot-stuffing", "pipelining", "smtputf8", "tls-failures",
-    "starttls-stripping", "smtp-smuggling", "enumeration",
+    "starttls-stripping", "smtp-smuggling", "enumeration", "tls-between-servers",
 )
 
 
@@ -126,6 +126,21 @@ def test_tls_failures_stop_at_the_handshake_for_each_bad_certificate():
     for part in done.report.parts:
         assert part.steps[-1].failure == "tls" and part.outcome.code == 6
     assert "C: QUIT" not in done.out  # nothing more is sent after a failed handshake
+
+
+def test_tls_between_servers_goes_on_unverified_then_refuses_then_sends_requiretls_under_verified_tls():
+    done = run_lesson("tls-between-servers")
+    _, opportunistic, enforced, required = re.split(r"## Part \d of 3: ", done.out)
+    assert "TLS verification: NOT VERIFIED" in opportunistic and "TLS SNI: untrusted.smtpstep.test" in opportunistic
+    (stored,) = done.report.parts[0].stored
+    assert stored.listener == "plain" and stored.tls and stored.auth_user is None  # port 25 style, no AUTH
+    assert "OpenSSL error 20" in enforced and "C: MAIL" not in enforced
+    assert done.report.parts[1].outcome.code == 6 and not done.report.parts[1].stored
+    before_tls, under_tls = required.split("C: STARTTLS")
+    assert "S: 250-REQUIRETLS" not in before_tls and "S: 250-REQUIRETLS" in under_tls
+    assert re.search(r"C: MAIL FROM:<[^>]+>( SIZE=\d+)? REQUIRETLS\n", under_tls)
+    assert "== REQUIRETLS: onward only over verified TLS, or the message comes back (RFC 8689 §2)" in under_tls
+    assert "NOT VERIFIED" not in required and done.report.parts[2].stored
 
 
 def test_dot_stuffing_doubles_leading_dots_on_the_wire_and_the_server_stores_them_single():

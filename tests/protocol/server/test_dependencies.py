@@ -75,6 +75,23 @@ RELIANCES = [
         frozenset({"d0fe2f2fdd263f4e"}),  # aiosmtpd 1.4.6
     ),
     (
+        "aiosmtpd.smtp.SMTP.smtp_MAIL",
+        "protocol/server/smtp_session.py SmtpSession.smtp_MAIL takes the DSN parameters (RET, ENVID) and "
+        "REQUIRETLS off the line where they are advertised, then calls it with the rest, and keeps them on the "
+        "envelope once it has set mail_from",
+        "that it still answers 555 to a parameter it does not know, upper-cases the parameters (why ENVID is "
+        "read before it), and sets envelope.mail_from only on success",
+        frozenset({"778b08a583faeee1"}),  # aiosmtpd 1.4.6
+    ),
+    (
+        "aiosmtpd.smtp.SMTP.smtp_RCPT",
+        "protocol/server/smtp_session.py SmtpSession.smtp_RCPT takes NOTIFY and ORCPT off the line where DSN is "
+        "advertised, then calls it with the rest, and keeps them for a recipient it appended to rcpt_tos",
+        "that it still takes no RCPT parameter of its own (555) and appends an accepted recipient to "
+        "envelope.rcpt_tos",
+        frozenset({"f816fddd3d6bd10c"}),  # aiosmtpd 1.4.6
+    ),
+    (
         "aiosmtpd.smtp.SMTP.smtp_AUTH",
         "protocol/server/smtp_session.py SmtpSession.smtp_AUTH answers 503 inside a mail transaction "
         "(RFC 4954 §4) and otherwise calls it",
