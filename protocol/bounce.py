@@ -76,7 +76,9 @@ def delivery_status_notification(*, reporting_mta: str, sender: str, recipients:
     if not recipients:
         raise ValueError("a delivery status notification reports on at least one recipient (RFC 3464 §2)")
     failed = [r for r in recipients if r.action == "failed"]
-    subject = "Undelivered Mail Returned to Sender" if failed else "Delivery Status Notification (Delay)"
+    delayed = [r for r in recipients if r.action == "delayed"]
+    subject = ("Undelivered Mail Returned to Sender" if failed else
+               "Delivery Status Notification (Delay)" if delayed else "Delivery Status Notification (Relayed)")
     full = ret.upper() == "FULL"
     returned = original if full else _header_of(original)
     boundary = _boundary(original, reporting_mta)
@@ -123,6 +125,11 @@ def _human_text(reporting_mta: str, recipients: Sequence[RecipientStatus], full:
     if delayed:
         lines.append("Your message has not yet been delivered to these recipients; it is still queued:")
         lines += [f"  <{_clean(r.recipient)}>: {_clean(r.diagnostic) or 'status ' + r.status}" for r in delayed]
+    relayed = [r for r in recipients if r.action == "relayed"]
+    if relayed:
+        lines.append("Your message was passed on to these recipients' mail server, which sends no delivery "
+                     "reports, so no further report will come:")
+        lines += [f"  <{_clean(r.recipient)}>: relayed to {_clean(r.remote_mta) or 'the next server'}" for r in relayed]
     lines += ["", "The message's " + ("full text follows." if full else "header follows.")]
     return lines
 

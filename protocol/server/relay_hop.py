@@ -58,11 +58,15 @@ class HopOutcome:
 
 async def relay_message(queued: ReceivedMessage, *, mx_port: int, deliver: Callable[[ReceivedMessage], Awaitable[str]],
                         when: datetime.datetime, host: str = BANNER_NAME, envid: str = "", ret: str = "",
-                        orcpt: Mapping[str, str] | None = None) -> HopOutcome:
+                        orcpt: Mapping[str, str] | None = None,
+                        notify: Mapping[str, tuple[str, ...]] | None = None) -> HopOutcome:
     """Relay ``queued`` (its trace fields and content as stored) to the MX of its recipients' domain on
     ``mx_port``, then ``deliver`` the bounce or delay notice, if one is due, to the sender's mailbox.
     ``envid``, ``ret`` and ``orcpt`` (by recipient) are the sender's DSN parameters (RFC 3461 §4), for the
-    notice: Original-Envelope-Id, what is returned, Original-Recipient."""
+    notice: Original-Envelope-Id, what is returned, Original-Recipient. ``notify`` (by recipient; a recipient
+    without NOTIFY gets failures and delays reported, which RFC 3461 §4.1 allows) chooses which outcomes are
+    reported: NEVER none; SUCCESS a "relayed" report, since the MX offers no DSN to pass the request on to
+    (RFC 3461 §5.2.2)."""
     from smtpstep.protocol.routing import TIMEOUT, DnsAnswer, route
     from smtpstep.protocol.transport.mx import lookup
 
@@ -73,6 +77,8 @@ async def relay_message(queued: ReceivedMessage, *, mx_port: int, deliver: Calla
     for rcpt in queued.rcpt_tos:
         by_domain.setdefault(rcpt.rpartition("@")[2].lower(), []).append(rcpt)
     before = ""
+    via: dict[str, str] = {}
+    """The MX host each delivered recipient went to."""
     for domain, rcpts in by_domain.items():
         # The same steps as the client's DNS steps (RFC 5321 §5.1), against the lessons' zone in memory.
         answers: list[DnsAnswer] = []
@@ -92,22 +98,36 @@ async def relay_message(queued: ReceivedMessage, *, mx_port: int, deliver: Calla
             continue
         delivered, key = await _session(queued, rcpts, found.host, found.address, mx_port, host, lines, outcome)
         outcome.delivered += delivered
+        via.update({rcpt: found.host for rcpt in delivered})
         before = before or key
     sender = queued.mail_from.strip("<>")
-    if outcome.statuses and needs_bounce(sender):
-        statuses = [replace(status, orcpt=(orcpt or {}).get(status.recipient, "")) for status in outcome.statuses]
+    asked = notify or {}
+    # RFC 3461 §5.2.2: relayed to a server that does not offer DSN, a recipient that asked for SUCCESS gets a
+    # "relayed" report; the MX's 250 is all this server will ever hear of it.
+    relayed = [RecipientStatus(r, "relayed", "2.0.0", "", via.get(r, "")) for r in outcome.delivered
+               if "SUCCESS" in asked.get(r, ())]
+    reported = [status for status in outcome.statuses
+                if {"failed": "FAILURE", "delayed": "DELAY"}[status.action] in asked.get(status.recipient,
+                                                                                        ("FAILURE", "DELAY"))]
+    if len(reported) < len(outcome.statuses):
+        lines.append(("note", "No report for " + ", ".join(f"<{s.recipient}>" for s in outcome.statuses
+                                                           if s not in reported)
+                      + ": its NOTIFY did not ask for one (RFC 3461 §4.1)."))
+    if (reported or relayed) and needs_bounce(sender):
+        statuses = [replace(status, orcpt=(orcpt or {}).get(status.recipient, "")) for status in reported + relayed]
         outcome.bounce = delivery_status_notification(
             reporting_mta=host, sender=sender, recipients=statuses, original=queued.stored, when=when,
             message_id=f"bounce.{queued.key}@{host}", arrival=when, envid=envid, ret=ret or "HDRS")
         record = ReceivedMessage(key="", mail_from="<>", rcpt_tos=(sender,), original_content=outcome.bounce,
                                  stored=b"Return-Path: <>\r\n" + outcome.bounce, listener="local", tls=False,
                                  auth_user=None)
-        kind = "bounce" if any(s.action == "failed" for s in outcome.statuses) else "delay notice"
+        kind = ("bounce" if any(s.action == "failed" for s in statuses) else
+                "delay notice" if any(s.action == "delayed" for s in statuses) else "relay report")
         reply = await deliver(record)
         before = before or _key_in(reply)
         lines.append(("note", f"A {kind} (RFC 3464 multipart/report) goes to <{sender}> with MAIL FROM:<> "
                               f"(RFC 5321 §4.5.5): {reply}"))
-    elif outcome.statuses:
+    elif reported or relayed:
         lines.append(("note", "The message had a null reverse-path: no notice about it is sent (RFC 5321 §6.1)."))
     if any(s.action == "delayed" for s in outcome.statuses):
         lines.append(("note", f"new/{queued.key} stays queued; this server does not retry on its own."))

@@ -42,6 +42,10 @@ class Scenario:
     requiretls: ClassVar[bool] = False
     """Whether REQUIRETLS is advertised under TLS and taken on MAIL FROM (RFC 8689 §2)."""
 
+    def offers_dsn(self, listener: str) -> bool:
+        """Whether ``listener`` ("plain", "submission", "submissions") advertises DSN: ``dsn`` by default."""
+        return self.dsn
+
     tell: Callable[[ServerNote], None] = staticmethod(lambda note: None)
     """Shows a note on the server side (the server sets it to its own when it makes the scenario)."""
 
@@ -310,6 +314,13 @@ class RelayingScenario(Scenario):
         from smtpstep.protocol.mailauth import world  # noqa: F401
         from smtpstep.protocol.server import relay_hop  # noqa: F401
         from smtpstep.protocol.transport import mx  # noqa: F401
+
+    dsn = True  # on the submission listeners: the relay hop sends the reports (relay_hop.py)
+
+    def offers_dsn(self, listener: str) -> bool:
+        # The MX (the port-25-style listener) offers no DSN: it could send no "delivered" report. So the
+        # submission server, relaying to it, reports "relayed" where SUCCESS was asked (RFC 3461 §5.2.2).
+        return listener != "plain"
 
     def relays(self, session: Session) -> bool:
         return bool(session.authenticated)

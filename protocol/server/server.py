@@ -381,23 +381,31 @@ class LocalServer:
         hops: list[asyncio.Task[None]] = []
         reply = await accept(self._deliveries, listener, smtp, session, envelope, self.clock(),
                              hooks.added_fields(session, envelope), final=not relays, by=hooks.received_by(session),
-                             then=(lambda record: hops.append(self._start_hop(hooks, record))) if relays else None)
+                             then=(lambda record: hops.append(self._start_hop(hooks, record, envelope)))
+                             if relays else None)
         for hop in hops:
             await asyncio.shield(hop)
         return reply
 
-    def _start_hop(self, hooks: Scenario, record: ReceivedMessage) -> asyncio.Task[None]:
+    def _start_hop(self, hooks: Scenario, record: ReceivedMessage, envelope: Envelope) -> asyncio.Task[None]:
         assert self._loop is not None
-        task = self._loop.create_task(self._hop(hooks, record))
+        task = self._loop.create_task(self._hop(hooks, record, envelope))
         self._deliveries.track(task)  # stopping waits for it
         return task
 
-    async def _hop(self, hooks: Scenario, record: ReceivedMessage) -> None:
+    async def _hop(self, hooks: Scenario, record: ReceivedMessage, envelope: Envelope) -> None:
         from smtpstep.protocol.server.relay_hop import relay_message
 
         port = getattr(hooks, "mx_port", None) or self.ports["plain"]
+        # What the sender asked of delivery reports (RFC 3461 §4), kept by smtp_session where DSN is offered.
+        request = getattr(envelope, "dsn", None)
+        recipients = getattr(envelope, "dsn_recipients", ())
         try:
-            outcome = await relay_message(record, mx_port=port, deliver=self._deliveries.deliver, when=self.clock())
+            outcome = await relay_message(
+                record, mx_port=port, deliver=self._deliveries.deliver, when=self.clock(),
+                envid=(request.envid or "") if request else "", ret=(request.ret or "") if request else "",
+                orcpt={r.address: f"{r.orcpt[0]};{r.orcpt[1]}" for r in recipients if r.orcpt},
+                notify={r.address: r.notify for r in recipients if r.notify is not None})
         except Exception as error:  # the message stays queued in the Maildir whatever went wrong
             log.exception("the relay hop for %s failed", record.key)
             self._note(ServerNote(f"hop-{record.key}", (

@@ -80,7 +80,7 @@ class ListenerHandler:
             lines.insert(len(lines) - 1, f"{lines[0][:3]}-CHUNKING")  # RFC 3030 §2: the EHLO keyword
         if not self._server.hooks.token_login:
             lines = [without_token_mechanisms(line) for line in lines]
-        if self.hooks.dsn and len(lines) > 1:
+        if self.hooks.offers_dsn(self.listener) and len(lines) > 1:
             lines.insert(len(lines) - 1, f"{lines[0][:3]}-DSN")  # RFC 3461 §4: the EHLO keyword
         if self.hooks.requiretls and isinstance(smtp, SmtpSession) and smtp.tls_active and len(lines) > 1:
             # RFC 8689 §2: the keyword. Offered only under TLS, where a client may use it (§4.2.1), as Exim does.
@@ -324,7 +324,7 @@ class SmtpSession(SMTP):
             return
         path, words = _path_and_parameters(arg)
         try:
-            rest, request = read_mail(words, dsn=handler.hooks.dsn,
+            rest, request = read_mail(words, dsn=handler.hooks.offers_dsn(handler.listener),
                                       requiretls=handler.hooks.requiretls and self.tls_active)
         except DsnSyntaxError as error:
             await self.push(_bad_parameter(error))
@@ -340,7 +340,8 @@ class SmtpSession(SMTP):
         handler = self.event_handler
         envelope = self.envelope
         if not (arg and isinstance(handler, ListenerHandler) and isinstance(envelope, ChunkedEnvelope)
-                and handler.hooks.dsn and self.session is not None and self.session.extended_smtp
+                and handler.hooks.offers_dsn(handler.listener) and self.session is not None
+                and self.session.extended_smtp
                 and envelope.mail_from):
             await super().smtp_RCPT(arg)
             return

@@ -64,7 +64,8 @@ def relaying(threaded_server: LocalServer) -> Iterator[LocalServer]:
     yield threaded_server
 
 
-def submit(server: LocalServer, rcpts: list[str], sender: str = "student@client.smtpstep.test") -> str:
+def submit(server: LocalServer, rcpts: list[str], sender: str = "student@client.smtpstep.test",
+           mail_options: tuple[str, ...] = (), rcpt_options: dict[str, tuple[str, ...]] | None = None) -> str:
     """STARTTLS, AUTH and one message on the submission listener; the reply to the final dot."""
     context = ssl.create_default_context(cadata=server.ca_pem.decode("ascii"))
     with smtplib.SMTP("127.0.0.1", server.ports["submission"], timeout=60) as client:
@@ -72,9 +73,13 @@ def submit(server: LocalServer, rcpts: list[str], sender: str = "student@client.
         client.starttls(context=context)
         client.ehlo("client.smtpstep.test")
         client.login(DEMO_USER, DEMO_PASSWORD)
-        client.mail(sender)
+        if mail_options:
+            assert client.has_extn("dsn")
+        code, reply = client.mail(sender, list(mail_options))
+        assert code == 250, reply
         for rcpt in rcpts:
-            client.rcpt(rcpt)
+            code, reply = client.rcpt(rcpt, list((rcpt_options or {}).get(rcpt, ())))
+            assert code == 250, reply
         code, reply = client.data(MESSAGE)
     assert code == 250, reply
     return reply.decode()
@@ -225,3 +230,31 @@ async def test_the_senders_dsn_parameters_reach_the_bounce():
     assert per_recipient["Original-Recipient"] == "rfc822;X@bank.test"
     assert report.get_payload()[2].get_content_type() == "message/rfc822"
     assert outcome.note.before == "bounce-1"
+
+
+def test_dsn_is_offered_on_submission_not_by_the_mx_and_the_senders_parameters_shape_the_reports(
+        relaying: LocalServer):
+    with smtplib.SMTP("127.0.0.1", relaying.ports["plain"], timeout=60) as mx:
+        mx.ehlo("mx.client.test")
+        assert not mx.has_extn("dsn")  # the MX could send no "delivered" report, so it offers none
+    submit(relaying, ["teacher@example.test", "gone@example.test", "former@example.test"],
+           mail_options=("RET=HDRS", "ENVID=lesson+2B1"),
+           rcpt_options={"teacher@example.test": ("NOTIFY=SUCCESS",),
+                         "gone@example.test": ("NOTIFY=FAILURE", "ORCPT=rfc822;old-name@example.test"),
+                         "former@example.test": ("NOTIFY=NEVER",)})
+    queued, delivered, report = messages(relaying)
+    assert delivered.rcpt_tos == ("teacher@example.test",)
+    per_message, *groups = email.message_from_bytes(report.original_content).get_payload()[1].get_payload()
+    assert per_message["Original-Envelope-Id"] == "lesson+1"  # xtext decoded (RFC 3461 §4.4)
+    by_recipient = {group["Final-Recipient"]: group for group in groups}
+    assert set(by_recipient) == {"rfc822; gone@example.test", "rfc822; teacher@example.test"}  # NEVER: none
+    gone, teacher = by_recipient["rfc822; gone@example.test"], by_recipient["rfc822; teacher@example.test"]
+    assert (gone["Action"], gone["Original-Recipient"]) == ("failed", "rfc822;old-name@example.test")
+    assert (teacher["Action"], teacher["Status"]) == ("relayed", "2.0.0")  # RFC 3461 §5.2.2
+    (note,) = notes(relaying)
+    assert any("<former@example.test>" in text and "NOTIFY" in text for kind, text in note.lines if kind == "note")
+
+
+def test_notify_never_means_no_bounce_at_all(relaying: LocalServer):
+    submit(relaying, ["gone@example.test"], rcpt_options={"gone@example.test": ("NOTIFY=NEVER",)})
+    assert len(messages(relaying)) == 1  # the queued message only
