@@ -106,7 +106,8 @@ def add_web_options(parser: argparse.ArgumentParser) -> None:
                           "the classroom network; repeatable. Other names get 403 (no DNS rebinding)")
     web.add_argument("--follow", action="store_true",
                      help="every tab follows the session a teacher broadcasts on this machine (smtpstep --broadcast): "
-                          "read-only, secrets hidden, each student stepping back and forth on their own screen")
+                          "read-only (with --quiz, a student's answer is all that goes back), secrets hidden, each student "
+                          "stepping back and forth on their own screen")
     web.add_argument("--tabs", choices=("fork", "spawn"), default="fork",
                      help="how a tab's app starts: forked from a parent that imported the stepper once (fork, the "
                           "default: fast and small), or as a fresh Python process of its own (spawn)")
