@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import datetime
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from smtpstep.protocol.bounce import RecipientStatus, delivery_status_notification, needs_bounce
 from smtpstep.protocol.commands import Connect, Data, Ehlo, MailFrom, Quit, RcptTo, ReadGreeting
+from smtpstep.protocol.dsn_parameters import DsnRecipient, DsnRequest
 from smtpstep.protocol.message_commands import MessageBody
 from smtpstep.protocol.replies import Reply
 from smtpstep.protocol.server.facts import BANNER_NAME, ReceivedMessage, ServerNote
@@ -57,16 +58,15 @@ class HopOutcome:
 
 
 async def relay_message(queued: ReceivedMessage, *, mx_port: int, deliver: Callable[[ReceivedMessage], Awaitable[str]],
-                        when: datetime.datetime, host: str = BANNER_NAME, envid: str = "", ret: str = "",
-                        orcpt: Mapping[str, str] | None = None,
-                        notify: Mapping[str, tuple[str, ...]] | None = None) -> HopOutcome:
+                        when: datetime.datetime, host: str = BANNER_NAME, dsn: DsnRequest = DsnRequest(),
+                        dsn_recipients: Sequence[DsnRecipient] = ()) -> HopOutcome:
     """Relay ``queued`` (its trace fields and content as stored) to the MX of its recipients' domain on
     ``mx_port``, then ``deliver`` the bounce or delay notice, if one is due, to the sender's mailbox.
-    ``envid``, ``ret`` and ``orcpt`` (by recipient) are the sender's DSN parameters (RFC 3461 §4), for the
-    notice: Original-Envelope-Id, what is returned, Original-Recipient. ``notify`` (by recipient; a recipient
-    without NOTIFY gets failures and delays reported, which RFC 3461 §4.1 allows) chooses which outcomes are
-    reported: NEVER none; SUCCESS a "relayed" report, since the MX offers no DSN to pass the request on to
-    (RFC 3461 §5.2.2)."""
+    ``dsn`` and ``dsn_recipients`` are what the sender asked at MAIL and RCPT (RFC 3461 §4), as
+    ``smtp_session`` keeps them: ENVID becomes Original-Envelope-Id, RET chooses what is returned, ORCPT
+    becomes Original-Recipient, and NOTIFY chooses which outcomes are reported: NEVER none; SUCCESS a "relayed"
+    report, since the MX offers no DSN to pass the request on to (RFC 3461 §5.2.2); no NOTIFY failures and
+    delays, which RFC 3461 §4.1 allows."""
     from smtpstep.protocol.routing import TIMEOUT, DnsAnswer, route
     from smtpstep.protocol.transport.mx import lookup
 
@@ -101,23 +101,28 @@ async def relay_message(queued: ReceivedMessage, *, mx_port: int, deliver: Calla
         via.update({rcpt: found.host for rcpt in delivered})
         before = before or key
     sender = queued.mail_from.strip("<>")
-    asked = notify or {}
+    asked = {request.address: request for request in dsn_recipients}
+
+    def wants(rcpt: str, event: str) -> bool:
+        request = asked.get(rcpt)
+        return event in (request.notify if request is not None and request.notify is not None
+                         else ("FAILURE", "DELAY"))
+
     # RFC 3461 §5.2.2: relayed to a server that does not offer DSN, a recipient that asked for SUCCESS gets a
     # "relayed" report; the MX's 250 is all this server will ever hear of it.
     relayed = [RecipientStatus(r, "relayed", "2.0.0", "", via.get(r, "")) for r in outcome.delivered
-               if "SUCCESS" in asked.get(r, ())]
+               if wants(r, "SUCCESS")]
     reported = [status for status in outcome.statuses
-                if {"failed": "FAILURE", "delayed": "DELAY"}[status.action] in asked.get(status.recipient,
-                                                                                        ("FAILURE", "DELAY"))]
+                if wants(status.recipient, {"failed": "FAILURE", "delayed": "DELAY"}[status.action])]
     if len(reported) < len(outcome.statuses):
         lines.append(("note", "No report for " + ", ".join(f"<{s.recipient}>" for s in outcome.statuses
                                                            if s not in reported)
                       + ": its NOTIFY did not ask for one (RFC 3461 §4.1)."))
     if (reported or relayed) and needs_bounce(sender):
-        statuses = [replace(status, orcpt=(orcpt or {}).get(status.recipient, "")) for status in reported + relayed]
+        statuses = [replace(status, orcpt=_orcpt(asked.get(status.recipient))) for status in reported + relayed]
         outcome.bounce = delivery_status_notification(
             reporting_mta=host, sender=sender, recipients=statuses, original=queued.stored, when=when,
-            message_id=f"bounce.{queued.key}@{host}", arrival=when, envid=envid, ret=ret or "HDRS")
+            message_id=f"bounce.{queued.key}@{host}", arrival=when, envid=dsn.envid or "", ret=dsn.ret or "HDRS")
         record = ReceivedMessage(key="", mail_from="<>", rcpt_tos=(sender,), original_content=outcome.bounce,
                                  stored=b"Return-Path: <>\r\n" + outcome.bounce, listener="local", tls=False,
                                  auth_user=None)
@@ -172,6 +177,11 @@ async def _session(queued: ReceivedMessage, rcpts: list[str], mx_host: str, addr
     finally:
         await transport.close()
         lines.extend(_wire_lines(transport))
+
+
+def _orcpt(request: DsnRecipient | None) -> str:
+    """ORCPT as the sender gave it, "rfc822;user@example.test", or "" without one (RFC 3461 §4.2)."""
+    return f"{request.orcpt[0]};{request.orcpt[1]}" if request is not None and request.orcpt else ""
 
 
 def _recipients_with_status(outcome: HopOutcome) -> set[str]:

@@ -51,7 +51,7 @@ from smtpstep.protocol.server.loop_thread import LoopThread
 from smtpstep.protocol.server.maildir import MaildirStore, default_maildir_path
 from smtpstep.protocol.server.scenarios import SCENARIOS, Scenario
 from smtpstep.protocol.server.session_setup import SessionTemplate
-from smtpstep.protocol.server.smtp_session import ListenerHandler, SmtpSession, authenticate
+from smtpstep.protocol.server.smtp_session import ChunkedEnvelope, ListenerHandler, SmtpSession, authenticate
 
 log = logging.getLogger("smtpstep.local_server")
 log.addHandler(logging.NullHandler())
@@ -397,15 +397,11 @@ class LocalServer:
         from smtpstep.protocol.server.relay_hop import relay_message
 
         port = getattr(hooks, "mx_port", None) or self.ports["plain"]
-        # What the sender asked of delivery reports (RFC 3461 §4), kept by smtp_session where DSN is offered.
-        request = getattr(envelope, "dsn", None)
-        recipients = getattr(envelope, "dsn_recipients", ())
         try:
-            outcome = await relay_message(
-                record, mx_port=port, deliver=self._deliveries.deliver, when=self.clock(),
-                envid=(request.envid or "") if request else "", ret=(request.ret or "") if request else "",
-                orcpt={r.address: f"{r.orcpt[0]};{r.orcpt[1]}" for r in recipients if r.orcpt},
-                notify={r.address: r.notify for r in recipients if r.notify is not None})
+            # What the sender asked of delivery reports (RFC 3461 §4), kept by smtp_session where DSN is offered.
+            assert isinstance(envelope, ChunkedEnvelope)  # every session's (SmtpSession._create_envelope)
+            outcome = await relay_message(record, mx_port=port, deliver=self._deliveries.deliver, when=self.clock(),
+                                          dsn=envelope.dsn, dsn_recipients=envelope.dsn_recipients)
         except Exception as error:  # the message stays queued in the Maildir whatever went wrong
             log.exception("the relay hop for %s failed", record.key)
             self._note(ServerNote(f"hop-{record.key}", (

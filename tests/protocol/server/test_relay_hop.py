@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from smtpstep.app.session.lesson_view import server_lines
+from smtpstep.protocol.dsn_parameters import DsnRecipient, DsnRequest
 from smtpstep.protocol.server.facts import DEMO_PASSWORD, DEMO_USER, ServerNote
 from smtpstep.protocol.server.server import LocalServer
 
@@ -221,8 +222,8 @@ async def test_the_senders_dsn_parameters_reach_the_bounce():
 
     queued = ReceivedMessage(key="q1", mail_from="a@client.smtpstep.test", rcpt_tos=("x@bank.test",),
                              original_content=MESSAGE, stored=MESSAGE, listener="submission", tls=True, auth_user="a")
-    outcome = await relay_message(queued, mx_port=1, deliver=deliver, envid="QQ314159", ret="FULL",
-                                  orcpt={"x@bank.test": "rfc822;X@bank.test"},
+    outcome = await relay_message(queued, mx_port=1, deliver=deliver, dsn=DsnRequest(ret="FULL", envid="QQ314159"),
+                                  dsn_recipients=[DsnRecipient("x@bank.test", None, ("rfc822", "X@bank.test"))],
                                   when=datetime.datetime(2026, 12, 5, tzinfo=datetime.timezone.utc))
     report = email.message_from_bytes(delivered[0].original_content)
     per_message, per_recipient = report.get_payload()[1].get_payload()
