@@ -315,10 +315,8 @@ class RelayingScenario(Scenario):
         from smtpstep.protocol.server import relay_hop  # noqa: F401
         from smtpstep.protocol.transport import mx  # noqa: F401
 
-    dsn = True  # on the submission listeners: the relay hop sends the reports (relay_hop.py)
-
     def offers_dsn(self, listener: str) -> bool:
-        # The MX (the port-25-style listener) offers no DSN: it could send no "delivered" report. So the
+        # DSN on the submission listeners, where the relay hop sends the reports (relay_hop.py). The MX (the port-25-style listener) offers no DSN: it could send no "delivered" report. So the
         # submission server, relaying to it, reports "relayed" where SUCCESS was asked (RFC 3461 §5.2.2).
         return listener != "plain"
 
